@@ -1,0 +1,46 @@
+# gridmap: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+GRIDMAP := $(VENV)/bin/gridmap
+# With DATABASE_URL set, everything runs against that server and no local cluster is started.
+LOCAL_DB := $(if $(DATABASE_URL)$(GRIDMAP_DATABASE_URL),,yes)
+
+.PHONY: help setup db run test bench stop lint
+
+help:
+	@echo "make run    install what is missing, start PostGIS, migrate, load the sample, serve on http://$(HOST):$(PORT)"
+	@echo "make test   the same set-up, then the whole test suite against a separate test database"
+	@echo "make bench  benchmarks; figures go to bench/results.json"
+	@echo "make stop   stop the project-local PostgreSQL cluster"
+
+setup:
+	@scripts/setup.sh
+
+db: setup
+	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
+	@$(GRIDMAP) db upgrade
+	@$(GRIDMAP) sample load --if-empty
+	@$(GRIDMAP) keys ensure-local
+
+run: db
+	@echo "Serving gridmap on http://$(HOST):$(PORT)  (Ctrl-C to stop; 'make stop' stops PostgreSQL)"
+	@exec $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+test:
+	@scripts/setup.sh --test
+	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+bench: setup
+	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
+	$(VENV)/bin/python -m bench.run
+
+stop:
+	@scripts/pg.sh stop
+
+lint:
+	$(VENV)/bin/ruff check .

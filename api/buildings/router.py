@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.buildings import service
+from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.geojson import GEOJSON, parse_bbox
+
+router = APIRouter(tags=["buildings"])
+
+
+@router.get("/buildings", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+def list_buildings(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84); required")],
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Building footprints (楼栋) within a bounding box, paged."""
+    page = min(limit or settings.default_page_size, settings.max_page_size)
+    return service.buildings(session, bbox=parse_bbox(bbox), limit=page, offset=offset, request=request)

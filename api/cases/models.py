@@ -1,0 +1,61 @@
+"""Cases (案件), their append-only event log, and departments that answer a whistle.
+
+The table is called ``cases`` rather than ``case`` (DESIGN.md's name) because ``CASE`` is a
+reserved word in SQL and every hand-written query would have to quote it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, SmallInteger, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+
+CASE_STATUSES = (
+    "reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed",
+    "escalated", "returned", "rejected",
+)
+
+
+class Department(Base):
+    __tablename__ = "department"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str]
+    name_en: Mapped[str | None]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"))
+    layout_id: Mapped[int | None] = mapped_column(ForeignKey("grid_layout.id"))
+    grid_code: Mapped[str | None] = mapped_column(String(15))
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("category.code"))
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class CaseEvent(Base):
+    """One transition of a case. Rows are never updated or deleted (a trigger refuses it)."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str]
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None]
+    attachments: Mapped[list] = mapped_column(JSONB, default=list)

@@ -1,0 +1,252 @@
+"""The ``gridmap`` command line: database set-up, the sample district, keys, import and export."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import text
+
+from api.core.config import get_settings
+from api.core.db import make_engine, make_sessionmaker, session_scope
+from api.core.errors import GridmapError
+
+app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sample_app = typer.Typer(help="The sample district in sample_data/.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sample_app, name="sample")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class Layer(StrEnum):
+    streets = "streets"
+    communities = "communities"
+    grids = "grids"
+    buildings = "buildings"
+    facilities = "facilities"
+
+
+def _sessions():
+    settings = get_settings()
+    engine = make_engine(settings, pool_size=2)
+    return engine, make_sessionmaker(engine)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations (the only way the schema is created)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from api.core.config import ROOT
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    try:
+        command.upgrade(cfg, revision)
+    except Exception as exc:  # noqa: BLE001 - report any connection/migration failure plainly
+        _fail(f"migration failed: {exc}")
+    console.print(f"[green]schema at {revision}[/]")
+
+
+@sample_app.command("load")
+def sample_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="do nothing when the database has data")] = False,
+) -> None:
+    """Load the sample district (Dongcheng, Beijing): streets, communities, grids, buildings, reports…"""
+    from api.imports.sample import is_empty, load_sample
+
+    engine, factory = _sessions()
+    with factory() as s:
+        empty = is_empty(s)
+    if not empty:
+        if if_empty:
+            console.print("sample: database already has data; not loading")
+            return
+        _fail("the database already has data; load the sample into an empty database")
+    t0 = time.perf_counter()
+    with console.status("loading the sample district…"):
+        with session_scope(factory) as s:
+            load_sample(s, say=lambda m: console.print(f"  {m}"))
+    console.print(f"[green]sample district loaded in {time.perf_counter() - t0:.1f} s[/]")
+    engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what uses the key")],
+    role: Annotated[str, typer.Option(help="admin, planner, commander, worker or intake")],
+) -> None:
+    """Create an API key and print it (only its hash is stored)."""
+    from api.auth.service import create_key
+
+    engine, factory = _sessions()
+    try:
+        with session_scope(factory) as s:
+            key, raw = create_key(s, name=name, role=role)
+    except GridmapError as exc:
+        _fail(exc.detail)
+    console.print(f"key {key.id} ({role}): {raw}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    from api.auth.service import list_keys
+
+    engine, factory = _sessions()
+    with factory() as s:
+        table = Table("id", "name", "role", "prefix", "created", "revoked")
+        for k in list_keys(s):
+            table.add_row(str(k.id), k.name, k.role, k.prefix + "…", f"{k.created_at:%Y-%m-%d %H:%M}",
+                          f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    from api.auth.service import revoke_key
+
+    engine, factory = _sessions()
+    try:
+        with session_scope(factory) as s:
+            revoke_key(s, key_id=key_id)
+    except GridmapError as exc:
+        _fail(exc.detail)
+    console.print(f"key {key_id} revoked")
+
+
+@keys_app.command("ensure-local")
+def keys_ensure_local() -> None:
+    """On first start, create an admin key and a read-only commander key for the map, in .data/ (0600)."""
+    from api.auth.service import create_key
+
+    settings = get_settings()
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    engine, factory = _sessions()
+    files = {"admin": data / "admin-api-key", "commander": data / "commander-api-key"}
+    with session_scope(factory) as s:
+        for role, path in files.items():
+            if path.exists():
+                continue
+            _, raw = create_key(s, name=f"local {role} (make run)", role=role)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(raw + "\n")
+            console.print(f"created the {role} API key: {path} (mode 0600)")
+    console.print(f"admin API key: {files['admin']}")
+    commander = files["commander"].read_text().strip()
+    console.print(f"open the map: http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+                  f"/#key={commander}")
+
+
+@app.command("import")
+def import_cmd(
+    layer: Annotated[Layer, typer.Argument(help="what the file holds")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or zipped Shapefile")],
+    source_layer: Annotated[str | None, typer.Option("--source-layer", help="layer inside a GeoPackage")] = None,
+    code_field: Annotated[str | None, typer.Option(help="field holding the code (default 'code')")] = None,
+    name_field: Annotated[str | None, typer.Option(help="field holding the name (default 'name')")] = None,
+    crs: Annotated[str | None, typer.Option(
+        help="wgs84, cgcs2000, gcj02, bd09 or EPSG:nnnn; overrides the file's own CRS")] = None,
+    layout: Annotated[str | None, typer.Option(
+        help="grids: id of a draft layout, or a name for a new draft")] = None,
+    code_prefix: Annotated[str | None, typer.Option(
+        help="grids: 12-digit community code to number code-less polygons west→east, north→south")] = None,
+    kind: Annotated[str | None, typer.Option(help="facilities: kind for rows without one")] = None,
+    replace: Annotated[bool, typer.Option(help="update rows whose code exists instead of failing")] = False,
+    explode: Annotated[bool, typer.Option(help="buildings: split multi-part footprints into buildings")] = False,
+) -> None:
+    """Import a file into one layer, in one transaction: it lands whole or not at all."""
+    from api.imports.service import import_layer
+
+    engine, factory = _sessions()
+    t0 = time.perf_counter()
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(f"importing {layer.value}", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            with session_scope(factory) as s:
+                res = import_layer(
+                    s, layer=layer.value, path=file, source_layer=source_layer, code_field=code_field,
+                    name_field=name_field, crs=crs, layout=layout, code_prefix=code_prefix, kind=kind,
+                    replace=replace, explode=explode, progress=progress,
+                )
+    except GridmapError as exc:
+        _fail(f"{file}: {exc.detail}\nnothing was imported.", code=2)
+    finally:
+        engine.dispose()
+    console.print(f"CRS assumed: [bold]{res.crs_assumed}[/] (from {res.crs_source})")
+    for row, why in res.repaired:
+        console.print(f"  row {row}: {why}")
+    for note in res.notes:
+        console.print(f"  {note}")
+    extra = f" into draft layout {res.layout_id}" if res.layout_id else ""
+    console.print(f"[green]imported {res.rows_imported} new and updated {res.rows_updated} {layer.value}{extra} "
+                  f"from {res.rows_read} rows in {time.perf_counter() - t0:.1f} s; repaired {len(res.repaired)}[/]")
+
+
+@app.command("export")
+def export_cmd(
+    layer: Annotated[Layer, typer.Argument()],
+    file: Annotated[Path, typer.Argument(help=".geojson, .gpkg or .zip (zipped Shapefile)")],
+    layout: Annotated[int | None, typer.Option(help="grids: layout id (default: the one in force)")] = None,
+) -> None:
+    """Export a layer to GeoJSON, GeoPackage or a zipped Shapefile (WGS84)."""
+    from api.grids.service import resolve_layout
+    from api.imports.service import export_layer
+
+    engine, factory = _sessions()
+    try:
+        with factory() as s:
+            lid = resolve_layout(s, layout_id=layout) if layer is Layer.grids else None
+            n = export_layer(s, layer=layer.value, path=file, layout_id=lid)
+    except GridmapError as exc:
+        _fail(exc.detail)
+    finally:
+        engine.dispose()
+    console.print(f"[green]wrote {n} {layer.value} to {file}[/]")
+
+
+@app.command("check")
+def check() -> None:
+    """Check that the database answers and PostGIS is there."""
+    engine, factory = _sessions()
+    try:
+        with factory() as s:
+            console.print(s.execute(text("SELECT postgis_full_version()")).scalar_one())
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"database not reachable: {exc}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

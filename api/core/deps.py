@@ -1,0 +1,68 @@
+"""Typed dependencies shared by every router: the database session and the calling principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal, verify_key
+from api.core.config import Settings
+from api.core.errors import Forbidden, Unauthorized
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gm_…`")
+
+
+def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    principal = verify_key(session, raw=credentials.credentials)
+    if principal is None:
+        raise Unauthorized("The API key is unknown or has been revoked.")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets through only the given roles (admin always passes)."""
+
+    def _check(principal: CurrentUser) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise Forbidden(f"This needs one of the roles: {', '.join(('admin', *roles))}.")
+        return principal
+
+    return _check
+
+
+#: Roles that may read the map data (every role but intake, which only posts reports).
+READERS = ("planner", "commander", "worker")
+Reader = Annotated[Principal, Depends(require_role(*READERS))]
+Admin = Annotated[Principal, Depends(require_role())]

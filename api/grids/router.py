@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.geojson import GEOJSON, parse_bbox
+from api.grids import service
+from api.grids.schemas import LayoutList, LayoutOut
+
+router = APIRouter(tags=["grids"])
+GridCode = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="15-digit grid code")]
+LayoutQuery = Annotated[int | None, Query(ge=1, description="layout id; default: the layout in force now")]
+
+
+@router.get("/layouts", response_model=LayoutList)
+def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
+    """Every grid layout (draft, published, retired), newest first; `current` marks the one in force."""
+    return LayoutList(items=service.layouts(session))
+
+
+@router.get("/layouts/{layout_id}", response_model=LayoutOut)
+def get_layout(layout_id: int, session: SessionDep, _: Reader) -> LayoutOut:
+    return service.layout(session, layout_id=layout_id)
+
+
+@router.get("/grids", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+def list_grids(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    layout: LayoutQuery = None,
+    community: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Grids (网格) of a layout as a GeoJSON FeatureCollection, paged (`links` has `next`)."""
+    page = min(limit or settings.default_page_size, settings.max_page_size)
+    return service.grids(
+        session, layout_id=layout, community=community, bbox=parse_bbox(bbox), limit=page, offset=offset,
+        request=request,
+    )
+
+
+@router.get("/grids/{code}", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+def get_grid(
+    code: GridCode, session: SessionDep, settings: SettingsDep, principal: Reader, layout: LayoutQuery = None
+) -> Response:
+    """One grid with its community, street, staff (phones masked except for admins) and counts."""
+    return service.grid_detail(
+        session, code=code, layout_id=layout, unmask=principal.role == "admin",
+        norm=(settings.households_norm_min, settings.households_norm_max),
+    )

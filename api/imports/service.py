@@ -1,0 +1,531 @@
+"""Import and export of the spatial layers (streets, communities, grids, buildings, facilities).
+
+One file lands whole or not at all: rows are checked in Python first (so an error names the row
+and the reason), then copied into a temporary table with COPY and moved into place with one
+INSERT … SELECT inside the caller's transaction. The CLI and the sample loader share this path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from psycopg.types.json import Jsonb
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.core.errors import ImportFailed, InvalidParameter
+from geo.crs import BD09, GCJ02, UnknownCRS, parse_crs, to_wgs84
+from geo.validate import DEFAULT_AREA_TOLERANCE, check_polygons
+
+Progress = Callable[[int, int], None]
+
+LAYERS = ("streets", "communities", "grids", "buildings", "facilities")
+READABLE = (".geojson", ".json", ".gpkg", ".zip", ".shp")
+CODE_PATTERNS = {"streets": r"^[0-9]{9}$", "communities": r"^[0-9]{12}$", "grids": r"^[0-9]{15}$"}
+COPY_CHUNK = 5_000
+
+
+@dataclass
+class ImportResult:
+    layer: str
+    path: str
+    rows_read: int = 0
+    rows_imported: int = 0
+    rows_updated: int = 0
+    crs_assumed: str = "wgs84"
+    crs_source: str = "default"  # option | file | default
+    repaired: list[tuple[int, str]] = field(default_factory=list)
+    layout_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_vector(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read GeoJSON, GeoPackage or a (zipped) Shapefile with pyogrio, or say clearly why not."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportFailed(f"{path} does not exist", reason="file_not_found")
+    if path.suffix.lower() not in READABLE:
+        raise ImportFailed(
+            f"{path.name}: unsupported file type; use GeoJSON, GeoPackage or a zipped Shapefile",
+            reason="unsupported_format",
+        )
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=None)
+    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ... and GDAL messages
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
+
+
+def _transform_chinese(geoms: np.ndarray, name: str) -> np.ndarray:
+    def fn(coords: np.ndarray) -> np.ndarray:
+        lon, lat = to_wgs84(coords[:, 0], coords[:, 1], name)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, fn)
+
+
+def normalise_crs(gdf: gpd.GeoDataFrame, crs: str | None) -> tuple[np.ndarray, str, str]:
+    """Bring geometries to WGS84. Returns (geometries, CRS assumed, where that came from).
+
+    ``crs`` given on the command line wins over what the file declares, because GCJ-02 and BD-09
+    data is routinely saved with a WGS84 label by the tools that digitise it.
+    """
+    try:
+        wanted = parse_crs(crs) if crs else None
+    except UnknownCRS as exc:
+        raise InvalidParameter(str(exc), field="crs") from None
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    if wanted is None:
+        if gdf.crs is None:
+            return geoms, "wgs84", "default"
+        file_crs = parse_crs(gdf.crs.to_string())
+        wanted, source = file_crs, "file"
+    else:
+        source = "option"
+    if wanted.is_geographic_wgs84:
+        return geoms, wanted.name, source
+    if wanted.name in (GCJ02, BD09):
+        return _transform_chinese(geoms, wanted.name), wanted.name, source
+    out = gpd.GeoSeries(geoms, crs=wanted.name).to_crs(4326)
+    return np.asarray(out.values, dtype=object), wanted.name, source
+
+
+def _check_lonlat(geoms: np.ndarray, rows: np.ndarray) -> None:
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        return
+    bounds = shapely.bounds(geoms[present])
+    bad = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (
+        bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+    if bad.any():
+        i = int(np.flatnonzero(present)[np.flatnonzero(bad)[0]])
+        raise ImportFailed(
+            f"row {rows[i]}: coordinates are not longitude/latitude (bounds {np.round(bounds[bad][0], 3).tolist()});"
+            " the file is probably in a projected CRS: pass --crs EPSG:<code>",
+            row=int(rows[i]), reason="coordinates_out_of_range",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Column mapping and row checks
+
+
+def _column(df: pd.DataFrame, name: str | None, *fallbacks: str) -> pd.Series | None:
+    for candidate in (name, *fallbacks):
+        if candidate and candidate in df.columns:
+            return df[candidate]
+    if name:
+        raise InvalidParameter(
+            f"the file has no field {name!r}; its fields are: {', '.join(map(str, df.columns))}", field=name
+        )
+    return None
+
+
+def _text(series: pd.Series | None, n: int) -> list[str | None]:
+    if series is None:
+        return [None] * n
+    out: list[str | None] = []
+    for v in series.tolist():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+        elif isinstance(v, float) and v.is_integer():
+            out.append(str(int(v)))
+        else:
+            s = str(v).strip()
+            out.append(s or None)
+    return out
+
+
+def _ints(series: pd.Series | None, n: int, *, label: str, rows: np.ndarray) -> list[int | None]:
+    if series is None:
+        return [None] * n
+    out: list[int | None] = []
+    for i, v in enumerate(series.tolist()):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+            out.append(None)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ImportFailed(f"row {rows[i]}: {label} must be a number, got {v!r}", row=int(rows[i]),
+                               reason="not_a_number") from None
+        if not math.isfinite(f) or f < 0 or not f.is_integer():
+            raise ImportFailed(f"row {rows[i]}: {label} must be a whole number ≥ 0, got {v!r}",
+                               row=int(rows[i]), reason="out_of_range")
+        out.append(int(f))
+    return out
+
+
+def _require(values: list[str | None], *, label: str, rows: np.ndarray, pattern: str | None = None) -> None:
+    seen: dict[str, int] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            raise ImportFailed(f"row {rows[i]}: {label} is missing", row=int(rows[i]), reason="missing_value")
+        if pattern and not re.match(pattern, v):
+            raise ImportFailed(
+                f"row {rows[i]}: {label} {v!r} does not have the expected form ({pattern})",
+                row=int(rows[i]), reason="bad_code",
+            )
+        if v in seen:
+            raise ImportFailed(
+                f"row {rows[i]}: {label} {v!r} repeats row {seen[v]}", row=int(rows[i]), reason="duplicate_code"
+            )
+        seen[v] = int(rows[i])
+
+
+def sequence_codes(geoms: np.ndarray, prefix: str, *, row_height_deg: float | None = None) -> list[str]:
+    """Number polygons west→east in rows from north to south, as grid codes ``prefix + NNN``.
+
+    Rows are bands of latitude whose height is the median polygon height, so that a row holds the
+    polygons a person would read as "one row" on the map.
+    """
+    pts = shapely.point_on_surface(geoms)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    b = shapely.bounds(geoms)
+    h = row_height_deg or float(np.median(b[:, 3] - b[:, 1])) or 1e-3
+    band = np.floor((y.max() - y) / h)
+    order = np.lexsort((x, band))
+    codes = [""] * len(geoms)
+    for seq, i in enumerate(order, start=1):
+        codes[i] = f"{prefix}{seq:03d}"
+    return codes
+
+
+def _extra_properties(df: pd.DataFrame, used: set[str]) -> list[dict[str, Any]]:
+    extra = [c for c in df.columns if c not in used and c != df.geometry.name]
+    if not extra:
+        return [{} for _ in range(len(df))]
+    records = json.loads(df[extra].to_json(orient="records", date_format="iso", force_ascii=False))
+    return [{k: v for k, v in r.items() if v is not None} for r in records]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _copy_rows(session: Session, table: str, columns: list[str], rows: list[tuple], progress: Progress | None) -> None:
+    conn = session.connection().connection.driver_connection
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for start in range(0, len(rows), COPY_CHUNK):
+                for row in rows[start:start + COPY_CHUNK]:
+                    copy.write_row(row)
+                if progress:
+                    progress(min(start + COPY_CHUNK, len(rows)), len(rows))
+
+
+def _ewkb(geoms: np.ndarray) -> list[str]:
+    return list(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
+
+
+TABLES: dict[str, dict[str, Any]] = {
+    "streets": {"table": "street", "key": ["code"], "geom": "boundary",
+                "cols": ["code", "name", "name_en", "boundary"]},
+    "communities": {"table": "community", "key": ["code"], "geom": "boundary",
+                    "cols": ["code", "name", "name_en", "street_code", "boundary"]},
+    "grids": {"table": "grid", "key": ["layout_id", "code"], "geom": "boundary",
+              "cols": ["layout_id", "code", "name", "name_en", "community_code", "households", "population",
+                       "properties", "boundary"]},
+    "buildings": {"table": "building", "key": ["code"], "geom": "footprint",
+                  "cols": ["code", "address", "kind", "floors", "units", "households", "population",
+                           "properties", "footprint"]},
+    "facilities": {"table": "facility", "key": ["code"], "geom": "location",
+                   "cols": ["code", "kind", "name", "name_en", "address", "properties", "location"]},
+}
+
+
+def _insert(session: Session, layer: str, rows: list[tuple], *, replace: bool, progress: Progress | None,
+            row_numbers: np.ndarray) -> tuple[int, int]:
+    spec = TABLES[layer]
+    table, cols, key = spec["table"], spec["cols"], spec["key"]
+    tmp = f"_import_{table}"
+    session.execute(text(f"CREATE TEMP TABLE {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"))
+    session.execute(text(f"ALTER TABLE {tmp} ADD COLUMN _row integer"))
+    _copy_rows(session, tmp, [*cols, "_row"], [(*r, int(n)) for r, n in zip(rows, row_numbers, strict=True)],
+               progress)
+    existing = session.execute(text(f"""
+        SELECT t._row, t.code FROM {tmp} t JOIN {table} x USING ({', '.join(key)}) ORDER BY t._row""")).all()
+    if existing and not replace:
+        row, code = existing[0]
+        raise ImportFailed(
+            f"row {row}: {code!r} already exists ({len(existing)} rows of this file do); "
+            "import with --replace to update them", row=row, reason="already_exists",
+        )
+    col_list = ", ".join(cols)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in key)
+    try:
+        with session.begin_nested():
+            session.execute(text(f"""
+                INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {tmp} ORDER BY _row
+                ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"""))
+    except Exception as exc:  # a constraint the checks above could not foresee (e.g. a foreign key)
+        orig = getattr(exc, "orig", exc)
+        diag = getattr(orig, "diag", None)
+        detail = (getattr(diag, "message_primary", None) or str(orig)).strip()
+        extra = getattr(diag, "message_detail", None)
+        raise ImportFailed(f"the database refused the file: {detail}" + (f" ({extra})" if extra else ""),
+                           reason="constraint_violation") from None
+    return len(rows) - len(existing), len(existing)
+
+
+# --------------------------------------------------------------------------------------------
+# Layouts
+
+
+def ensure_layout(session: Session, *, layout: str | None, default_name: str) -> int:
+    """An existing *draft* layout by id, or a new draft named ``layout`` (or ``default_name``).
+
+    Grids are never imported into a published layout: routing would change under running cases
+    without a publish step. Import into a draft, then publish it.
+    """
+    if layout is not None and layout.isdigit():
+        status = session.execute(text("SELECT status FROM grid_layout WHERE id = :id"), {"id": int(layout)}).scalar()
+        if status is None:
+            raise InvalidParameter(f"no grid layout with id {layout}", field="layout")
+        if status != "draft":
+            raise InvalidParameter(
+                f"layout {layout} is {status}; import grids into a draft layout and publish it", field="layout"
+            )
+        return int(layout)
+    return session.execute(
+        text("INSERT INTO grid_layout (name, status) VALUES (:name, 'draft') RETURNING id"),
+        {"name": layout or default_name},
+    ).scalar_one()
+
+
+def publish_layout(session: Session, *, layout_id: int, effective_from: datetime) -> None:
+    """Put a draft layout in force from ``effective_from``; the layout in force then ends there."""
+    session.execute(text("""
+        UPDATE grid_layout SET effective_to = :t,
+               status = CASE WHEN :t <= now() THEN 'retired' ELSE status END
+        WHERE status = 'published' AND id <> :id
+          AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""),
+        {"t": effective_from, "id": layout_id})
+    session.execute(text("""
+        UPDATE grid_layout SET status = 'published', effective_from = :t, effective_to = NULL
+        WHERE id = :id"""), {"t": effective_from, "id": layout_id})
+
+
+# --------------------------------------------------------------------------------------------
+# The import
+
+
+def import_layer(
+    session: Session,
+    *,
+    layer: str,
+    path: Path,
+    source_layer: str | None = None,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    crs: str | None = None,
+    layout: str | None = None,
+    code_prefix: str | None = None,
+    kind: str | None = None,
+    replace: bool = False,
+    explode: bool = False,
+    area_tolerance: float = DEFAULT_AREA_TOLERANCE,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import one file into one layer, inside the caller's transaction (commit is the caller's)."""
+    if layer not in LAYERS:
+        raise InvalidParameter(f"layer must be one of {', '.join(LAYERS)}", field="layer")
+    path = Path(path)
+    gdf = read_vector(path, layer=source_layer)
+    result = ImportResult(layer=layer, path=str(path), rows_read=len(gdf))
+    if len(gdf) == 0:
+        raise ImportFailed(f"{path.name} has no features", reason="empty_file")
+    geoms, result.crs_assumed, result.crs_source = normalise_crs(gdf, crs)
+    rows = np.arange(1, len(gdf) + 1)
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    df["geometry"] = geoms
+
+    if layer == "buildings" and explode:
+        parts, src = shapely.get_parts(geoms, return_index=True)
+        counts = np.bincount(src, minlength=len(geoms))
+        df = df.iloc[src].reset_index(drop=True)
+        df["geometry"] = parts
+        df["_part"] = [f"-{k}" if counts[s] > 1 else "" for s, k in zip(src, _part_numbers(src), strict=True)]
+        rows = rows[src]
+        geoms = np.asarray(parts, dtype=object)
+
+    _check_lonlat(geoms, rows)
+    n = len(df)
+
+    if layer == "facilities":
+        types = shapely.get_type_id(geoms)
+        bad = np.flatnonzero((types != 0) | shapely.is_empty(geoms))
+        if bad.size:
+            i = int(bad[0])
+            got = "nothing" if geoms[i] is None else geoms[i].geom_type
+            raise ImportFailed(f"row {rows[i]}: a facility must be a point, got {got}", row=int(rows[i]),
+                               reason="wrong_geometry_type")
+        fixed = geoms
+    else:
+        checked = check_polygons(geoms, single=layer == "buildings", area_tolerance=area_tolerance)
+        refusal = checked.first_refusal()
+        if refusal is not None:
+            i, why = refusal
+            raise ImportFailed(f"row {rows[i]}: {why}", row=int(rows[i]), reason="invalid_geometry")
+        fixed = checked.geometry
+        result.repaired = [(int(rows[i]), str(checked.reason[i])) for i in np.flatnonzero(checked.repaired)]
+
+    used = {c for c in (code_field, name_field) if c}
+    codes = _text(_column(df, code_field, "code"), n)
+    used |= {"code"}
+    if layer == "buildings" and explode:
+        codes = [None if c is None else c + p for c, p in zip(codes, df["_part"], strict=True)]
+        used.add("_part")
+
+    if layer == "grids":
+        if all(c is None for c in codes) and code_prefix:
+            if not re.match(r"^[0-9]{12}$", code_prefix):
+                raise InvalidParameter("--code-prefix must be a 12-digit community code", field="code_prefix")
+            codes = sequence_codes(fixed, code_prefix)
+            result.notes.append(f"codes generated from {code_prefix}, numbered west→east, north→south")
+        result.layout_id = ensure_layout(session, layout=layout, default_name=f"{path.stem} (imported)")
+    elif layer in ("buildings", "facilities") and all(c is None for c in codes) and code_prefix:
+        codes = [f"{code_prefix}{i:07d}" for i in range(1, n + 1)]
+    _require(codes, label="code", rows=rows, pattern=CODE_PATTERNS.get(layer))
+
+    names = _text(_column(df, name_field, "name"), n)
+    names_en = _text(_column(df, None, "name_en"), n)
+    used |= {"name", "name_en"}
+    ewkb = _ewkb(fixed)
+
+    if layer == "streets":
+        _require_present(names, label="name", rows=rows)
+        records = list(zip(codes, names, names_en, ewkb, strict=True))
+    elif layer == "communities":
+        _require_present(names, label="name", rows=rows)
+        street = _text(_column(df, None, "street_code"), n)
+        street = [s or (c[:9] if c else None) for s, c in zip(street, codes, strict=True)]
+        records = list(zip(codes, names, names_en, street, ewkb, strict=True))
+    elif layer == "grids":
+        known = set(session.execute(text("SELECT code FROM community")).scalars())
+        community = _text(_column(df, None, "community_code"), n)
+        community = [cc or (c[:12] if c[:12] in known else None) for cc, c in zip(community, codes, strict=True)]
+        names = [nm or c for nm, c in zip(names, codes, strict=True)]
+        households = _ints(_column(df, None, "households"), n, label="households", rows=rows)
+        population = _ints(_column(df, None, "population"), n, label="population", rows=rows)
+        used |= {"community_code", "households", "population"}
+        props = [Jsonb(p) for p in _extra_properties(df, used)]
+        records = [
+            (result.layout_id, c, nm, ne, cc, h or 0, p or 0, pr, g)
+            for c, nm, ne, cc, h, p, pr, g in zip(codes, names, names_en, community, households, population,
+                                                   props, ewkb, strict=True)
+        ]
+    elif layer == "buildings":
+        address = _text(_column(df, None, "address"), n)
+        kinds = _text(_column(df, None, "kind"), n)
+        floors = _ints(_column(df, None, "floors"), n, label="floors", rows=rows)
+        units = _ints(_column(df, None, "units"), n, label="units", rows=rows)
+        households = _ints(_column(df, None, "households"), n, label="households", rows=rows)
+        population = _ints(_column(df, None, "population"), n, label="population", rows=rows)
+        used |= {"address", "kind", "floors", "units", "households", "population"}
+        props = [Jsonb(p) for p in _extra_properties(df, used)]
+        records = [
+            (c, a, k, f, u, h or 0, p or 0, pr, g)
+            for c, a, k, f, u, h, p, pr, g in zip(codes, address, kinds, floors, units, households, population,
+                                                   props, ewkb, strict=True)
+        ]
+    else:  # facilities
+        kinds = _text(_column(df, None, "kind"), n)
+        kinds = [k or kind for k in kinds]
+        _require_kinds(kinds, rows)
+        _require_present(names, label="name", rows=rows)
+        address = _text(_column(df, None, "address"), n)
+        used |= {"kind", "address"}
+        props = [Jsonb(p) for p in _extra_properties(df, used)]
+        records = list(zip(codes, kinds, names, names_en, address, props, ewkb, strict=True))
+
+    result.rows_imported, result.rows_updated = _insert(
+        session, layer, records, replace=replace, progress=progress, row_numbers=rows
+    )
+    return result
+
+
+def _part_numbers(src: np.ndarray) -> list[int]:
+    out, last, k = [], -1, 0
+    for s in src:
+        k = k + 1 if s == last else 1
+        last = s
+        out.append(k)
+    return out
+
+
+def _require_present(values: list[str | None], *, label: str, rows: np.ndarray) -> None:
+    for i, v in enumerate(values):
+        if v is None:
+            raise ImportFailed(f"row {rows[i]}: {label} is missing", row=int(rows[i]), reason="missing_value")
+
+
+def _require_kinds(kinds: list[str | None], rows: np.ndarray) -> None:
+    for i, k in enumerate(kinds):
+        if not k or not re.match(r"^[a-z_]+$", k):
+            raise ImportFailed(
+                f"row {rows[i]}: facility kind {k!r} must be lower_case words (e.g. clinic); "
+                "give a 'kind' field or --kind", row=int(rows[i]), reason="bad_kind",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+EXPORT_SQL = {
+    "streets": "SELECT code, name, name_en, boundary AS geometry FROM street ORDER BY code",
+    "communities": "SELECT code, name, name_en, street_code, boundary AS geometry FROM community ORDER BY code",
+    "grids": """SELECT code, name, name_en, community_code, households, population, boundary AS geometry
+                FROM grid WHERE layout_id = %(layout)s ORDER BY code""",
+    "buildings": """SELECT code, address, kind, floors, units, households, population, footprint AS geometry
+                    FROM building ORDER BY id""",
+    "facilities": "SELECT code, kind, name, name_en, address, location AS geometry FROM facility ORDER BY code",
+}
+
+
+def export_layer(session: Session, *, layer: str, path: Path, layout_id: int | None = None) -> int:
+    """Write a layer to GeoJSON, GeoPackage or a zipped Shapefile (chosen by the file name)."""
+    if layer not in LAYERS:
+        raise InvalidParameter(f"layer must be one of {', '.join(LAYERS)}", field="layer")
+    path = Path(path)
+    conn = session.connection()
+    gdf = gpd.read_postgis(text(EXPORT_SQL[layer].replace("%(layout)s", ":layout")), conn, geom_col="geometry",
+                           params={"layout": layout_id})
+    gdf = gdf.set_crs(4326, allow_override=True)
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".zip" else path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        pyogrio.write_dataframe(gdf, path, driver="GeoJSON", layer=layer)
+    elif suffix == ".gpkg":
+        pyogrio.write_dataframe(gdf, path, driver="GPKG", layer=layer)
+    elif suffix.endswith(".zip"):
+        with tempfile.TemporaryDirectory() as tmp:
+            shp = Path(tmp) / f"{layer}.shp"
+            pyogrio.write_dataframe(gdf, shp, driver="ESRI Shapefile", encoding="UTF-8")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for f in sorted(Path(tmp).iterdir()):
+                    zf.write(f, f.name)
+    elif suffix == ".shp":
+        pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="UTF-8")
+    else:
+        raise InvalidParameter("export to .geojson, .gpkg or .zip (zipped Shapefile)", field="path")
+    return len(gdf)
+
+

@@ -1,0 +1,73 @@
+"""The FastAPI application: JSON API under /api/v1, health check, and the web front end at /."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from api.areas.router import router as areas_router
+from api.auth.router import router as keys_router
+from api.buildings.router import router as buildings_router
+from api.core.config import Settings, get_settings
+from api.core.db import make_engine, make_sessionmaker
+from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
+from api.facilities.router import router as facilities_router
+from api.grids.router import router as grids_router
+from api.reports.router import router as reports_router
+
+log = logging.getLogger("gridmap")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="gridmap",
+        summary="Grid-based community governance: grids, buildings, routing and coverage (网格化基层治理)",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    v1 = APIRouter(prefix="/api/v1")
+    for r in (areas_router, grids_router, buildings_router, facilities_router, reports_router, keys_router):
+        v1.include_router(r)
+    app.include_router(v1)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> JSONResponse:
+        """Liveness and database readiness (no key needed): 200 when PostGIS answers, else 503."""
+        try:
+            with request.app.state.engine.connect() as conn:
+                postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+                revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+            log.warning("health check failed: %s", exc)
+            return problem_response(ServiceUnavailable("the database is not reachable"), request)
+        return JSONResponse({"status": "ok", "database": "ok", "postgis": postgis, "schema": revision})
+
+    # The front end last, so that /api and /healthz win.
+    app.mount("/", StaticFiles(directory=settings.web_dir, html=True, check_dir=False), name="web")
+    return app
+
+
+app = create_app()

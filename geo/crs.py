@@ -1,0 +1,232 @@
+"""Coordinate systems that Chinese clients send, normalised to WGS84 (EPSG:4326).
+
+* ``wgs84`` (GPS, EPSG:4326) and ``cgcs2000`` (EPSG:4490): they differ by centimetres, so
+  CGCS2000 is taken as WGS84, as Chinese surveying practice does at city scale.
+* ``gcj02``: the obfuscated datum mandated for Chinese web maps (Amap, Tencent, WeChat).
+* ``bd09``: Baidu's further offset of GCJ-02.
+* anything pyproj knows (``EPSG:4547`` and the other CGCS2000 Gauss-Kruger zones in particular).
+
+GCJ-02 and BD-09 are published only as forward functions (WGS84 → GCJ-02 → BD-09); there is no
+closed-form inverse. :func:`gcj02_to_wgs84` inverts by fixed-point iteration, which converges to
+well under a millimetre in a few steps because the offset varies slowly (its Jacobian is close to
+the identity). Points outside China are left unshifted, as the apps themselves do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pyproj
+from numpy.typing import ArrayLike, NDArray
+
+_A = 6378245.0  # Krasovsky 1940 semi-major axis used by the GCJ-02 algorithm
+_EE = 0.00669342162296594323  # its first eccentricity squared
+_X_PI = np.pi * 3000.0 / 180.0
+
+WGS84 = "wgs84"
+CGCS2000 = "cgcs2000"
+GCJ02 = "gcj02"
+BD09 = "bd09"
+
+_ALIASES = {
+    "wgs84": WGS84, "wgs-84": WGS84, "epsg:4326": WGS84, "4326": WGS84, "gps": WGS84,
+    "cgcs2000": CGCS2000, "epsg:4490": CGCS2000, "4490": CGCS2000,
+    "gcj02": GCJ02, "gcj-02": GCJ02, "gcj": GCJ02, "amap": GCJ02, "mars": GCJ02,
+    "bd09": BD09, "bd-09": BD09, "bd09ll": BD09, "baidu": BD09,
+}
+
+
+class UnknownCRS(ValueError):
+    """The name is neither one of the Chinese datums above nor a CRS that pyproj knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class CRSName:
+    """A normalised CRS: ``name`` is ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or ``EPSG:nnnn``."""
+
+    name: str
+
+    @property
+    def is_geographic_wgs84(self) -> bool:
+        return self.name in (WGS84, CGCS2000)
+
+
+def parse_crs(value: str | None, *, default: str = WGS84) -> CRSName:
+    """Normalise a CRS name as clients spell it.
+
+    >>> parse_crs("GCJ-02").name
+    'gcj02'
+    >>> parse_crs("epsg:4547").name
+    'EPSG:4547'
+    >>> parse_crs(None).name
+    'wgs84'
+    >>> parse_crs("mars-grid-7")
+    Traceback (most recent call last):
+    ...
+    geo.crs.UnknownCRS: unknown CRS 'mars-grid-7': use wgs84, cgcs2000, gcj02, bd09 or an EPSG code
+    """
+    if value is None or value.strip() == "":
+        return CRSName(default)
+    key = value.strip().lower()
+    if key in _ALIASES:
+        return CRSName(_ALIASES[key])
+    try:
+        crs = pyproj.CRS.from_user_input(value.strip())
+    except pyproj.exceptions.CRSError:
+        raise UnknownCRS(
+            f"unknown CRS {value!r}: use wgs84, cgcs2000, gcj02, bd09 or an EPSG code"
+        ) from None
+    epsg = crs.to_epsg()
+    if epsg == 4326:
+        return CRSName(WGS84)
+    if epsg == 4490:
+        return CRSName(CGCS2000)
+    return CRSName(f"EPSG:{epsg}" if epsg else crs.to_string())
+
+
+def out_of_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
+    """The rectangle outside which GCJ-02 apps apply no offset.
+
+    >>> out_of_china([116.4, 2.35], [39.9, 48.85]).tolist()
+    [False, True]
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
+
+
+def _delta(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+    x, y = lon - 105.0, lat - 35.0
+    sx = np.sqrt(np.abs(x))
+    common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + common
+            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+            + (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + common
+            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    radlat = lat / 180.0 * np.pi
+    magic = 1.0 - _EE * np.sin(radlat) ** 2
+    sqrtmagic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrtmagic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrtmagic * np.cos(radlat) * np.pi)
+    return dlon, dlat
+
+
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The forward GCJ-02 offset (what Amap shows for a GPS position).
+
+    The published test vector of the coordtransform package:
+
+    >>> lon, lat = wgs84_to_gcj02(116.404, 39.915)
+    >>> round(float(lon), 9), round(float(lat), 9)
+    (116.410244499, 39.916404282)
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    dlon, dlat = _delta(lon, lat)
+    outside = out_of_china(lon, lat)
+    return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
+
+
+def _invert(forward, lon: NDArray, lat: NDArray, tol: float = 1e-10, max_iter: int = 30):  # noqa: ANN001
+    """Solve forward(w) = g for w by fixed-point iteration w ← w − (forward(w) − g)."""
+    wx, wy = lon.copy(), lat.copy()
+    for _ in range(max_iter):
+        fx, fy = forward(wx, wy)
+        ex, ey = fx - lon, fy - lat
+        wx -= ex
+        wy -= ey
+        if np.all(np.abs(ex) < tol) and np.all(np.abs(ey) < tol):
+            break
+    return wx, wy
+
+
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Invert GCJ-02 to WGS84 (iterative; round trip below 1 mm inside China).
+
+    >>> lon, lat = gcj02_to_wgs84(116.41024449916938, 39.91640428150164)
+    >>> round(float(lon), 9), round(float(lat), 9)
+    (116.404, 39.915)
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return _invert(wgs84_to_gcj02, lon, lat)
+
+
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Baidu's BD-09 offset of a GCJ-02 point (applied everywhere, as Baidu does).
+
+    >>> lon, lat = gcj02_to_bd09(116.404, 39.915)   # coordtransform's published vector
+    >>> round(float(lon), 9), round(float(lat), 9)
+    (116.410369494, 39.921336994)
+    """
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Invert BD-09 to GCJ-02 (iterative, exact to below 1 mm)."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return _invert(gcj02_to_bd09, lon, lat)
+
+
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The forward chain WGS84 → GCJ-02 → BD-09, for tests and for clients that want Baidu output."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Invert BD-09 to WGS84 through GCJ-02.
+
+    >>> lon, lat = bd09_to_wgs84(*wgs84_to_bd09(121.4737, 31.2304))
+    >>> round(float(lon), 6), round(float(lat), 6)
+    (121.4737, 31.2304)
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    gx, gy = bd09_to_gcj02(lon, lat)
+    wx, wy = gcj02_to_wgs84(gx, gy)
+    # Outside China GCJ-02 is the identity; Baidu still applies its own offset, undone above.
+    return wx, wy
+
+
+@lru_cache(maxsize=64)
+def _transformer(name: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(name, "EPSG:4326", always_xy=True)
+
+
+def to_wgs84(
+    x: ArrayLike, y: ArrayLike, crs: CRSName | str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Convert coordinates in ``crs`` to WGS84 longitude/latitude, vectorised.
+
+    >>> lon, lat = to_wgs84([500000.0], [4419000.0], "EPSG:4547")   # CGCS2000 GK zone CM 114E
+    >>> round(float(lon[0]), 3), round(float(lat[0]), 3)
+    (114.0, 39.905)
+    """
+    name = crs.name if isinstance(crs, CRSName) else parse_crs(crs).name
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if name in (WGS84, CGCS2000):
+        return x, y
+    if name == GCJ02:
+        return gcj02_to_wgs84(x, y)
+    if name == BD09:
+        return bd09_to_wgs84(x, y)
+    return _transformer(name).transform(x, y)
+
+
+def metric_crs(lon: float, lat: float) -> pyproj.CRS:
+    """A metric CRS for measuring near a point: the CGCS2000 3-degree Gauss-Kruger zone inside China
+    (EPSG:4534-4554, what Chinese surveys use), the UTM zone elsewhere.
+
+    >>> metric_crs(116.4, 39.9).to_epsg()
+    4548
+    >>> metric_crs(24.94, 60.17).to_epsg()
+    32635
+    """
+    if 73.5 <= lon <= 136.5 and 0 <= lat <= 54:
+        zone_cm = int(round(lon / 3.0)) * 3  # 75E ... 135E
+        return pyproj.CRS.from_epsg(4534 + (zone_cm - 75) // 3)
+    zone = int((lon + 180) // 6) + 1
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
