@@ -19,7 +19,8 @@ from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
 
-app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True)
+app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sample_app = typer.Typer(help="The sample district in sample_data/.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)

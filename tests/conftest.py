@@ -9,7 +9,6 @@ a second. The test database is never the one ``make run`` serves: it is ``<name>
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -47,83 +45,13 @@ os.environ["GRIDMAP_DATABASE_URL"] = TEST_URL
 os.environ.pop("DATABASE_URL", None)
 
 
-def _fingerprint() -> str:
-    h = hashlib.sha256()
-    paths = sorted((ROOT / "migrations" / "versions").glob("*.py")) + sorted((ROOT / "api" / "imports").glob("*.py"))
-    paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
-                                                  "departments.csv")]
-    for p in paths:
-        h.update(p.name.encode())
-        h.update(p.read_bytes() if p.exists() else b"missing")
-    return h.hexdigest()[:16]
-
-
-def _admin_engine(url: str) -> Engine:
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def _build_template(url: str, template: str, fingerprint: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from api.core.config import get_settings
-    from api.core.db import make_engine, make_sessionmaker, session_scope
-    from api.imports.sample import load_sample
-
-    admin = _admin_engine(url)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{template}"'))
-    tpl_url = make_url(url).set(database=template).render_as_string(hide_password=False)
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = tpl_url
-    command.upgrade(cfg, "head")
-    engine = make_engine(get_settings(), url=tpl_url, pool_size=1)
-    with session_scope(make_sessionmaker(engine)) as s:
-        load_sample(s)
-    engine.dispose()
-    with admin.connect() as c:
-        c.execute(text(f"COMMENT ON DATABASE \"{template}\" IS 'gridmap-test {fingerprint}'"))
-    admin.dispose()
-
-
-def create_test_database(url: str = TEST_URL) -> None:
-    """(Re)create the test database as a clone of an up-to-date seeded template."""
-    name = make_url(url).database
-    base = name.split("_test")[0]
-    template = f"{base}_test_template"
-    fingerprint = _fingerprint()
-    admin = _admin_engine(url)
-    with admin.connect() as c:
-        comment = c.execute(text(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"), {"n": template}
-        ).scalar()
-    if comment != f"gridmap-test {fingerprint}":
-        lock = ROOT / ".data" / "test-template.lock"
-        lock.parent.mkdir(exist_ok=True)
-        import fcntl
-
-        with open(lock, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            with admin.connect() as c:
-                comment = c.execute(text(
-                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"),
-                    {"n": template}).scalar()
-            if comment != f"gridmap-test {fingerprint}":
-                _build_template(url, template, fingerprint)
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
     from api.core.config import get_settings
     from api.core.db import make_engine
+    from api.devtools.seeded import create_seeded_database
 
-    create_test_database()
+    create_seeded_database(TEST_URL)
     eng = make_engine(get_settings(), url=TEST_URL, pool_size=5)
     yield eng
     eng.dispose()

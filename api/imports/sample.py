@@ -70,7 +70,7 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     assert res.layout_id is not None
     publish_layout(session, layout_id=res.layout_id, effective_from=LAYOUT_FROM)
     counts["grids"] = res.rows_imported
-    say(f"grids: {res.rows_imported} (layout {res.layout_id}, in force from {LAYOUT_FROM:%Y-%m-%d})")
+    say(f"grids: {res.rows_imported} (layout {res.layout_id}, in force from 2026-01-01 Beijing time)")
     for layer in ("buildings", "facilities"):
         res = import_layer(session, layer=layer, path=artefact, source_layer=layer)
         counts[layer] = res.rows_imported
@@ -115,9 +115,9 @@ def _load_reports(session: Session, artefact: Path, *, shift: timedelta) -> dict
     _copy_rows(session, "_reports", [
         "n", "source", "external_id", "category_code", "description", "raw_x", "raw_y", "reported_at", "location",
         "status", "closed_at", "rating"], rows, None)
-    session.execute(text("""
-        ALTER TABLE _reports ADD COLUMN report_id bigint;
-        WITH ins AS (
+    for sql in (
+        "ALTER TABLE _reports ADD COLUMN report_id bigint",
+        """WITH ins AS (
             INSERT INTO report (source, external_id, category_code, description, raw_x, raw_y, raw_crs,
                                 reported_at, received_at, location)
             SELECT source, external_id, category_code, description, raw_x, raw_y, 'wgs84', reported_at,
@@ -125,28 +125,27 @@ def _load_reports(session: Session, artefact: Path, *, shift: timedelta) -> dict
             FROM _reports ORDER BY n
             RETURNING id, source, external_id)
         UPDATE _reports r SET report_id = ins.id FROM ins
-        WHERE ins.source = r.source AND ins.external_id = r.external_id;
-        CREATE INDEX ON _reports (report_id);
-        ANALYZE _reports;
-    """))
-    # Routing, set-based: the layout in force at the report's time; inside one grid -> 'inside',
-    # on a shared edge -> 'edge' (lowest code wins, the others listed); else nearest within the
-    # tolerance; else 'unrouted' (kept, flagged, queued: never dropped).
-    session.execute(text("""
-        CREATE TEMP TABLE _route ON COMMIT DROP AS
+        WHERE ins.source = r.source AND ins.external_id = r.external_id""",
+        "CREATE INDEX ON _reports (report_id)",
+        "ANALYZE _reports",
+        # Routing, set-based: the layout in force at the report's time; covered by one grid ->
+        # 'inside', by several (a shared edge) -> 'edge', the smallest code wins and the others are
+        # listed; else the nearest grid within the tolerance; else 'unrouted' (kept and flagged).
+        """CREATE TEMP TABLE _route ON COMMIT DROP AS
         SELECT r.report_id, r.reported_at, l.id AS layout_id, cov.codes
         FROM _reports r
         LEFT JOIN grid_layout l ON l.status IN ('published', 'retired')
              AND tstzrange(l.effective_from, l.effective_to, '[)') @> r.reported_at
         LEFT JOIN LATERAL (
             SELECT array_agg(g.code ORDER BY g.code) AS codes FROM grid g
-            WHERE g.layout_id = l.id AND ST_Covers(g.boundary, r.location)) cov ON true;
-        INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, decided_at)
+            WHERE g.layout_id = l.id AND ST_Covers(g.boundary, r.location)) cov ON true""",
+        """INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, decided_at)
         SELECT report_id, layout_id, codes[1], CASE WHEN cardinality(codes) = 1 THEN 'inside' ELSE 'edge' END, 0,
                to_jsonb(codes[2:]), reported_at + interval '2 seconds'
-        FROM _route WHERE codes IS NOT NULL;
-        INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason, decided_at)
-        SELECT r.report_id, r.layout_id, near.code,
+        FROM _route WHERE codes IS NOT NULL""",
+        """INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason, decided_at)
+        SELECT r.report_id, r.layout_id,
+               CASE WHEN near.d <= :tol THEN near.code END,
                CASE WHEN near.d <= :tol THEN 'nearest' ELSE 'unrouted' END,
                round(near.d::numeric, 1),
                '[]'::jsonb,
@@ -158,9 +157,9 @@ def _load_reports(session: Session, artefact: Path, *, shift: timedelta) -> dict
             SELECT g.code, ST_Distance(g.boundary::geography, x.location::geography) AS d
             FROM grid g WHERE g.layout_id = r.layout_id
             ORDER BY g.boundary <-> x.location LIMIT 1) near
-        WHERE r.codes IS NULL;
-        UPDATE routing SET grid_code = NULL WHERE method = 'unrouted';
-    """), {"tol": NEAREST_TOLERANCE_M})
+        WHERE r.codes IS NULL""",
+    ):
+        session.execute(text(sql), {"tol": NEAREST_TOLERANCE_M} if ":tol" in sql else {})
     # Cases and their event history. Deadlines come from the category's time limit.
     session.execute(text("""
         INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,

@@ -257,10 +257,17 @@ def _insert(session: Session, layer: str, rows: list[tuple], *, replace: bool, p
     spec = TABLES[layer]
     table, cols, key = spec["table"], spec["cols"], spec["key"]
     tmp = f"_import_{table}"
-    session.execute(text(f"CREATE TEMP TABLE {tmp} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"))
-    session.execute(text(f"ALTER TABLE {tmp} ADD COLUMN _row integer"))
-    _copy_rows(session, tmp, [*cols, "_row"], [(*r, int(n)) for r, n in zip(rows, row_numbers, strict=True)],
-               progress)
+    # Same column types as the target but none of its constraints: rows are checked on the way
+    # into the real table, where a refusal can be reported against its row number.
+    session.execute(text(f"DROP TABLE IF EXISTS {tmp}"))
+    session.execute(text(f"""CREATE TEMP TABLE {tmp} ON COMMIT DROP AS
+                             SELECT {', '.join(cols)}, 0 AS _row FROM {table} WITH NO DATA"""))
+    try:
+        with session.begin_nested():
+            _copy_rows(session, tmp, [*cols, "_row"],
+                       [(*r, int(n)) for r, n in zip(rows, row_numbers, strict=True)], progress)
+    except Exception as exc:  # a value PostgreSQL cannot parse: say which row
+        raise _refusal(exc, row_numbers) from None
     existing = session.execute(text(f"""
         SELECT t._row, t.code FROM {tmp} t JOIN {table} x USING ({', '.join(key)}) ORDER BY t._row""")).all()
     if existing and not replace:
@@ -277,13 +284,21 @@ def _insert(session: Session, layer: str, rows: list[tuple], *, replace: bool, p
                 INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {tmp} ORDER BY _row
                 ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"""))
     except Exception as exc:  # a constraint the checks above could not foresee (e.g. a foreign key)
-        orig = getattr(exc, "orig", exc)
-        diag = getattr(orig, "diag", None)
-        detail = (getattr(diag, "message_primary", None) or str(orig)).strip()
-        extra = getattr(diag, "message_detail", None)
-        raise ImportFailed(f"the database refused the file: {detail}" + (f" ({extra})" if extra else ""),
-                           reason="constraint_violation") from None
+        raise _refusal(exc, row_numbers) from None
     return len(rows) - len(existing), len(existing)
+
+
+def _refusal(exc: Exception, row_numbers: np.ndarray) -> ImportFailed:
+    """Turn a database error into an ImportFailed naming the row where PostgreSQL can tell it."""
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    detail = (getattr(diag, "message_primary", None) or str(orig)).strip()
+    extra = getattr(diag, "message_detail", None)
+    match = re.search(r"line (\d+)", getattr(diag, "context", None) or "")
+    row = int(row_numbers[int(match.group(1)) - 1]) if match else None
+    where = f"row {row}: " if row else ""
+    return ImportFailed(f"{where}the database refused the file: {detail}" + (f" ({extra})" if extra else ""),
+                        row=row, reason="constraint_violation")
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,7 +436,7 @@ def import_layer(
         records = list(zip(codes, names, names_en, street, ewkb, strict=True))
     elif layer == "grids":
         known = set(session.execute(text("SELECT code FROM community")).scalars())
-        community = _text(_column(df, None, "community_code"), n)
+        community = _text(_column(df, None, "community_code", "community_"), n)
         community = [cc or (c[:12] if c[:12] in known else None) for cc, c in zip(community, codes, strict=True)]
         names = [nm or c for nm, c in zip(names, codes, strict=True)]
         households = _ints(_column(df, None, "households"), n, label="households", rows=rows)

@@ -1,0 +1,166 @@
+// Minimal client for the gridmap HTTP API (/api/v1/*).
+// Adds the bearer key, turns RFC 9457 problem+json responses into ApiError objects,
+// and follows `links[rel=next]` pagination of feature collections.
+
+const KEY_STORAGE = "gridmap.apiKey";
+const API_BASE = "/api/v1";
+
+// Fallback when sessionStorage is unavailable (private modes, sandboxed frames).
+let memoryKey = "";
+
+export class ApiError extends Error {
+  /**
+   * @param {object} p
+   * @param {number} p.status   HTTP status (0 for network failures)
+   * @param {string} p.code     machine-readable code from the problem body ("unauthorized", "network", …)
+   * @param {string} [p.title]  problem title
+   * @param {string} [p.detail] problem detail
+   */
+  constructor({ status, code, title = "", detail = "", type = "" }) {
+    super(detail || title || `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.detail = detail;
+    this.type = type;
+  }
+
+  get isUnauthorized() {
+    return this.status === 401;
+  }
+}
+
+// ---- API key handling -------------------------------------------------------
+
+/**
+ * Take the key from the URL fragment (`#key=…`) if present, store it in
+ * sessionStorage and strip it from the address bar; otherwise use the stored one.
+ */
+export function takeKeyFromLocation() {
+  const hash = window.location.hash.replace(/^#/, "");
+  if (hash) {
+    const params = new URLSearchParams(hash);
+    const key = params.get("key");
+    if (key !== null) {
+      params.delete("key");
+      const rest = params.toString();
+      const url = window.location.pathname + window.location.search + (rest ? `#${rest}` : "");
+      window.history.replaceState(window.history.state, "", url);
+      if (key.trim()) setKey(key.trim());
+    }
+  }
+  return getKey();
+}
+
+export function getKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function setKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch { /* storage disabled: the key then lives only for this page */ }
+  memoryKey = key || "";
+}
+
+function currentKey() {
+  return getKey() || memoryKey;
+}
+
+// ---- requests ----------------------------------------------------------------
+
+function resolve(pathOrUrl) {
+  const url = new URL(pathOrUrl.startsWith("/") || /^https?:/.test(pathOrUrl)
+    ? pathOrUrl
+    : `${API_BASE}/${pathOrUrl}`, window.location.origin);
+  return url;
+}
+
+async function toError(res) {
+  let body = null;
+  const type = res.headers.get("content-type") || "";
+  if (type.includes("json")) {
+    try { body = await res.json(); } catch { body = null; }
+  }
+  if (body && typeof body === "object") {
+    return new ApiError({
+      status: body.status || res.status,
+      code: body.code || (res.status === 401 ? "unauthorized" : `http_${res.status}`),
+      title: body.title || "",
+      detail: typeof body.detail === "string" ? body.detail : "",
+      type: body.type || "",
+    });
+  }
+  return new ApiError({
+    status: res.status,
+    code: res.status === 401 ? "unauthorized" : `http_${res.status}`,
+    title: res.statusText || "",
+  });
+}
+
+/**
+ * GET a JSON resource. `path` is relative to /api/v1 ("grids") or absolute ("/api/v1/grids?…").
+ * @returns {Promise<any>}
+ */
+export async function apiGet(path, { params, signal } = {}) {
+  const url = resolve(path);
+  if (params) {
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+    }
+  }
+  const headers = { Accept: "application/geo+json, application/json;q=0.9, application/problem+json;q=0.8" };
+  // Never leak the key to another origin (e.g. an absolute `next` link).
+  const key = currentKey();
+  if (key && url.origin === window.location.origin) headers.Authorization = `Bearer ${key}`;
+
+  let res;
+  try {
+    res = await fetch(url, { headers, signal, credentials: "same-origin" });
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
+  }
+  if (!res.ok) throw await toError(res);
+  try {
+    return await res.json();
+  } catch {
+    throw new ApiError({ status: res.status, code: "bad_response" });
+  }
+}
+
+/**
+ * GET a paginated FeatureCollection, following `links[rel=next]` until exhausted.
+ * `onPage(features, total)` is called after each page (for progress display).
+ */
+export async function apiGetAllFeatures(path, { params, signal, onPage, maxPages = 200 } = {}) {
+  let page = await apiGet(path, { params, signal });
+  const first = page;
+  const features = [...(page.features || [])];
+  const total = Number.isFinite(page.numberMatched) ? page.numberMatched : null;
+  onPage?.(features.length, total);
+  for (let i = 1; i < maxPages; i += 1) {
+    const next = (page.links || []).find((l) => l && l.rel === "next" && l.href);
+    if (!next) break;
+    page = await apiGet(next.href, { signal });
+    features.push(...(page.features || []));
+    onPage?.(features.length, total);
+  }
+  return { ...first, features, numberReturned: features.length, links: [] };
+}
+
+export const api = {
+  streets: (opts) => apiGet("streets", opts),
+  communities: (opts) => apiGet("communities", opts),
+  layouts: (opts) => apiGet("layouts", opts),
+  grids: ({ layout, bbox, signal, onPage } = {}) =>
+    apiGetAllFeatures("grids", { params: { layout, bbox }, signal, onPage }),
+  grid: (code, { layout, signal } = {}) =>
+    apiGet(`grids/${encodeURIComponent(code)}`, { params: { layout }, signal }),
+};

@@ -1,0 +1,107 @@
+// Tiny i18n: message catalogues in /i18n/<lang>.json, `t(key, params)` lookups,
+// and declarative DOM translation through data attributes:
+//   data-i18n="key"                 -> textContent
+//   data-i18n-html="key"            -> innerHTML (only for our own trusted catalogues)
+//   data-i18n-attr="attr:key;attr2:key2"
+
+export const LANGS = ["zh-CN", "en"];
+const STORAGE_KEY = "gridmap.lang";
+
+let current = "zh-CN";
+const catalogues = new Map();
+const listeners = new Set();
+
+export function detectLang() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (LANGS.includes(saved)) return saved;
+  } catch { /* storage disabled */ }
+  const prefs = navigator.languages?.length ? navigator.languages : [navigator.language || ""];
+  for (const pref of prefs) {
+    const p = String(pref).toLowerCase();
+    if (p.startsWith("zh")) return "zh-CN";
+    if (p.startsWith("en")) return "en";
+  }
+  return "zh-CN";
+}
+
+async function loadCatalogue(lang) {
+  if (!catalogues.has(lang)) {
+    const res = await fetch(`/i18n/${lang}.json`, { headers: { Accept: "application/json" } });
+    if (!res.ok) throw new Error(`i18n catalogue ${lang}: HTTP ${res.status}`);
+    catalogues.set(lang, await res.json());
+  }
+  return catalogues.get(lang);
+}
+
+export function getLang() {
+  return current;
+}
+
+export function isZh() {
+  return current === "zh-CN";
+}
+
+/** Translate `key`, substituting `{name}` placeholders from `params`. */
+export function t(key, params = {}) {
+  const cat = catalogues.get(current) || {};
+  let msg = cat[key];
+  if (msg === undefined) msg = (catalogues.get("zh-CN") || {})[key];
+  if (msg === undefined) return key;
+  return msg.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** Localised feature name: `name` in Chinese, `name_en` in English (falls back to the other). */
+export function featureName(props, base = "name") {
+  if (!props) return "";
+  const zh = props[base];
+  const en = props[`${base}_en`];
+  return (isZh() ? zh || en : en || zh) || "";
+}
+
+export function formatNumber(n) {
+  if (n === null || n === undefined || Number.isNaN(Number(n))) return "–";
+  return new Intl.NumberFormat(current).format(Number(n));
+}
+
+/** Format an ISO date (YYYY-MM-DD…) for display. */
+// Governance dates are Beijing dates wherever the browser runs (a wall screen, a test runner in UTC).
+export const TIME_ZONE = "Asia/Shanghai";
+
+export function formatDate(iso) {
+  if (!iso) return "";
+  const d = new Date(String(iso));
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(current, { year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE })
+    .format(d);
+}
+
+export function translateDom(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-html]")) el.innerHTML = t(el.dataset.i18nHtml);
+  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of el.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":").map((s) => s.trim());
+      if (attr && key) el.setAttribute(attr, t(key));
+    }
+  }
+}
+
+export async function setLang(lang, { persist = true } = {}) {
+  if (!LANGS.includes(lang)) lang = "zh-CN";
+  await loadCatalogue("zh-CN"); // fallback catalogue
+  await loadCatalogue(lang);
+  current = lang;
+  if (persist) {
+    try { localStorage.setItem(STORAGE_KEY, lang); } catch { /* storage disabled */ }
+  }
+  document.documentElement.lang = lang;
+  document.title = t("app.title");
+  translateDom();
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}

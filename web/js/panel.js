@@ -1,0 +1,177 @@
+// Side panel with the details of one grid (GET /api/v1/grids/{code}).
+
+import { classify, getNorm, setNorm } from "./norm.js";
+import { featureName, formatNumber, t } from "./i18n.js";
+
+const COUNT_KEYS = ["buildings", "households", "population", "facilities", "reports_30d", "open_cases"];
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export class DetailPanel {
+  /**
+   * @param {{onClose?: () => void}} opts
+   */
+  constructor({ onClose } = {}) {
+    this.el = document.getElementById("panel");
+    this.titleEl = document.getElementById("panel-title");
+    this.codeEl = document.getElementById("panel-code");
+    this.body = document.getElementById("panel-body");
+    this.onClose = onClose;
+    this.state = null; // {code, feature?, detail?, error?, loading}
+    document.getElementById("panel-close").addEventListener("click", () => this.close());
+    this.el.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") { ev.stopPropagation(); this.close(); }
+    });
+  }
+
+  get isOpen() {
+    return !this.el.hidden;
+  }
+
+  get width() {
+    return this.isOpen ? this.el.getBoundingClientRect().width : 0;
+  }
+
+  open(code, feature) {
+    this.state = { code, feature, detail: null, error: null, loading: true };
+    this.el.hidden = false;
+    document.body.classList.add("panel-open");
+    this.render();
+    this.titleEl.focus({ preventScroll: true });
+  }
+
+  showDetail(code, detail) {
+    if (!this.state || this.state.code !== code) return;
+    if (detail?.properties?.norm) setNorm(detail.properties.norm);
+    Object.assign(this.state, { detail, loading: false, error: null });
+    this.render();
+  }
+
+  showError(code, error) {
+    if (!this.state || this.state.code !== code) return;
+    Object.assign(this.state, { error, loading: false });
+    this.render();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.el.hidden = true;
+    this.state = null;
+    document.body.classList.remove("panel-open");
+    this.onClose?.();
+  }
+
+  render() {
+    if (!this.state) return;
+    const { code, feature, detail, error, loading } = this.state;
+    const props = detail?.properties || feature?.properties || {};
+    this.titleEl.textContent = featureName(props) || code;
+    this.codeEl.textContent = props.code || code;
+    this.body.replaceChildren();
+    this.el.setAttribute("aria-busy", loading ? "true" : "false");
+
+    if (loading) {
+      this.body.append(h("p", { class: "panel__loading", role: "status" },
+        h("span", { class: "spinner", "aria-hidden": "true" }), t("loading.detail")));
+    }
+    if (error) {
+      this.body.append(h("div", { class: "panel__error", role: "alert" },
+        h("strong", { text: t("error.detailFailed") }),
+        h("p", { text: [error.title, error.detail].filter(Boolean).join(" — ") || error.message })));
+    }
+    if (detail) this.renderDetail(detail.properties || {});
+    else if (feature) this.renderHouseholds(props, getNorm());
+  }
+
+  renderDetail(p) {
+    const norm = p.norm && Number.isFinite(p.norm.min) ? p.norm : getNorm();
+    const street = featureName(p, "street_name");
+    const community = featureName(p, "community_name");
+    this.body.append(h("dl", { class: "panel__where" },
+      h("div", {}, h("dt", { text: t("panel.street") }), h("dd", { text: street || "–" })),
+      h("div", {}, h("dt", { text: t("panel.community") }), h("dd", { text: community || "–" }))));
+
+    this.renderHouseholds(p, norm);
+
+    const counts = p.counts || {};
+    const section = h("section", { class: "panel__section", "aria-labelledby": "panel-counts-title" },
+      h("h3", { id: "panel-counts-title", text: t("panel.counts") }));
+    const grid = h("dl", { class: "tiles" });
+    for (const key of COUNT_KEYS) {
+      const alert = (key === "open_cases" && Number(counts[key]) > 0) ? " tile--alert" : "";
+      grid.append(h("div", { class: `tile${alert}`, "data-count": key },
+        h("dt", { text: t(`count.${key}`) }),
+        h("dd", { text: formatNumber(counts[key]) })));
+    }
+    section.append(grid);
+    this.body.append(section);
+
+    const staff = Array.isArray(p.staff) ? p.staff : [];
+    const staffSection = h("section", { class: "panel__section", "aria-labelledby": "panel-staff-title" },
+      h("h3", { id: "panel-staff-title", text: t("panel.staff") }));
+    if (!staff.length) {
+      staffSection.append(h("p", { class: "muted", text: t("panel.noStaff") }));
+    } else {
+      const list = h("ul", { class: "staff" });
+      for (const s of staff) {
+        const roleKey = `role.${s.role}`;
+        const role = t(roleKey) === roleKey ? String(s.role || "") : t(roleKey);
+        list.append(h("li", { class: `staff__item staff__item--${s.role || "other"}` },
+          h("span", { class: "staff__avatar", "aria-hidden": "true", text: String(s.name || "?").slice(0, 1) }),
+          h("span", { class: "staff__who" },
+            h("span", { class: "staff__name", text: s.name || "–" }),
+            h("span", { class: "staff__role", text: role })),
+          h("span", { class: "staff__phone", title: t("panel.phoneMasked"), text: s.phone || "–" })));
+      }
+      staffSection.append(list);
+    }
+    this.body.append(staffSection);
+  }
+
+  renderHouseholds(p, norm) {
+    const households = p.counts?.households ?? p.households;
+    const population = p.counts?.population ?? p.population;
+    const cls = classify(households, norm);
+    let verdict = t(`status.${cls}`);
+    if (cls === "under") verdict = t("panel.normUnder", { n: formatNumber(norm.min - households) });
+    if (cls === "over") verdict = t("panel.normOver", { n: formatNumber(households - norm.max) });
+    if (cls === "within") verdict = t("panel.normWithin");
+
+    // gauge: 0 … 1.5×max, with the norm band highlighted
+    const scaleMax = Math.max(norm.max * 1.5, Number(households) || 0);
+    const pct = (v) => `${Math.max(0, Math.min(100, (v / scaleMax) * 100)).toFixed(1)}%`;
+    const gauge = h("div", { class: "gauge", "aria-hidden": "true" },
+      h("span", { class: "gauge__band", style: `left:${pct(norm.min)};width:calc(${pct(norm.max)} - ${pct(norm.min)})` }),
+      Number.isFinite(Number(households))
+        ? h("span", { class: `gauge__mark gauge__mark--${cls}`, style: `left:${pct(Number(households))}` })
+        : null);
+
+    this.body.append(h("section", { class: "panel__section panel__hh" },
+      h("div", { class: "kpis" },
+        h("div", { class: "kpi" },
+          h("span", { class: "kpi__label", text: t("panel.households") }),
+          h("span", { class: "kpi__value" }, formatNumber(households),
+            h("small", { text: ` ${t("unit.households")}` }))),
+        h("div", { class: "kpi" },
+          h("span", { class: "kpi__label", text: t("panel.population") }),
+          h("span", { class: "kpi__value" }, formatNumber(population),
+            h("small", { text: ` ${t("unit.people")}` })))),
+      gauge,
+      h("p", { class: "norm-line" },
+        h("span", { class: `pill pill--${cls}`, text: verdict }),
+        h("span", { class: "muted", text: t("panel.norm", { min: norm.min, max: norm.max }) }))));
+  }
+}
