@@ -7,6 +7,7 @@ project-local cluster to an existing PostGIS server.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL_PG_PORT = 54329
+#: The project-local cluster's port (scripts/pg.sh reads the same variable).
+LOCAL_PG_PORT = int(os.environ.get("GRIDMAP_PG_PORT", "54329"))
 LOCAL_DATABASE_URL = f"postgresql+psycopg://gridmap@127.0.0.1:{LOCAL_PG_PORT}/gridmap"
 
 
