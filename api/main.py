@@ -19,6 +19,8 @@ from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
+from api.locate.index import IndexCache
+from api.locate.router import router as locate_router
 from api.reports.router import router as reports_router
 
 log = logging.getLogger("gridmap")
@@ -32,9 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        cache = app.state.index_cache = IndexCache()
+        if settings.listen:
+            cache.start_listener(engine)
         try:
             yield
         finally:
+            cache.stop_listener()
             engine.dispose()
 
     app = FastAPI(
@@ -49,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     v1 = APIRouter(prefix="/api/v1")
-    for r in (areas_router, grids_router, buildings_router, facilities_router, reports_router, keys_router):
+    for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,
+              keys_router):
         v1.include_router(r)
     app.include_router(v1)
 

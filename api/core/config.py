@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     #: Server-side statement timeout (ms) so no query can hold a connection for ever.
     statement_timeout_ms: int = 30_000
     db_pool_size: int = 10
+    #: A point outside every grid but within this distance goes to the nearest grid (method
+    #: ``nearest``); beyond it the report is ``unrouted`` (kept, flagged, queued).
+    routing_tolerance_m: float = 50.0
+    #: Times without an offset (``2026-11-22T09:30``) are read in this zone: Chinese clients and
+    #: hotline systems send Beijing time.
+    timezone: str = "Asia/Shanghai"
+    #: Largest request body accepted (bytes); a batch of 100,000 points is about 3 MB.
+    max_body_bytes: int = 32 * 1024 * 1024
+    #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
+    listen: bool = True
 
 
 @lru_cache

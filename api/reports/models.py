@@ -47,6 +47,8 @@ class Report(Base):
     photos: Mapped[list] = mapped_column(JSONB, default=list)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    request_hash: Mapped[str | None]
+    crs_assumed: Mapped[str | None]
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
 
 

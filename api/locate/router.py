@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.core.deps import CurrentUser, SessionDep, SettingsDep
+from api.core.errors import ValidationFailed
+from api.locate import service
+
+router = APIRouter(tags=["locate"])
+MAX_BATCH = 1_000_000
+
+
+@router.get("/locate")
+def locate(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: CurrentUser,
+    lon: Annotated[float, Query(description="longitude (or easting, with a projected crs)")],
+    lat: Annotated[float, Query(description="latitude (or northing)")],
+    crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
+    at: Annotated[str | None, Query(description="ISO time: route against the layout in force then")] = None,
+    layout: Annotated[int | None, Query(ge=1, description="route against this layout (drafts too)")] = None,
+) -> dict:
+    """Which grid is this point in? The grid with its community, street and staff on duty."""
+    return service.locate_one(
+        request.app.state.index_cache, session, x=lon, y=lat, crs=crs,
+        at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
+    )
+
+
+@router.post("/locate", response_class=StreamingResponse,
+             responses={200: {"content": {"application/json": {}}}})
+async def locate_batch(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: CurrentUser,
+    at: Annotated[str | None, Query()] = None,
+    layout: Annotated[int | None, Query(ge=1)] = None,
+) -> StreamingResponse:
+    """Route many points at once (`{"crs": …, "points": [[lon, lat], …]}` or a GeoJSON FeatureCollection of
+    Points); results come back in input order, streamed."""
+    body = await request.body()
+    if not body:
+        raise ValidationFailed("empty body", field="body")
+    x, y, crs = service.parse_batch(body, max_points=MAX_BATCH)
+    chunks = service.locate_batch(
+        request.app.state.index_cache, session, x=x, y=y, crs=crs,
+        at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
+    )
+    return StreamingResponse(chunks, media_type="application/json")

@@ -1,0 +1,223 @@
+"""Report intake: an idempotent insert, its routing decision and its case, in one transaction.
+
+Nothing a client sends is dropped: a report outside every grid is stored and routed ``unrouted``
+with the reason; a report with only an address is stored and queued (``no_location``). A retry
+with the same ``Idempotency-Key`` (or the same ``external_id`` from the same source) returns the
+first report, never a second one; the same key with a different body is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal
+from api.core.errors import Conflict, InvalidParameter, NotFound, ValidationFailed
+from api.locate.index import IndexCache
+from api.locate.service import normalise
+from api.people.service import mask_phone
+from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
+from geo.routing import METHODS
+
+CHANNEL = "gridmap_report"
+
+
+class IdempotencyConflict(Conflict):
+    code, title = "idempotency_key_reused", "Idempotency key reused with a different request"
+
+
+def request_hash(body: ReportIn) -> str:
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def create_report(
+    session: Session,
+    *,
+    cache: IndexCache,
+    body: ReportIn,
+    idempotency_key: str | None,
+    principal: Principal,
+    tolerance_m: float,
+    tz: str,
+) -> ReportOut:
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
+        raise InvalidParameter("Idempotency-Key must be 1-255 characters", field="Idempotency-Key")
+    if (body.lon is None) != (body.lat is None):
+        raise ValidationFailed("send both lon and lat, or neither", field="lon/lat")
+    if body.lon is None and not body.address:
+        raise ValidationFailed("a report needs a place: lon/lat or an address", field="lon/lat")
+    category = session.execute(text("SELECT code, time_limit_hours FROM category WHERE code = :c"),
+                               {"c": body.category}).first()
+    if category is None:
+        raise ValidationFailed(f"unknown category {body.category!r}; see GET /api/v1/categories", field="category")
+    now = datetime.now(ZoneInfo(tz))
+    reported_at = body.reported_at or now
+    if reported_at.tzinfo is None:
+        reported_at = reported_at.replace(tzinfo=ZoneInfo(tz))
+    if reported_at > now + timedelta(minutes=10):
+        raise ValidationFailed("reported_at is in the future", field="reported_at")
+
+    lon = lat = None
+    crs_assumed = None
+    if body.lon is not None:
+        pt = normalise(np.array([body.lon]), np.array([body.lat]), body.crs, field="lon/lat")
+        lon, lat, crs_assumed = float(pt.lon[0]), float(pt.lat[0]), pt.crs
+    digest = request_hash(body)
+    reporter = body.reporter or Reporter()
+
+    new_id = session.execute(text("""
+        INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
+                            address_text, reporter_name, reporter_phone, photos, reported_at, location,
+                            request_hash, crs_assumed)
+        VALUES (:source, :external_id, :key, :category, :description, :x, :y, :crs, :address, :rname, :rphone,
+                CAST(:photos AS jsonb), :reported_at,
+                CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
+                     ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+                :hash, :crs_assumed)
+        ON CONFLICT DO NOTHING
+        RETURNING id"""), {
+        "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
+        "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
+        "address": body.address, "rname": reporter.name, "rphone": reporter.phone,
+        "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
+        "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
+    }).scalar()
+
+    if new_id is None:
+        return _replay(session, body=body, idempotency_key=idempotency_key, digest=digest, principal=principal)
+
+    layout_id = grid_code = None
+    method, distance, candidates, reason = "unrouted", None, [], "no_location"
+    if lon is not None:
+        period = cache.layout_at(session, reported_at)
+        if period is None:
+            reason = "no_layout_in_force"
+        else:
+            li = cache.get(session, period.layout_id)
+            layout_id = period.layout_id
+            routed = li.index.route(np.array([lon]), np.array([lat]), tolerance_m=tolerance_m)
+            g = int(routed.grid[0])
+            method = METHODS[int(routed.method[0])]
+            d = float(routed.distance_m[0])
+            distance = None if d != d else round(d, 2)
+            candidates = [str(li.index.codes[c]) for c in routed.candidates.get(0, [])]
+            if g >= 0:
+                grid_code, reason = str(li.index.codes[g]), None
+            else:
+                reason = "outside_coverage"
+    session.execute(text("""
+        INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
+        VALUES (:r, :l, :g, :m, :d, CAST(:c AS jsonb), :reason)"""),
+        {"r": new_id, "l": layout_id, "g": grid_code, "m": method, "d": distance,
+         "c": orjson.dumps(candidates).decode(), "reason": reason})
+    case_id = session.execute(text("""
+        INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
+                           assignee_id)
+        VALUES (:r, :l, CAST(:g AS text), :c, 'reported', :deadline, now(), now(),
+                (SELECT id FROM person WHERE grid_code = CAST(:g AS text) AND role = 'grid_worker' AND active
+                 ORDER BY on_duty DESC, id LIMIT 1))
+        RETURNING id"""), {"r": new_id, "l": layout_id, "g": grid_code, "c": body.category,
+                           "deadline": reported_at + timedelta(hours=float(category.time_limit_hours))}).scalar_one()
+    session.execute(text("""
+        INSERT INTO case_event (case_id, actor, from_status, to_status, note)
+        VALUES (:c, :actor, NULL, 'reported', :note)"""),
+        {"c": case_id, "actor": f"key:{principal.name}",
+         "note": f"received from {body.source}" + (f" ({reason})" if reason else "")})
+    payload = {"id": new_id, "case_id": case_id, "lon": lon, "lat": lat, "grid": grid_code, "method": method,
+               "category": body.category, "source": body.source, "reported_at": reported_at.isoformat()}
+    session.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": CHANNEL, "p": orjson.dumps(payload).decode()})
+    return get_report(session, report_id=new_id, unmask=principal.role == "admin")
+
+
+def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,
+            principal: Principal) -> ReportOut:
+    row = session.execute(text("""
+        SELECT id, request_hash, idempotency_key FROM report
+        WHERE source = :s AND (idempotency_key = :k OR (CAST(:e AS text) IS NOT NULL AND external_id = :e))
+        ORDER BY (idempotency_key = :k) DESC NULLS LAST LIMIT 1"""),
+        {"s": body.source, "k": idempotency_key, "e": body.external_id}).first()
+    if row is None:  # pragma: no cover - a conflict means one of the unique keys matched
+        raise Conflict("the report conflicts with another one")
+    if row.request_hash is not None and row.request_hash != digest:
+        what = "Idempotency-Key" if idempotency_key and row.idempotency_key == idempotency_key else "external_id"
+        raise IdempotencyConflict(
+            f"{what} was already used for report {row.id} with a different request", report_id=row.id, field=what)
+    out = get_report(session, report_id=row.id, unmask=principal.role == "admin")
+    out.replayed = True
+    return out
+
+
+REPORT_SELECT = """
+    SELECT r.id, r.source, r.external_id, r.category_code, r.description, r.address_text, r.reported_at,
+           r.received_at, ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.raw_x, r.raw_y, r.raw_crs,
+           r.crs_assumed, r.photos, r.reporter_name, r.reporter_phone,
+           rt.layout_id, rt.grid_code, g.name AS grid_name, rt.method, rt.distance_m, rt.candidates, rt.reason,
+           k.id AS case_id, k.status, k.deadline, p.name AS assignee
+    FROM report r
+    LEFT JOIN LATERAL (SELECT * FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1) rt ON true
+    LEFT JOIN grid g ON g.layout_id = rt.layout_id AND g.code = rt.grid_code
+    LEFT JOIN LATERAL (SELECT * FROM cases c WHERE c.report_id = r.id ORDER BY c.id LIMIT 1) k ON true
+    LEFT JOIN person p ON p.id = k.assignee_id
+"""
+
+
+def _to_out(r: Any, *, unmask: bool) -> ReportOut:
+    reporter = None
+    if r.reporter_name or r.reporter_phone:
+        name = r.reporter_name
+        if not unmask and name:
+            name = name[0] + "*" * max(1, len(name) - 1)
+        reporter = Reporter(name=name, phone=r.reporter_phone if unmask else mask_phone(r.reporter_phone))
+    return ReportOut(
+        id=r.id, source=r.source, external_id=r.external_id, category=r.category_code, description=r.description,
+        address=r.address_text, reported_at=r.reported_at, received_at=r.received_at,
+        point=Point(lon=r.lon, lat=r.lat) if r.lon is not None else None,
+        input={"x": r.raw_x, "y": r.raw_y, "crs": r.raw_crs} if r.raw_x is not None else None,
+        crs_assumed=r.crs_assumed, photos=list(r.photos or []), reporter=reporter,
+        routing=RoutingOut(layout_id=r.layout_id, grid_code=r.grid_code, grid_name=r.grid_name, method=r.method,
+                           distance_m=r.distance_m, candidates=list(r.candidates or []), reason=r.reason)
+        if r.method else None,
+        case=CaseRef(id=r.case_id, status=r.status, deadline=r.deadline, assignee=r.assignee) if r.case_id else None,
+    )
+
+
+def get_report(session: Session, *, report_id: int, unmask: bool) -> ReportOut:
+    row = session.execute(text(REPORT_SELECT + " WHERE r.id = :id"), {"id": report_id}).first()
+    if row is None:
+        raise NotFound(f"no report with id {report_id}")
+    return _to_out(row, unmask=unmask)
+
+
+def list_reports(
+    session: Session,
+    *,
+    source: str | None,
+    category: str | None,
+    grid: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+    unmask: bool,
+) -> tuple[list[ReportOut], int]:
+    where = """WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
+               AND (CAST(:category AS text) IS NULL OR r.category_code = :category)
+               AND (CAST(:grid AS text) IS NULL OR rt.grid_code = :grid)
+               AND (CAST(:status AS text) IS NULL OR k.status = :status)
+               AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
+               AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)"""
+    params = {"source": source, "category": category, "grid": grid, "status": status, "since": since,
+              "until": until}
+    total = session.execute(text(f"SELECT count(*) FROM ({REPORT_SELECT} {where}) t"), params).scalar_one()
+    rows = session.execute(text(f"{REPORT_SELECT} {where} ORDER BY r.reported_at DESC, r.id DESC "
+                                "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
+    return [_to_out(r, unmask=unmask) for r in rows], total
