@@ -21,6 +21,7 @@ from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
+from api.open311.router import router as open311_router
 from api.reports.router import router as reports_router
 
 log = logging.getLogger("gridmap")
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               keys_router):
         v1.include_router(r)
     app.include_router(v1)
+    app.include_router(open311_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> JSONResponse:

@@ -431,34 +431,43 @@ def voronoi_cells(x: np.ndarray, y: np.ndarray, extent) -> np.ndarray:
     return np.array(shapely.get_parts(cells))
 
 
-def weighted_kmeans(rng, P: np.ndarray, w: np.ndarray, k: int, iters: int = 25) -> np.ndarray:
-    """Lloyd iterations with kmeans++ seeding; balances by shrinking the reach of
-    heavy clusters a little each round (additive distance penalty), which keeps
-    communities' household totals within a factor of ~2 of each other."""
+def weighted_kmeans(rng, P: np.ndarray, w: np.ndarray, load_w: np.ndarray, k: int, min_load: float) -> np.ndarray:
+    """Weighted Lloyd iterations (kmeans++ seeding), then repair: while the lightest
+    cluster carries less than ``min_load`` households, move its centre into the
+    heaviest cluster and re-run Lloyd.  Plain nearest-centre semantics are kept, so
+    the Voronoi cells of the result are exactly the clusters."""
+
+    def lloyd(C: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+        for _ in range(iters):
+            lab = ((P[:, None, :] - C[None, :, :]) ** 2).sum(-1).argmin(1)
+            sw = np.bincount(lab, weights=w, minlength=k)
+            sx = np.bincount(lab, weights=w * P[:, 0], minlength=k)
+            sy = np.bincount(lab, weights=w * P[:, 1], minlength=k)
+            has = sw > 0
+            C[has] = np.column_stack([sx[has] / sw[has], sy[has] / sw[has]])
+        return C, ((P[:, None, :] - C[None, :, :]) ** 2).sum(-1).argmin(1)
+
     idx = [rng.choice(len(P), p=w / w.sum())]
     for _ in range(1, k):
         d2 = ((P[:, None, :] - P[idx][None, :, :]) ** 2).sum(-1).min(1)
         pr = w * d2
         idx.append(rng.choice(len(P), p=pr / pr.sum()))
-    C = P[idx].astype(float)
-    pen = np.zeros(k)
-    for _ in range(iters):
-        d2 = ((P[:, None, :] - C[None, :, :]) ** 2).sum(-1) + pen[None, :]
-        lab = d2.argmin(1)
-        load = np.bincount(lab, weights=w, minlength=k)
-        for j in range(k):
-            mj = lab == j
-            if mj.any():
-                C[j] = (P[mj] * w[mj, None]).sum(0) / w[mj].sum()
-        mean = load.mean()
-        scale = np.median(d2.min(1))
-        pen = pen + 0.3 * scale * (load - mean) / mean
-    # final centres are used as plain Voronoi sites (no penalty), so
-    # re-run one pure Lloyd step to keep sites and cells consistent
-    return C
+    C, lab = lloyd(P[idx].astype(float), 20)
+    best = (-1.0, C.copy())
+    for _ in range(60):
+        load = np.bincount(lab, weights=load_w, minlength=k)
+        if load.min() > best[0]:
+            best = (load.min(), C.copy())
+        if load.min() >= min_load:
+            break
+        small, big = int(load.argmin()), int(load.argmax())
+        members = np.flatnonzero((lab == big) & (load_w > 0))
+        C[small] = P[rng.choice(members, p=load_w[members] / load_w[members].sum())] + rng.normal(0, 5, 2)
+        C, lab = lloyd(C, 6)
+    return best[1]
 
 
-def bisect(cx, cy, lox, hix, loy, hiy, hh, box, k, margin=1.5):
+def bisect(cx, cy, lox, hix, loy, hiy, hh, box, k, flip=False, margin=1.5):
     """Household-balanced recursive bisection with axis-parallel cuts placed where
     they cross few buildings.  Returns (leaves, nodes, dropped) where leaves are
     (box, idx) and nodes are (axis, cut, box, left_child, right_child) with
@@ -468,10 +477,15 @@ def bisect(cx, cy, lox, hix, loy, hiy, hh, box, k, margin=1.5):
     dropped: list[np.ndarray] = []
 
     def rec(idx: np.ndarray, bx: tuple, k: int):
+        # never ask for more cells than the households support (~280+ each)
+        tot = hh[idx].sum()
+        k = 1 if tot <= 620 else min(k, max(1, int(tot // 280)))
         if k == 1 or len(idx) < 2:
             leaves.append((bx, idx))
             return ("L", len(leaves) - 1)
         axis = 0 if (bx[2] - bx[0]) >= (bx[3] - bx[1]) else 1
+        if flip and len(nodes) == 0:  # alternative: first cut along the other axis
+            axis = 1 - axis
         cc, lo, hi = (cx, lox, hix) if axis == 0 else (cy, loy, hiy)
         k1 = k // 2
         ci, hi_i, lo_i, hh_i = cc[idx], hi[idx], lo[idx], hh[idx]
@@ -583,7 +597,8 @@ def build_world(seed: int, limit_streets: int | None, t0: float, verbose: bool =
         P = np.vstack([np.column_stack([bx[ok][bi], by[ok][bi]]), u])
         hh_b = bld.households.to_numpy()[bi].astype(float) + 1.0
         w = np.concatenate([hh_b, np.full(len(u), 0.12 * hh_b.sum() / max(len(u), 1))])
-        C = weighted_kmeans(rng, P, w, len(ci))
+        load_w = np.concatenate([hh_b - 1.0, np.zeros(len(u))])
+        C = weighted_kmeans(rng, P, w, load_w, len(ci), min_load=max(350.0, 0.35 * load_w.sum() / len(ci)))
         # codes → sites in reading order (north→south rows of ~500 m, west→east)
         row = np.floor((C[:, 1].max() - C[:, 1]) / 500)
         order = np.lexsort((C[:, 0], row))
@@ -608,6 +623,21 @@ def build_world(seed: int, limit_streets: int | None, t0: float, verbose: bool =
     ok2 = d > 1.5
     bld["comm"] = comm_idx
     bld = bld[ok2].reset_index(drop=True)
+    # a community that ended up nearly empty (mostly park) gets denser housing, so
+    # that even a single-grid community meets the household norm
+    for attempt in range(5):
+        hh_c = np.bincount(bld.comm, weights=bld.households, minlength=len(comms))
+        thin_c = np.isin(bld.comm.to_numpy(), np.flatnonzero(hh_c < 220))
+        if not thin_c.any():
+            break
+        if attempt >= 3:  # still thin: offices/shops there become walk-ups
+            conv = thin_c & bld.kind.isin(["office", "commercial"]).to_numpy()
+            bld.loc[conv, ["sub", "kind", "floors", "units", "hpf"]] = ["walkup", "residential", 6, 2, 2]
+        thin = thin_c & (bld.households.to_numpy() > 0)
+        cap = np.where(bld["sub"].to_numpy() == "courtyard", 3, 4)
+        bld.loc[thin, "hpf"] = np.minimum(bld.hpf.to_numpy()[thin] + 1, cap[thin])
+        bld["households"] = bld.floors * bld.units * bld.hpf
+        bld["population"] = np.maximum(bld.households, np.round(bld.households * 2.4)).astype(np.int64)
     hh_c = np.bincount(bld.comm, weights=bld.households, minlength=len(comms))
     say(
         f"{len(streets)} streets, {len(comms)} communities "
@@ -630,7 +660,7 @@ def build_world(seed: int, limit_streets: int | None, t0: float, verbose: bool =
         box0 = (minx - 5, miny - 5, maxx + 5, maxy + 5)
         k0 = max(1, int(round(H / HH_TARGET)))
         best = None
-        for k in dict.fromkeys([k0, k0 + 1, max(1, k0 - 1)]):
+        for k, flip in [(k0, False), (k0, True), (k0 + 1, False), (max(1, k0 - 1), False), (k0 + 1, True)]:
             lv, nd, dr = bisect(
                 sub.cx.to_numpy(),
                 sub.cy.to_numpy(),
@@ -641,6 +671,7 @@ def build_world(seed: int, limit_streets: int | None, t0: float, verbose: bool =
                 sub.households.to_numpy(),
                 box0,
                 k,
+                flip,
             )
             sums = np.array([sub.households.to_numpy()[ix].sum() for _, ix in lv])
             bad = np.maximum(0, 170 - sums).sum() + np.maximum(0, sums - 620).sum()
@@ -770,7 +801,7 @@ def plant_defects(rng: np.random.Generator, w: World, say) -> None:
         along = min(140.0, seg.length * 0.6)
         depth = 5000.0 / along
         strip = shapely.intersection(rect_on_cut(axis, cut, mid, along, 0, depth), leaves.poly_m.iloc[c])
-        hits = tree.query(strip, predicate="intersects")
+        hits = tree.query(shapely.buffer(strip, 2.0), predicate="intersects")
         lost = b.households.to_numpy()[hits].sum()
         if not (2500 <= strip.area <= 9000) or hh_leaf[c] - lost < HH_MIN + 20:
             continue
@@ -846,7 +877,7 @@ def plant_defects(rng: np.random.Generator, w: World, say) -> None:
         pts = pts[shapely.contains(poly, pts)]
         for p in pts:
             hole = shapely.box(p.x - 50, p.y - 50, p.x + 50, p.y + 50)
-            hits = tree.query(hole, predicate="intersects")
+            hits = tree.query(shapely.buffer(hole, 2.0), predicate="intersects")
             hits = hits[np.isin(hits, b.index.to_numpy())]
             nh = len(hits)
             if best is None or nh < best[0]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, text, update
@@ -13,6 +15,12 @@ from api.auth.models import KEY_ROLES, ApiKey
 from api.core.errors import InvalidParameter, NotFound
 
 KEY_PREFIX = "gm_"
+#: Verified keys are remembered this long, so that a hot endpoint (locate) needs no database round
+#: trip per request. A revocation is immediate in the process that made it and takes at most this
+#: long to reach the others.
+KEY_CACHE_SECONDS = 10.0
+_cache: dict[str, tuple[Principal, float]] = {}
+_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +48,24 @@ def create_key(session: Session, *, name: str, role: str) -> tuple[ApiKey, str]:
 
 
 def verify_key(session: Session, *, raw: str) -> Principal | None:
+    digest = hash_key(raw)
+    hit = _cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
     row = session.execute(
         select(ApiKey.id, ApiKey.name, ApiKey.role).where(
-            ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None)
+            ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
         )
     ).first()
-    return Principal(row.id, row.name, row.role) if row else None
+    if row is None:
+        return None
+    principal = Principal(row.id, row.name, row.role)
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[digest] = (principal, now + KEY_CACHE_SECONDS)
+    return principal
 
 
 def list_keys(session: Session) -> list[ApiKey]:
@@ -58,3 +78,7 @@ def revoke_key(session: Session, *, key_id: int) -> None:
     )
     if res.rowcount == 0:
         raise NotFound(f"no active API key with id {key_id}")
+    with _cache_lock:
+        for digest, (principal, _) in list(_cache.items()):
+            if principal.key_id == key_id:
+                del _cache[digest]

@@ -26,11 +26,11 @@ METRIC = 32650  # UTM 50N, for areas
 
 # the four planted defects of the committed artefact (seed 20261122), as in README.md
 PLANTED = {
-    "gap_grid": "110101009012001",
-    "overlap_grids": ("110101001007002", "110101001007001"),  # (extended, into)
-    "split_building": "1101010006500",
-    "split_grids": ("110101011006005", "110101011006001"),
-    "overloaded_grid": "110101012010003",
+    "gap_grid": "110101009016008",
+    "overlap_grids": ("110101001014001", "110101001014002"),  # (extended, into)
+    "split_building": "1101010000791",
+    "split_grids": ("110101017001003", "110101017001002"),
+    "overloaded_grid": "110101015001001",
 }
 ROLES = {"grid_leader", "grid_worker", "building_chief", "unit_chief", "party_member", "volunteer"}
 STATUSES = {

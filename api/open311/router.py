@@ -1,0 +1,93 @@
+"""Open311 GeoReport v2 endpoints under /open311/v2 (JSON format)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth.service import Principal, verify_key
+from api.core.deps import SessionDep, SettingsDep
+from api.core.errors import Forbidden, InvalidParameter, Unauthorized
+from api.open311 import service
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def open311_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Open311 clients send ``api_key`` as a parameter (query or form); a Bearer header works too."""
+    raw = credentials.credentials if credentials else request.query_params.get("api_key")
+    if raw is None and request.method == "POST":
+        raw = (await request.form()).get("api_key")
+    if not raw:
+        raise Unauthorized("send api_key (Open311) or 'Authorization: Bearer <key>'")
+    principal = verify_key(session, raw=str(raw))
+    if principal is None:
+        raise Unauthorized("The API key is unknown or has been revoked.")
+    return principal
+
+
+Client = Annotated[Principal, Depends(open311_principal)]
+
+
+@router.get("/services.json")
+def services(session: SessionDep, _: Client) -> list[dict]:
+    """The service list: every report category with its code."""
+    return service.services(session)
+
+
+@router.get("/services/{service_code}.json")
+def service_definition(service_code: str, session: SessionDep, _: Client) -> dict:
+    return service.service_definition(session, service_code)
+
+
+@router.post("/requests.json", status_code=status.HTTP_201_CREATED)
+async def post_request(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Client,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> list[dict]:
+    """Create a service request (form-encoded as GeoReport v2 says, or JSON)."""
+    if principal.role not in ("intake", "admin"):
+        raise Forbidden("posting requests needs an intake key")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            payload = await request.json()
+        except ValueError:
+            raise InvalidParameter("the body is not valid JSON", field="body") from None
+        form = {k: str(v) for k, v in payload.items() if v is not None} if isinstance(payload, dict) else {}
+    else:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+    return service.post_request(session, cache=request.app.state.index_cache, form=form, principal=principal,
+                                idempotency_key=idempotency_key, tolerance_m=settings.routing_tolerance_m,
+                                tz=settings.timezone)
+
+
+@router.get("/requests.json")
+def get_requests(
+    session: SessionDep,
+    _: Client,
+    service_request_id: Annotated[str | None, Query(pattern=r"^[0-9]+(,[0-9]+)*$")] = None,
+    service_code: str | None = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(open|closed)$")] = None,
+) -> list[dict]:
+    ids = [int(i) for i in service_request_id.split(",")] if service_request_id else None
+    return service.get_requests(session, ids=ids, service_code=service_code, start=start_date, end=end_date,
+                                status=status_)
+
+
+@router.get("/requests/{request_id}.json")
+def get_request(request_id: int, session: SessionDep, _: Client) -> list[dict]:
+    return service.get_request(session, request_id=request_id)
