@@ -38,6 +38,7 @@ class Layer(StrEnum):
     grids = "grids"
     buildings = "buildings"
     facilities = "facilities"
+    reports = "reports"
 
 
 def _sessions():
@@ -172,15 +173,25 @@ def import_cmd(
         help="grids: id of a draft layout, or a name for a new draft")] = None,
     code_prefix: Annotated[str | None, typer.Option(
         help="grids: 12-digit community code to number code-less polygons west→east, north→south")] = None,
-    kind: Annotated[str | None, typer.Option(help="facilities: kind for rows without one")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="facilities: kind for rows without one; reports: source for rows without one")] = None,
     replace: Annotated[bool, typer.Option(help="update rows whose code exists instead of failing")] = False,
     explode: Annotated[bool, typer.Option(help="buildings: split multi-part footprints into buildings")] = False,
 ) -> None:
-    """Import a file into one layer, in one transaction: it lands whole or not at all."""
+    """Import a file into one layer, in one transaction: it lands whole or not at all.
+
+    `reports` takes a CSV (lon, lat, source, external_id, category_code, reported_at, [status, closed_at,
+    rating, description]) or a file of points, and routes each report against the layout in force at its time.
+    """
     from api.imports.service import import_layer
 
     engine, factory = _sessions()
     t0 = time.perf_counter()
+    if layer is Layer.reports:
+        _import_reports(factory, file, source_layer=source_layer, crs=crs, kind=kind)
+        console.print(f"[green]done in {time.perf_counter() - t0:.1f} s[/]")
+        engine.dispose()
+        return
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -207,6 +218,22 @@ def import_cmd(
     extra = f" into draft layout {res.layout_id}" if res.layout_id else ""
     console.print(f"[green]imported {res.rows_imported} new and updated {res.rows_updated} {layer.value}{extra} "
                   f"from {res.rows_read} rows in {time.perf_counter() - t0:.1f} s; repaired {len(res.repaired)}[/]")
+
+
+def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
+    from api.reports.bulk import import_reports
+
+    settings = get_settings()
+    try:
+        with console.status("importing reports…"), session_scope(factory) as s:
+            res = import_reports(s, path=file, layer=source_layer, crs=crs, source=kind,
+                                 tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
+                                 say=lambda m: console.print(f"  {m}"))
+    except GridmapError as exc:
+        _fail(f"{file}: {exc.detail}\nnothing was imported.", code=2)
+    console.print(f"CRS assumed: [bold]{res.crs_assumed}[/]")
+    console.print(f"[green]imported {res.imported} reports ({res.routed} routed, {res.unrouted} unrouted, "
+                  f"{res.skipped_existing} already there) and {res.events} case events[/]")
 
 
 @app.command("export")

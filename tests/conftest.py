@@ -3,8 +3,8 @@ transaction per test, an HTTP client on the real app, and a live server for the 
 
 The seeded database is built once into a template (keyed on a fingerprint of the migrations,
 the sample data and the loader) and each run clones it, so a run after the first starts in about
-a second. The test database is never the one ``make run`` serves: it is ``<name>_test``, or
-``GRIDMAP_TEST_DATABASE_URL``.
+a second. The test database is never the one ``make run`` serves: it is ``<name>_test_<pid>``
+(dropped at the end, so that concurrent runs never meet), or ``GRIDMAP_TEST_DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ def _test_url() -> str:
         return sqlalchemy_url(explicit)
     base = make_url(sqlalchemy_url(
         os.environ.get("GRIDMAP_DATABASE_URL") or os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL))
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return base.set(database=f"{base.database}_test{('_' + worker) if worker else ''}").render_as_string(
-        hide_password=False)
+    return base.set(database=f"{base.database}_test_{os.getpid()}").render_as_string(hide_password=False)
 
 
 TEST_URL = _test_url()
@@ -49,12 +47,17 @@ os.environ.pop("DATABASE_URL", None)
 def engine() -> Iterator[Engine]:
     from api.core.config import get_settings
     from api.core.db import make_engine
-    from api.devtools.seeded import create_seeded_database
+    from api.devtools.seeded import create_seeded_database, drop_database, drop_stale_test_databases
 
+    if not os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        name = make_url(TEST_URL).database
+        drop_stale_test_databases(TEST_URL, name[: name.rindex("_") + 1])
     create_seeded_database(TEST_URL)
     eng = make_engine(get_settings(), url=TEST_URL, pool_size=5)
     yield eng
     eng.dispose()
+    if not os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        drop_database(TEST_URL)
 
 
 @pytest.fixture

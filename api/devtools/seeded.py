@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -19,6 +20,8 @@ from api.core.config import ROOT
 def _fingerprint() -> str:
     h = hashlib.sha256()
     paths = sorted((ROOT / "migrations" / "versions").glob("*.py")) + sorted((ROOT / "api" / "imports").glob("*.py"))
+    # The loader and what it calls: routing decisions of the seeded reports come from geo/routing.py.
+    paths += [ROOT / "api" / "reports" / "bulk.py", ROOT / "api" / "locate" / "index.py", ROOT / "geo" / "routing.py"]
     paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
                                                   "departments.csv")]
     for p in paths:
@@ -57,29 +60,52 @@ def _build_template(url: str, template: str, fingerprint: str) -> None:
     admin.dispose()
 
 
+TEMPLATE = "gridmap_seed_template"
+
+
+def _template_comment(admin: Engine) -> str | None:
+    with admin.connect() as c:
+        return c.execute(text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"),
+                         {"n": TEMPLATE}).scalar()
+
+
 def create_seeded_database(url: str) -> None:
-    """(Re)create the test database as a clone of an up-to-date seeded template."""
+    """(Re)create the database at ``url`` as a clone of an up-to-date seeded template.
+
+    The check, the rebuild and the clone run under one file lock, so that several test or benchmark
+    runs on the same machine (a developer's and a helper's, say) never drop a template another one
+    is cloning.
+    """
     name = make_url(url).database
-    base = name.split("_test")[0]
-    template = f"{base}_test_template"
     fingerprint = _fingerprint()
     admin = _admin_engine(url)
+    lock = ROOT / ".data" / "seed-template.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if _template_comment(admin) != f"gridmap-test {fingerprint}":
+            _build_template(url, TEMPLATE, fingerprint)
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
+    admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    admin = _admin_engine(url)
     with admin.connect() as c:
-        comment = c.execute(text(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"), {"n": template}
-        ).scalar()
-    if comment != f"gridmap-test {fingerprint}":
-        lock = ROOT / ".data" / "test-template.lock"
-        lock.parent.mkdir(exist_ok=True)
-        with open(lock, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            with admin.connect() as c:
-                comment = c.execute(text(
-                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :n"),
-                    {"n": template}).scalar()
-            if comment != f"gridmap-test {fingerprint}":
-                _build_template(url, template, fingerprint)
+        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def drop_stale_test_databases(url: str, prefix: str) -> None:
+    """Drop ``<prefix><pid>`` databases left behind by test runs whose process is gone."""
+    admin = _admin_engine(url)
     with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        names = c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                          {"p": prefix.replace("_", "\\_") + "%"}).scalars().all()
+        for db_name in names:
+            pid = db_name[len(prefix):]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                c.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
     admin.dispose()

@@ -19,13 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.config import ROOT
-from api.imports.service import _copy_rows, _ewkb, import_layer, publish_layout
+from api.imports.service import _copy_rows, import_layer, publish_layout
+from api.reports.bulk import import_reports
 
 SAMPLE_DIR = ROOT / "sample_data"
 ARTEFACT = SAMPLE_DIR / "dongcheng.gpkg.zip"
@@ -102,113 +104,10 @@ def _load_people(session: Session, path: Path) -> int:
 def _load_reports(session: Session, artefact: Path, *, shift: timedelta) -> dict[str, int]:
     df = pyogrio.read_dataframe(artefact, layer="reports")
     geoms = np.asarray(df.geometry.values, dtype=object)
-    reported = [datetime.fromisoformat(s) + shift for s in df["reported_at"]]
-    closed = [None if not isinstance(s, str) or not s else datetime.fromisoformat(s) + shift for s in df["closed_at"]]
-    rating = [None if r is None or r != r else int(r) for r in df["rating"]]
-    session.execute(text("""CREATE TEMP TABLE _reports (
-        n integer, source text, external_id text, category_code text, description text,
-        raw_x double precision, raw_y double precision, reported_at timestamptz, location geometry(Point, 4326),
-        status text, closed_at timestamptz, rating smallint) ON COMMIT DROP"""))
-    rows = list(zip(range(len(df)), df["source"], df["external_id"], df["category_code"], df["description"],
-                    shapely.get_x(geoms).tolist(), shapely.get_y(geoms).tolist(), reported, _ewkb(geoms),
-                    df["status"], closed, rating, strict=True))
-    _copy_rows(session, "_reports", [
-        "n", "source", "external_id", "category_code", "description", "raw_x", "raw_y", "reported_at", "location",
-        "status", "closed_at", "rating"], rows, None)
-    for sql in (
-        "ALTER TABLE _reports ADD COLUMN report_id bigint",
-        """WITH ins AS (
-            INSERT INTO report (source, external_id, category_code, description, raw_x, raw_y, raw_crs,
-                                reported_at, received_at, location)
-            SELECT source, external_id, category_code, description, raw_x, raw_y, 'wgs84', reported_at,
-                   reported_at + interval '2 seconds', location
-            FROM _reports ORDER BY n
-            RETURNING id, source, external_id)
-        UPDATE _reports r SET report_id = ins.id FROM ins
-        WHERE ins.source = r.source AND ins.external_id = r.external_id""",
-        "CREATE INDEX ON _reports (report_id)",
-        "ANALYZE _reports",
-        # Routing, set-based: the layout in force at the report's time; covered by one grid ->
-        # 'inside', by several (a shared edge) -> 'edge', the smallest code wins and the others are
-        # listed; else the nearest grid within the tolerance; else 'unrouted' (kept and flagged).
-        """CREATE TEMP TABLE _route ON COMMIT DROP AS
-        SELECT r.report_id, r.reported_at, l.id AS layout_id, cov.codes
-        FROM _reports r
-        LEFT JOIN grid_layout l ON l.status IN ('published', 'retired')
-             AND tstzrange(l.effective_from, l.effective_to, '[)') @> r.reported_at
-        LEFT JOIN LATERAL (
-            SELECT array_agg(g.code ORDER BY g.code) AS codes FROM grid g
-            WHERE g.layout_id = l.id AND ST_Covers(g.boundary, r.location)) cov ON true""",
-        """INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, decided_at)
-        SELECT report_id, layout_id, codes[1], CASE WHEN cardinality(codes) = 1 THEN 'inside' ELSE 'edge' END, 0,
-               to_jsonb(codes[2:]), reported_at + interval '2 seconds'
-        FROM _route WHERE codes IS NOT NULL""",
-        """INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason, decided_at)
-        SELECT r.report_id, r.layout_id,
-               CASE WHEN near.d <= :tol THEN near.code END,
-               CASE WHEN near.d <= :tol THEN 'nearest' ELSE 'unrouted' END,
-               round(near.d::numeric, 1),
-               '[]'::jsonb,
-               CASE WHEN near.d <= :tol THEN NULL ELSE 'outside_coverage' END,
-               r.reported_at + interval '2 seconds'
-        FROM _route r
-        JOIN _reports x ON x.report_id = r.report_id
-        CROSS JOIN LATERAL (
-            SELECT g.code, ST_Distance(g.boundary::geography, x.location::geography) AS d
-            FROM grid g WHERE g.layout_id = r.layout_id
-            ORDER BY g.boundary <-> x.location LIMIT 1) near
-        WHERE r.codes IS NULL""",
-    ):
-        session.execute(text(sql), {"tol": NEAREST_TOLERANCE_M} if ":tol" in sql else {})
-    # Cases and their event history. Deadlines come from the category's time limit.
-    session.execute(text("""
-        INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
-                           closed_at, rating, assignee_id)
-        SELECT r.report_id, rt.layout_id, rt.grid_code, r.category_code, r.status,
-               r.reported_at + make_interval(secs => c.time_limit_hours * 3600),
-               r.reported_at, coalesce(r.closed_at, r.reported_at), CASE WHEN r.status = 'closed' THEN
-                 coalesce(r.closed_at, r.reported_at + interval '1 day') END,
-               CASE WHEN r.status = 'closed' THEN r.rating END,
-               (SELECT p.id FROM person p WHERE p.grid_code = rt.grid_code AND p.role = 'grid_worker'
-                ORDER BY p.on_duty DESC, p.id LIMIT 1)
-        FROM _reports r
-        JOIN routing rt ON rt.report_id = r.report_id
-        JOIN category c ON c.code = r.category_code
-        ORDER BY r.n;
-    """))
-    session.execute(text("""
-        WITH paths AS (
-            SELECT k.id, k.created_at, coalesce(k.closed_at, k.created_at + interval '6 hours') AS ends,
-                   CASE k.status
-                     WHEN 'reported' THEN ARRAY['reported']
-                     WHEN 'registered' THEN ARRAY['reported','registered']
-                     WHEN 'dispatched' THEN ARRAY['reported','registered','dispatched']
-                     WHEN 'in_progress' THEN ARRAY['reported','registered','dispatched','in_progress']
-                     WHEN 'resolved' THEN ARRAY['reported','registered','dispatched','in_progress','resolved']
-                     WHEN 'verified' THEN ARRAY['reported','registered','dispatched','in_progress','resolved',
-                                                'verified']
-                     WHEN 'closed' THEN ARRAY['reported','registered','dispatched','in_progress','resolved',
-                                              'verified','closed']
-                     WHEN 'escalated' THEN ARRAY['reported','registered','dispatched','escalated']
-                     WHEN 'returned' THEN ARRAY['reported','registered','dispatched','in_progress','resolved',
-                                                'returned']
-                     WHEN 'rejected' THEN ARRAY['reported','rejected']
-                   END AS steps
-            FROM cases k)
-        INSERT INTO case_event (case_id, at, actor, from_status, to_status, note)
-        SELECT p.id,
-               p.created_at + (p.ends - p.created_at) * (s.i - 1) / greatest(cardinality(p.steps) - 1, 1),
-               CASE WHEN s.i = 1 THEN 'intake' ELSE 'sample-history' END,
-               CASE WHEN s.i = 1 THEN NULL ELSE p.steps[s.i - 1] END,
-               p.steps[s.i],
-               CASE WHEN s.i = 1 THEN 'report received' END
-        FROM paths p CROSS JOIN LATERAL generate_subscripts(p.steps, 1) AS s(i)
-        ORDER BY p.id, s.i;
-    """))
-    counts = session.execute(text("""
-        SELECT (SELECT count(*) FROM report) AS report,
-               (SELECT count(*) FROM routing WHERE method <> 'unrouted') AS routed,
-               (SELECT count(*) FROM routing) AS routing,
-               (SELECT count(*) FROM cases) AS cases,
-               (SELECT count(*) FROM case_event) AS case_event""")).mappings().one()
-    return dict(counts)
+    frame = pd.DataFrame(df.drop(columns=df.geometry.name))
+    frame["_x"], frame["_y"] = shapely.get_x(geoms), shapely.get_y(geoms)
+    for col in ("reported_at", "closed_at"):
+        frame[col] = (pd.to_datetime(frame[col], format="ISO8601", utc=True) + shift).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S%z")
+    res = import_reports(session, frame=frame, tolerance_m=NEAREST_TOLERANCE_M, history=True)
+    return {"report": res.imported, "routed": res.routed, "cases": res.imported, "case_event": res.events}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -24,11 +24,18 @@ def locate(
     crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
     at: Annotated[str | None, Query(description="ISO time: route against the layout in force then")] = None,
     layout: Annotated[int | None, Query(ge=1, description="route against this layout (drafts too)")] = None,
+    engine: Annotated[Literal["index", "postgis"], Query(
+        description="index (default): the in-memory routing index; postgis: ask the database directly "
+                    "(the reference the index is checked against)")] = "index",
 ) -> dict:
     """Which grid is this point in? The grid with its community, street and staff on duty."""
+    when = service.parse_time(at, tz=settings.timezone)
+    if engine == "postgis":
+        return service.locate_postgis(session, x=lon, y=lat, crs=crs, at=when, layout_id=layout,
+                                      tolerance_m=settings.routing_tolerance_m)
     return service.locate_one(
-        request.app.state.index_cache, session, x=lon, y=lat, crs=crs,
-        at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
+        request.app.state.index_cache, session, x=lon, y=lat, crs=crs, at=when, layout_id=layout,
+        tolerance_m=settings.routing_tolerance_m,
     )
 
 

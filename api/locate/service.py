@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 from numpy.typing import NDArray
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import InvalidParameter, NotFound, ValidationFailed
 from api.locate.index import IndexCache, LayoutIndex
+from api.people.service import mask_phone
 from geo.crs import UnknownCRS, parse_crs, to_wgs84
 from geo.routing import METHODS, Routed
 
@@ -122,6 +124,75 @@ def locate_one(cache: IndexCache, session: Session, *, x: float, y: float, crs: 
         "layout": {"id": li.layout_id, "name": li.name},
         "at": at.isoformat(),
         **answer(li, routed, 0, detail=True),
+    }
+
+
+def locate_postgis(session: Session, *, x: float, y: float, crs: str | None, at: datetime, layout_id: int | None,
+                   tolerance_m: float) -> dict:
+    """The reference path: ask PostGIS directly, bypassing the in-memory index.
+
+    Same answer as :func:`locate_one` (tests hold them equal); kept for operators who want to check a
+    decision against the database, and as the baseline the benchmark compares the index with.
+    """
+    pt = normalise(np.array([x]), np.array([y]), crs, field="lon/lat")
+    lon, lat = float(pt.lon[0]), float(pt.lat[0])
+    if layout_id is None:
+        layout_id = session.execute(text("""
+            SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
+            AND tstzrange(effective_from, effective_to, '[)') @> CAST(:at AS timestamptz)"""), {"at": at}).scalar()
+        if layout_id is None:
+            raise NotFound(f"no grid layout was in force at {at.isoformat()}", field="at")
+    layout = session.execute(text("SELECT id, name FROM grid_layout WHERE id = :l"), {"l": layout_id}).first()
+    if layout is None:
+        raise NotFound(f"no grid layout with id {layout_id}", field="layout")
+    rows = session.execute(text("""
+        WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+        SELECT g.code, g.name, g.name_en, 0.0 AS d FROM grid g, p
+        WHERE g.layout_id = :l AND ST_Covers(g.boundary, p.g)
+        ORDER BY g.code"""), {"lon": lon, "lat": lat, "l": layout_id}).all()
+    method = "inside" if len(rows) == 1 else "edge" if rows else "unrouted"
+    distance: float | None = 0.0 if rows else None
+    if not rows:
+        near = session.execute(text("""
+            WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+            SELECT g.code, g.name, g.name_en, ST_Distance(g.boundary::geography, p.g::geography) AS d
+            FROM grid g, p WHERE g.layout_id = :l AND ST_DWithin(g.boundary::geography, p.g::geography, :tol)
+            ORDER BY d, g.code LIMIT 1"""), {"lon": lon, "lat": lat, "l": layout_id, "tol": tolerance_m}).all()
+        if near:
+            rows, method, distance = near, "nearest", round(float(near[0].d), 2)
+    grid = None
+    if rows:
+        code = rows[0].code
+        grid = session.execute(text("""
+            SELECT g.code, g.name, g.name_en, c.code AS community_code, c.name AS community_name,
+                   c.name_en AS community_name_en, s.code AS street_code, s.name AS street_name,
+                   s.name_en AS street_name_en
+            FROM grid g LEFT JOIN community c ON c.code = g.community_code LEFT JOIN street s ON s.code = c.street_code
+            WHERE g.layout_id = :l AND g.code = :c"""), {"l": layout_id, "c": code}).mappings().one()
+        staff = session.execute(text("""
+            SELECT name, role, phone FROM person WHERE active AND grid_code = :c AND (on_duty OR role = 'grid_leader')
+            ORDER BY role, name"""), {"c": code}).all()
+        grid = {
+            "code": grid["code"], "name": grid["name"], "name_en": grid["name_en"],
+            "community": {"code": grid["community_code"], "name": grid["community_name"],
+                          "name_en": grid["community_name_en"]} if grid["community_code"] else None,
+            "street": {"code": grid["street_code"], "name": grid["street_name"],
+                       "name_en": grid["street_name_en"]} if grid["street_code"] else None,
+            "staff_on_duty": [{"name": s.name, "role": s.role, "phone": mask_phone(s.phone)} for s in staff],
+        }
+    return {
+        "point": {"lon": round(lon, 8), "lat": round(lat, 8)},
+        "input": {"x": x, "y": y, "crs": crs or "wgs84"},
+        "crs_assumed": pt.crs,
+        "layout": {"id": layout.id, "name": layout.name},
+        "at": at.isoformat(),
+        "method": method,
+        "distance_m": distance,
+        "grid": grid,
+        "candidates": [{"code": r.code, "name": r.name, "name_en": r.name_en} for r in rows[1:]] if method == "edge"
+        else [],
+        "reason": None if rows else "outside_coverage",
+        "engine": "postgis",
     }
 
 

@@ -108,3 +108,21 @@ def test_batch_takes_geojson_and_names_the_bad_point(client, auth) -> None:
     assert_problem(client.post("/api/v1/locate", content=b"{nope", headers=auth()), 422, "validation_error")
     fc["features"][0]["geometry"]["type"] = "LineString"
     assert assert_problem(client.post("/api/v1/locate", json=fc, headers=auth()), 422, "validation_error")["index"] == 0
+
+
+def test_the_postgis_reference_path_gives_the_same_answers(client, auth, db: Session) -> None:
+    h = auth()
+    rows = db.execute(text("""
+        SELECT ST_X(p), ST_Y(p) FROM (
+          SELECT (ST_DumpPoints(boundary)).geom p FROM grid g JOIN grid_layout l ON l.id = g.layout_id
+          WHERE l.status = 'published' ORDER BY g.code LIMIT 60) t
+        UNION ALL SELECT ST_X(location), ST_Y(location) FROM (SELECT location FROM report ORDER BY id LIMIT 60) r
+        UNION ALL SELECT 116.3, 39.9""")).all()
+    for x, y in rows:
+        ours = client.get("/api/v1/locate", params={"lon": x, "lat": y}, headers=h).json()
+        ref = client.get("/api/v1/locate", params={"lon": x, "lat": y, "engine": "postgis"}, headers=h).json()
+        assert ref.pop("engine") == "postgis"
+        ours.pop("at"), ref.pop("at")
+        if ours["distance_m"] and ref["distance_m"]:
+            assert abs(ours.pop("distance_m") - ref.pop("distance_m")) < 0.05
+        assert ours == ref
