@@ -35,7 +35,8 @@ test:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
-bench: setup
+bench:
+	@scripts/setup.sh --bench
 	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
 	$(VENV)/bin/python -m bench.run
 

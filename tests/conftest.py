@@ -77,9 +77,11 @@ def db(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def client(db: Session) -> Iterator[httpx.Client]:
     """The real app over ASGI, its database session bound to the test's rolled-back transaction."""
+    from contextlib import nullcontext
+
     from fastapi.testclient import TestClient
 
-    from api.core.deps import get_session
+    from api.core.deps import get_session, get_session_factory
     from api.main import create_app
 
     app = create_app()
@@ -88,7 +90,11 @@ def client(db: Session) -> Iterator[httpx.Client]:
         yield db
         db.flush()
 
+    async def _factory() -> Callable[[], nullcontext[Session]]:
+        return lambda: nullcontext(db)
+
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_session_factory] = _factory
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

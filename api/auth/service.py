@@ -47,6 +47,12 @@ def create_key(session: Session, *, name: str, role: str) -> tuple[ApiKey, str]:
     return key, raw
 
 
+def cached_principal(raw: str) -> Principal | None:
+    """The principal of a recently verified key, without touching the database (or None)."""
+    hit = _cache.get(hash_key(raw))
+    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+
 def verify_key(session: Session, *, raw: str) -> Principal | None:
     digest = hash_key(raw)
     hit = _cache.get(digest)

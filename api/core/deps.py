@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.auth.service import Principal, verify_key
+from api.auth.service import Principal, cached_principal, verify_key
 from api.core.config import Settings
 from api.core.errors import Forbidden, Unauthorized
 
@@ -26,23 +28,37 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def get_session_factory(request: Request) -> Callable[[], AbstractContextManager[Session]]:
+    """Sessions on demand, for hot paths that usually need no database (answered from memory) and
+    open a session only on a cache miss. Async, so that resolving it costs no thread hop."""
+    return request.app.state.sessionmaker
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionFactory = Annotated[Callable[[], AbstractContextManager[Session]], Depends(get_session_factory)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gm_…`")
 
 
-def get_principal(
-    session: SessionDep,
+def _verify(factory: Callable[[], AbstractContextManager[Session]], raw: str) -> Principal | None:
+    with factory() as session:
+        return verify_key(session, raw=raw)
+
+
+async def get_principal(
+    factory: SessionFactory,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller, from the key cache when possible (no thread hop, no database round trip)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-    principal = verify_key(session, raw=credentials.credentials)
+    raw = credentials.credentials
+    principal = cached_principal(raw) or await run_in_threadpool(_verify, factory, raw)
     if principal is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
     return principal
@@ -54,7 +70,7 @@ CurrentUser = Annotated[Principal, Depends(get_principal)]
 def require_role(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency that lets through only the given roles (admin always passes)."""
 
-    def _check(principal: CurrentUser) -> Principal:
+    async def _check(principal: CurrentUser) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
             raise Forbidden(f"This needs one of the roles: {', '.join(('admin', *roles))}.")
         return principal

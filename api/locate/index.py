@@ -52,6 +52,7 @@ class IndexCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._indexes: dict[int, LayoutIndex] = {}
+        self._build_locks: dict[int, threading.Lock] = {}
         self._periods: list[Period] | None = None
         self._generation = 0
         self._stop = threading.Event()
@@ -109,6 +110,19 @@ class IndexCache:
                     self._periods = periods
         return periods
 
+    def peek(self, at: datetime | None, layout_id: int | None) -> LayoutIndex | None:
+        """The cached index for a layout id, or for the layout in force at ``at``; None on any miss.
+        Never touches the database, so the event loop may call it."""
+        if layout_id is None:
+            periods = self._periods
+            if periods is None or at is None:
+                return None
+            found = [p for p in periods if p.start <= at and (p.end is None or at < p.end)]
+            if not found:
+                return None
+            layout_id = found[0].layout_id
+        return self._indexes.get(layout_id)
+
     def layout_at(self, session: Session, at: datetime) -> Period | None:
         for p in self.periods(session):
             if p.start <= at and (p.end is None or at < p.end):
@@ -119,15 +133,23 @@ class IndexCache:
         found = self._indexes.get(layout_id)
         if found is not None:
             return found
-        generation = self._generation
-        built = build_layout_index(session, layout_id)
-        if built is None:
-            return None
+        # One build per layout at a time: the requests that arrive meanwhile wait for it rather than
+        # building the same index in parallel.
         with self._lock:
-            self.builds += 1
-            if generation == self._generation:
-                self._indexes[layout_id] = built
-        return built
+            build_lock = self._build_locks.setdefault(layout_id, threading.Lock())
+        with build_lock:
+            found = self._indexes.get(layout_id)
+            if found is not None:
+                return found
+            generation = self._generation
+            built = build_layout_index(session, layout_id)
+            if built is None:
+                return None
+            with self._lock:
+                self.builds += 1
+                if generation == self._generation:
+                    self._indexes[layout_id] = built
+            return built
 
 
 def build_layout_index(session: Session, layout_id: int) -> LayoutIndex | None:

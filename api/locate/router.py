@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from api.core.deps import CurrentUser, SessionDep, SettingsDep
+from api.core.deps import CurrentUser, SessionDep, SessionFactory, SettingsDep
 from api.core.errors import ValidationFailed
 from api.locate import service
 
@@ -14,9 +15,9 @@ MAX_BATCH = 1_000_000
 
 
 @router.get("/locate")
-def locate(
+async def locate(
     request: Request,
-    session: SessionDep,
+    factory: SessionFactory,
     settings: SettingsDep,
     _: CurrentUser,
     lon: Annotated[float, Query(description="longitude (or easting, with a projected crs)")],
@@ -30,13 +31,22 @@ def locate(
 ) -> dict:
     """Which grid is this point in? The grid with its community, street and staff on duty."""
     when = service.parse_time(at, tz=settings.timezone)
-    if engine == "postgis":
-        return service.locate_postgis(session, x=lon, y=lat, crs=crs, at=when, layout_id=layout,
-                                      tolerance_m=settings.routing_tolerance_m)
-    return service.locate_one(
-        request.app.state.index_cache, session, x=lon, y=lat, crs=crs, at=when, layout_id=layout,
-        tolerance_m=settings.routing_tolerance_m,
-    )
+    cache = request.app.state.index_cache
+    kwargs = {"x": lon, "y": lat, "crs": crs, "at": when, "layout_id": layout,
+              "tolerance_m": settings.routing_tolerance_m}
+    if engine == "index":
+        # The hot path: answered from memory on the event loop, no thread hop, no database.
+        found = service.locate_one(cache, None, **kwargs)
+        if found is not None:
+            return found
+
+    def with_session() -> dict:
+        with factory() as session:
+            if engine == "postgis":
+                return service.locate_postgis(session, **kwargs)
+            return service.locate_one(cache, session, **kwargs)
+
+    return await run_in_threadpool(with_session)
 
 
 @router.post("/locate", response_class=StreamingResponse,

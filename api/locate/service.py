@@ -112,10 +112,16 @@ def answer(li: LayoutIndex, routed: Routed, i: int, *, detail: bool) -> dict:
     return out
 
 
-def locate_one(cache: IndexCache, session: Session, *, x: float, y: float, crs: str | None,
+def locate_one(cache: IndexCache, session: Session | None, *, x: float, y: float, crs: str | None,
                at: datetime, layout_id: int | None, tolerance_m: float) -> dict:
+    """Locate one point. With ``session=None`` it answers only from the cache and returns None on a miss."""
     pt = normalise(np.array([x]), np.array([y]), crs, field="lon/lat")
-    li = pick_layout(cache, session, layout_id=layout_id, at=at)
+    if session is None:
+        li = cache.peek(at, layout_id)
+        if li is None:
+            return None  # type: ignore[return-value]
+    else:
+        li = pick_layout(cache, session, layout_id=layout_id, at=at)
     routed = li.index.route(pt.lon, pt.lat, tolerance_m=tolerance_m)
     return {
         "point": {"lon": round(float(pt.lon[0]), 8), "lat": round(float(pt.lat[0]), 8)},
