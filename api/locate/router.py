@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +15,7 @@ router = APIRouter(tags=["locate"])
 MAX_BATCH = 1_000_000
 
 
-@router.get("/locate")
+@router.get("/locate", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 async def locate(
     request: Request,
     factory: SessionFactory,
@@ -28,7 +29,7 @@ async def locate(
     engine: Annotated[Literal["index", "postgis"], Query(
         description="index (default): the in-memory routing index; postgis: ask the database directly "
                     "(the reference the index is checked against)")] = "index",
-) -> dict:
+) -> Response:
     """Which grid is this point in? The grid with its community, street and staff on duty."""
     when = service.parse_time(at, tz=settings.timezone)
     cache = request.app.state.index_cache
@@ -38,15 +39,15 @@ async def locate(
         # The hot path: answered from memory on the event loop, no thread hop, no database.
         found = service.locate_one(cache, None, **kwargs)
         if found is not None:
-            return found
+            return Response(orjson.dumps(found), media_type="application/json")
 
-    def with_session() -> dict:
+    def with_session() -> dict:  # the slow path: a cache miss, or the PostGIS reference
         with factory() as session:
             if engine == "postgis":
                 return service.locate_postgis(session, **kwargs)
             return service.locate_one(cache, session, **kwargs)
 
-    return await run_in_threadpool(with_session)
+    return Response(orjson.dumps(await run_in_threadpool(with_session)), media_type="application/json")
 
 
 @router.post("/locate", response_class=StreamingResponse,
@@ -64,9 +65,10 @@ async def locate_batch(
     body = await request.body()
     if not body:
         raise ValidationFailed("empty body", field="body")
-    x, y, crs = service.parse_batch(body, max_points=MAX_BATCH)
-    chunks = service.locate_batch(
-        request.app.state.index_cache, session, x=x, y=y, crs=crs,
+    # Parsing and routing a large batch is CPU work: keep it off the event loop.
+    x, y, crs = await run_in_threadpool(service.parse_batch, body, max_points=MAX_BATCH)
+    chunks = await run_in_threadpool(
+        service.locate_batch, request.app.state.index_cache, session, x=x, y=y, crs=crs,
         at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
     )
     return StreamingResponse(chunks, media_type="application/json")
