@@ -6,6 +6,7 @@ PORT ?= 8000
 VENV := .venv
 GRIDMAP := $(VENV)/bin/gridmap
 # With DATABASE_URL set, everything runs against that server and no local cluster is started.
+export HOST PORT
 LOCAL_DB := $(if $(DATABASE_URL)$(GRIDMAP_DATABASE_URL),,yes)
 
 .PHONY: help setup db run test bench stop lint

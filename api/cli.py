@@ -18,6 +18,7 @@ from sqlalchemy import text
 from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
+from api.coverage.cli import coverage as coverage_cmd
 
 app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -137,8 +138,12 @@ def keys_revoke(key_id: int) -> None:
 
 @keys_app.command("ensure-local")
 def keys_ensure_local() -> None:
-    """On first start, create an admin key and a read-only commander key for the map, in .data/ (0600)."""
-    from api.auth.service import create_key
+    """On first start, create an admin key and a read-only commander key for the map, in .data/ (0600).
+
+    A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is
+    replaced, so the printed link always works.
+    """
+    from api.auth.service import create_key, verify_key
 
     settings = get_settings()
     data = settings.data_dir
@@ -147,7 +152,7 @@ def keys_ensure_local() -> None:
     files = {"admin": data / "admin-api-key", "commander": data / "commander-api-key"}
     with session_scope(factory) as s:
         for role, path in files.items():
-            if path.exists():
+            if path.exists() and verify_key(s, raw=path.read_text().strip()) is not None:
                 continue
             _, raw = create_key(s, name=f"local {role} (make run)", role=role)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -267,6 +272,9 @@ def check() -> None:
             console.print(s.execute(text("SELECT postgis_full_version()")).scalar_one())
     except Exception as exc:  # noqa: BLE001
         _fail(f"database not reachable: {exc}")
+
+
+app.command("coverage")(coverage_cmd)
 
 
 def main() -> None:
