@@ -161,8 +161,9 @@ def keys_ensure_local() -> None:
             console.print(f"created the {role} API key: {path} (mode 0600)")
     console.print(f"admin API key: {files['admin']}")
     commander = files["commander"].read_text().strip()
-    console.print(f"open the map: http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-                  f"/#key={commander}")
+    # Plain print: a terminal must be able to copy the whole link, so no wrapping.
+    print(f"open the map: http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+          f"/#key={commander}")
 
 
 @app.command("import")
