@@ -17,6 +17,8 @@ from api.buildings.router import router as buildings_router
 from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
+from api.core.limits import BodySizeLimit
+from api.coverage.router import router as coverage_router
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
 from api.locate.index import IndexCache
@@ -54,11 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     v1 = APIRouter(prefix="/api/v1")
     for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,
               keys_router):
         v1.include_router(r)
+    v1.include_router(coverage_router)
     app.include_router(v1)
     app.include_router(open311_router)
 
