@@ -25,6 +25,8 @@ from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.open311.router import router as open311_router
 from api.reports.router import router as reports_router
+from api.tiles.router import router as tiles_router
+from api.wall.router import router as wall_router
 
 log = logging.getLogger("gridmap")
 
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     v1 = APIRouter(prefix="/api/v1")
     for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,
-              keys_router):
+              keys_router, tiles_router, wall_router):
         v1.include_router(r)
     v1.include_router(coverage_router)
     app.include_router(v1)

@@ -31,3 +31,34 @@ cp "${work}/package/dist/images/"*.png "${dest}/images/"
 cp "${work}/package/LICENSE" "${dest}/LICENSE"
 
 echo "vendored leaflet ${LEAFLET_VERSION} into ${dest#"${repo_root}/"}"
+
+# --- the map wall's plugins (issue 7) ---------------------------------------------------------
+HEAT_VERSION="0.2.0"
+HEAT_SHA256="6d980bce16b6bbe8e3b124d200dfd12964ff8f6bfff44eb3a47344f97dfc5c7f"
+VECTORGRID_VERSION="1.3.0"
+VECTORGRID_SHA256="4eaf00b9c3c80e53d59a84a9d3523f1b9ae3149e709db6fa293e9c292739ed7e"
+
+fetch() {  # name version sha256 -> unpacked into ${work}/<name>/package
+  local name="$1" ver="$2" sum="$3"
+  mkdir -p "${work}/${name}"
+  (cd "${work}/${name}" && npm pack --silent "${name}@${ver}" >/dev/null)
+  echo "${sum}  ${work}/${name}/${name}-${ver}.tgz" | sha256sum --check --quiet -
+  tar -xzf "${work}/${name}/${name}-${ver}.tgz" -C "${work}/${name}"
+}
+
+echo "fetching leaflet.heat@${HEAT_VERSION} ..."
+fetch leaflet.heat "${HEAT_VERSION}" "${HEAT_SHA256}"
+rm -rf "${vendor_dir}/leaflet.heat" && mkdir -p "${vendor_dir}/leaflet.heat"
+cp "${work}/leaflet.heat/package/dist/leaflet-heat.js" "${work}/leaflet.heat/package/LICENSE" "${vendor_dir}/leaflet.heat/"
+
+echo "fetching leaflet.vectorgrid@${VECTORGRID_VERSION} ..."
+fetch leaflet.vectorgrid "${VECTORGRID_VERSION}" "${VECTORGRID_SHA256}"
+rm -rf "${vendor_dir}/leaflet.vectorgrid" && mkdir -p "${vendor_dir}/leaflet.vectorgrid"
+cp "${work}/leaflet.vectorgrid/package/dist/Leaflet.VectorGrid.bundled.min.js" "${vendor_dir}/leaflet.vectorgrid/"
+# The package ships no LICENSE file; its README's "Legalese" section is the licence (Beerware).
+{
+  awk '/^## Legalese/,0' "${work}/leaflet.vectorgrid/package/README.md"
+  printf '\n(The "Legalese" section of the README of the npm package leaflet.vectorgrid@%s, which ships no LICENSE\n' "${VECTORGRID_VERSION}"
+  printf 'file. The bundled build also contains geojson-vt (ISC), pbf, topojson and vector-tile (BSD), as that README says.)\n'
+} > "${vendor_dir}/leaflet.vectorgrid/LICENSE"
+echo "vendored leaflet.heat ${HEAT_VERSION} and leaflet.vectorgrid ${VECTORGRID_VERSION}"

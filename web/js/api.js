@@ -135,6 +135,29 @@ export async function apiGet(path, { params, signal } = {}) {
   }
 }
 
+/** POST (no body) and return the JSON answer; same key and error handling as apiGet. */
+export async function apiPost(path, { signal } = {}) {
+  const url = resolve(path);
+  const headers = { Accept: "application/json, application/problem+json;q=0.8" };
+  const key = currentKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let res;
+  try {
+    res = await fetch(url, { method: "POST", headers, signal, credentials: "same-origin" });
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
+  }
+  if (!res.ok) throw await toError(res);
+  return res.json();
+}
+
+/** The current key, for requests made by libraries (vector tiles): never sent to another origin. */
+export function authHeader() {
+  const key = currentKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 /**
  * GET a paginated FeatureCollection, following `links[rel=next]` until exhausted.
  * `onPage(features, total)` is called after each page (for progress display).
@@ -163,4 +186,13 @@ export const api = {
     apiGetAllFeatures("grids", { params: { layout, bbox }, signal, onPage }),
   grid: (code, { layout, signal } = {}) =>
     apiGet(`grids/${encodeURIComponent(code)}`, { params: { layout }, signal }),
+  categories: (opts) => apiGet("categories", opts),
+  facilities: (opts) => apiGetAllFeatures("facilities", opts),
+  heatmap: (params, opts = {}) => apiGet("wall/heatmap", { params, ...opts }),
+  summary: (params, opts = {}) => apiGet("wall/summary", { params, ...opts }),
+  gridMetrics: (params, opts = {}) => apiGet("wall/grids", { params, ...opts }),
+  gridCases: (code, opts = {}) => apiGet(`wall/grids/${encodeURIComponent(code)}/cases`, opts),
+  case: (id, opts = {}) => apiGet(`wall/cases/${encodeURIComponent(id)}`, opts),
+  replay: (params, opts = {}) => apiGet("wall/replay", { params, ...opts }),
+  streamTicket: () => apiPost("wall/stream/ticket"),
 };

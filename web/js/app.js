@@ -6,6 +6,7 @@ import { detectLang, formatDate, formatNumber, getLang, onLangChange, setLang, t
 import { GridMap } from "./map.js";
 import { CLASSES, getNorm } from "./norm.js";
 import { DetailPanel } from "./panel.js";
+import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,6 +24,7 @@ window.gridmap = { gridCount: 0, lang: null, ready: false };
 
 let gridMap;
 let panel;
+let wall;
 
 // ---- busy indicator ------------------------------------------------------------
 
@@ -168,6 +170,27 @@ function renderHeader() {
 // ---- legend --------------------------------------------------------------------
 
 function renderLegend() {
+  const rows = wall?.legendRows();
+  document.getElementById("legend").dataset.metric = wall?.metric || "households";
+  if (rows) {
+    $("legend-title").textContent = t(`legend.metric.${wall.metric}`);
+    $("legend-list").replaceChildren(...rows.map((r) => {
+      const li = document.createElement("li");
+      li.dataset.class = r.cls;
+      const sw = document.createElement("span");
+      sw.className = `swatch swatch--${r.cls}`;
+      sw.setAttribute("aria-hidden", "true");
+      const label = document.createElement("span");
+      label.className = "legend__label";
+      label.textContent = r.label;
+      const n = document.createElement("span");
+      n.className = "legend__count";
+      n.textContent = t("legend.count", { n: formatNumber(r.n) });
+      li.append(sw, label, n);
+      return li;
+    }));
+    return;
+  }
   const norm = getNorm();
   $("legend-title").textContent = t("legend.title", norm);
   const counts = state.data ? gridMap.classCounts() : null;
@@ -238,6 +261,19 @@ async function load() {
     window.gridmap.layoutId = grids.layout_id ?? state.layout?.id ?? null;
     window.gridmap.ready = true;
     document.body.dataset.ready = "1";
+    if (!wall) {
+      wall = new Wall({
+        gridMap,
+        onGrid: (code) => openGrid(code, gridMap.gridIndex.get(String(code))?.feature),
+        onCase: openCase,
+        onUnauthorized: handleUnauthorized,
+        onLegend: renderLegend,
+      });
+      window.gridmap.wall = wall;
+      wall.start();
+    } else {
+      wall.refreshAll();
+    }
   } catch (err) {
     if (err?.name === "AbortError") return;
     if (err instanceof ApiError && err.isUnauthorized) handleUnauthorized();
@@ -258,6 +294,8 @@ async function openGrid(code, feature) {
   try {
     const detail = await api.grid(code, { layout: state.layout?.id, signal: ctl.signal });
     panel.showDetail(code, detail);
+    const cases = await api.gridCases(code, { signal: ctl.signal });
+    panel.showCases(code, cases.items || []);
   } catch (err) {
     if (err?.name === "AbortError") return;
     if (err instanceof ApiError && err.isUnauthorized) {
@@ -266,6 +304,27 @@ async function openGrid(code, feature) {
       return;
     }
     panel.showError(code, err instanceof ApiError ? err : new ApiError({ status: 0, code: "client", detail: String(err) }));
+  }
+}
+
+async function openCase(id) {
+  state.detailCtl?.abort();
+  const ctl = new AbortController();
+  state.detailCtl = ctl;
+  gridMap.clearSelection();
+  panel.openCase(id);
+  try {
+    const detail = await api.case(id, { signal: ctl.signal });
+    panel.showCase(id, detail);
+    if (detail.grid_code) gridMap.select(detail.grid_code, { panelWidth: panel.width });
+  } catch (err) {
+    if (err?.name === "AbortError") return;
+    if (err instanceof ApiError && err.isUnauthorized) {
+      panel.close();
+      handleUnauthorized();
+      return;
+    }
+    panel.showError(`case:${id}`, err instanceof ApiError ? err : new ApiError({ status: 0, code: "client", detail: String(err) }));
   }
 }
 
@@ -285,6 +344,7 @@ function wireLanguage() {
     renderSignInReason();
     panel?.render();
     gridMap?.relabel();
+    wall?.relabel();
   });
 }
 
@@ -300,6 +360,7 @@ async function main() {
     },
   });
   gridMap = new GridMap($("map"), { onGridClick: openGrid });
+  panel.onCase = openCase;
   renderLegend();
 
   $("alert-retry").addEventListener("click", () => state.lastError?.retry?.());

@@ -14,6 +14,7 @@ const PANES = [
   ["gm-communities", 410],
   ["gm-streets", 420],
   ["gm-labels", 450],
+  ["gm-pulse", 470],
 ];
 
 // Minimum median label room (px) for a label tier to be chosen at the current zoom.
@@ -70,6 +71,11 @@ export class GridMap {
       pane.style.zIndex = String(z);
     }
     this.map.getPane("gm-labels").style.pointerEvents = "none";
+    this.map.getPane("gm-pulse").style.pointerEvents = "none";
+    // Overlays other modules add to the layer control: [i18n key, swatch, layer].
+    this.extraOverlays = [];
+    // Grid class of a feature for the active choropleth (households vs the norm by default).
+    this.gridClass = (f) => classify(f.properties?.households);
 
     this.renderers = {
       base: L.svg({ pane: "gm-base", padding: 0.5 }),
@@ -120,7 +126,7 @@ export class GridMap {
 
     this.layers.grids = L.geoJSON(grids, {
       renderer: this.renderers.grids,
-      style: (f) => ({ className: `gm-grid gm-grid--${classify(f.properties?.households)}` }),
+      style: (f) => ({ className: `gm-grid gm-grid--${this.gridClass(f)}` }),
       onEachFeature: (feature, layer) => {
         const code = String(feature.properties?.code ?? feature.id ?? "");
         layer.feature = feature;
@@ -179,7 +185,26 @@ export class GridMap {
     return `<strong>${escapeHtml(featureName(p))}</strong>`
       + `<span class="gm-tip__row"><span class="dot dot--${cls}"></span>`
       + `${escapeHtml(t("tooltip.households", { n: formatNumber(p.households) }))}`
-      + ` · ${escapeHtml(t(`status.${cls}`))}</span>`;
+      + ` · ${escapeHtml(t(`status.${cls}`))}</span>`
+      + (this.tooltipExtra ? this.tooltipExtra(feature) : "");
+  }
+
+  /** Re-colour every grid with `classOf(feature)` (a CSS class suffix: gm-grid--<suffix>). */
+  restyleGrids(classOf) {
+    this.gridClass = classOf;
+    for (const layer of this.gridIndex.values()) {
+      const cls = `gm-grid--${classOf(layer.feature)}`;
+      for (const el of pathElements(layer)) {
+        for (const c of [...el.classList]) if (c.startsWith("gm-grid--")) el.classList.remove(c);
+        el.classList.add(cls);
+      }
+      layer.options.className = `gm-grid ${cls}`;
+    }
+  }
+
+  addOverlay(key, swatch, layer) {
+    this.extraOverlays.push([key, swatch, layer]);
+    if (this.control) this.buildControl();
   }
 
   // ---- layer control ---------------------------------------------------------
@@ -193,6 +218,7 @@ export class GridMap {
     if (this.layers.communities) overlays[name("layer.communities", "community")] = this.layers.communities;
     if (this.layers.grids) overlays[name("layer.grids", "grid")] = this.layers.grids;
     overlays[name("layer.labels", "labels")] = this.labelsToggle;
+    for (const [key, swatch, layer] of this.extraOverlays) overlays[name(key, swatch)] = layer;
     const bases = this.basemap ? { [name("layer.basemap", "basemap")]: this.basemap } : null;
     this.control = L.control.layers(bases, overlays, { collapsed: false, position: "topright" }).addTo(this.map);
     const container = this.control.getContainer();

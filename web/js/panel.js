@@ -1,7 +1,7 @@
 // Side panel with the details of one grid (GET /api/v1/grids/{code}).
 
 import { classify, getNorm, setNorm } from "./norm.js";
-import { featureName, formatNumber, t } from "./i18n.js";
+import { featureName, formatNumber, isZh, t, TIME_ZONE } from "./i18n.js";
 
 const COUNT_KEYS = ["buildings", "households", "population", "facilities", "reports_30d", "open_cases"];
 
@@ -60,6 +60,26 @@ export class DetailPanel {
     this.render();
   }
 
+  openCase(id) {
+    this.state = { kind: "case", code: `case:${id}`, id, detail: null, error: null, loading: true };
+    this.el.hidden = false;
+    document.body.classList.add("panel-open");
+    this.render();
+    this.titleEl.focus({ preventScroll: true });
+  }
+
+  showCase(id, detail) {
+    if (!this.state || this.state.code !== `case:${id}`) return;
+    Object.assign(this.state, { detail, loading: false, error: null });
+    this.render();
+  }
+
+  showCases(code, items) {
+    if (!this.state || this.state.code !== code) return;
+    this.state.cases = items;
+    this.render();
+  }
+
   showError(code, error) {
     if (!this.state || this.state.code !== code) return;
     Object.assign(this.state, { error, loading: false });
@@ -77,9 +97,16 @@ export class DetailPanel {
   render() {
     if (!this.state) return;
     const { code, feature, detail, error, loading } = this.state;
-    const props = detail?.properties || feature?.properties || {};
-    this.titleEl.textContent = featureName(props) || code;
-    this.codeEl.textContent = props.code || code;
+    const isCase = this.state.kind === "case";
+    this.el.dataset.kind = isCase ? "case" : "grid";
+    document.querySelector("#panel .panel__kicker").textContent = t(isCase ? "case.kicker" : "panel.kicker");
+    document.querySelector("#panel .panel__code > span").textContent = t(isCase ? "case.id" : "panel.code");
+    const props = isCase ? {} : detail?.properties || feature?.properties || {};
+    this.titleEl.textContent = isCase
+      ? (detail ? ((isZh() ? detail.category_name : detail.category_name_en || detail.category_name) || detail.category)
+        : t("case.kicker"))
+      : featureName(props) || code;
+    this.codeEl.textContent = isCase ? String(this.state.id) : props.code || code;
     this.body.replaceChildren();
     this.el.setAttribute("aria-busy", loading ? "true" : "false");
 
@@ -92,8 +119,13 @@ export class DetailPanel {
         h("strong", { text: t("error.detailFailed") }),
         h("p", { text: [error.title, error.detail].filter(Boolean).join(" — ") || error.message })));
     }
+    if (isCase) {
+      if (detail) this.renderCase(detail);
+      return;
+    }
     if (detail) this.renderDetail(detail.properties || {});
     else if (feature) this.renderHouseholds(props, getNorm());
+    if (detail && this.state.cases) this.renderOpenCases(this.state.cases);
   }
 
   renderDetail(p) {
@@ -139,6 +171,50 @@ export class DetailPanel {
       staffSection.append(list);
     }
     this.body.append(staffSection);
+  }
+
+  renderOpenCases(items) {
+    const section = h("section", { class: "panel__section", "aria-labelledby": "panel-cases-title" },
+      h("h3", { id: "panel-cases-title", text: t("panel.openCases", { n: formatNumber(items.length) }) }));
+    if (!items.length) section.append(h("p", { class: "muted", text: t("dash.none") }));
+    const list = h("ul", { class: "cases cases--panel" });
+    for (const c of items.slice(0, 20)) {
+      const late = c.overdue_hours > 0;
+      const btn = h("button", { type: "button", class: `case${late ? " case--overdue" : ""}`, "data-case": c.id },
+        h("span", { class: "case__cat", text: (isZh() ? c.category_name : c.category_name_en || c.category_name) || c.category }),
+        h("span", { class: "case__grid", text: t(`case.${c.status}`) }),
+        h("span", { class: "case__late", text: late ? t("dash.late", { h: formatNumber(Math.round(c.overdue_hours)) }) : "" }));
+      btn.addEventListener("click", () => this.onCase?.(c.id));
+      list.append(h("li", {}, btn));
+    }
+    section.append(list);
+    this.body.append(section);
+  }
+
+  renderCase(c) {
+    const fmt = (iso) => iso ? new Intl.DateTimeFormat(isZh() ? "zh-CN" : "en", { dateStyle: "medium", timeStyle: "short",
+      timeZone: TIME_ZONE }).format(new Date(iso)) : "–";
+    const late = c.overdue_hours > 0 && !["closed", "rejected"].includes(c.status);
+    const grid = (isZh() ? c.grid_name : c.grid_name_en || c.grid_name) || c.grid_code || t("live.unrouted");
+    this.body.append(h("p", { class: "norm-line" },
+      h("span", { class: `pill pill--case pill--${c.status}`, text: t(`case.${c.status}`) }),
+      late ? h("span", { class: "pill pill--over", text: t("dash.late", { h: formatNumber(Math.round(c.overdue_hours)) }) }) : null));
+    const rows = [
+      ["case.grid", grid], ["case.source", t(`source.${c.source}`)], ["case.reportedAt", fmt(c.reported_at)],
+      ["case.deadline", fmt(c.deadline)], ["case.assignee", c.assignee || "–"],
+      ["case.reporter", c.reporter ? [c.reporter.name, c.reporter.phone].filter(Boolean).join(" · ") : "–"],
+    ];
+    this.body.append(h("dl", { class: "panel__where panel__case" },
+      rows.map(([k, v]) => h("div", {}, h("dt", { text: t(k) }), h("dd", { text: v })))));
+    if (c.description) this.body.append(h("blockquote", { class: "case-desc", text: c.description }));
+    const ev = h("section", { class: "panel__section" }, h("h3", { text: t("case.events") }));
+    const ol = h("ol", { class: "events" });
+    for (const e of c.events || []) {
+      ol.append(h("li", {}, h("time", { text: fmt(e.at) }), h("strong", { text: t(`case.${e.to}`) }),
+        e.note ? h("span", { class: "muted", text: e.note }) : null));
+    }
+    ev.append(ol);
+    this.body.append(ev);
   }
 
   renderHouseholds(p, norm) {

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+
+from api.core.deps import Reader, SessionDep
+from api.tiles.service import TileCache, get_tile
+from api.wall.listen import Listener
+
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    cache = app.state.tile_cache = TileCache()
+    listener = None
+    if app.state.settings.listen:
+        listener = Listener(app.state.engine, {"gridmap_layout": cache.on_layout_notice,
+                                               "gridmap_tiles": cache.on_tiles_notice}, name="gridmap-tiles")
+        listener.start()
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+router = APIRouter(tags=["tiles"], lifespan=lifespan)
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response,
+            responses={200: {"content": {MVT: {}}, "description": "A Mapbox vector tile (may be empty)"}})
+def tile(
+    request: Request,
+    session: SessionDep,
+    _: Reader,
+    layer: Annotated[str, Path(description="`grids` or `buildings`")],
+    z: int,
+    x: int,
+    y: int,
+    layout: Annotated[int | None, Query(description="grid layout id; default: the layout in force")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A vector tile (WebMercatorQuad z/x/y) of grids (layer `grids`, properties code, name, name_en,
+    community_code, households, population) or building footprints (`buildings`, from zoom 14)."""
+    found = get_tile(session, request.app.state.tile_cache, layer, z, x, y, layout)
+    headers = {"ETag": found.etag, "Cache-Control": "private, no-cache"}
+    if if_none_match and found.etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(found.data, media_type=MVT, headers=headers)

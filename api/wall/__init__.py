@@ -1,0 +1,1 @@
+"""The map wall: case heatmap bins, per-grid metrics, totals and lists, live report stream."""

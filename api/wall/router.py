@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
+
+from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.errors import ServiceUnavailable
+from api.core.geojson import parse_bbox
+from api.wall import service
+from api.wall.filters import parse_filters
+from api.wall.heat import MAX_CELLS, heat_bins
+from api.wall.listen import Listener
+from api.wall.stream import CHANNEL, Hub, check_ticket, issue_ticket
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    hub = app.state.wall_hub = Hub(asyncio.get_running_loop())
+    listener = None
+    if app.state.settings.listen:
+        listener = app.state.wall_listener = Listener(app.state.engine, {CHANNEL: hub.on_notice},
+                                                      name="gridmap-wall")
+        listener.start()
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+router = APIRouter(prefix="/wall", tags=["wall"], lifespan=lifespan)
+
+Window = Annotated[str, Query(description="1h, today, 7d, 30d or custom (then since and until)")]
+Since = Annotated[str | None, Query(description="custom window start, ISO 8601 (Beijing time without offset)")]
+Until = Annotated[str | None, Query(description="custom window end (exclusive)")]
+Category = Annotated[str | None, Query(description="category codes, comma-separated")]
+Status = Annotated[str | None, Query(description="case statuses, comma-separated")]
+Source = Annotated[str | None, Query(description="report sources, comma-separated")]
+
+
+def _json(body: object) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/heatmap")
+def heatmap(
+    session: SessionDep, _: Reader,
+    bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")],
+    zoom: Annotated[float, Query(ge=0, le=24, description="the map zoom; bins are sized to it")],
+    window: Window = "today", since: Since = None, until: Until = None,
+    category: Category = None, status: Status = None, source: Source = None,
+    max_cells: Annotated[int, Query(ge=1, le=MAX_CELLS)] = MAX_CELLS,
+) -> Response:
+    """Cases binned in Web Mercator cells sized to the zoom (`cells`: [lon, lat, count] of each cell's
+    centre), never more than `max_cells` (20,000) per view; counts are exact for the window and filters."""
+    f = parse_filters(window=window, since=since, until=until, category=category, status=status, source=source)
+    box = parse_bbox(bbox)
+    return _json(heat_bins(session, f, box, zoom, max_cells))
+
+
+@router.get("/summary")
+def summary(
+    session: SessionDep, settings: SettingsDep, _: Reader,
+    window: Window = "today", since: Since = None, until: Until = None,
+    category: Category = None, status: Status = None, source: Source = None,
+) -> Response:
+    """Totals (new in the window, open, overdue, escalated, closed in the window), a trend series, the grids
+    with the most open cases, and the overdue and escalated lists."""
+    f = parse_filters(window=window, since=since, until=until, category=category, status=status, source=source)
+    return _json(service.summary(session, f, settings))
+
+
+@router.get("/grids")
+def grid_metrics(
+    session: SessionDep, _: Reader,
+    layout: int | None = None, category: Category = None, source: Source = None,
+) -> Response:
+    """Per grid: open cases, new cases today (Beijing day), overdue open cases — for the choropleths."""
+    f = parse_filters(window="today", since=None, until=None, category=category, status=None, source=source)
+    return _json(service.grid_metrics(session, f, layout))
+
+
+@router.get("/grids/{code}/cases")
+def grid_cases(session: SessionDep, _: Reader, code: str,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
+    """Open cases of one grid, the most urgent deadline first."""
+    f = parse_filters(window="today", since=None, until=None, category=None, status=None, source=None)
+    return _json({"grid_code": code, "items": service.case_list(session, f, kind="open", limit=limit, grid=code)})
+
+
+@router.get("/cases/{case_id}")
+def case_detail(session: SessionDep, _: Reader, case_id: int) -> Response:
+    """One case: category, grid, deadline, its report (reporter masked) and its event log."""
+    return _json(service.case_detail(session, case_id))
+
+
+@router.get("/replay")
+def replay(
+    session: SessionDep, _: Reader,
+    day: Annotated[str, Query(description="a Beijing date, YYYY-MM-DD")],
+    category: Category = None, status: Status = None, source: Source = None,
+) -> Response:
+    """The located reports of one day in time order (seconds after midnight, lon, lat, category), for the
+    replay slider; at most 20,000 (`truncated` says when there were more)."""
+    f = parse_filters(window="today", since=None, until=None, category=category, status=status, source=source)
+    return _json(service.replay(session, day, f))
+
+
+@router.post("/stream/ticket")
+def stream_ticket(session: SessionDep, principal: Reader) -> Response:
+    """A 60-second ticket for opening the event stream (EventSource cannot send an Authorization header)."""
+    return _json(issue_ticket(session, principal))
+
+
+@router.get("/stream")
+async def stream(request: Request, ticket: Annotated[str | None, Query()] = None) -> EventSourceResponse:
+    """Server-sent events: `report` (the intake notice: id, case_id, lon, lat, grid, method, category,
+    source, reported_at, notified_at in ms) for every new report, `resync` when notices may have been
+    missed, and a comment ping every 15 s. Open with `?ticket=` from POST /wall/stream/ticket."""
+    def _check() -> None:
+        with request.app.state.sessionmaker() as session:
+            check_ticket(session, ticket)
+
+    await run_in_threadpool(_check)
+    hub: Hub | None = getattr(request.app.state, "wall_hub", None)
+    if hub is None:
+        raise ServiceUnavailable("the live stream is not running")
+    queue = hub.subscribe()
+
+    async def events() -> AsyncIterator[dict]:
+        try:
+            yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers}).decode()}
+            while True:
+                yield await queue.get()
+        finally:
+            hub.unsubscribe(queue)
+
+    return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

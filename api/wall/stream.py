@@ -1,0 +1,118 @@
+"""Live reports for the wall: NOTIFY gridmap_report -> one LISTEN thread -> every SSE subscriber.
+
+``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key must never sit in a
+URL (proxies and logs keep URLs). So a client first POSTs, with its key, for a **stream ticket**:
+``<key id>.<expiry>.<HMAC-SHA256>`` valid for 60 seconds, signed with the key's stored digest. Opening
+the stream checks the signature, the expiry and that the key is still not revoked; a leaked ticket is
+useless a minute later, and revoking the key stops new streams at once. Tickets work across worker
+processes (no per-process secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal
+from api.core.deps import READERS
+from api.core.errors import Unauthorized
+
+log = logging.getLogger("gridmap.wall")
+CHANNEL = "gridmap_report"
+TICKET_SECONDS = 60
+QUEUE_SIZE = 2000
+
+
+def _sign(secret: str, msg: str) -> str:
+    mac = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def issue_ticket(session: Session, principal: Principal, now: float | None = None) -> dict[str, Any]:
+    digest = session.execute(text("SELECT key_hash FROM api_key WHERE id = :i"), {"i": principal.key_id}).scalar()
+    if digest is None:
+        raise Unauthorized("The API key is unknown or has been revoked.")
+    exp = int((now or time.time()) + TICKET_SECONDS)
+    msg = f"{principal.key_id}.{exp}"
+    return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
+
+
+def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> Principal:
+    bad = Unauthorized("The stream ticket is missing, invalid or expired; POST /api/v1/wall/stream/ticket for one.")
+    parts = (ticket or "").split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise bad
+    key_id, exp, sig = int(parts[0]), int(parts[1]), parts[2]
+    if exp < (now or time.time()):
+        raise bad
+    row = session.execute(text("SELECT id, name, role, key_hash FROM api_key WHERE id = :i AND revoked_at IS NULL"),
+                          {"i": key_id}).first()
+    if row is None or not hmac.compare_digest(_sign(row.key_hash, f"stream:{key_id}.{exp}"), sig):
+        raise bad
+    if row.role != "admin" and row.role not in READERS:
+        raise bad
+    return Principal(row.id, row.name, row.role)
+
+
+class Hub:
+    """Fans notices out to subscriber queues on the event loop that serves the streams."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._subs: set[asyncio.Queue] = set()
+        self._lock = threading.Lock()
+        self.delivered = 0
+
+    def subscribe(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_SIZE)
+        with self._lock:
+            self._subs.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        with self._lock:
+            self._subs.discard(q)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def on_notice(self, payload: str | None) -> None:
+        """Called on the listener thread; ``None`` means "notices may have been lost"."""
+        if payload is None:
+            event = {"event": "resync", "data": "{}"}
+        else:
+            try:
+                body = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                log.warning("ignoring a malformed gridmap_report notice: %.80s", payload)
+                return
+            body["notified_at"] = round(time.time() * 1000)
+            event = {"event": "report", "id": str(body.get("id", "")), "data": orjson.dumps(body).decode()}
+        try:
+            self.loop.call_soon_threadsafe(self._fanout, event)
+        except RuntimeError:  # the loop is closed: shutting down
+            pass
+
+    def _fanout(self, event: dict) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for q in subs:
+            if q.full():  # a stalled client: drop its oldest event, tell it to resync
+                try:
+                    q.get_nowait()
+                except asyncio.QueueEmpty:
+                    pass
+                event = {**event, "event": "resync"} if event["event"] != "report" else event
+            q.put_nowait(event)
+            self.delivered += 1
