@@ -19,6 +19,7 @@ from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
 from api.coverage.cli import coverage as coverage_cmd
+from api.users.cli import users_app
 
 app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -28,6 +29,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")  # issue 6
 
 console = Console()
 err = Console(stderr=True)
@@ -40,6 +42,7 @@ class Layer(StrEnum):
     buildings = "buildings"
     facilities = "facilities"
     reports = "reports"
+    addresses = "addresses"
 
 
 def _sessions():
@@ -193,6 +196,17 @@ def import_cmd(
 
     engine, factory = _sessions()
     t0 = time.perf_counter()
+    if layer is Layer.addresses:  # issue 10: the standard address registry (api/addresses/service.py)
+        from api.addresses.service import import_addresses
+
+        try:
+            with session_scope(factory) as s:
+                res = import_addresses(s, path=file, source_layer=source_layer, crs=crs, replace=replace)
+        except GridmapError as exc:
+            _fail(f"{file}: {exc.detail}\nnothing was imported.", code=2)
+        console.print(f"[green]imported {res['rows_imported']} new and updated {res['rows_updated']} addresses[/]")
+        engine.dispose()
+        return
     if layer is Layer.reports:
         _import_reports(factory, file, source_layer=source_layer, crs=crs, kind=kind)
         console.print(f"[green]done in {time.perf_counter() - t0:.1f} s[/]")

@@ -11,9 +11,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from api.addresses.router import router as addresses_router
 from api.areas.router import router as areas_router
+from api.audit.router import router as audit_router
+from api.audit.service import AuditMiddleware
 from api.auth.router import router as keys_router
 from api.buildings.router import router as buildings_router
+from api.cases.router import router as cases_router
 from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -24,8 +28,10 @@ from api.grids.router import router as grids_router
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.open311.router import router as open311_router
+from api.people.router import router as people_router
 from api.reports.router import router as reports_router
 from api.tiles.router import router as tiles_router
+from api.users.router import router as users_router
 from api.wall.router import router as wall_router
 
 log = logging.getLogger("gridmap")
@@ -59,12 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)  # every write request → audit_log (issue 6)
 
     v1 = APIRouter(prefix="/api/v1")
     for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,
               keys_router, tiles_router, wall_router):
         v1.include_router(r)
     v1.include_router(coverage_router)
+    v1.include_router(addresses_router)  # issue 10
+    for r in (cases_router, people_router, users_router, audit_router):  # issue 6
+        v1.include_router(r)
     app.include_router(v1)
     app.include_router(open311_router)
 

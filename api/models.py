@@ -10,8 +10,9 @@ from api.facilities.models import Facility
 from api.grids.models import Grid, GridLayout
 from api.people.models import Person
 from api.reports.models import Category, Report, Routing
+from api.users.models import User, UserToken
 
 __all__ = [
     "Address", "ApiKey", "Base", "Building", "Case", "CaseEvent", "Category", "Community",
-    "Department", "Facility", "Grid", "GridLayout", "Person", "Report", "Routing", "Street",
+    "Department", "Facility", "Grid", "GridLayout", "Person", "Report", "Routing", "Street", "User", "UserToken",
 ]

@@ -25,11 +25,26 @@ _cache_lock = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's id, name and role."""
+    """Who is calling: the key's id, name and role.
+
+    A logged-in user (api/users) is a principal too: ``key_id`` is then 0 and ``user_id`` is set. A worker
+    user carries the person it acts for and the grid codes it serves (``grid_codes``), which service
+    functions use to scope queries; a worker *key* (a system) has no person and therefore no grids.
+    """
 
     key_id: int
     name: str
     role: str
+    user_id: int | None = None
+    person_id: int | None = None
+    person_role: str | None = None
+    grid_codes: tuple[str, ...] = ()
+    department_code: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the principal is named in case events and the audit log."""
+        return f"user:{self.name}" if self.user_id is not None else f"key:{self.name}"
 
 
 def hash_key(raw: str) -> str:

@@ -59,3 +59,7 @@ class CaseEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None]
     attachments: Mapped[list] = mapped_column(JSONB, default=list)
+    #: ``transition`` for a status change; ``assign``, ``whistle``, ``acknowledge``, ``report_back``, ``merge``,
+    #: ``rating`` or ``note`` otherwise (then from = to). Added by migration 0004.
+    kind: Mapped[str] = mapped_column(String(24), default="transition", server_default="transition")
+    data: Mapped[dict | None] = mapped_column(JSONB)

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     #: Largest request body accepted (bytes); a batch of 100,000 points is about 3 MB.
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Minutes a summoned department (or party member) has to acknowledge a whistle before it shows as an
+    #: alert. 30 minutes is the common "报到" rule of Beijing's 街道吹哨、部门报到 practice.
+    whistle_ack_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    #: Duplicate suggestion (并单): an open case of the same category within this distance and time window.
+    duplicate_radius_m: float = Field(default=50.0, gt=0, le=5_000)
+    duplicate_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    #: Lifetime of a login token (users of the web pages); systems keep API keys.
+    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: Take the client address of the audit log from X-Forwarded-For (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
 

@@ -50,17 +50,37 @@ def _verify(factory: Callable[[], AbstractContextManager[Session]], raw: str) ->
         return verify_key(session, raw=raw)
 
 
+def _verify_token(factory: Callable[[], AbstractContextManager[Session]], raw: str) -> Principal | None:
+    from api.users.service import verify_token
+
+    with factory() as session:
+        return verify_token(session, raw=raw)
+
+
 async def get_principal(
+    request: Request,
     factory: SessionFactory,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from the key cache when possible (no thread hop, no database round trip)."""
+    """The caller, from the key cache when possible (no thread hop, no database round trip).
+
+    Systems send an API key (``gm_…``); people logged in to the web pages send the short-lived token
+    from ``POST /api/v1/auth/token`` (``gmt_…``). The principal is kept on ``request.state`` for the
+    audit log."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
     raw = credentials.credentials
-    principal = cached_principal(raw) or await run_in_threadpool(_verify, factory, raw)
-    if principal is None:
-        raise Unauthorized("The API key is unknown or has been revoked.")
+    if raw.startswith("gmt_"):
+        from api.users.service import cached_token_principal
+
+        principal = cached_token_principal(raw) or await run_in_threadpool(_verify_token, factory, raw)
+        if principal is None:
+            raise Unauthorized("The login token is unknown, expired or revoked; log in again.")
+    else:
+        principal = cached_principal(raw) or await run_in_threadpool(_verify, factory, raw)
+        if principal is None:
+            raise Unauthorized("The API key is unknown or has been revoked.")
+    request.state.principal = principal
     return principal
 
 

@@ -77,6 +77,16 @@ class Conflict(GridmapError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class IllegalTransition(Conflict):
+    """A case cannot go from its status to the one asked for (see api/cases/workflow.py)."""
+
+    code, title = "illegal_transition", "Illegal case transition"
+
+
+class InvalidCredentials(Unauthorized):
+    code, title = "invalid_credentials", "Wrong username or password"
+
+
 class ServiceUnavailable(GridmapError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 

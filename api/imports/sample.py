@@ -6,8 +6,8 @@ cases and an event history, so that the map, the workload figures and the case v
 realistic past to show.
 
 Report times in the artefact end at a fixed reference date (for reproducible generation); they
-are shifted forward by whole weeks at load time so that "the last 30 days" means something on the
-day the sample is loaded, with weekday patterns kept.
+are shifted forward by whole days at load time so that "yesterday" and "the last 30 days" mean
+something on the day the sample is loaded (hours of the day keep their pattern).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.addresses.sample import load_sample_registry
 from api.core.config import ROOT
 from api.imports.service import _copy_rows, import_layer, publish_layout
 from api.reports.bulk import import_reports
@@ -78,9 +79,10 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
         counts[layer] = res.rows_imported
         say(f"{layer}: {res.rows_imported}")
 
+    counts.update(load_sample_registry(session))  # the standard address registry (api/addresses/sample.py)
     counts["person"] = _load_people(session, directory / "people.csv.gz")
     say(f"people: {counts['person']}")
-    shift = timedelta(days=7 * max(0, (now - REFERENCE_DATE).days // 7))
+    shift = timedelta(days=max(0, (now - REFERENCE_DATE).days))
     counts.update(_load_reports(session, artefact, shift=shift))
     say(f"reports: {counts['report']} (routed {counts['routed']}, cases {counts['cases']}, "
         f"events {counts['case_event']})")

@@ -21,18 +21,27 @@ async def locate(
     factory: SessionFactory,
     settings: SettingsDep,
     _: CurrentUser,
-    lon: Annotated[float, Query(description="longitude (or easting, with a projected crs)")],
-    lat: Annotated[float, Query(description="latitude (or northing)")],
+    lon: Annotated[float | None, Query(description="longitude (or easting, with a projected crs)")] = None,
+    lat: Annotated[float | None, Query(description="latitude (or northing)")] = None,
     crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
     at: Annotated[str | None, Query(description="ISO time: route against the layout in force then")] = None,
     layout: Annotated[int | None, Query(ge=1, description="route against this layout (drafts too)")] = None,
     engine: Annotated[Literal["index", "postgis"], Query(
         description="index (default): the in-memory routing index; postgis: ask the database directly "
                     "(the reference the index is checked against)")] = "index",
+    address: Annotated[str | None, Query(max_length=200, description=(
+        "an address instead of (or beside) lon/lat: resolved through the registry (method `address`); "
+        "with lon/lat too, the point decides and the address is checked against it"))] = None,
 ) -> Response:
-    """Which grid is this point in? The grid with its community, street and staff on duty."""
+    """Which grid is this point (or address) in? The grid with its community, street and staff on duty."""
     when = service.parse_time(at, tz=settings.timezone)
     cache = request.app.state.index_cache
+    if address is not None or lon is None or lat is None:
+        if address is None:
+            raise ValidationFailed("send lon and lat, or an address", field="lon/lat")
+        found = await run_in_threadpool(_by_address, factory, cache, address, lon, lat, crs, when, layout,
+                                        settings.routing_tolerance_m)
+        return Response(orjson.dumps(found), media_type="application/json")
     kwargs = {"x": lon, "y": lat, "crs": crs, "at": when, "layout_id": layout,
               "tolerance_m": settings.routing_tolerance_m}
     if engine == "index":
@@ -65,6 +74,12 @@ async def locate_batch(
     body = await request.body()
     if not body:
         raise ValidationFailed("empty body", field="body")
+    if (body.lstrip()[:1] == b"{" and (b'"address"' in body or b'"addresses"' in body)
+            and b'"points"' not in body and b'"FeatureCollection"' not in body):
+        found = await run_in_threadpool(_addresses_batch, request.app.state.index_cache, session, body,
+                                        service.parse_time(at, tz=settings.timezone), layout,
+                                        settings.routing_tolerance_m)
+        return Response(orjson.dumps(found), media_type="application/json")
     # Parsing and routing a large batch is CPU work: keep it off the event loop.
     x, y, crs = await run_in_threadpool(service.parse_batch, body, max_points=MAX_BATCH)
     chunks = await run_in_threadpool(
@@ -72,3 +87,39 @@ async def locate_batch(
         at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
     )
     return StreamingResponse(chunks, media_type="application/json")
+
+
+def _by_address(factory, cache, address, lon, lat, crs, when, layout, tolerance_m) -> dict:  # noqa: ANN001
+    from api.addresses.service import locate_address
+
+    with factory() as session:
+        return locate_address(session, cache=cache, q=address, at=when, layout_id=layout, tolerance_m=tolerance_m,
+                              lon=lon, lat=lat, crs=crs)
+
+
+def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> dict:  # noqa: ANN001
+    """``{"address": "…", "lon"?, "lat"?, "crs"?}`` → one answer; ``{"addresses": ["…", …]}`` → ``results``."""
+    from api.addresses.service import locate_address
+
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
+    if "addresses" in doc:
+        items = doc["addresses"]
+        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+            raise ValidationFailed("addresses must be a list of strings", field="addresses")
+        if len(items) > 10_000:
+            raise ValidationFailed("at most 10,000 addresses in one call", field="addresses")
+        results = []
+        for i, a in enumerate(items):
+            try:
+                results.append({"i": i, **locate_address(session, cache=cache, q=a, at=when, layout_id=layout,
+                                                         tolerance_m=tolerance_m, limit=3)})
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"addresses[{i}]: {exc.detail}", field="addresses", index=i) from None
+        return {"count": len(results), "results": results}
+    if not isinstance(doc.get("address"), str):
+        raise ValidationFailed("address must be a string", field="address")
+    return locate_address(session, cache=cache, q=doc["address"], at=when, layout_id=layout, tolerance_m=tolerance_m,
+                          lon=doc.get("lon"), lat=doc.get("lat"), crs=doc.get("crs"))

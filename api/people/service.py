@@ -1,6 +1,15 @@
-"""Grid staff."""
+"""Grid staff: masking of personal data, and staff management (attach people to grids and buildings)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal
+from api.core.errors import InvalidParameter, NotFound
+from api.people.schemas import PersonIn, PersonOut, PersonUpdate
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -19,3 +28,125 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"
+
+
+def mask_name(name: str | None) -> str | None:
+    """Keep the family name only.
+
+    >>> mask_name("王小明")
+    '王**'
+    >>> mask_name("李")
+    '李*'
+    """
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+# ---- staff management -------------------------------------------------------------------------------------
+
+#: Who sees staff phone numbers in full: the command centre calls them; planners and others see them masked.
+UNMASK_ROLES = ("admin", "commander")
+#: Roles that must be attached to a grid, and roles that must be attached to a building.
+GRID_ROLES = ("grid_leader", "grid_worker", "party_member", "volunteer")
+BUILDING_ROLES = ("building_chief", "unit_chief")
+
+
+def _person_out(r: Any, *, unmask: bool) -> PersonOut:
+    return PersonOut(id=r.id, name=r.name, role=r.role, phone=r.phone if unmask else mask_phone(r.phone),
+                     grid_code=r.grid_code, building_id=r.building_id, community_code=r.community_code,
+                     on_duty=r.on_duty, active=r.active)
+
+
+def list_people(session: Session, *, principal: Principal, grid: str | None, area: str | None, role: str | None,
+                building_id: int | None, active: bool | None, limit: int, offset: int) -> tuple[list[PersonOut], int]:
+    scope, params = "TRUE", {}
+    if principal.role == "worker":
+        scope, params = "p.grid_code = ANY(CAST(:_scope AS text[]))", {"_scope": list(principal.grid_codes)}
+    where = f"""WHERE {scope}
+        AND (CAST(:grid AS text) IS NULL OR p.grid_code = :grid)
+        AND (CAST(:area AS text) IS NULL OR starts_with(p.grid_code, :area) OR p.community_code = :area)
+        AND (CAST(:role AS text) IS NULL OR p.role = :role)
+        AND (CAST(:building AS bigint) IS NULL OR p.building_id = :building)
+        AND (CAST(:active AS boolean) IS NULL OR p.active = :active)"""
+    params.update({"grid": grid, "area": area, "role": role, "building": building_id, "active": active})
+    total = session.execute(text(f"SELECT count(*) FROM person p {where}"), params).scalar_one()
+    rows = session.execute(text(f"SELECT p.* FROM person p {where} ORDER BY p.grid_code NULLS LAST, p.role, p.id "
+                                "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
+    unmask = principal.role in UNMASK_ROLES
+    return [_person_out(r, unmask=unmask) for r in rows], total
+
+
+def get_person(session: Session, *, person_id: int, principal: Principal) -> PersonOut:
+    r = session.execute(text("SELECT * FROM person WHERE id = :i"), {"i": person_id}).first()
+    if r is None or (principal.role == "worker" and r.grid_code not in principal.grid_codes):
+        raise NotFound(f"no person with id {person_id}")
+    return _person_out(r, unmask=principal.role in UNMASK_ROLES)
+
+
+def _validate(session: Session, fields: dict) -> dict:
+    """Check references and attachments; fill the community from the grid code."""
+    role = fields["role"]
+    if fields.get("grid_code"):
+        if session.execute(text("SELECT 1 FROM grid WHERE code = :c LIMIT 1"), {"c": fields["grid_code"]}).scalar() \
+                is None:
+            raise InvalidParameter(f"no grid with code {fields['grid_code']}", field="grid_code")
+        fields["community_code"] = fields.get("community_code") or fields["grid_code"][:12]
+        if fields["community_code"] != fields["grid_code"][:12]:
+            raise InvalidParameter("community_code must be the grid's community", field="community_code")
+    if fields.get("building_id") is not None and session.execute(
+            text("SELECT 1 FROM building WHERE id = :b"), {"b": fields["building_id"]}).scalar() is None:
+        raise InvalidParameter(f"no building with id {fields['building_id']}", field="building_id")
+    if fields.get("community_code") and session.execute(
+            text("SELECT 1 FROM community WHERE code = :c"), {"c": fields["community_code"]}).scalar() is None:
+        raise InvalidParameter(f"no community with code {fields['community_code']}", field="community_code")
+    if role in ("grid_leader", "grid_worker") and not fields.get("grid_code"):
+        raise InvalidParameter(f"a {role} is attached to a grid: send grid_code", field="grid_code")
+    if role in BUILDING_ROLES and fields.get("building_id") is None:
+        raise InvalidParameter(f"a {role} is attached to a building: send building_id", field="building_id")
+    if fields.get("on_duty") and role != "grid_worker":
+        raise InvalidParameter("only a grid worker goes on duty", field="on_duty")
+    if fields.get("on_duty") and fields.get("active") is False:
+        raise InvalidParameter("an inactive person cannot be on duty", field="on_duty")
+    return fields
+
+
+_COLUMNS = ("name", "role", "phone", "grid_code", "building_id", "community_code", "on_duty", "active")
+
+
+def _save(session: Session, person_id: int | None, fields: dict) -> int:
+    if fields.get("on_duty"):
+        # one grid worker on duty per grid: new cases go to them
+        session.execute(text("""UPDATE person SET on_duty = false WHERE grid_code = :g AND on_duty
+                                AND id IS DISTINCT FROM :i"""), {"g": fields["grid_code"], "i": person_id})
+    values = {c: fields.get(c) for c in _COLUMNS}
+    if person_id is None:
+        return session.execute(text(f"""INSERT INTO person ({', '.join(_COLUMNS)})
+                                        VALUES ({', '.join(':' + c for c in _COLUMNS)}) RETURNING id"""),
+                               values).scalar_one()
+    session.execute(text(f"UPDATE person SET {', '.join(f'{c} = :{c}' for c in _COLUMNS)} WHERE id = :id"),
+                    {**values, "id": person_id})
+    return person_id
+
+
+def create_person(session: Session, *, body: PersonIn, principal: Principal) -> PersonOut:
+    fields = _validate(session, {**body.model_dump(), "active": True})
+    return get_person(session, person_id=_save(session, None, fields), principal=principal)
+
+
+def update_person(session: Session, *, person_id: int, body: PersonUpdate, principal: Principal) -> PersonOut:
+    row = session.execute(text("SELECT * FROM person WHERE id = :i FOR UPDATE"), {"i": person_id}).first()
+    if row is None:
+        raise NotFound(f"no person with id {person_id}")
+    fields = {c: getattr(row, c) for c in _COLUMNS}
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "role", "on_duty", "active"):
+        if name in changes and changes[name] is None:
+            raise InvalidParameter(f"{name} cannot be null", field=name)
+    if "grid_code" in changes and "community_code" not in changes:
+        fields["community_code"] = None
+    fields.update(changes)
+    if fields.get("active") is False:
+        fields["on_duty"] = False
+    _save(session, person_id, _validate(session, fields))
+    return get_person(session, person_id=person_id, principal=principal)

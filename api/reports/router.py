@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from api.auth.service import Principal
 from api.core.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.core.errors import NotFound
 from api.reports import service
 from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
@@ -42,6 +43,7 @@ def create_report(
     out = service.create_report(
         session, cache=request.app.state.index_cache, body=body, idempotency_key=idempotency_key,
         principal=principal, tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
+        duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
     )
     if out.replayed:
         response.status_code = status.HTTP_200_OK
@@ -52,7 +54,10 @@ def create_report(
 
 @router.get("/reports/{report_id}", response_model=ReportOut)
 def get_report(report_id: int, session: SessionDep, principal: StatusReader) -> ReportOut:
-    return service.get_report(session, report_id=report_id, unmask=principal.role == "admin")
+    out = service.get_report(session, report_id=report_id, unmask=principal.role == "admin")
+    if principal.role == "worker" and (out.routing is None or out.routing.grid_code not in principal.grid_codes):
+        raise NotFound(f"no report with id {report_id} in your grids")  # issue 6: workers see their grids only
+    return out
 
 
 @router.get("/reports", response_model=ReportList)
@@ -74,6 +79,7 @@ def list_reports(
     items, total = service.list_reports(
         session, source=source, category=category, grid=grid, status=status_, since=since, until=until,
         limit=limit, offset=offset, unmask=principal.role == "admin",
+        scope=list(principal.grid_codes) if principal.role == "worker" else None,
     )
     links = []
     if offset + limit < total:

@@ -68,6 +68,8 @@ class CaseRef(BaseModel):
     status: str
     deadline: datetime | None
     assignee: str | None = None
+    duplicates: list[int] = Field(default_factory=list, description="open cases of the same category nearby in "
+                                  "space and time, suggested for a merge (并单); filled on intake")
 
 
 class ReportOut(BaseModel):
@@ -87,6 +89,8 @@ class ReportOut(BaseModel):
     routing: RoutingOut | None
     case: CaseRef | None
     replayed: bool = Field(default=False, description="true when this answers a retry of an earlier request")
+    address_check: dict | None = Field(default=None, description="on intake, what the address registry made of "
+                                       "`address`: status, score, distance to the coordinates, review queue id")
 
 
 class ReportList(BaseModel):

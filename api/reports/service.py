@@ -47,6 +47,8 @@ def create_report(
     principal: Principal,
     tolerance_m: float,
     tz: str,
+    duplicate_radius_m: float = 50.0,
+    duplicate_window_hours: float = 24.0,
 ) -> ReportOut:
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
         raise InvalidParameter("Idempotency-Key must be 1-255 characters", field="Idempotency-Key")
@@ -70,6 +72,14 @@ def create_report(
     if body.lon is not None:
         pt = normalise(np.array([body.lon]), np.array([body.lat]), body.crs, field="lon/lat")
         lon, lat, crs_assumed = float(pt.lon[0]), float(pt.lat[0]), pt.crs
+    addr = None
+    if body.address:  # issue 10: the standard address registry gives the point, or queues the report
+        from api.addresses.service import ReportAddress
+
+        addr = ReportAddress(session, cache=cache, address=body.address, lon=lon, lat=lat, at=reported_at,
+                             tolerance_m=tolerance_m)
+        if lon is None and addr.point is not None:
+            lon, lat = addr.point
     digest = request_hash(body)
     reporter = body.reporter or Reporter()
 
@@ -113,6 +123,10 @@ def create_report(
                 grid_code, reason = str(li.index.codes[g]), None
             else:
                 reason = "outside_coverage"
+    review_id = None
+    if addr is not None:
+        method, reason, candidates = addr.routing(method, reason, candidates, grid_code)
+        review_id = addr.queue(session, report_id=new_id)
     session.execute(text("""
         INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
         VALUES (:r, :l, :g, :m, :d, CAST(:c AS jsonb), :reason)"""),
@@ -131,10 +145,19 @@ def create_report(
         VALUES (:c, :actor, NULL, 'reported', :note)"""),
         {"c": case_id, "actor": f"key:{principal.name}",
          "note": f"received from {body.source}" + (f" ({reason})" if reason else "")})
+    from api.cases.duplicates import candidates  # issue 6: duplicate suggestion (并单) on intake
+
+    dups = [d.case_id for d in candidates(session, case_id=case_id, radius_m=duplicate_radius_m,
+                                          window_hours=duplicate_window_hours)] if lon is not None else []
     payload = {"id": new_id, "case_id": case_id, "lon": lon, "lat": lat, "grid": grid_code, "method": method,
-               "category": body.category, "source": body.source, "reported_at": reported_at.isoformat()}
+               "category": body.category, "source": body.source, "reported_at": reported_at.isoformat(),
+               "duplicates": dups}
     session.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": CHANNEL, "p": orjson.dumps(payload).decode()})
-    return get_report(session, report_id=new_id, unmask=principal.role == "admin")
+    out = get_report(session, report_id=new_id, unmask=principal.role == "admin")
+    out.address_check = addr.summary(review_id) if addr is not None else None
+    if out.case is not None:
+        out.case.duplicates = dups
+    return out
 
 
 def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,
@@ -208,15 +231,17 @@ def list_reports(
     limit: int,
     offset: int,
     unmask: bool,
+    scope: list[str] | None = None,
 ) -> tuple[list[ReportOut], int]:
     where = """WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
                AND (CAST(:category AS text) IS NULL OR r.category_code = :category)
                AND (CAST(:grid AS text) IS NULL OR rt.grid_code = :grid)
                AND (CAST(:status AS text) IS NULL OR k.status = :status)
                AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
-               AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)"""
+               AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)
+               AND (CAST(:scope AS text[]) IS NULL OR rt.grid_code = ANY(CAST(:scope AS text[])))"""
     params = {"source": source, "category": category, "grid": grid, "status": status, "since": since,
-              "until": until}
+              "until": until, "scope": scope}
     total = session.execute(text(f"SELECT count(*) FROM ({REPORT_SELECT} {where}) t"), params).scalar_one()
     rows = session.execute(text(f"{REPORT_SELECT} {where} ORDER BY r.reported_at DESC, r.id DESC "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()

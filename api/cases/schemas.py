@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from api.reports.schemas import Point, Reporter
+
+#: A row id: positive and within PostgreSQL bigint (a larger number is a 422, not a database error).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class Staff(BaseModel):
+    id: int
+    name: str
+    role: str
+    phone: str | None
+
+
+class CaseOut(BaseModel):
+    id: int
+    report_id: int
+    status: str
+    category: str | None
+    category_name: str | None
+    category_name_en: str | None = None
+    time_limit_hours: float | None
+    grid_code: str | None
+    grid_name: str | None
+    grid_name_en: str | None = None
+    assignee: Staff | None
+    department_code: str | None
+    deadline: datetime | None
+    overdue: bool
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    rating: int | None
+    point: Point | None
+    address: str | None
+    description: str | None
+    source: str | None
+    reported_at: datetime | None
+    reporter: Reporter | None
+    photos: list[str]
+    merged_into: int | None = None
+    distance_m: float | None = Field(default=None, description="from `near`, when asked")
+    next: list[str] = Field(default_factory=list, description="statuses the caller may move this case to")
+
+
+class CaseEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+    attachments: list[str]
+    data: dict | None
+
+
+class CaseDetail(CaseOut):
+    events: list[CaseEventOut]
+    grid_boundary: dict | None = Field(default=None, description="the grid's boundary (GeoJSON geometry), for a map")
+
+
+class CaseList(BaseModel):
+    items: list[CaseOut]
+    total: int
+    links: list[dict]
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(pattern=r"^[a-z_]{1,16}$", examples=["in_progress"], description="the status to move to")
+    note: str | None = Field(default=None, max_length=4000)
+    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20, description="photo URLs")
+    department_code: str | None = Field(default=None, max_length=16, description="dispatch: the department")
+    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+                                    description="dispatch: a person of the case's grid")
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: RowId
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5, description="the resident's follow-up rating (回访评价): 5 very satisfied")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=4000)
+    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+
+
+class DuplicateOut(BaseModel):
+    case_id: int
+    report_id: int
+    status: str
+    category: str | None
+    distance_m: float
+    hours_apart: float
+    reported_at: datetime
+    description: str | None
+
+
+class DuplicateList(BaseModel):
+    case_id: int
+    radius_m: float
+    window_hours: float
+    items: list[DuplicateOut]
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    into: int = Field(ge=1, le=2**63 - 1, description="the case to keep; this case is rejected as its duplicate")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class RateRow(BaseModel):
+    code: str
+    name: str | None
+    cases: int
+    eligible: int
+    responded: int
+    resolved: int
+    rated: int
+    satisfied: int
+    overdue: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+
+
+class RateList(BaseModel):
+    level: Literal["grid", "community", "street"]
+    since: datetime | None
+    until: datetime | None
+    items: list[RateRow]
+
+
+class WhistleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["street", "community"] = Field(
+        description="street: 街道吹哨、部门报到 (departments); "
+                    "community: 社区吹哨、党员报到 (party members, volunteers)")
+    departments: list[Annotated[str, Field(max_length=16)]] = Field(default_factory=list, max_length=20)
+    people: list[RowId] = Field(default_factory=list, max_length=200,
+                              description="community whistle: people to summon (default: all the grid's "
+                                          "active party members and volunteers)")
+    note: str | None = Field(default=None, max_length=4000)
+    ack_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60,
+                                    description="time to acknowledge; default GRIDMAP_WHISTLE_ACK_MINUTES (30)")
+
+
+class TargetOut(BaseModel):
+    id: int
+    department_code: str | None
+    department_name: str | None
+    person_id: int | None
+    person_name: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    reported_at: datetime | None
+    report_note: str | None
+    late: bool = Field(description="not acknowledged by the due time (or acknowledged after it)")
+
+
+class WhistleOut(BaseModel):
+    id: int
+    case_id: int
+    level: str
+    raised_by: str
+    raised_at: datetime
+    due_at: datetime
+    note: str | None
+    targets: list[TargetOut]
+
+
+class WhistleList(BaseModel):
+    items: list[WhistleOut]
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ReportBackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=4000)
+    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+
+
+class AlertOut(BaseModel):
+    target_id: int
+    whistle_id: int
+    case_id: int
+    grid_code: str | None
+    level: str
+    department_code: str | None
+    department_name: str | None
+    person_id: int | None
+    person_name: str | None
+    raised_at: datetime
+    due_at: datetime
+    minutes_late: float
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]

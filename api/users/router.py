@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.audit.service import client_ip
+from api.core.deps import Admin, CurrentUser, SessionDep, SettingsDep
+from api.core.errors import BadRequest
+from api.users import service
+from api.users.schemas import Me, TokenOut, UserCreate, UserList, UserOut, UserUpdate
+
+router = APIRouter(tags=["users"])
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("/auth/token", response_model=TokenOut)
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep,
+          settings: SettingsDep) -> TokenOut:
+    """OAuth2 password flow: a form with `username` and `password` gives a short-lived bearer token."""
+    raw, user = service.login(session, username=form.username, password=form.password,
+                              ttl_minutes=settings.token_ttl_minutes, client_ip=client_ip(request, settings))
+    request.state.actor = f"user:{user.username}"
+    request.state.role = user.role
+    return TokenOut(access_token=raw, expires_in=settings.token_ttl_minutes * 60, role=user.role,
+                    name=user.display_name or user.username)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, session: SessionDep, principal: CurrentUser) -> None:
+    """Revoke the token this request carries (API keys are revoked with DELETE /keys/{id})."""
+    if principal.user_id is None:
+        raise BadRequest("this request carries an API key, not a login token")
+    raw = request.headers.get("authorization", "").split(" ", 1)[-1].strip()
+    service.logout(session, raw=raw)
+
+
+@router.get("/auth/me", response_model=Me)
+def me(principal: CurrentUser) -> Me:
+    return Me(name=principal.name, role=principal.role, kind="user" if principal.user_id else "key",
+              user_id=principal.user_id, person_id=principal.person_id, person_role=principal.person_role,
+              grid_codes=list(principal.grid_codes), department_code=principal.department_code)
+
+
+@router.get("/users", response_model=UserList)
+def list_users(session: SessionDep, _: Admin) -> UserList:
+    return UserList(items=[UserOut.model_validate(u) for u in service.list_users(session)])
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, session: SessionDep, _: Admin) -> UserOut:
+    return UserOut.model_validate(service.create_user(session, body=body))
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: Id, session: SessionDep, _: Admin) -> UserOut:
+    return UserOut.model_validate(service.get_user(session, user_id=user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: Id, body: UserUpdate, session: SessionDep, _: Admin) -> UserOut:
+    return UserOut.model_validate(service.update_user(session, user_id=user_id, body=body))
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+def deactivate_user(user_id: Id, session: SessionDep, _: Admin) -> None:
+    """Users are deactivated, never deleted (their name stays in case events and the audit log)."""
+    service.update_user(session, user_id=user_id, body=UserUpdate(active=False))
