@@ -6,11 +6,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from api.core.deps import Reader, SessionDep, SettingsDep
+from api.auth.service import Principal
+from api.core.deps import SessionDep, SettingsDep, require_role
 from api.core.errors import ServiceUnavailable
 from api.core.geojson import parse_bbox
 from api.wall import service
@@ -35,6 +36,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             listener.stop()
 
 
+#: The wall shows every grid's cases (with case details), so it is for the command centre and planners;
+#: grid workers see their own grids' cases through /api/v1/cases (issue 6's worker scope).
+WallReader = Annotated[Principal, Depends(require_role("commander", "planner"))]
 router = APIRouter(prefix="/wall", tags=["wall"], lifespan=lifespan)
 
 Window = Annotated[str, Query(description="1h, today, 7d, 30d or custom (then since and until)")]
@@ -51,7 +55,7 @@ def _json(body: object) -> Response:
 
 @router.get("/heatmap")
 def heatmap(
-    session: SessionDep, _: Reader,
+    session: SessionDep, _: WallReader,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")],
     zoom: Annotated[float, Query(ge=0, le=24, description="the map zoom; bins are sized to it")],
     window: Window = "today", since: Since = None, until: Until = None,
@@ -67,7 +71,7 @@ def heatmap(
 
 @router.get("/summary")
 def summary(
-    session: SessionDep, settings: SettingsDep, _: Reader,
+    session: SessionDep, settings: SettingsDep, _: WallReader,
     window: Window = "today", since: Since = None, until: Until = None,
     category: Category = None, status: Status = None, source: Source = None,
 ) -> Response:
@@ -79,7 +83,7 @@ def summary(
 
 @router.get("/grids")
 def grid_metrics(
-    session: SessionDep, _: Reader,
+    session: SessionDep, _: WallReader,
     layout: int | None = None, category: Category = None, source: Source = None,
 ) -> Response:
     """Per grid: open cases, new cases today (Beijing day), overdue open cases — for the choropleths."""
@@ -88,7 +92,7 @@ def grid_metrics(
 
 
 @router.get("/grids/{code}/cases")
-def grid_cases(session: SessionDep, _: Reader, code: str,
+def grid_cases(session: SessionDep, _: WallReader, code: str,
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     """Open cases of one grid, the most urgent deadline first."""
     f = parse_filters(window="today", since=None, until=None, category=None, status=None, source=None)
@@ -96,14 +100,14 @@ def grid_cases(session: SessionDep, _: Reader, code: str,
 
 
 @router.get("/cases/{case_id}")
-def case_detail(session: SessionDep, _: Reader, case_id: int) -> Response:
+def case_detail(session: SessionDep, _: WallReader, case_id: int) -> Response:
     """One case: category, grid, deadline, its report (reporter masked) and its event log."""
     return _json(service.case_detail(session, case_id))
 
 
 @router.get("/replay")
 def replay(
-    session: SessionDep, _: Reader,
+    session: SessionDep, _: WallReader,
     day: Annotated[str, Query(description="a Beijing date, YYYY-MM-DD")],
     category: Category = None, status: Status = None, source: Source = None,
 ) -> Response:
@@ -114,7 +118,7 @@ def replay(
 
 
 @router.post("/stream/ticket")
-def stream_ticket(session: SessionDep, principal: Reader) -> Response:
+def stream_ticket(session: SessionDep, principal: WallReader) -> Response:
     """A 60-second ticket for opening the event stream (EventSource cannot send an Authorization header)."""
     return _json(issue_ticket(session, principal))
 
