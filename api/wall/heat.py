@@ -9,15 +9,18 @@ A window is cut into at most five parts, each answered from the cheapest exact s
     [... until)                   raw cases
 
 so the counts equal a scan of the cases, whatever the window, while a 30-day view reads about a
-hundred times fewer rows than the cases it counts. Bins are z17 cells (about 230 m in Beijing)
-shifted right to a coarser level, chosen so the view spans at most ``max_cells`` cells.
+hundred times fewer rows than the cases it counts. Which roll-ups answer depends on the filters
+(``rollup``, migration 0006): unfiltered views read (day|hour, cell) rows only, one filtered dimension
+reads its (dimension, value, day|hour, cell) rows, combined filters the full roll-ups. Bins are z17
+cells (about 230 m in Beijing) shifted right to a coarser level, chosen so the view spans at most
+``max_cells`` cells.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import text
@@ -54,12 +57,13 @@ def choose_level(bbox: BBox, zoom: float, max_cells: int = MAX_CELLS) -> int:
 
 
 def _ceil_hour(t: datetime) -> datetime:
-    f = t.replace(minute=0, second=0, microsecond=0)
+    f = _floor_hour(t)
     return f if f == t else f + timedelta(hours=1)
 
 
 def _floor_hour(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
+    """The hour bucket of the roll-ups (whole UTC hours, also for a window given at a +05:30 offset)."""
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _ceil_day(t: datetime) -> datetime:
@@ -92,6 +96,65 @@ def split_window(t0: datetime, t1: datetime) -> Parts:
     return Parts(raw, [(h0, h1)], None)
 
 
+@dataclass(frozen=True, slots=True)
+class Minutes:
+    """How the raw minutes of a window are counted: ``plus`` raw spans, plus whole ``hours`` (single hour
+    buckets) of the hourly roll-up minus the ``minus`` raw spans of those hours outside the window."""
+    plus: list[tuple[datetime, datetime]]
+    minus: list[tuple[datetime, datetime]]
+    hours: list[datetime]
+
+
+def plan_minutes(raw: list[tuple[datetime, datetime]], now: datetime) -> Minutes:
+    """For each partial hour, count whichever side reads fewer cases: the minutes inside the window (raw), or
+    its whole hour bucket from the roll-up less the minutes outside the window (raw). Cases are not reported
+    in the future, so a live window's end (now + 10 minutes) costs one roll-up bucket and an empty range."""
+    def cost(a: datetime, b: datetime) -> float:
+        return max(0.0, (min(b, now) - a).total_seconds())
+
+    pieces = []
+    for a, b in raw:  # one piece per hour bucket
+        while a < b:
+            end = min(b, _floor_hour(a) + timedelta(hours=1))
+            pieces.append((a, end))
+            a = end
+    out = Minutes([], [], [])
+    for a, b in pieces:
+        h = _floor_hour(a)
+        h2 = h + timedelta(hours=1)
+        if cost(h, a) + cost(b, h2) < cost(a, b):
+            out.hours.append(h)
+            out.minus.extend(p for p in ((h, a), (b, h2)) if p[0] < p[1])
+        else:
+            out.plus.append((a, b))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """The roll-up pair (day, hour) that answers a filter set, and its condition on their rows."""
+    day: str
+    hour: str
+    cond: str
+
+
+#: filter dimension → (the Filters field, its parameter in Filters.params())
+_DIMS = {"c": ("categories", "cats"), "s": ("statuses", "stats"), "o": ("sources", "srcs")}
+
+
+def rollup(f: Filters) -> Rollup:
+    """No filter: the (day|hour, cell) roll-ups; filters on exactly one dimension (one or several values):
+    the per-dimension roll-ups; filters combined: the full roll-ups of 0003 (category × status × source)."""
+    dims = [(d, param) for d, (field, param) in _DIMS.items() if getattr(f, field)]
+    if not dims:
+        return Rollup("case_heat_cell_day", "case_heat_cell_hour", "TRUE")
+    if len(dims) == 1:
+        d, param = dims[0]
+        return Rollup("case_heat_dim_day", "case_heat_dim_hour", f"dim = '{d}' AND val = ANY(:{param})")
+    return Rollup("case_heat_day", "case_heat_hour", where(f, category="category_code", status="status",
+                                                           source="source"))
+
+
 def parts_sql(f: Filters, *, cells: bool) -> tuple[str, dict]:
     """UNION ALL of the window's parts, each giving (cx, cy, n) of z17 cells (or just n)."""
     parts = split_window(f.since, f.until)
@@ -99,29 +162,40 @@ def parts_sql(f: Filters, *, cells: bool) -> tuple[str, dict]:
     selects = []
     cols = "cx, cy, " if cells else ""
     box = " AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1" if cells else ""
-    roll = where(f, category="category_code", status="status", source="source")
-    for i, (a, b) in enumerate(parts.raw):
+    roll = rollup(f)
+    minutes = plan_minutes(parts.raw, datetime.now(TZ))
+    raw_cols = "gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy, " if cells else ""
+    raw_where = where(f, category="c.category_code", status="c.status", source="r.source")
+    for i, (sign, (a, b)) in enumerate([(1, p) for p in minutes.plus] + [(-1, p) for p in minutes.minus]):
         params[f"r{i}a"], params[f"r{i}b"] = a, b
-        raw_cols = ("gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy, "
-                    if cells else "")
         selects.append(f"""
-            SELECT {raw_cols}1 AS n FROM report r JOIN cases c ON c.report_id = r.id
-            WHERE r.reported_at >= :r{i}a AND r.reported_at < :r{i}b AND r.location IS NOT NULL
-              AND {where(f, category="c.category_code", status="c.status", source="r.source")}""")
+            SELECT {raw_cols}{sign} AS n FROM report r JOIN cases c ON c.report_id = r.id
+            WHERE r.reported_at >= :r{i}a AND r.reported_at < :r{i}b AND r.location IS NOT NULL AND {raw_where}""")
+    if minutes.hours:
+        params["hb"] = minutes.hours
+        selects.append(f"""
+            SELECT {cols}n FROM {roll.hour}
+            WHERE {roll.cond} AND hour = ANY(CAST(:hb AS timestamptz[])){box}""")
     for i, (a, b) in enumerate(parts.hours):
         params[f"h{i}a"], params[f"h{i}b"] = a, b
         selects.append(f"""
-            SELECT {cols}n FROM case_heat_hour
-            WHERE hour >= :h{i}a AND hour < :h{i}b{box} AND {roll}""")
+            SELECT {cols}n FROM {roll.hour}
+            WHERE {roll.cond} AND hour >= :h{i}a AND hour < :h{i}b{box}""")
     if parts.days:
         params["d0"], params["d1"] = parts.days[0].date(), parts.days[1].date()
         selects.append(f"""
-            SELECT {cols}n FROM case_heat_day
-            WHERE day >= :d0 AND day < :d1{box} AND {roll}""")
+            SELECT {cols}n FROM {roll.day}
+            WHERE {roll.cond} AND day >= :d0 AND day < :d1{box}""")
     return " UNION ALL ".join(selects), params
 
 
+def _serial(session: Session) -> None:
+    """These are small index-only scans: starting parallel workers costs more than it saves (2 cores)."""
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
 def heat_bins(session: Session, f: Filters, bbox: BBox, zoom: float, max_cells: int = MAX_CELLS) -> dict:
+    _serial(session)
     level = choose_level(bbox, zoom, max_cells)
     shift = BASE_LEVEL - level
     union, params = parts_sql(f, cells=True)
@@ -151,5 +225,6 @@ def heat_bins(session: Session, f: Filters, bbox: BBox, zoom: float, max_cells: 
 
 
 def count_cases(session: Session, f: Filters) -> int:
+    _serial(session)
     union, params = parts_sql(f, cells=False)
     return int(session.execute(text(f"SELECT coalesce(sum(n), 0) FROM ({union}) AS p"), params).scalar_one())

@@ -13,7 +13,7 @@ from api.core.config import Settings
 from api.core.errors import InvalidParameter, NotFound
 from api.reports.service import get_report
 from api.wall.filters import CLOSED, TZ, Filters, where
-from api.wall.heat import count_cases
+from api.wall.heat import count_cases, rollup
 
 OPEN = f"c.status NOT IN {CLOSED!r}"
 REPLAY_LIMIT = 20_000
@@ -32,7 +32,7 @@ def layout_in_force(session: Session) -> int | None:
 def _trend(session: Session, f: Filters) -> dict[str, Any]:
     span = f.until - f.since
     params = {**f.params(), "t0": f.since, "t1": f.until}
-    roll = where(f, category="category_code", status="status", source="source")
+    roll = rollup(f)
     if span <= timedelta(hours=2):
         bucket = "5min"
         sql = f"""
@@ -42,14 +42,14 @@ def _trend(session: Session, f: Filters) -> dict[str, Any]:
             GROUP BY 1 ORDER BY 1"""
     elif span <= timedelta(days=2, hours=1):
         bucket = "hour"
-        sql = f"""SELECT hour AS b, sum(n) AS n FROM case_heat_hour
-                  WHERE hour >= date_trunc('hour', CAST(:t0 AS timestamptz)) AND hour < :t1 AND {roll}
+        sql = f"""SELECT hour AS b, sum(n) AS n FROM {roll.hour}
+                  WHERE {roll.cond} AND hour >= date_trunc('hour', CAST(:t0 AS timestamptz)) AND hour < :t1
                   GROUP BY 1 ORDER BY 1"""
     else:
         bucket = "day"
         params.update(d0=f.since.astimezone(TZ).date(), d1=f.until.astimezone(TZ).date())
-        sql = f"""SELECT day AS b, sum(n) AS n FROM case_heat_day
-                  WHERE day >= :d0 AND day <= :d1 AND {roll} GROUP BY 1 ORDER BY 1"""
+        sql = f"""SELECT day AS b, sum(n) AS n FROM {roll.day}
+                  WHERE {roll.cond} AND day >= :d0 AND day <= :d1 GROUP BY 1 ORDER BY 1"""
     rows = session.execute(text(sql), params).all()
     return {"bucket": bucket, "points": [[r.b.isoformat(), int(r.n)] for r in rows]}
 

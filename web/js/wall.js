@@ -16,6 +16,8 @@ const STATUSES = ["reported", "registered", "dispatched", "in_progress", "resolv
 const SOURCES = ["hotline_12345", "mini_program", "field_app", "patrol"];
 const MAX_PULSES = 60;
 const PULSE_MS = 2600;
+/** At most this often: heat canvas, ticker and counters after live reports (ms). */
+const SLOW_MS = 500;
 const REFRESH_MS = 60_000;
 const WALL_REFRESH_MS = 30_000;
 const BUILDINGS_MIN_ZOOM = 15;
@@ -533,7 +535,9 @@ export class Wall {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
-  /** Apply the events of one frame at once: pulses, heat points, counters, ticker. */
+  /** Apply the events of one frame at once. Only cheap work happens per frame (pulse markers, heat points
+   *  queued); the costly repaints (the heat canvas, the ticker and the counters) run at most every
+   *  SLOW_MS, so that a burst of 100 reports/s never holds a frame. */
   flush() {
     this.frame = 0;
     const batch = this.queue.splice(0);
@@ -543,20 +547,40 @@ export class Wall {
       if (!this.matches(ev)) continue;
       added += 1;
       if (ev.lon === null || ev.lon === undefined) continue;
-      if (!this.replay && this.heatOn) this.heat._latlngs.push([ev.lat, ev.lon, Math.max(1, this.heat.options.max / 3)]);
+      if (!this.replay && this.heatOn) {
+        this.heat._latlngs.push([ev.lat, ev.lon, Math.max(1, this.heat.options.max / 3)]);
+        this.heatDirty = true;
+      }
       if (this.pulses < MAX_PULSES) this.pulse(ev);
       window.gridmap.pulses.push({ id: ev.id, at: now, notified: ev.notified_at });
       this.ticker.unshift(ev);
     }
     if (!added) return;
-    if (!this.replay && this.heatOn) this.heat.redraw();
     this.ticker.length = Math.min(this.ticker.length, 6);
-    this.renderTicker();
     if (this.summary) {
       this.summary.totals.new += added;
       this.summary.totals.open += added;
+    }
+    const wait = this.lastSlow ? SLOW_MS - (performance.now() - this.lastSlow) : 0;
+    if (wait <= 0) this.slowPaint();
+    else if (!this.slowTimer) this.slowTimer = setTimeout(() => this.slowPaint(), wait);
+    // Grid metrics and lists catch up a few seconds later (one refresh for a burst of reports).
+    clearTimeout(this.catchUp);
+    this.catchUp = setTimeout(() => { this.refreshMetrics(); this.refreshSummary(); }, 4000);
+  }
+
+  /** The repaints a live report needs beyond its pulse: heat canvas, ticker, the two counters. */
+  slowPaint() {
+    clearTimeout(this.slowTimer);
+    this.slowTimer = 0;
+    this.lastSlow = performance.now();
+    if (this.heatDirty && !this.replay && this.heatOn) this.heat.redraw();
+    this.heatDirty = false;
+    this.renderTicker();
+    if (this.summary) {
       for (const key of ["new", "open"]) {
         const el = $(`kpi-${key}`);
+        if (el.dataset.value === String(this.summary.totals[key])) continue;
         el.textContent = formatNumber(this.summary.totals[key]);
         el.dataset.value = String(this.summary.totals[key]);
         el.classList.remove("bump");
@@ -564,9 +588,6 @@ export class Wall {
         el.classList.add("bump");
       }
     }
-    // Grid metrics and lists catch up a few seconds later (one refresh for a burst of reports).
-    clearTimeout(this.catchUp);
-    this.catchUp = setTimeout(() => { this.refreshMetrics(); this.refreshSummary(); }, 4000);
   }
 
   pulse(ev) {
@@ -574,7 +595,18 @@ export class Wall {
     const icon = L.divIcon({ className: "gm-pulse", iconSize: null,
       html: '<span class="gm-pulse__ring"></span><span class="gm-pulse__ring gm-pulse__ring--2"></span><span class="gm-pulse__dot"></span>' });
     const m = L.marker([ev.lat, ev.lon], { icon, pane: "gm-pulse", interactive: false, keyboard: false }).addTo(this.map);
-    m.getElement()?.setAttribute("data-report", ev.id);
+    const el = m.getElement();
+    if (el) {
+      el.setAttribute("data-report", ev.id);
+      // Rings grow by transform and fade by opacity only: the compositor animates them without layout
+      // or paint on the main thread (the stylesheet's keyframes animate width and height).
+      el.querySelectorAll(".gm-pulse__ring").forEach((ring, i) => {
+        ring.style.animation = "none";
+        ring.animate([{ transform: "translate(-50%, -50%) scale(1)", opacity: 1 },
+          { transform: "translate(-50%, -50%) scale(6.5)", opacity: 0 }],
+        { duration: 1300, delay: i * 450, iterations: 2, easing: "ease-out", fill: "both" });
+      });
+    }
     setTimeout(() => { m.remove(); this.pulses -= 1; }, PULSE_MS);
   }
 

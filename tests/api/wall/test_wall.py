@@ -9,13 +9,14 @@ import time
 from datetime import datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from api.wall.filters import TZ
-from api.wall.heat import split_window
+from api.wall.filters import TZ, parse_filters
+from api.wall.heat import plan_minutes, rollup, split_window
 from tests.api.test_read_api import assert_problem
 
 DISTRICT = "115.90,39.50,117.00,40.30"  # the district and the planted far-away reports
@@ -59,6 +60,20 @@ def test_window_split_covers_the_window_exactly() -> None:
     assert short.raw == [(t0, t0 + timedelta(minutes=20))] and not short.hours and short.days is None
 
 
+def test_partial_hours_are_counted_from_the_cheaper_side() -> None:
+    now = datetime(2026, 11, 10, 15, 2, 0, tzinfo=TZ)
+    t0, t1 = now - timedelta(days=7), now + timedelta(minutes=10)
+    m = plan_minutes(split_window(t0, t1).raw, now)
+    # the live end: its whole hour from the roll-up, less the (empty) future after the window
+    assert datetime(2026, 11, 10, 15, tzinfo=TZ) in m.hours and (t1, datetime(2026, 11, 10, 16, tzinfo=TZ)) in m.minus
+    # the start, 2 minutes into its hour: those 2 minutes are subtracted rather than 58 added
+    assert datetime(2026, 11, 3, 15, tzinfo=TZ) in m.hours and (datetime(2026, 11, 3, 15, tzinfo=TZ), t0) in m.minus
+    assert not m.plus
+    late = plan_minutes([(datetime(2026, 11, 3, 15, 50, tzinfo=TZ), datetime(2026, 11, 3, 16, tzinfo=TZ))], now)
+    assert late.plus == [(datetime(2026, 11, 3, 15, 50, tzinfo=TZ), datetime(2026, 11, 3, 16, tzinfo=TZ))]
+    assert not late.hours and not late.minus
+
+
 @pytest.mark.parametrize("window", ["1h", "today", "7d", "30d"])
 def test_heatmap_totals_equal_a_scan_of_the_cases(client, auth, db: Session, window: str) -> None:
     resp = client.get("/api/v1/wall/heatmap", params={"bbox": DISTRICT, "zoom": 12, "window": window},
@@ -78,17 +93,60 @@ def test_heatmap_filters_match_sql(client, auth, db: Session, busiest) -> None:
     now = datetime.now(TZ)
     since = (now - timedelta(days=12, hours=5, minutes=17)).replace(tzinfo=None).isoformat(timespec="seconds")
     until = (now - timedelta(hours=2, minutes=3)).replace(tzinfo=None).isoformat(timespec="seconds")
-    for params in ({"category": cat}, {"source": src}, {"status": "closed"}, {"category": cat, "source": src},
-                   {"status": "escalated,in_progress"}):
+    other = db.execute(text("SELECT category_code FROM report WHERE category_code <> :c GROUP BY 1 "
+                            "ORDER BY count(*) DESC LIMIT 1"), {"c": cat}).scalar_one()
+    for params in ({}, {"category": cat}, {"source": src}, {"status": "closed"}, {"category": cat, "source": src},
+                   {"status": "escalated,in_progress"}, {"category": f"{cat},{other}"},
+                   {"source": f"{src},patrol"}, {"status": "closed", "source": src, "category": cat}):
         resp = client.get("/api/v1/wall/heatmap", headers=auth(), params={
             "bbox": DISTRICT, "zoom": 13, "window": "custom", "since": since, "until": until, **params})
         assert resp.status_code == 200, resp.text
         body = resp.json()
         t0, t1 = datetime.fromisoformat(body["since"]), datetime.fromisoformat(body["until"])
-        statuses = params.get("status", "").split(",") if "status" in params else [None]
-        expected = sum(sql_count(db, t0, t1, category=params.get("category"), source=params.get("source"),
-                                 status=s) for s in statuses)
+        expected = sum(sql_count(db, t0, t1, category=c, source=o, status=s)
+                       for c in _values(params, "category") for o in _values(params, "source")
+                       for s in _values(params, "status"))
         assert body["total"] == expected > 0, params
+        # and per cell, against a plain GROUP BY over the raw cases
+        cells = {(x, y): n for x, y, n in body["cells"]}
+        assert cells == raw_cells(db, t0, t1, body["level"], params), params
+
+
+def _values(params: dict, key: str) -> list:
+    return params[key].split(",") if key in params else [None]
+
+
+def raw_cells(db: Session, t0: datetime, t1: datetime, level: int, params: dict) -> dict:
+    """The heatmap cells of a window as a GROUP BY over report JOIN cases (no roll-up)."""
+    shift = 17 - level
+    cond = ["r.reported_at >= :t0", "r.reported_at < :t1", "r.location IS NOT NULL"]
+    for key, col in (("category", "c.category_code"), ("status", "c.status"), ("source", "r.source")):
+        if key in params:
+            cond.append(f"{col} = ANY(:{key})")
+    rows = db.execute(text(f"""
+        SELECT gridmap_cell_x(ST_X(r.location)) >> {shift} AS x, gridmap_cell_y(ST_Y(r.location)) >> {shift} AS y,
+               count(*) AS n
+        FROM cases c JOIN report r ON r.id = c.report_id WHERE {' AND '.join(cond)} GROUP BY 1, 2"""),
+        {"t0": t0, "t1": t1, **{k: v.split(",") for k, v in params.items()}}).all()
+    if not rows:
+        return {}
+    arr = np.array(rows, dtype=np.int64)  # cell centres computed as the API does
+    size = float(1 << level)
+    lon = np.round((arr[:, 0] + 0.5) / size * 360.0 - 180.0, 6)
+    lat = np.round(np.degrees(np.arctan(np.sinh(np.pi * (1.0 - 2.0 * (arr[:, 1] + 0.5) / size)))), 6)
+    return {(float(a), float(b)): int(n) for a, b, n in zip(lon.tolist(), lat.tolist(), arr[:, 2].tolist(),
+                                                             strict=True)}
+
+
+def test_each_filter_set_reads_the_smallest_roll_up() -> None:
+    def pick(**kw) -> str:
+        f = parse_filters(window="7d", since=None, until=None, **{"category": None, "status": None, "source": None,
+                                                                   **kw})
+        return rollup(f).day
+
+    assert pick() == "case_heat_cell_day"
+    assert pick(category="E01001,E01002") == pick(status="closed") == pick(source="patrol") == "case_heat_dim_day"
+    assert pick(category="E01001", status="closed") == "case_heat_day"
 
 
 def test_heatmap_bins_are_bounded_and_sized_to_the_zoom(client, auth) -> None:
@@ -120,11 +178,31 @@ def test_the_new_roll_ups_follow_inserts_and_status_changes(client, auth, db: Se
     assert total() == before + 1
     db.execute(text("UPDATE cases SET status = 'registered' WHERE id = :i"), {"i": r.json()["case"]["id"]})
     assert total() == before
-    day = db.execute(text("SELECT sum(n) FROM case_heat_day")).scalar_one()
-    hour = db.execute(text("SELECT sum(n) FROM case_heat_hour")).scalar_one()
     located = db.execute(text("SELECT count(*) FROM cases c JOIN report r ON r.id = c.report_id "
                               "WHERE r.location IS NOT NULL")).scalar_one()
-    assert day == hour == located
+    for table in ("case_heat_day", "case_heat_hour", "case_heat_cell_day", "case_heat_cell_hour"):
+        assert db.execute(text(f"SELECT sum(n) FROM {table}")).scalar_one() == located, table
+    for table in ("case_heat_dim_day", "case_heat_dim_hour"):
+        per_dim = dict(db.execute(text(f"SELECT dim, sum(n) FROM {table} GROUP BY 1")).all())
+        assert per_dim == {"c": located, "s": located, "o": located}, table
+    # the per-status rows moved with the case: as many 'registered' as the cases say
+    registered = db.execute(text("SELECT sum(n) FROM case_heat_dim_day WHERE dim = 's' AND val = 'registered'"))
+    assert registered.scalar_one() == db.execute(text(
+        "SELECT count(*) FROM cases c JOIN report r ON r.id = c.report_id "
+        "WHERE r.location IS NOT NULL AND c.status = 'registered'")).scalar_one()
+    # what the triggers kept equals a rebuild from scratch (rows left at zero aside)
+    tables = {"case_heat_day": "day, cx, cy, category_code, status, source, n",
+              "case_heat_hour": "hour, cx, cy, category_code, status, source, n",
+              "case_heat_cell_day": "day, cx, cy, n", "case_heat_cell_hour": "hour, cx, cy, n",
+              "case_heat_dim_day": "dim, val, day, cx, cy, n", "case_heat_dim_hour": "dim, val, hour, cx, cy, n"}
+
+    def snapshot() -> dict:
+        return {t: db.execute(text(f"SELECT {cols} FROM {t} WHERE n <> 0 ORDER BY {cols}")).all()
+                for t, cols in tables.items()}
+
+    kept = snapshot()
+    db.execute(text("SELECT gridmap_heat_rebuild()"))
+    assert snapshot() == kept
 
 
 def test_bad_input_is_a_problem(client, auth) -> None:
