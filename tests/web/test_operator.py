@@ -207,7 +207,8 @@ def test_operator_ambiguous_keyboard_language_and_review_queue(
     page.wait_for_function("window.gridmap.lastDecision && window.gridmap.lastDecision.status === 'confirmed'")
     decision = page.evaluate("window.gridmap.lastDecision")
     assert decision["routing"]["method"] == "address"
-    assert page.locator(f".op-review[data-review='{review_id}']").count() == 0
+    # The queue re-renders after the decision lands: wait for the entry to go rather than race it.
+    page.locator(f".op-review[data-review='{review_id}']").wait_for(state="detached", timeout=10_000)
     with Session(engine) as s:
         st = s.execute(text("SELECT status, address_id FROM address_review WHERE id = :i"), {"i": review_id}).one()
         method = s.execute(text("SELECT method FROM routing WHERE report_id = :r ORDER BY id DESC LIMIT 1"),
