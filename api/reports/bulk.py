@@ -253,6 +253,8 @@ def import_reports(
     say(f"routed {result.routed}, unrouted {result.unrouted}")
 
     # --- ids up front, then one COPY per table --------------------------------------------------
+    # A million rows legitimately take longer than the per-query limit that protects the live API.
+    session.execute(text("SET LOCAL statement_timeout = 0"))
     def ids(table: str) -> np.ndarray:
         return np.array(session.execute(text(
             f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"), {"n": m}
