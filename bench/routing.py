@@ -12,9 +12,7 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.core.config import ROOT, get_settings
+from api.core.config import get_settings
 from api.core.db import make_engine
 from geo.routing import RoutingIndex
 
@@ -145,37 +143,11 @@ def batch_routing_large(url: str, repeat: int) -> list[dict]:
 # ------------------------------------------------------------------------------------------- HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+def Server(url: str):  # noqa: N802 - reads as the class it returns
     """uvicorn (one process, as a street office would run it) against the bench database."""
+    from api.devtools.server import LiveServer
 
-    def __init__(self, url: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "GRIDMAP_DATABASE_URL": url}
-        self.log = open(Path(tempfile.gettempdir()) / "gridmap-bench-server.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(self.port),
-                                      "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        import httpx
-
-        for _ in range(150):
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("bench server did not start")
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
+    return LiveServer(url, log_path=Path(tempfile.gettempdir()) / "gridmap-bench-server.log")
 
 
 def hey(url: str, *, key: str, seconds: int, concurrency: int, rate: int | None = None, method: str = "GET",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -259,37 +260,6 @@ STREAM_RATE = 100  # reports per second
 STREAM_SECONDS = 20
 
 
-def _live_server(url: str):
-    """A real uvicorn on the given database (the wall needs SSE from LISTEN/NOTIFY, so not in-process)."""
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[1]
-    log = open(root / ".data" / "bench-wall-server.log", "w")  # noqa: SIM115 - closed by the caller
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
-                             str(port), "--no-access-log"], cwd=root, env={**os.environ, "GRIDMAP_DATABASE_URL": url},
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, log, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"live server did not start; see {log.name}")
-        time.sleep(0.2)
-
-
 def wall_frames(url: str, repeat: int) -> list[dict]:
     """The wall in headless Chromium (Debian's, never a downloaded one) while 100 reports/s stream in for 20 s:
     the longest frame gap, and report POST -> pulse on screen latency (p50/p95), both from timestamps."""
@@ -320,7 +290,10 @@ def stream_wall(url: str, rate: int, seconds: int, patch_js: str | None = None) 
         cases_before = s.execute(text("SELECT count(*) FROM cases")).scalar_one()
         s.commit()
     eng.dispose()
-    proc, log, base = _live_server(url)
+    from api.devtools.server import LiveServer
+
+    server = LiveServer(url, log_path=Path(__file__).resolve().parents[1] / ".data" / "bench-wall-server.log")
+    base = server.base
     posted: list[tuple[int, float, float]] = []  # (report id, POST sent ms epoch, answered ms epoch)
     failures: list[str] = []
     lock = threading.Lock()
@@ -393,12 +366,7 @@ def stream_wall(url: str, rate: int, seconds: int, patch_js: str | None = None) 
             browser.close()
             client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except Exception:  # noqa: BLE001
-            proc.kill()
-        log.close()
+        server.close()
     shown = {p["id"]: p["at"] for p in result["pulses"]}
     sent = {rid: t0 for rid, t0, _ in posted}
     lat = [shown[rid] - t0 for rid, t0 in sent.items() if rid in shown]

@@ -10,10 +10,6 @@ a second. The test database is never the one ``make run`` serves: it is ``<name>
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -117,12 +113,6 @@ def auth(make_key: Callable[[str], str]) -> Callable[[str], dict[str, str]]:
     return lambda role="commander": {"Authorization": f"Bearer {make_key(role)}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def commander_key(engine: Engine) -> str:
     """A committed commander key (the live server runs in another process and must see it)."""
@@ -137,28 +127,7 @@ def commander_key(engine: Engine) -> str:
 @pytest.fixture(scope="session")
 def live_server(engine: Engine) -> Iterator[str]:
     """A real uvicorn serving the app against the seeded test database."""
-    port = _free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": TEST_URL}
-    log = open(ROOT / ".data" / "live-server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"live server did not start; see {log.name}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    from api.devtools.server import LiveServer
+
+    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30) as server:
+        yield server.base
