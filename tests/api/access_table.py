@@ -1,0 +1,152 @@
+"""Who may call what: the one declared expectation per route, read by the access matrix
+(tests/api/test_access_matrix.py) and by the API fuzzer (tests/api/test_fuzz.py).
+
+Routes are discovered from the app, never listed by hand in the tests; this table is the hand-written
+*expectation*, so a route added without a line here fails ``test_every_route_has_a_declared_expectation``
+(add the line: which roles the route lets through). Admin passes every role check, so it is in every
+role set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+ROLES = ("admin", "planner", "commander", "worker", "intake")
+
+
+@dataclass(frozen=True)
+class Access:
+    """``kind``: ``public`` (no credentials), ``bearer`` (API key or login token), ``open311`` (an API key as
+    ``api_key`` or a Bearer header), ``ticket`` (the wall stream: a short-lived ticket in the query only).
+    ``roles``: the roles let through (for ``bearer`` and ``open311``)."""
+
+    kind: str
+    roles: frozenset[str] = frozenset()
+
+    def allows(self, role: str) -> bool:
+        return self.kind == "public" or role in self.roles
+
+
+def _bearer(*roles: str) -> Access:
+    return Access("bearer", frozenset(("admin", *roles)))
+
+
+PUBLIC = Access("public")
+ANY_KEY = _bearer("planner", "commander", "worker", "intake")
+ADMIN = _bearer()
+READER = _bearer("planner", "commander", "worker")  # api.core.deps.Reader
+WALL = _bearer("commander", "planner")  # the map wall: command centre and planners
+CASE_ACTOR = _bearer("commander", "worker")
+COMMANDER = _bearer("commander")
+INTAKE = _bearer("intake")
+STATUS_READER = _bearer("intake", "planner", "commander", "worker")
+OPEN311_READ = Access("open311", frozenset(ROLES))
+OPEN311_POST = Access("open311", frozenset(("admin", "intake")))
+TICKET = Access("ticket")
+
+V1 = "/api/v1"
+
+EXPECTED: dict[tuple[str, str], Access] = {
+    # documentation and health
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    # map data
+    ("GET", f"{V1}/streets"): READER,
+    ("GET", f"{V1}/communities"): READER,
+    ("GET", f"{V1}/layouts"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}"): READER,
+    ("GET", f"{V1}/grids"): READER,
+    ("GET", f"{V1}/grids/{{code}}"): READER,
+    ("GET", f"{V1}/buildings"): READER,
+    ("GET", f"{V1}/facilities"): READER,
+    ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): READER,
+    # routing and intake
+    ("GET", f"{V1}/locate"): ANY_KEY,
+    ("POST", f"{V1}/locate"): ANY_KEY,
+    ("GET", f"{V1}/categories"): ANY_KEY,
+    ("POST", f"{V1}/reports"): INTAKE,
+    ("GET", f"{V1}/reports/{{report_id}}"): STATUS_READER,
+    ("GET", f"{V1}/reports"): READER,
+    # keys, users, audit
+    ("GET", f"{V1}/keys"): ADMIN,
+    ("POST", f"{V1}/keys"): ADMIN,
+    ("DELETE", f"{V1}/keys/{{key_id}}"): ADMIN,
+    ("POST", f"{V1}/auth/token"): PUBLIC,
+    ("POST", f"{V1}/auth/logout"): ANY_KEY,
+    ("GET", f"{V1}/auth/me"): ANY_KEY,
+    ("GET", f"{V1}/users"): ADMIN,
+    ("POST", f"{V1}/users"): ADMIN,
+    ("GET", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("GET", f"{V1}/audit"): ADMIN,
+    # the map wall
+    ("GET", f"{V1}/wall/heatmap"): WALL,
+    ("GET", f"{V1}/wall/summary"): WALL,
+    ("GET", f"{V1}/wall/grids"): WALL,
+    ("GET", f"{V1}/wall/grids/{{code}}/cases"): WALL,
+    ("GET", f"{V1}/wall/cases/{{case_id}}"): WALL,
+    ("GET", f"{V1}/wall/replay"): WALL,
+    ("POST", f"{V1}/wall/stream/ticket"): WALL,
+    ("GET", f"{V1}/wall/stream"): TICKET,
+    # coverage analysis
+    ("GET", f"{V1}/layouts/{{layout_id}}/coverage"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/communities/{{code}}/coverage"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/workload"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): READER,
+    # the address registry
+    ("GET", f"{V1}/addresses/search"): READER,
+    ("GET", f"{V1}/addresses/reverse"): READER,
+    ("GET", f"{V1}/addresses/reviews"): READER,
+    ("POST", f"{V1}/addresses/reviews/{{review_id}}"): _bearer("commander", "planner"),
+    ("GET", f"{V1}/addresses/{{address_id}}"): READER,
+    # cases, whistles, staff
+    ("GET", f"{V1}/cases"): READER,
+    ("GET", f"{V1}/cases/rates"): READER,
+    ("GET", f"{V1}/cases/{{case_id}}"): READER,
+    ("GET", f"{V1}/cases/{{case_id}}/events"): READER,
+    ("POST", f"{V1}/cases/{{case_id}}/transitions"): CASE_ACTOR,
+    ("POST", f"{V1}/cases/{{case_id}}/assignee"): CASE_ACTOR,
+    ("POST", f"{V1}/cases/{{case_id}}/notes"): CASE_ACTOR,
+    ("POST", f"{V1}/cases/{{case_id}}/rating"): COMMANDER,
+    ("GET", f"{V1}/cases/{{case_id}}/duplicates"): CASE_ACTOR,
+    ("POST", f"{V1}/cases/{{case_id}}/merge"): COMMANDER,
+    ("POST", f"{V1}/cases/{{case_id}}/whistles"): CASE_ACTOR,
+    ("GET", f"{V1}/cases/{{case_id}}/whistles"): READER,
+    ("GET", f"{V1}/whistles/alerts"): READER,
+    ("POST", f"{V1}/whistles/targets/{{target_id}}/acknowledge"): CASE_ACTOR,
+    ("POST", f"{V1}/whistles/targets/{{target_id}}/report"): CASE_ACTOR,
+    ("GET", f"{V1}/people"): READER,
+    ("GET", f"{V1}/people/{{person_id}}"): READER,
+    ("POST", f"{V1}/people"): COMMANDER,
+    ("PATCH", f"{V1}/people/{{person_id}}"): COMMANDER,
+    ("DELETE", f"{V1}/people/{{person_id}}"): COMMANDER,
+    # Open311 GeoReport v2
+    ("GET", "/open311/v2/services.json"): OPEN311_READ,
+    ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
+    ("POST", "/open311/v2/requests.json"): OPEN311_POST,
+    ("GET", "/open311/v2/requests.json"): OPEN311_READ,
+    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_READ,
+}
+
+
+def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """Every (method, path) the app answers, nested routers included (HEAD and the static mount left out)."""
+    for ctx in iter_route_contexts(app.routes):
+        path, methods = ctx.path, ctx.methods
+        if not path or not methods:  # the static front end mounted at /
+            continue
+        for method in sorted(methods - {"HEAD"}):
+            yield method, path
+
+
+def expectation(method: str, path: str) -> Access:
+    return EXPECTED[(method, path)]
