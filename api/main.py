@@ -22,6 +22,7 @@ from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from api.core.limits import BodySizeLimit
+from api.core.notify import Notifier
 from api.coverage.router import router as coverage_router
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
@@ -46,12 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         cache = app.state.index_cache = IndexCache()
+        notifier = app.state.notifier = Notifier(engine)
+        notifier.start()
         if settings.listen:
             cache.start_listener(engine)
         try:
             yield
         finally:
             cache.stop_listener()
+            notifier.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -26,11 +26,9 @@ _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 # Driven from the report's GiST index (a box of ``radius`` around the point, widened for the latitude) and
 # the reported_at index; the exact spheroidal distance then decides. A geography cast alone would make the
 # planner scan every open case of the category (seconds per intake at a million cases).
-_CANDIDATES = f"""
-    WITH me AS (
-        SELECT c.id, c.category_code, r.location, r.reported_at
-        FROM cases c JOIN report r ON r.id = c.report_id
-        WHERE c.id = :id AND r.location IS NOT NULL)
+#: The match itself, over a relation ``me(id, category_code, location, reported_at)``; intake embeds it
+#: in its one statement with ``me`` built from the new report's values.
+MATCH = f"""
     SELECT o.id AS case_id, o.report_id, o.status, o.category_code AS category,
            ST_Distance(me.location::geography, ro.location::geography) AS distance_m,
            abs(EXTRACT(EPOCH FROM (ro.reported_at - me.reported_at))) / 3600.0 AS hours_apart,
@@ -47,6 +45,12 @@ _CANDIDATES = f"""
     ORDER BY distance_m, o.id
     LIMIT 20
 """
+_CANDIDATES = """
+    WITH me AS (
+        SELECT c.id, c.category_code, r.location, r.reported_at
+        FROM cases c JOIN report r ON r.id = c.report_id
+        WHERE c.id = :id AND r.location IS NOT NULL)
+""" + MATCH
 
 
 class AlreadyMerged(Conflict):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep
@@ -68,9 +69,10 @@ async def post_request(
         form = {k: str(v) for k, v in payload.items() if v is not None} if isinstance(payload, dict) else {}
     else:
         form = {k: str(v) for k, v in (await request.form()).items()}
-    return service.post_request(session, cache=request.app.state.index_cache, form=form, principal=principal,
-                                idempotency_key=idempotency_key, tolerance_m=settings.routing_tolerance_m,
-                                tz=settings.timezone)
+    # The body is read on the event loop; the database work goes to the thread pool, like the sync routes.
+    return await run_in_threadpool(
+        service.post_request, session, cache=request.app.state.index_cache, form=form, principal=principal,
+        idempotency_key=idempotency_key, settings=settings, notify=request.app.state.notifier.send)
 
 
 @router.get("/requests.json")

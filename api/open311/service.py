@@ -7,6 +7,7 @@ status, the grid and the routing method in ``extended_attributes``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
+from api.core.config import Settings
 from api.core.errors import NotFound, ValidationFailed
 from api.locate.index import IndexCache
 from api.reports import service as reports
@@ -43,7 +45,8 @@ def service_definition(session: Session, code: str) -> dict[str, Any]:
 
 
 def post_request(session: Session, *, cache: IndexCache, form: dict[str, str], principal: Principal,
-                 idempotency_key: str | None, tolerance_m: float, tz: str) -> list[dict[str, Any]]:
+                 idempotency_key: str | None, settings: Settings,
+                 notify: Callable[[str, str], None] | None = None) -> list[dict[str, Any]]:
     def num(name: str) -> float | None:
         raw = form.get(name)
         if raw in (None, ""):
@@ -63,8 +66,10 @@ def post_request(session: Session, *, cache: IndexCache, form: dict[str, str], p
         photos=[form["media_url"]] if form.get("media_url") else [],
         reporter=Reporter(name=name, phone=form.get("phone") or None) if (name or form.get("phone")) else None,
     )
-    out = reports.create_report(session, cache=cache, body=body, idempotency_key=idempotency_key,
-                                principal=principal, tolerance_m=tolerance_m, tz=tz)
+    out = reports.create_report(
+        session, cache=cache, body=body, idempotency_key=idempotency_key, principal=principal,
+        tolerance_m=settings.routing_tolerance_m, tz=settings.timezone, duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_hours=settings.duplicate_window_hours, notify=notify)
     notice = (f"routed to grid {out.routing.grid_code} ({out.routing.grid_name})" if out.routing and
               out.routing.grid_code else "received; an operator will place it")
     return [{"service_request_id": str(out.id), "service_notice": notice, "account_id": None}]

@@ -44,6 +44,7 @@ def create_report(
         session, cache=request.app.state.index_cache, body=body, idempotency_key=idempotency_key,
         principal=principal, tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
         duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
+        notify=request.app.state.notifier.send,
     )
     if out.replayed:
         response.status_code = status.HTTP_200_OK

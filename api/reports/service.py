@@ -9,6 +9,7 @@ first report, never a second one; the same key with a different body is a 409.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
+from api.cases import duplicates
 from api.core.errors import Conflict, InvalidParameter, NotFound, ValidationFailed
+from api.core.notify import on_commit
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.people.service import mask_phone
@@ -49,17 +52,16 @@ def create_report(
     tz: str,
     duplicate_radius_m: float = 50.0,
     duplicate_window_hours: float = 24.0,
+    notify: Callable[[str, str], None] | None = None,
 ) -> ReportOut:
+    """Store, route and open a case for one report (see the module docstring); ``notify`` announces it to the
+    live map once the caller's transaction commits."""
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 255):
         raise InvalidParameter("Idempotency-Key must be 1-255 characters", field="Idempotency-Key")
     if (body.lon is None) != (body.lat is None):
         raise ValidationFailed("send both lon and lat, or neither", field="lon/lat")
     if body.lon is None and not body.address:
         raise ValidationFailed("a report needs a place: lon/lat or an address", field="lon/lat")
-    category = session.execute(text("SELECT code, time_limit_hours FROM category WHERE code = :c"),
-                               {"c": body.category}).first()
-    if category is None:
-        raise ValidationFailed(f"unknown category {body.category!r}; see GET /api/v1/categories", field="category")
     now = datetime.now(ZoneInfo(tz))
     reported_at = body.reported_at or now
     if reported_at.tzinfo is None:
@@ -80,30 +82,8 @@ def create_report(
                              tolerance_m=tolerance_m)
         if lon is None and addr.point is not None:
             lon, lat = addr.point
-    digest = request_hash(body)
-    reporter = body.reporter or Reporter()
 
-    new_id = session.execute(text("""
-        INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
-                            address_text, reporter_name, reporter_phone, photos, reported_at, location,
-                            request_hash, crs_assumed)
-        VALUES (:source, :external_id, :key, :category, :description, :x, :y, :crs, :address, :rname, :rphone,
-                CAST(:photos AS jsonb), :reported_at,
-                CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
-                     ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-                :hash, :crs_assumed)
-        ON CONFLICT DO NOTHING
-        RETURNING id"""), {
-        "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
-        "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
-        "address": body.address, "rname": reporter.name, "rphone": reporter.phone,
-        "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
-        "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
-    }).scalar()
-
-    if new_id is None:
-        return _replay(session, body=body, idempotency_key=idempotency_key, digest=digest, principal=principal)
-
+    # Routing runs on the in-memory index before anything is written: the write is then one statement.
     layout_id = grid_code = None
     method, distance, candidates, reason = "unrouted", None, [], "no_location"
     if lon is not None:
@@ -123,41 +103,98 @@ def create_report(
                 grid_code, reason = str(li.index.codes[g]), None
             else:
                 reason = "outside_coverage"
-    review_id = None
     if addr is not None:
         method, reason, candidates = addr.routing(method, reason, candidates, grid_code)
-        review_id = addr.queue(session, report_id=new_id)
-    session.execute(text("""
-        INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
-        VALUES (:r, :l, :g, :m, :d, CAST(:c AS jsonb), :reason)"""),
-        {"r": new_id, "l": layout_id, "g": grid_code, "m": method, "d": distance,
-         "c": orjson.dumps(candidates).decode(), "reason": reason})
-    case_id = session.execute(text("""
-        INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
-                           assignee_id)
-        VALUES (:r, :l, CAST(:g AS text), :c, 'reported', :deadline, now(), now(),
-                (SELECT id FROM person WHERE grid_code = CAST(:g AS text) AND role = 'grid_worker' AND active
-                 ORDER BY on_duty DESC, id LIMIT 1))
-        RETURNING id"""), {"r": new_id, "l": layout_id, "g": grid_code, "c": body.category,
-                           "deadline": reported_at + timedelta(hours=float(category.time_limit_hours))}).scalar_one()
-    session.execute(text("""
-        INSERT INTO case_event (case_id, actor, from_status, to_status, note)
-        VALUES (:c, :actor, NULL, 'reported', :note)"""),
-        {"c": case_id, "actor": f"key:{principal.name}",
-         "note": f"received from {body.source}" + (f" ({reason})" if reason else "")})
-    from api.cases.duplicates import candidates  # issue 6: duplicate suggestion (并单) on intake
 
-    dups = [d.case_id for d in candidates(session, case_id=case_id, radius_m=duplicate_radius_m,
-                                          window_hours=duplicate_window_hours)] if lon is not None else []
-    payload = {"id": new_id, "case_id": case_id, "lon": lon, "lat": lat, "grid": grid_code, "method": method,
-               "category": body.category, "source": body.source, "reported_at": reported_at.isoformat(),
-               "duplicates": dups}
-    session.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": CHANNEL, "p": orjson.dumps(payload).decode()})
-    out = get_report(session, report_id=new_id, unmask=principal.role == "admin")
+    digest = request_hash(body)
+    reporter = body.reporter or Reporter()
+    row = session.execute(text(_INTAKE), {
+        "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
+        "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
+        "address": body.address, "rname": reporter.name, "rphone": reporter.phone,
+        "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
+        "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
+        "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
+        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": f"key:{principal.name}",
+        "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
+        "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
+    }).one()
+    if not row.category_ok:
+        raise ValidationFailed(f"unknown category {body.category!r}; see GET /api/v1/categories", field="category")
+    if row.id is None:
+        return _replay(session, body=body, idempotency_key=idempotency_key, digest=digest, principal=principal)
+
+    dups = list(row.duplicates or [])
+    if notify is not None:
+        payload = orjson.dumps({
+            "id": row.id, "case_id": row.case_id, "lon": row.lon, "lat": row.lat, "grid": row.grid_code,
+            "method": row.method, "category": row.category_code, "source": row.source,
+            "reported_at": row.reported_at.isoformat(), "duplicates": dups}).decode()
+        on_commit(session, lambda: notify(CHANNEL, payload))
+    review_id = addr.queue(session, report_id=row.id) if addr is not None else None
+    out = _to_out(row, unmask=principal.role == "admin")
     out.address_check = addr.summary(review_id) if addr is not None else None
     if out.case is not None:
         out.case.duplicates = dups
     return out
+
+
+# One round trip writes the report, its routing decision, its case and the case's first event, finds the
+# duplicate candidates (other open cases: the new one is not visible to its own statement) and returns every
+# column the answer needs, so nothing is read back. The live map hears of it after the commit (see
+# api/core/notify.py for why not inside the transaction). The heat roll-ups follow from
+# the statement trigger on ``cases``. Nothing is written when the category is unknown (``category_ok`` false)
+# or the report is a retry (``id`` null: the unique keys matched; the caller replays the first answer).
+_INTAKE = f"""
+WITH cat AS (SELECT code, time_limit_hours FROM category WHERE code = :category),
+ins AS (
+    INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
+                        address_text, reporter_name, reporter_phone, photos, reported_at, location,
+                        request_hash, crs_assumed)
+    SELECT :source, :external_id, :key, cat.code, :description, :x, :y, :crs, :address, :rname, :rphone,
+           CAST(:photos AS jsonb), :reported_at,
+           CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
+           :hash, :crs_assumed
+    FROM cat
+    ON CONFLICT DO NOTHING
+    RETURNING *),
+rt AS (
+    INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
+    SELECT id, :layout, :grid, :method, :distance, CAST(:candidates AS jsonb), :reason FROM ins
+    RETURNING *),
+who AS (
+    SELECT id, name FROM person WHERE grid_code = CAST(:grid AS text) AND role = 'grid_worker' AND active
+    ORDER BY on_duty DESC, id LIMIT 1),
+cs AS (
+    INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
+                       assignee_id)
+    SELECT ins.id, :layout, CAST(:grid AS text), cat.code, 'reported',
+           ins.reported_at + make_interval(secs => cat.time_limit_hours * 3600), now(), now(),
+           (SELECT id FROM who)
+    FROM ins, cat
+    RETURNING *),
+ev AS (
+    INSERT INTO case_event (case_id, actor, from_status, to_status, note)
+    SELECT id, :actor, NULL, 'reported', :note FROM cs),
+me AS (
+    SELECT 0::bigint AS id, cat.code AS category_code, ins.location, ins.reported_at
+    FROM ins, cat WHERE ins.location IS NOT NULL),
+dup AS ({duplicates.MATCH}),
+dups AS (SELECT coalesce(array_agg(case_id ORDER BY distance_m, case_id), '{{}}') AS ids FROM dup)
+SELECT EXISTS (SELECT 1 FROM cat) AS category_ok,
+       ins.id, ins.source, ins.external_id, ins.category_code, ins.description, ins.address_text, ins.reported_at,
+       ins.received_at, ST_X(ins.location) AS lon, ST_Y(ins.location) AS lat, ins.raw_x, ins.raw_y, ins.raw_crs,
+       ins.crs_assumed, ins.photos, ins.reporter_name, ins.reporter_phone,
+       rt.layout_id, rt.grid_code, g.name AS grid_name, rt.method, rt.distance_m, rt.candidates, rt.reason,
+       cs.id AS case_id, cs.status, cs.deadline, (SELECT name FROM who) AS assignee,
+       dups.ids AS duplicates
+FROM (SELECT 1) one
+LEFT JOIN ins ON true
+LEFT JOIN rt ON true
+LEFT JOIN cs ON true
+LEFT JOIN dups ON ins.id IS NOT NULL
+LEFT JOIN grid g ON g.layout_id = rt.layout_id AND g.code = rt.grid_code
+"""
 
 
 def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,

@@ -152,3 +152,28 @@ def test_concurrent_retries_against_a_live_server_store_one_report_and_notify(
     assert notes and notes[0]["id"] == rid and notes[0]["grid"]
     with Session(engine) as s:
         assert s.execute(text("SELECT count(*) FROM report WHERE idempotency_key = :k"), {"k": idem}).scalar() == 1
+
+
+def test_the_intake_answer_is_what_a_read_returns_and_the_heat_rollups_count_it(client, auth, db: Session,
+                                                                                 spot) -> None:
+    """Intake writes everything in one statement and builds its answer from what that statement returned:
+    the answer must equal a fresh read, and the roll-up trigger must have seen the report written beside it."""
+    x, y, _ = spot
+    cell = """SELECT coalesce(sum(n), 0) FROM case_heat_cell_day
+              WHERE day = gridmap_local_day(now()) AND cx = gridmap_cell_x(:x) AND cy = gridmap_cell_y(:y)"""
+    before = db.execute(text(cell), {"x": x, "y": y}).scalar_one()
+    body = report(spot, reporter={"name": "李四", "phone": "13900139000"}, photos=["https://example.org/a.jpg"])
+    cases = []
+    for role in ("intake", "admin"):  # the reporter is masked for one and not the other
+        posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=auth(role))
+        assert posted.status_code == 201, posted.text
+        read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=auth(role)).json()
+        answer = posted.json()
+        assert answer["case"].pop("duplicates") == cases  # the second one is the first one's duplicate
+        cases.append(answer["case"]["id"])
+        read["case"].pop("duplicates")
+        for k in ("replayed", "address_check"):
+            answer.pop(k), read.pop(k)
+        assert answer == read
+    assert posted.json()["reporter"]["phone"] == "13900139000"
+    assert db.execute(text(cell), {"x": x, "y": y}).scalar_one() == before + 2
