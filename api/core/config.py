@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     #: Take the client address of the audit log from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
+    #: An XYZ raster tile server for the maps' basemap: an intranet tile server such as
+    #: ``https://tiles.example.gov.cn/{z}/{x}/{y}.png``. Unset (the default), the maps draw only our own vector
+    #: layers and work fully offline; there is deliberately no internet default.
+    basemap_url: str | None = Field(default=None, pattern=r"^(https?://|/)[^\s]*\{z\}[^\s]*$")
+    basemap_attribution: str | None = Field(default=None, max_length=300)
+    basemap_max_zoom: int = Field(default=19, ge=1, le=22)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 
-from api.core.deps import Reader, SessionDep
+from api.core.deps import Reader, SessionDep, SettingsDep
 from api.tiles.service import TileCache, get_tile
 from api.wall.listen import Listener
 
@@ -51,3 +51,12 @@ def tile(
     if if_none_match and found.etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(found.data, media_type=MVT, headers=headers)
+
+
+@router.get("/basemap")
+def basemap(settings: SettingsDep) -> dict:
+    """The deployment's raster basemap (`GRIDMAP_BASEMAP_URL`, an XYZ template on an intranet tile server) for
+    the pages to draw under our vector layers; `url` is null when none is configured (the default: the maps
+    then work fully offline). Needs no key: it is the same for everyone and says nothing about the data."""
+    return {"url": settings.basemap_url, "attribution": settings.basemap_attribution,
+            "max_zoom": settings.basemap_max_zoom}

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
@@ -18,7 +18,7 @@ from api.wall import service
 from api.wall.filters import parse_filters
 from api.wall.heat import MAX_CELLS, heat_bins
 from api.wall.listen import Listener
-from api.wall.stream import CHANNEL, Hub, check_ticket, issue_ticket
+from api.wall.stream import CHANNEL, Hub, check_ticket, issue_ticket, replay_after
 
 
 @asynccontextmanager
@@ -124,10 +124,21 @@ def stream_ticket(session: SessionDep, principal: WallReader) -> Response:
 
 
 @router.get("/stream")
-async def stream(request: Request, ticket: Annotated[str | None, Query()] = None) -> EventSourceResponse:
+async def stream(
+    request: Request,
+    ticket: Annotated[str | None, Query()] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62, description="the last report id this client saw: "
+                                       "reports received since are replayed first")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> EventSourceResponse:
     """Server-sent events: `report` (the intake notice: id, case_id, lon, lat, grid, method, category,
     source, reported_at, notified_at in ms) for every new report, `resync` when notices may have been
-    missed, and a comment ping every 15 s. Open with `?ticket=` from POST /wall/stream/ticket."""
+    missed, and a comment ping every 15 s. Open with `?ticket=` from POST /wall/stream/ticket.
+
+    A client that reconnects says what it saw last (`?after=<report id>`, or the `Last-Event-ID` header that
+    EventSource sends on its own reconnects): the reports received since (up to the last
+    10 minutes, at most 1,000) come first, marked `"replayed": true`, so a dropped
+    connection loses no pulse; when more were missed than that, a `resync` tells it to reload instead."""
     def _check() -> None:
         with request.app.state.sessionmaker() as session:
             check_ticket(session, ticket)
@@ -136,13 +147,29 @@ async def stream(request: Request, ticket: Annotated[str | None, Query()] = None
     hub: Hub | None = getattr(request.app.state, "wall_hub", None)
     if hub is None:
         raise ServiceUnavailable("the live stream is not running")
-    queue = hub.subscribe()
+    since = after if after is not None else (int(last_event_id) if (last_event_id or "").isdigit() else None)
+    queue = hub.subscribe()  # before reading the missed reports, so that nothing falls between the two
+
+    def _missed() -> list[dict] | None:
+        with request.app.state.sessionmaker() as session:
+            return replay_after(session, since)
 
     async def events() -> AsyncIterator[dict]:
         try:
             yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers}).decode()}
+            seen: set[str] = set()
+            if since is not None:
+                missed = await run_in_threadpool(_missed)
+                if missed is None:
+                    yield {"event": "resync", "data": "{}"}
+                for ev in missed or []:
+                    seen.add(ev["id"])
+                    yield ev
             while True:
-                yield await queue.get()
+                ev = await queue.get()
+                if seen and ev.get("id") in seen:  # announced live while we read it from the table
+                    continue
+                yield ev
         finally:
             hub.unsubscribe(queue)
 

@@ -31,6 +31,9 @@ log = logging.getLogger("gridmap.wall")
 CHANNEL = "gridmap_report"
 TICKET_SECONDS = 60
 QUEUE_SIZE = 2000
+#: How far back a reconnecting client is caught up, and how many reports at most.
+REPLAY_MINUTES = 10
+REPLAY_MAX = 1000
 
 
 def _sign(secret: str, msg: str) -> str:
@@ -116,3 +119,28 @@ class Hub:
                 event = {**event, "event": "resync"} if event["event"] != "report" else event
             q.put_nowait(event)
             self.delivered += 1
+
+
+def replay_after(session: Session, after: int, now_minutes: int = REPLAY_MINUTES) -> list[dict] | None:
+    """The ``report`` events of the reports after report ``after``, as the intake notice has them, oldest
+    first; None (resynchronise instead) when more than ``REPLAY_MAX`` were missed or the client has been away
+    longer than ``REPLAY_MINUTES``. Read newest first from the primary key, so an old ``after`` costs no more
+    than a recent one."""
+    rows = session.execute(text("""
+        SELECT r.id, k.id AS case_id, ST_X(r.location) AS lon, ST_Y(r.location) AS lat, rt.grid_code AS grid,
+               rt.method, r.category_code AS category, r.source, r.reported_at,
+               r.received_at > now() - make_interval(mins => :mins) AS recent
+        FROM report r
+        JOIN LATERAL (SELECT grid_code, method FROM routing x WHERE x.report_id = r.id ORDER BY x.id LIMIT 1) rt
+          ON true
+        LEFT JOIN LATERAL (SELECT id FROM cases c WHERE c.report_id = r.id ORDER BY c.id LIMIT 1) k ON true
+        WHERE r.id > :after
+        ORDER BY r.id DESC LIMIT :lim"""), {"after": after, "mins": now_minutes, "lim": REPLAY_MAX + 1}).all()
+    if len(rows) > REPLAY_MAX or not all(r.recent for r in rows):
+        return None
+    rows.reverse()
+    now = round(time.time() * 1000)
+    return [{"event": "report", "id": str(r.id), "data": orjson.dumps({
+        "id": r.id, "case_id": r.case_id, "lon": r.lon, "lat": r.lat, "grid": r.grid, "method": r.method,
+        "category": r.category, "source": r.source, "reported_at": r.reported_at.isoformat(), "duplicates": [],
+        "notified_at": now, "replayed": True}).decode()} for r in rows]

@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/buildings"): READER,
     ("GET", f"{V1}/facilities"): READER,
     ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): READER,
+    ("GET", f"{V1}/basemap"): PUBLIC,  # the deployment's intranet basemap URL: the same for everyone
     # routing and intake
     ("GET", f"{V1}/locate"): ANY_KEY,
     ("POST", f"{V1}/locate"): ANY_KEY,

@@ -185,3 +185,22 @@ def test_wall_mode_replay_and_buildings(live_server, commander_key, new_page, ou
     page.wait_for_timeout(600)
     page.screenshot(path=str(output_dir / "wall_buildings_z17.png"))
     assert page.errors == []
+
+
+def test_the_configured_intranet_basemap_is_drawn_under_our_layers(live_server, commander_key, new_page) -> None:
+    """GRIDMAP_BASEMAP_URL reaches the page through GET /api/v1/basemap (null here: the live server has none,
+    the offline default); with one configured, the page draws its tiles and offers it in the layer control."""
+    assert httpx.get(f"{live_server}/api/v1/basemap").json()["url"] is None
+    page = new_page(locale="en-US")
+    tiles: list[str] = []
+    png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                        "0000000d49444154789c6360f8cfc0f01f0005000201e2213c1d0000000049454e44ae426082")
+    page.route("**/api/v1/basemap", lambda route: route.fulfill(
+        json={"url": "/intranet-tiles/{z}/{x}/{y}.png", "attribution": "Intranet basemap", "max_zoom": 18}))
+    page.route("**/intranet-tiles/**", lambda route: (tiles.append(route.request.url),
+                                                      route.fulfill(body=png, content_type="image/png")))
+    open_wall(page, live_server, commander_key)
+    page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 0", timeout=15_000)
+    assert tiles and all(re.search(r"/intranet-tiles/\d+/\d+/\d+\.png$", u) for u in tiles)
+    assert "Intranet basemap" in page.locator(".leaflet-control-attribution").inner_text()
+    assert page.locator(".gm-layers input[type=radio]").count() == 1  # the basemap is offered as a base layer

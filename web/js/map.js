@@ -89,6 +89,8 @@ export class GridMap {
     if (this.basemap) {
       this.basemap.addTo(this.map);
       el.classList.add("has-basemap");
+    } else {
+      this.useServerBasemap();
     }
 
     this.layers = { streets: null, communities: null, grids: null };
@@ -204,6 +206,22 @@ export class GridMap {
 
   addOverlay(key, swatch, layer) {
     this.extraOverlays.push([key, swatch, layer]);
+    if (this.control) this.buildControl();
+  }
+
+  /** The deployment's basemap (GRIDMAP_BASEMAP_URL: an intranet XYZ tile server), unless the page chose one. */
+  async useServerBasemap() {
+    let cfg = null;
+    try {
+      const resp = await fetch("/api/v1/basemap");
+      if (resp.ok) cfg = await resp.json();
+    } catch {
+      return; // offline or an older server: our own vector layers are the map
+    }
+    if (!cfg?.url || this.basemap) return;
+    this.basemap = L.tileLayer(cfg.url, { maxZoom: cfg.max_zoom || 19, attribution: cfg.attribution || "" });
+    this.basemap.addTo(this.map);
+    this.map.getContainer().classList.add("has-basemap");
     if (this.control) this.buildControl();
   }
 

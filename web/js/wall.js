@@ -499,12 +499,16 @@ export class Wall {
       this.liveRetry = setTimeout(() => this.connectLive(), 3000);
       return;
     }
-    const es = new EventSource(`/api/v1/wall/stream?ticket=${encodeURIComponent(ticket)}`);
+    // After a dropped connection, ask for the reports received meanwhile (the server replays them first).
+    const after = this.lastReportId ? `&after=${this.lastReportId}` : "";
+    const es = new EventSource(`/api/v1/wall/stream?ticket=${encodeURIComponent(ticket)}${after}`);
     this.es = es;
     es.addEventListener("hello", () => this.setLive("on"));
     es.addEventListener("report", (ev) => {
       try {
-        this.enqueue(JSON.parse(ev.data));
+        const report = JSON.parse(ev.data);
+        this.lastReportId = Math.max(this.lastReportId || 0, report.id || 0);
+        this.enqueue(report);
       } catch (err) {
         console.warn("gridmap: bad live event", err);
       }
@@ -599,7 +603,7 @@ export class Wall {
     if (el) {
       el.setAttribute("data-report", ev.id);
       // Rings grow by transform and fade by opacity only: the compositor animates them without layout
-      // or paint on the main thread (the stylesheet's keyframes animate width and height).
+      // or paint on the main thread (the stylesheet has the same keyframes as a fallback).
       el.querySelectorAll(".gm-pulse__ring").forEach((ring, i) => {
         ring.style.animation = "none";
         ring.animate([{ transform: "translate(-50%, -50%) scale(1)", opacity: 1 },

@@ -325,3 +325,55 @@ def test_the_stream_delivers_a_posted_report(live_server: str, engine: Engine) -
     assert name == "report" and data["id"] == resp.json()["id"] and data["case_id"] == resp.json()["case"]["id"]
     assert data["grid"] == resp.json()["routing"]["grid_code"] and abs(data["lon"] - x) < 1e-9
     assert at - t0 < 1.0, f"the report reached the stream after {at - t0:.3f} s"
+
+
+def _first_events(live_server: str, ticket: str, n: int, **params) -> list[tuple[str, dict]]:
+    got: list[tuple[str, dict]] = []
+    with httpx.stream("GET", f"{live_server}/api/v1/wall/stream", params={"ticket": ticket, **params},
+                      timeout=15) as r:
+        assert r.status_code == 200, r.read()
+        name = None
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                got.append((name, json.loads(line.split(":", 1)[1])))
+                if len(got) >= n:
+                    return got
+    return got
+
+
+def test_a_reconnecting_client_is_caught_up_with_what_it_missed(live_server: str, engine: Engine) -> None:
+    from api.auth.service import create_key
+
+    with Session(engine) as s:
+        _, intake = create_key(s, name="wall replay intake", role="intake")
+        _, reader = create_key(s, name="wall replay reader", role="commander")
+        x, y = s.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(boundary) c FROM grid "
+                              "ORDER BY code LIMIT 1 OFFSET 9) t")).one()
+        last_seen = s.execute(text("SELECT max(id) FROM report")).scalar_one()
+        s.commit()
+    posted = [httpx.post(f"{live_server}/api/v1/reports", headers={"Authorization": f"Bearer {intake}"},
+                         json={"source": "patrol", "category": "E01001", "lon": x, "lat": y}).json()["id"]
+              for _ in range(3)]  # while the client was away
+
+    def ticket() -> str:
+        return httpx.post(f"{live_server}/api/v1/wall/stream/ticket",
+                          headers={"Authorization": f"Bearer {reader}"}).json()["ticket"]
+
+    events = _first_events(live_server, ticket(), 4, after=last_seen)
+    assert [e[0] for e in events] == ["hello", "report", "report", "report"]
+    assert [e[1]["id"] for e in events[1:]] == posted and all(e[1]["replayed"] for e in events[1:])
+    assert events[1][1]["grid"] and events[1][1]["case_id"]
+    # EventSource's own reconnect sends Last-Event-ID instead
+    with httpx.stream("GET", f"{live_server}/api/v1/wall/stream", params={"ticket": ticket()},
+                      headers={"Last-Event-ID": str(posted[1])}, timeout=15) as r:
+        lines = []
+        for line in r.iter_lines():
+            lines.append(line)
+            if sum(ln.startswith("data:") for ln in lines) == 2:
+                break
+    assert json.loads([ln for ln in lines if ln.startswith("data:")][1].split(":", 1)[1])["id"] == posted[2]
+    # away too long (reports older than the replay window were missed): told to reload instead
+    events = _first_events(live_server, ticket(), 2, after=0)
+    assert [e[0] for e in events] == ["hello", "resync"]
