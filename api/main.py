@@ -23,6 +23,8 @@ from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from api.core.limits import BodySizeLimit
 from api.core.notify import Notifier
+from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpoint
+from api.core.ratelimit import InflightLimit, TokenBucket
 from api.coverage.router import router as coverage_router
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
@@ -40,6 +42,7 @@ log = logging.getLogger("gridmap")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,9 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.settings = settings
+    app.state.intake_bucket = TokenBucket(rate=settings.intake_rate, burst=settings.intake_burst)
+    app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)  # every write request → audit_log (issue 6)
+    app.add_middleware(ObserveMiddleware)  # outermost: metrics and the request log see every answer (issue 9)
+    if settings.metrics:
+        app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     v1 = APIRouter(prefix="/api/v1")
     for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,

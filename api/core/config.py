@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     basemap_url: str | None = Field(default=None, pattern=r"^(https?://|/)[^\s]*\{z\}[^\s]*$")
     basemap_attribution: str | None = Field(default=None, max_length=300)
     basemap_max_zoom: int = Field(default=19, ge=1, le=22)
+    #: Intake back-pressure (api/core/ratelimit.py), per process: reports a second each key (or login) may post,
+    #: and the burst it may send at once; ``0`` turns the per-key limit off. A city hotline bridge posts a few
+    #: a second at its peak, so 50/s only ever stops a runaway client or a retry storm.
+    intake_rate: float = Field(default=50.0, ge=0)
+    intake_burst: int = Field(default=200, ge=1)
+    #: Intake requests in flight at once, each holding a database connection; more wait up to
+    #: ``intake_queue_wait_s`` for a slot, then get 503 ``overloaded``. Keeps connections free for the map wall.
+    intake_max_inflight: int = Field(default=8, ge=0)
+    intake_queue_wait_s: float = Field(default=2.0, ge=0)
+    #: ``json``: one JSON object a line (request id, route, status, duration, principal), for log shippers;
+    #: ``text``: the usual human-readable lines.
+    log_format: str = Field(default="text", pattern="^(json|text)$")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
+    #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
+    metrics: bool = True
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
 

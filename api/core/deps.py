@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -17,6 +17,8 @@ from api.core.errors import Forbidden, Unauthorized
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session per request, committed when the endpoint returns and *before* the response is sent (see
+    ``SessionDep``): a client never holds an acknowledgement of a write that was not committed."""
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
@@ -38,7 +40,11 @@ async def get_session_factory(request: Request) -> Callable[[], AbstractContextM
     return request.app.state.sessionmaker
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+#: ``scope="function"``: FastAPI's default runs a yield dependency's exit *after* the response has gone out, so
+#: a commit that failed there (PostgreSQL restarting, a deferred constraint) would leave the client holding a
+#: 201 for a rolled-back report, the one thing intake must never do. Committing before the response turns
+#: such a failure into a 503 problem (``database_unavailable``) that the client retries.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionFactory = Annotated[Callable[[], AbstractContextManager[Session]], Depends(get_session_factory)]
 
@@ -102,3 +108,24 @@ def require_role(*roles: str) -> Callable[[Principal], Principal]:
 READERS = ("planner", "commander", "worker")
 Reader = Annotated[Principal, Depends(require_role(*READERS))]
 Admin = Annotated[Principal, Depends(require_role())]
+
+
+async def intake_guard(request: Request, principal: CurrentUser) -> AsyncIterator[Principal]:
+    """Back-pressure for intake routes (api/core/ratelimit.py): the caller's token bucket (429) and a slot among
+    the intake requests in flight (503), held until the endpoint has committed and returned."""
+    await limit_intake(request, principal)
+    try:
+        yield principal
+    finally:  # also when the endpoint raised
+        request.app.state.intake_inflight.release()
+
+
+async def limit_intake(request: Request, principal: Principal) -> None:
+    """Take a token for ``principal`` and a slot in flight; the caller releases the slot."""
+    state = request.app.state
+    bucket_key = f"user:{principal.user_id}" if principal.user_id is not None else f"key:{principal.key_id}"
+    state.intake_bucket.check(bucket_key)
+    await state.intake_inflight.acquire()
+
+
+IntakeGuard = Annotated[Principal, Depends(intake_guard, scope="function")]

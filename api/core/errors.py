@@ -91,6 +91,36 @@ class ServiceUnavailable(GridmapError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL cannot be reached (restarting, failing over, out of connections). Nothing was written: the
+    request is safe to retry, and ``Retry-After`` says when."""
+
+    code, title = "database_unavailable", "Database unavailable"
+    retry_after: int = 2
+
+
+class QueryTimeout(ServiceUnavailable):
+    """A query ran past ``GRIDMAP_STATEMENT_TIMEOUT_MS`` and was cancelled by the server (nothing was written)."""
+
+    code, title = "query_timeout", "Query timed out"
+    retry_after: int = 5
+
+
+class Overloaded(ServiceUnavailable):
+    """More intake requests are in flight than ``GRIDMAP_INTAKE_MAX_INFLIGHT``: the request was refused before
+    any work, to keep connections free for the map wall and the other pages."""
+
+    code, title = "overloaded", "Intake is saturated"
+    retry_after: int = 1
+
+
+class RateLimited(GridmapError):
+    """A key (or login token) posted faster than ``GRIDMAP_INTAKE_RATE`` allows (see api/core/ratelimit.py)."""
+
+    status, code, title = 429, "rate_limited", "Too many requests"
+    retry_after: int = 1
+
+
 class ImportFailed(GridmapError):
     """A file could not be imported; ``row`` and ``reason`` say where and why."""
 
@@ -98,11 +128,37 @@ class ImportFailed(GridmapError):
 
 
 def problem_response(err: GridmapError, request: Request | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    headers: dict[str, str] = {}
+    if err.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:  # RFC 9110 §10.2.3: whole seconds; clients back off at least this long
+        headers["Retry-After"] = str(max(1, int(retry_after)))
     instance = str(request.url.path) if request is not None else None
     return JSONResponse(
-        err.to_problem(instance), status_code=err.status, media_type=PROBLEM_JSON, headers=headers
+        err.to_problem(instance), status_code=err.status, media_type=PROBLEM_JSON, headers=headers or None
     )
+
+
+def database_error(exc: BaseException) -> GridmapError | None:
+    """The problem to show for a database failure, or None when it is a bug (a 500 worth logging).
+
+    A lost or refused connection is a 503 ``database_unavailable`` and a cancelled statement a 503
+    ``query_timeout``: both leave nothing written, so clients may retry them with the same Idempotency-Key."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable("no database connection came free in time; retry shortly")
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return QueryTimeout("the query ran past the statement timeout and was cancelled")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DatabaseUnavailable("the database connection was lost; retry shortly")
+    if isinstance(orig, psycopg.OperationalError | psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow):
+        return DatabaseUnavailable("the database is not reachable; retry shortly")
+    return None
 
 
 _HTTP_CODES = {
@@ -144,5 +200,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        mapped = database_error(exc)
+        if mapped is not None:
+            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc)
+            return problem_response(mapped, request)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(GridmapError("An unexpected error occurred; it has been logged."), request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import InvalidParameter, NotFound, ValidationFailed
+from api.core.observe import record_routing
 from api.locate.index import IndexCache, LayoutIndex
 from api.people.service import mask_phone
 from geo.crs import UnknownCRS, parse_crs, to_wgs84
@@ -122,7 +124,9 @@ def locate_one(cache: IndexCache, session: Session | None, *, x: float, y: float
             return None  # type: ignore[return-value]
     else:
         li = pick_layout(cache, session, layout_id=layout_id, at=at)
+    t0 = time.perf_counter()
     routed = li.index.route(pt.lon, pt.lat, tolerance_m=tolerance_m)
+    record_routing(routed.method, via="locate", seconds=time.perf_counter() - t0)
     return {
         "point": {"lon": round(float(pt.lon[0]), 8), "lat": round(float(pt.lat[0]), 8)},
         "input": {"x": x, "y": y, "crs": crs or "wgs84"},
@@ -252,7 +256,9 @@ def locate_batch(cache: IndexCache, session: Session, *, x: NDArray, y: NDArray,
                  layout_id: int | None, tolerance_m: float, chunk: int = 20_000) -> Iterator[bytes]:
     pts = normalise(x, y, crs, field="points")
     li = pick_layout(cache, session, layout_id=layout_id, at=at)
+    t0 = time.perf_counter()
     routed = li.index.route(pts.lon, pts.lat, tolerance_m=tolerance_m)
+    record_routing(routed.method, via="locate_batch", seconds=time.perf_counter() - t0)
     codes = li.index.codes
     head = {"crs_assumed": pts.crs, "layout": {"id": li.layout_id, "name": li.name}, "at": at.isoformat(),
             "count": int(len(x))}

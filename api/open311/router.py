@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.auth.service import Principal, verify_key
-from api.core.deps import SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
 from api.open311 import service
 
@@ -38,6 +39,18 @@ async def open311_principal(
 Client = Annotated[Principal, Depends(open311_principal)]
 
 
+async def open311_intake_guard(request: Request, principal: Client) -> AsyncIterator[Principal]:
+    """The intake back-pressure of POST /reports (api/core/ratelimit.py) for Open311 posts."""
+    await limit_intake(request, principal)
+    try:
+        yield principal
+    finally:  # also when the endpoint raised
+        request.app.state.intake_inflight.release()
+
+
+Open311Intake = Annotated[Principal, Depends(open311_intake_guard, scope="function")]
+
+
 @router.get("/services.json")
 def services(session: SessionDep, _: Client) -> list[dict]:
     """The service list: every report category with its code."""
@@ -55,7 +68,7 @@ async def post_request(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Client,
+    principal: Open311Intake,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> list[dict]:
     """Create a service request (form-encoded as GeoReport v2 says, or JSON)."""

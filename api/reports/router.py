@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
 
 from api.auth.service import Principal
-from api.core.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SettingsDep, require_role
 from api.core.errors import NotFound
 from api.reports import service
 from api.reports.models import Category
@@ -36,10 +36,13 @@ def create_report(
     session: SessionDep,
     settings: SettingsDep,
     principal: Intake,
+    _guard: IntakeGuard,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ReportOut:
     """Receive a report: stored, routed to its grid and opened as a case in one transaction, then announced
-    to the live map. Send an `Idempotency-Key` so that a retry returns the same report."""
+    to the live map. Send an `Idempotency-Key` so that a retry returns the same report. Answered only after the
+    commit; a 429 `rate_limited` or 503 (`overloaded`, `database_unavailable`) wrote nothing and carries
+    `Retry-After`: retry with the same key."""
     out = service.create_report(
         session, cache=request.app.state.index_cache, body=body, idempotency_key=idempotency_key,
         principal=principal, tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,

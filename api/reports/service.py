@@ -9,6 +9,7 @@ first report, never a second one; the same key with a different body is a 409.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from api.auth.service import Principal
 from api.cases import duplicates
 from api.core.errors import Conflict, InvalidParameter, NotFound, ValidationFailed
 from api.core.notify import on_commit
+from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.people.service import mask_phone
@@ -93,7 +95,9 @@ def create_report(
         else:
             li = cache.get(session, period.layout_id)
             layout_id = period.layout_id
+            t0 = time.perf_counter()
             routed = li.index.route(np.array([lon]), np.array([lat]), tolerance_m=tolerance_m)
+            ROUTING_LATENCY.labels("intake").observe(time.perf_counter() - t0)
             g = int(routed.grid[0])
             method = METHODS[int(routed.method[0])]
             d = float(routed.distance_m[0])
@@ -123,6 +127,7 @@ def create_report(
         raise ValidationFailed(f"unknown category {body.category!r}; see GET /api/v1/categories", field="category")
     if row.id is None:
         return _replay(session, body=body, idempotency_key=idempotency_key, digest=digest, principal=principal)
+    ROUTING_DECISIONS.labels(method, "intake").inc()  # a new report's decision as stored (address checks included)
 
     dups = list(row.duplicates or [])
     if notify is not None:

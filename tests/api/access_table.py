@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # Prometheus scrapers send no key (api/core/observe.py)
     # map data
     ("GET", f"{V1}/streets"): READER,
     ("GET", f"{V1}/communities"): READER,

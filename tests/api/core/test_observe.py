@@ -1,0 +1,87 @@
+"""/metrics (Prometheus) and structured JSON request logs (issue 9)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.core.observe import configure_logging
+
+
+def _samples(client) -> dict[tuple, float]:
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(resp.text) for s in fam.samples}
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def _inside_point(db: Session) -> tuple[float, float]:
+    return db.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Buffer(boundary, -0.0005)) p
+        FROM grid g JOIN grid_layout l ON l.id = g.layout_id WHERE l.status = 'published' ORDER BY code LIMIT 1) t
+    """)).one()
+
+
+def test_metrics_count_requests_by_route_template_routing_and_intake(client, auth, db: Session) -> None:
+    x, y = _inside_point(db)
+    before = _samples(client)
+    h = auth("intake")
+    body = {"source": "hotline_12345", "external_id": "M-1", "category": "E01001", "description": "指标", "lon": x,
+            "lat": y}
+    created = client.post("/api/v1/reports", json=body, headers=h)
+    assert created.status_code == 201
+    assert client.post("/api/v1/reports", json=body, headers=h).status_code == 200  # an idempotent replay
+    assert client.post("/api/v1/reports", json={**body, "category": "nope"}, headers=h).status_code == 422
+    reader = auth("commander")
+    rid = created.json()["id"]
+    assert client.get(f"/api/v1/reports/{rid}", headers=reader).status_code == 200
+    assert client.get(f"/api/v1/locate?lon={x}&lat={y}", headers=reader).status_code == 200
+    after = _samples(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    route = "/api/v1/reports"
+    assert delta("gridmap_http_requests_total", method="POST", route=route, status="201") == 1
+    assert delta("gridmap_http_requests_total", method="POST", route=route, status="200") == 1
+    assert delta("gridmap_http_requests_total", method="POST", route=route, status="422") == 1
+    assert delta("gridmap_http_request_duration_seconds_count", method="POST", route=route) == 3
+    # Labelled by the template, never by the id (bounded series).
+    assert delta("gridmap_http_requests_total", method="GET", route="/api/v1/reports/{report_id}", status="200") == 1
+    assert not any(str(rid) in dict(k[1]).get("route", "") for k in after)
+    assert delta("gridmap_intake_reports_total", outcome="accepted", source="api") == 1
+    assert delta("gridmap_intake_reports_total", outcome="replayed", source="api") == 1
+    assert delta("gridmap_intake_reports_total", outcome="rejected", source="api") == 1
+    assert delta("gridmap_intake_duration_seconds_count") == 2
+    assert delta("gridmap_routing_decisions_total", method="inside", via="intake") == 1
+    assert delta("gridmap_routing_decisions_total", method="inside", via="locate") == 1
+    assert delta("gridmap_routing_duration_seconds_count", via="locate") == 1
+    assert _value(after, "gridmap_http_requests_in_flight") >= 1  # the /metrics request itself
+
+
+def test_json_logs_one_object_a_line_with_request_id_route_status_and_principal(client, auth, make_key) -> None:
+    buf = io.StringIO()
+    configure_logging("json", "INFO", stream=buf)
+    try:
+        key = make_key("commander")
+        resp = client.get("/api/v1/layouts", headers={"Authorization": f"Bearer {key}", "X-Request-ID": "rq-42"})
+        assert resp.status_code == 200 and resp.headers["x-request-id"] == "rq-42"
+        other = client.get("/api/v1/layouts", headers={"X-Request-ID": "bad id with spaces"})
+        assert other.status_code == 401 and other.headers["x-request-id"] != "bad id with spaces"
+    finally:
+        configure_logging("text", "INFO")
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]  # every line is one JSON object
+    access = [r for r in lines if r["logger"] == "gridmap.access"]
+    mine = next(r for r in access if r["request_id"] == "rq-42")
+    assert mine["route"] == "/api/v1/layouts" and mine["status"] == 200 and mine["method"] == "GET"
+    assert mine["principal"] == "key:test commander" and mine["duration_ms"] >= 0 and mine["level"] == "info"
+    anon = next(r for r in access if r["request_id"] == other.headers["x-request-id"])
+    assert anon["status"] == 401 and anon["principal"] is None
+    assert key not in buf.getvalue()  # the key itself is never logged
