@@ -21,17 +21,20 @@ class LiveServer:
     Use as a context manager, or call :meth:`close`. ``base`` is the server's URL.
     """
 
-    def __init__(self, database_url: str, *, log_path: Path, timeout: float = 60.0) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+    def __init__(self, database_url: str, *, log_path: Path, timeout: float = 60.0, port: int | None = None,
+                 env: dict[str, str] | None = None, append_log: bool = False) -> None:
+        if port is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+        self.port = port
         self.base = f"http://127.0.0.1:{port}"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(log_path, "w")  # noqa: SIM115 - closed in close()
+        self.log = open(log_path, "a" if append_log else "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
              "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, "GRIDMAP_DATABASE_URL": database_url},
+            cwd=ROOT, env={**os.environ, **(env or {}), "GRIDMAP_DATABASE_URL": database_url},
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:
@@ -44,6 +47,13 @@ class LiveServer:
                 self.close()
                 raise RuntimeError(f"live server did not start; see {log_path}")
             time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut would: no shutdown, in-flight requests cut off."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
 
     def close(self) -> None:
         if self.proc.poll() is None:
