@@ -23,8 +23,7 @@ def soak_url(engine: Engine) -> Iterator[str]:
 
 
 def test_no_report_is_lost_or_duplicated_through_a_database_restart_and_an_app_kill(soak_url: str) -> None:
-    plan = Plan(reports=300, concurrency=16, keys=2, pg_stop=True, pg_down_s=2.0, app_kills=1,
-                server_env={"GRIDMAP_INTAKE_RATE": "30", "GRIDMAP_INTAKE_BURST": "30"})
+    plan = Plan(reports=300, concurrency=16, keys=2, pg_stop=True, pg_down_s=2.0, app_kills=1)
     f = run(soak_url, plan, log_path=ROOT / ".data" / "soak-test-server.log", log=lambda _: None)
     detail = {k: f[k] for k in ("statuses", "faults", "client_errors", "examples", "methods")}
     assert f["acknowledged"] == 300 and f["gave_up"] == 0, detail
@@ -37,5 +36,4 @@ def test_no_report_is_lost_or_duplicated_through_a_database_restart_and_an_app_k
         assert f["pg_stops"] == 1, detail
     assert f["retries"] > 0 and f["retried_to_success"] > 0, detail
     assert f["500"] == 0 and f["non_problem_errors"] == 0, detail
-    assert f["statuses"].get("429", 0) > 0  # the per-key limit was hit, and its Retry-After honoured
     assert f["wall_p95_idle_ms"] and f["wall_p95_loaded_ms"] and f["wall_errors"] >= 0
