@@ -285,15 +285,23 @@ def test_stream_tickets_expire_and_are_bound_to_the_key(client, auth, db: Sessio
     assert_problem(client.post("/api/v1/wall/stream/ticket", headers=auth("intake")), 403, "forbidden")
 
 
-def test_the_stream_delivers_a_posted_report(live_server: str, engine: Engine) -> None:
+def _stream_keys(engine: Engine, name: str, grid_offset: int) -> tuple[str, str, float, float, int]:
+    """Committed intake and commander keys (the live server must see them), a point inside a grid, and the
+    newest report id so far."""
     from api.auth.service import create_key
 
     with Session(engine) as s:
-        _, intake = create_key(s, name="wall stream intake", role="intake")
-        _, reader = create_key(s, name="wall stream reader", role="commander")
+        _, intake = create_key(s, name=f"{name} intake", role="intake")
+        _, reader = create_key(s, name=f"{name} reader", role="commander")
         x, y = s.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(boundary) c FROM grid "
-                              "ORDER BY code LIMIT 1 OFFSET 7) t")).one()
+                              "ORDER BY code LIMIT 1 OFFSET :o) t"), {"o": grid_offset}).one()
+        last = s.execute(text("SELECT max(id) FROM report")).scalar_one()
         s.commit()
+    return intake, reader, x, y, last
+
+
+def test_the_stream_delivers_a_posted_report(live_server: str, engine: Engine) -> None:
+    intake, reader, x, y, _ = _stream_keys(engine, "wall stream", 7)
     ticket = httpx.post(f"{live_server}/api/v1/wall/stream/ticket",
                         headers={"Authorization": f"Bearer {reader}"}).json()["ticket"]
     events: list[tuple[str, dict, float]] = []
@@ -344,15 +352,7 @@ def _first_events(live_server: str, ticket: str, n: int, **params) -> list[tuple
 
 
 def test_a_reconnecting_client_is_caught_up_with_what_it_missed(live_server: str, engine: Engine) -> None:
-    from api.auth.service import create_key
-
-    with Session(engine) as s:
-        _, intake = create_key(s, name="wall replay intake", role="intake")
-        _, reader = create_key(s, name="wall replay reader", role="commander")
-        x, y = s.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(boundary) c FROM grid "
-                              "ORDER BY code LIMIT 1 OFFSET 9) t")).one()
-        last_seen = s.execute(text("SELECT max(id) FROM report")).scalar_one()
-        s.commit()
+    intake, reader, x, y, last_seen = _stream_keys(engine, "wall replay", 9)
     posted = [httpx.post(f"{live_server}/api/v1/reports", headers={"Authorization": f"Bearer {intake}"},
                          json={"source": "patrol", "category": "E01001", "lon": x, "lat": y}).json()["id"]
               for _ in range(3)]  # while the client was away
