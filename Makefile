@@ -48,6 +48,10 @@ soak:
 	@scripts/setup.sh --bench
 	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
 	$(VENV)/bin/python -m bench.soak --reports 10000 --concurrency 64 --keys 4 --pg-down 5 --app-kills 1
+	@# The long API fuzz profile (issue 9 part A, fuzz worktree): figures in bench/fuzz-results.json.
+	@if [ -f tests/api/test_fuzz.py ]; then \
+	  GRIDMAP_FUZZ_PROFILE=long GRIDMAP_FUZZ_RESULTS=bench/fuzz-results.json $(VENV)/bin/pytest tests/api/test_fuzz.py -q -p no:cacheprovider; \
+	else echo "fuzz: tests/api/test_fuzz.py is not in this checkout yet; long fuzz profile skipped"; fi
 
 stop:
 	@scripts/pg.sh stop
