@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Worker processes for `make run` (one per core serves the most; each keeps its own routing index).
+WORKERS ?= 1
 VENV := .venv
 GRIDMAP := $(VENV)/bin/gridmap
 # With DATABASE_URL set, everything runs against that server and no local cluster is started.
@@ -29,7 +31,7 @@ db: setup
 
 run: db
 	@echo "Serving gridmap on http://$(HOST):$(PORT)  (Ctrl-C to stop; 'make stop' stops PostgreSQL)"
-	@exec $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+	@exec $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 test:
 	@scripts/setup.sh --test

@@ -18,11 +18,12 @@ from api.core.config import ROOT
 class LiveServer:
     """Start ``uvicorn api.main:app`` on a free loopback port against ``database_url``; wait for /healthz.
 
-    Use as a context manager, or call :meth:`close`. ``base`` is the server's URL.
+    Use as a context manager, or call :meth:`close`. ``base`` is the server's URL. ``workers`` > 1 runs that many
+    worker processes behind the one port, as `make run WORKERS=n` does.
     """
 
     def __init__(self, database_url: str, *, log_path: Path, timeout: float = 60.0, port: int | None = None,
-                 env: dict[str, str] | None = None, append_log: bool = False) -> None:
+                 env: dict[str, str] | None = None, append_log: bool = False, workers: int = 1) -> None:
         if port is None:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
@@ -33,7 +34,7 @@ class LiveServer:
         self.log = open(log_path, "a" if append_log else "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log", "--log-level", "warning"],
+             "--no-access-log", "--log-level", "warning", *(["--workers", str(workers)] if workers > 1 else [])],
             cwd=ROOT, env={**os.environ, **(env or {}), "GRIDMAP_DATABASE_URL": database_url},
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
