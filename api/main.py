@@ -32,6 +32,7 @@ from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.open311.router import router as open311_router
 from api.people.router import router as people_router
+from api.planner.router import router as planner_router
 from api.reports.router import router as reports_router
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     v1 = APIRouter(prefix="/api/v1")
+    v1.include_router(planner_router)  # issue 8; first, so that /layouts/compare is not read as /layouts/{id}
     for r in (areas_router, grids_router, buildings_router, facilities_router, locate_router, reports_router,
               keys_router, tiles_router, wall_router):
         v1.include_router(r)

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
     #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
     metrics: bool = True
+    #: Roles that may publish a grid layout (issue 8); admin always may, and only admin may override
+    #: blocking findings (with a recorded reason).
+    publish_roles: str = "planner,admin"
+    #: A planner's edit may leave this much (m²) of a grid outside its community before it is refused.
+    planner_outside_tolerance_m2: float = Field(default=5.0, ge=0, le=1e6)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
 

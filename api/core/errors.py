@@ -127,6 +127,54 @@ class ImportFailed(GridmapError):
     status, code, title = 422, "import_failed", "Import failed"
 
 
+class EditRefused(GridmapError):
+    """A planner's edit of a draft layout that cannot be made (api/planner); the draft is unchanged."""
+
+    status, code, title = 422, "edit_failed", "Edit refused"
+
+
+class OutsideCommunity(EditRefused):
+    code, title = "outside_community", "Grid outside its community"
+
+
+class SplitFailed(EditRefused):
+    code, title = "split_failed", "The line does not split the grid"
+
+
+class MergeFailed(EditRefused):
+    code, title = "merge_failed", "The grids cannot be merged"
+
+
+class BadCode(EditRefused):
+    code, title = "bad_code", "Bad grid code"
+
+
+class DuplicateCode(Conflict):
+    code, title = "duplicate_code", "Grid code already used in this layout"
+
+
+class RevisionConflict(Conflict):
+    """The edit was made against an older revision of the draft; ``revision`` is the current one."""
+
+    code, title = "revision_conflict", "The draft has changed since you loaded it"
+
+
+class LayoutNotDraft(Conflict):
+    code, title = "layout_not_draft", "The layout is not a draft"
+
+
+class NothingToUndo(Conflict):
+    code, title = "nothing_to_undo", "Nothing to undo"
+
+
+class BlockingFindings(Conflict):
+    code, title = "blocking_findings", "The layout has blocking findings"
+
+
+class PublishConflict(Conflict):
+    code, title = "publish_conflict", "Another layout is published from that moment or later"
+
+
 def problem_response(err: GridmapError, request: Request | None = None) -> JSONResponse:
     headers: dict[str, str] = {}
     if err.status == 401:

@@ -16,7 +16,11 @@ LayoutQuery = Annotated[int | None, Query(ge=1, description="layout id; default:
 
 @router.get("/layouts", response_model=LayoutList)
 def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
-    """Every grid layout (draft, published, retired), newest first; `current` marks the one in force."""
+    """Every grid layout (draft, published, retired), newest first; `current` marks the one in force.
+    Staff moves of a future-dated publish whose moment has come are applied first (issue 8)."""
+    from api.planner.publish import apply_due_staff
+
+    apply_due_staff(session)
     return LayoutList(items=service.layouts(session))
 
 

@@ -40,20 +40,23 @@ def resolve_layout(session: Session, *, layout_id: int | None, at: datetime | No
     return found
 
 
+_LAYOUT_SQL = """
+    SELECT l.id, l.name, l.status, l.revision, l.parent_id, l.effective_from, l.effective_to, l.note,
+           l.created_at, (SELECT count(*) FROM grid g WHERE g.layout_id = l.id) AS grid_count
+    FROM grid_layout l"""
+
+
 def layouts(session: Session) -> list[LayoutOut]:
     current = layout_in_force(session)
-    rows = session.execute(text("""
-        SELECT l.id, l.name, l.status, l.effective_from, l.effective_to, l.note,
-               (SELECT count(*) FROM grid g WHERE g.layout_id = l.id) AS grid_count
-        FROM grid_layout l ORDER BY l.effective_from DESC NULLS FIRST, l.id DESC""")).mappings()
+    rows = session.execute(text(f"{_LAYOUT_SQL} ORDER BY l.effective_from DESC NULLS FIRST, l.id DESC")).mappings()
     return [LayoutOut(**r, current=r["id"] == current) for r in rows]
 
 
 def layout(session: Session, *, layout_id: int) -> LayoutOut:
-    for item in layouts(session):
-        if item.id == layout_id:
-            return item
-    raise NotFound(f"no grid layout with id {layout_id}")
+    row = session.execute(text(f"{_LAYOUT_SQL} WHERE l.id = :id"), {"id": layout_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no grid layout with id {layout_id}")
+    return LayoutOut(**row, current=row["id"] == layout_in_force(session))
 
 
 def grids(

@@ -1,0 +1,171 @@
+"""Publishing a draft: one transaction, serialised, refused while validation blocks (unless an admin
+overrides with a recorded reason).
+
+Order of locks: the publish advisory lock first (one publish at a time in the whole database), then the
+layout row (``FOR UPDATE``, the lock edits take too). Inside: the layout in force at ``effective_from``
+ends there and this one starts (``api.imports.service.publish_layout``, under the exclusion constraint
+on layout periods), open cases are re-routed when asked, the staff lists of the draft are applied (now,
+or when the layout comes in force), the publish is recorded and an audit entry written. Routing reads
+layout periods and grids only from committed data, so it sees the old layout or the new one, never half;
+the commit fires ``NOTIFY gridmap_layout`` (migration 0002), which drops the routing index and the tile
+caches in every process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.audit.service import record as audit_record
+from api.auth.service import Principal
+from api.core.config import Settings
+from api.core.errors import BlockingFindings, Forbidden, InvalidParameter, PublishConflict
+from api.imports.service import publish_layout
+from api.planner.checks import validation
+from api.planner.schemas import PublishIn
+from api.planner.service import lock_layout
+
+#: pg_advisory_xact_lock key of "a publish is running" (any constant; 'gmpb' in ASCII).
+PUBLISH_LOCK = 0x676D7062
+PAST_SLACK = timedelta(minutes=5)
+
+
+def publish_roles(settings: Settings) -> set[str]:
+    return {r.strip() for r in settings.publish_roles.split(",") if r.strip()} | {"admin"}
+
+
+def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Principal, settings: Settings) -> int:
+    """Publish a draft; returns the id of the layout it replaced (None when none was in force then)."""
+    if principal.role not in publish_roles(settings):
+        raise Forbidden(f"publishing needs one of the roles {', '.join(sorted(publish_roles(settings)))} "
+                        "(GRIDMAP_PUBLISH_ROLES)")
+    now = session.execute(text("SELECT now()")).scalar_one()
+    at = body.effective_from or now
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(settings.timezone))
+    if at < now - PAST_SLACK:
+        raise InvalidParameter("effective_from is in the past: a publish never rewrites routing history",
+                               field="effective_from")
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PUBLISH_LOCK})
+    lay = lock_layout(session, layout_id, base_revision=body.base_revision)
+    latest = session.execute(text("""
+        SELECT max(effective_from) FROM grid_layout WHERE status IN ('published', 'retired')""")).scalar()
+    if latest is not None and at <= latest:
+        raise PublishConflict(
+            f"a layout is already published from {latest.isoformat()}; publish from a later moment",
+            latest_effective_from=latest.isoformat())
+    v = validation(session, layout_id=layout_id, settings=settings)
+    reason = (body.override_reason or "").strip() or None
+    if v["blocking"]:
+        if principal.role != "admin" or reason is None:
+            raise BlockingFindings(
+                "the layout has blocking findings (gaps, overlaps, split buildings, ...): fix them, or an admin "
+                "publishes with an override_reason", counts=v["counts"], blocking_counts=v["blocking_counts"])
+    else:
+        reason = None if principal.role != "admin" else reason
+    previous = session.execute(text("""
+        SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
+          AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""), {"t": at}).scalar()
+    publish_layout(session, layout_id=layout_id, effective_from=at)
+    # Layouts whose period has ended are retired (a future-dated publish leaves the old one published
+    # until then; the next publish tidies up).
+    session.execute(text("UPDATE grid_layout SET status = 'retired' WHERE status = 'published' "
+                         "AND effective_to IS NOT NULL AND effective_to <= now()"))
+    rerouted = reroute_open_cases(session, layout_id=layout_id, actor=principal.actor) if body.reroute_open_cases \
+        else 0
+    staff = staff_moves(session, layout_id=layout_id)
+    applied = at <= now
+    if applied:
+        apply_staff(session, staff)
+    session.execute(text("""
+        INSERT INTO layout_publish (layout_id, previous_id, revision, effective_from, actor, role, counts,
+                                    override_reason, rerouted_cases, staff_pending, staff_applied_at)
+        VALUES (:l, :p, :rev, :t, :actor, :role, CAST(:counts AS jsonb), :reason, :n, CAST(:staff AS jsonb),
+                CASE WHEN :applied THEN now() END)"""),
+        {"l": layout_id, "p": previous, "rev": lay.revision, "t": at, "actor": principal.actor, "role": principal.role,
+         "counts": orjson.dumps(v["counts"]).decode(), "reason": reason, "n": rerouted,
+         "staff": orjson.dumps(staff).decode(), "applied": applied})
+    query = {"effective_from": at.isoformat(), "revision": lay.revision, "previous": previous or "",
+             "reroute_open_cases": body.reroute_open_cases, "rerouted": rerouted}
+    if reason:
+        query["override_reason"] = reason
+    audit_record(session, actor=principal.actor, role=principal.role, method="PUBLISH",
+                 path=f"/api/v1/layouts/{layout_id}/publish", query=urlencode(query)[:2000], status=200, ip=None,
+                 user_agent=None)
+    return previous
+
+
+def reroute_open_cases(session: Session, *, layout_id: int, actor: str) -> int:
+    """Open cases whose point lies in another grid of the new layout: a new routing decision (with this
+    layout), the new grid (and its on-duty worker when it has one), and an ``assign`` case event. Cases
+    whose point lies in no grid of the new layout keep theirs."""
+    session.execute(text("DROP TABLE IF EXISTS _reroute"))
+    session.execute(text("""
+        CREATE TEMP TABLE _reroute ON COMMIT DROP AS
+        SELECT k.id, k.report_id, k.status, k.grid_code AS old_code, n.code AS new_code, n.hits
+        FROM cases k JOIN report r ON r.id = k.report_id
+        CROSS JOIN LATERAL (
+            SELECT min(g.code) AS code, count(*) AS hits FROM grid g
+            WHERE g.layout_id = :l AND ST_Intersects(g.boundary, r.location)) n
+        WHERE k.status NOT IN ('closed', 'rejected') AND r.location IS NOT NULL AND n.code IS NOT NULL
+          AND (k.grid_code IS DISTINCT FROM n.code OR k.layout_id IS DISTINCT FROM :l)"""), {"l": layout_id})
+    session.execute(text("""
+        INSERT INTO routing (report_id, layout_id, grid_code, method, candidates, reason)
+        SELECT report_id, :l, new_code, CASE WHEN hits > 1 THEN 'edge' ELSE 'inside' END, '[]'::jsonb,
+               'planner_reroute' FROM _reroute WHERE old_code IS DISTINCT FROM new_code"""), {"l": layout_id})
+    session.execute(text("""
+        UPDATE cases k SET layout_id = :l, grid_code = x.new_code, updated_at = now(),
+               assignee_id = CASE WHEN x.old_code IS DISTINCT FROM x.new_code THEN coalesce(
+                   (SELECT p.id FROM person p WHERE p.grid_code = x.new_code AND p.active AND p.role = 'grid_worker'
+                    ORDER BY p.on_duty DESC, p.id LIMIT 1), k.assignee_id) ELSE k.assignee_id END
+        FROM _reroute x WHERE k.id = x.id"""), {"l": layout_id})
+    n = session.execute(text("""
+        INSERT INTO case_event (case_id, actor, from_status, to_status, note, kind)
+        SELECT id, :actor, status, status,
+               'grid ' || coalesce(old_code, '-') || ' → ' || new_code || ' (layout ' || :l || ' published)', 'assign'
+        FROM _reroute WHERE old_code IS DISTINCT FROM new_code"""), {"l": layout_id, "actor": actor}).rowcount
+    return int(n or 0)
+
+
+def staff_moves(session: Session, *, layout_id: int) -> list[list[Any]]:
+    """[person id, grid code] pairs where the draft's staff lists place someone elsewhere than now."""
+    rows = session.execute(text("""
+        SELECT s.pid, s.code FROM (
+            SELECT g.code, (jsonb_array_elements_text(g.properties -> 'staff'))::bigint AS pid
+            FROM grid g WHERE g.layout_id = :l AND g.properties ? 'staff') s
+        JOIN person p ON p.id = s.pid WHERE p.grid_code IS DISTINCT FROM s.code ORDER BY s.pid"""),
+        {"l": layout_id}).all()
+    return [[r.pid, r.code] for r in rows]
+
+
+def apply_staff(session: Session, moves: list[list[Any]]) -> None:
+    if moves:
+        session.execute(text("UPDATE person SET grid_code = :code WHERE id = :pid"),
+                        [{"pid": pid, "code": code} for pid, code in moves])
+
+
+def apply_due_staff(session: Session) -> int:
+    """Apply the staff moves of future-dated publishes whose moment has come (called when layouts are
+    listed or published; cheap: a partial index holds the pending ones)."""
+    due = session.execute(text("""
+        SELECT id, staff_pending FROM layout_publish
+        WHERE staff_applied_at IS NULL AND effective_from <= now()
+        ORDER BY effective_from FOR UPDATE SKIP LOCKED""")).all()
+    for row in due:
+        apply_staff(session, row.staff_pending or [])
+        session.execute(text("UPDATE layout_publish SET staff_applied_at = now() WHERE id = :id"), {"id": row.id})
+    return len(due)
+
+
+def publishes(session: Session, *, layout_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(text("""
+        SELECT id, layout_id, previous_id, revision, effective_from, actor, role, at, counts, override_reason,
+               rerouted_cases, staff_applied_at IS NOT NULL AS staff_applied
+        FROM layout_publish WHERE layout_id = :l ORDER BY at DESC"""), {"l": layout_id}).mappings().all()
+    return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
