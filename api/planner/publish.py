@@ -40,11 +40,15 @@ def publish_roles(settings: Settings) -> set[str]:
     return {r.strip() for r in settings.publish_roles.split(",") if r.strip()} | {"admin"}
 
 
-def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Principal, settings: Settings) -> int:
-    """Publish a draft; returns the id of the layout it replaced (None when none was in force then)."""
+def check_publisher(principal: Principal, settings: Settings) -> None:
     if principal.role not in publish_roles(settings):
         raise Forbidden(f"publishing needs one of the roles {', '.join(sorted(publish_roles(settings)))} "
                         "(GRIDMAP_PUBLISH_ROLES)")
+
+
+def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Principal, settings: Settings) -> int:
+    """Publish a draft; returns the id of the layout it replaced (None when none was in force then)."""
+    check_publisher(principal, settings)
     now = session.execute(text("SELECT now()")).scalar_one()
     at = body.effective_from or now
     if at.tzinfo is None:

@@ -23,6 +23,15 @@ from api.planner.schemas import EditIn, LayoutCreate, PublishIn, UndoIn
 router = APIRouter(tags=["planner"])
 LayoutId = Annotated[int, Path(ge=1, description="grid layout id")]
 Planner = Annotated[Principal, Depends(require_role("planner"))]
+
+
+async def _publisher(principal: CurrentUser, settings: SettingsDep) -> Principal:
+    """The roles of ``GRIDMAP_PUBLISH_ROLES`` (default planner and admin), checked before the body is read."""
+    publish.check_publisher(principal, settings)
+    return principal
+
+
+Publisher = Annotated[Principal, Depends(_publisher)]
 JSON = "application/json"
 
 
@@ -163,7 +172,7 @@ def layout_impact(layout_id: LayoutId, session: SessionDep, _: Planner,
 
 
 @router.post("/layouts/{layout_id}/publish", response_model=LayoutOut)
-def publish_layout(layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: CurrentUser,
+def publish_layout(layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: Publisher,
                    body: PublishIn) -> Response:
     """Publish a draft from `effective_from` (default now): atomic, serialised, audited."""
     publish.publish(session, layout_id=layout_id, body=body, principal=principal, settings=settings)

@@ -42,6 +42,7 @@ READER = _bearer("planner", "commander", "worker")  # api.core.deps.Reader
 WALL = _bearer("commander", "planner")  # the map wall: command centre and planners
 CASE_ACTOR = _bearer("commander", "worker")
 COMMANDER = _bearer("commander")
+PLANNER = _bearer("planner")
 INTAKE = _bearer("intake")
 STATUS_READER = _bearer("intake", "planner", "commander", "worker")
 OPEN311_READ = Access("open311", frozenset(ROLES))
@@ -104,6 +105,18 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): READER,
     ("GET", f"{V1}/layouts/{{layout_id}}/workload"): READER,
     ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): READER,
+    # the planner workspace (issue 8); publishing: GRIDMAP_PUBLISH_ROLES, planner and admin by default
+    ("POST", f"{V1}/layouts"): PLANNER,
+    ("GET", f"{V1}/layouts/compare"): PLANNER,
+    ("DELETE", f"{V1}/layouts/{{layout_id}}"): PLANNER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/grids"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/edits"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/undo"): PLANNER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/edits"): PLANNER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/validation"): PLANNER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/impact"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
     # the address registry
     ("GET", f"{V1}/addresses/search"): READER,
     ("GET", f"{V1}/addresses/reverse"): READER,
