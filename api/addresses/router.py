@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.addresses import service
 from api.auth.service import Principal
 from api.core.deps import Reader, SessionDep, SessionFactory, SettingsDep, require_role
+from api.core.params import MAX_BIGINT, IdPath, Offset
 
 router = APIRouter(tags=["addresses"])
 Operator = Annotated[Principal, Depends(require_role("commander", "planner"))]
@@ -50,21 +51,24 @@ def reverse(
 @router.get("/addresses/reviews")
 def list_reviews(
     session: SessionDep,
-    _: Reader,
+    principal: Reader,
     status: Annotated[Literal["pending", "confirmed", "rejected"] | None, Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict:
-    """Reports whose address needs an operator: ambiguous, not found, or far from their coordinates."""
-    return service.list_reviews(session, status=status, limit=limit, offset=offset)
+    """Reports whose address needs an operator: ambiguous, not found, or far from their coordinates.
+    A worker sees only the entries of reports routed to its own grids (issue 9: no other grid's reports)."""
+    return service.list_reviews(session, status=status, limit=limit, offset=offset,
+                                scope=list(principal.grid_codes) if principal.role == "worker" else None)
 
 
 class Decision(BaseModel):
-    address_id: int | None = Field(default=None, description="the confirmed address; null rejects the entry")
+    address_id: int | None = Field(default=None, ge=1, le=MAX_BIGINT,
+                                   description="the confirmed address; null rejects the entry")
 
 
 @router.post("/addresses/reviews/{review_id}")
-def decide_review(review_id: int, body: Decision, request: Request, session: SessionDep, settings: SettingsDep,
+def decide_review(review_id: IdPath, body: Decision, request: Request, session: SessionDep, settings: SettingsDep,
                   principal: Operator) -> dict:
     """Confirm a queued report's address (it is re-routed, method `address`) or reject the entry."""
     return service.decide_review(session, cache=request.app.state.index_cache, review_id=review_id,
@@ -73,6 +77,6 @@ def decide_review(review_id: int, body: Decision, request: Request, session: Ses
 
 
 @router.get("/addresses/{address_id}")
-def get_address(address_id: int, session: SessionDep, _: Reader) -> dict:
+def get_address(address_id: IdPath, session: SessionDep, _: Reader) -> dict:
     """One registry address with its hierarchy, aliases and point."""
     return service.get_address(session, address_id=address_id)

@@ -235,9 +235,13 @@ def queue_review(session: Session, *, report_id: int, query: str, res: Resolutio
                            "c": orjson.dumps(candidates).decode(), "d": distance}).scalar_one()
 
 
-def list_reviews(session: Session, *, status: str | None, limit: int, offset: int) -> dict:
-    params = {"s": status, "limit": limit, "offset": offset}
-    where = "WHERE (CAST(:s AS text) IS NULL OR v.status = :s)"
+def list_reviews(session: Session, *, status: str | None, limit: int, offset: int,
+                 scope: list[str] | None = None) -> dict:
+    """The review queue; ``scope`` (grid codes) limits it to reports whose latest routing is in those grids."""
+    params = {"s": status, "limit": limit, "offset": offset, "scope": scope}
+    where = """WHERE (CAST(:s AS text) IS NULL OR v.status = :s)
+               AND (CAST(:scope AS text[]) IS NULL OR (SELECT x.grid_code FROM routing x WHERE x.report_id = v.report_id
+                                                       ORDER BY x.id DESC LIMIT 1) = ANY(CAST(:scope AS text[])))"""
     total = session.execute(text(f"SELECT count(*) FROM address_review v {where}"), params).scalar_one()
     rows = session.execute(text(f"""
         SELECT v.*, r.source, r.description, r.category_code FROM address_review v JOIN report r ON r.id = v.report_id

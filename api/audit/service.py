@@ -52,11 +52,13 @@ def _clean_query(raw: bytes) -> str | None:
 
 def record(session: Session, *, actor: str, role: str | None, method: str, path: str, query: str | None,
            status: int, ip: str | None, user_agent: str | None) -> None:
+    """One audit row. A path may carry a NUL (``/grids/%00``), which PostgreSQL cannot store: written as %00,
+    so that the request is still on record."""
     session.execute(text("""
         INSERT INTO audit_log (actor, role, method, path, query, status, client_ip, user_agent)
         VALUES (:actor, :role, :method, :path, :query, :status, :ip, :ua)"""),
-        {"actor": actor[:200], "role": role, "method": method, "path": path[:2000], "query": query,
-         "status": status, "ip": ip, "ua": (user_agent or "")[:300] or None})
+        {"actor": actor[:200], "role": role, "method": method, "path": path.replace("\x00", "%00")[:2000],
+         "query": query, "status": status, "ip": ip, "ua": (user_agent or "")[:300] or None})
 
 
 class AuditMiddleware:

@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from api.auth import service
 from api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
 from api.core.deps import Admin, SessionDep
+from api.core.params import IdPath
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -22,5 +23,5 @@ def create_key(body: KeyCreate, session: SessionDep, _: Admin) -> KeyCreated:
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(key_id: int, session: SessionDep, _: Admin) -> None:
+def revoke_key(key_id: IdPath, session: SessionDep, _: Admin) -> None:
     service.revoke_key(session, key_id=key_id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.buildings import service
 from api.core.deps import Reader, SessionDep, SettingsDep
 from api.core.geojson import GEOJSON, parse_bbox
+from api.core.params import Limit, Offset
 
 router = APIRouter(tags=["buildings"])
 
@@ -18,8 +19,8 @@ def list_buildings(
     settings: SettingsDep,
     _: Reader,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84); required")],
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """Building footprints (楼栋) within a bounding box, paged."""
     page = min(limit or settings.default_page_size, settings.max_page_size)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.core.deps import Reader, SessionDep, SettingsDep
 from api.core.errors import InvalidParameter
+from api.core.params import MAX_BIGINT
 from api.coverage import service
 from api.coverage.schemas import CatchmentOut, CoverageOut, WorkloadOut
 from geo.catchment import DEFAULT_WALK_M, CatchmentParams
@@ -17,7 +18,7 @@ from geo.coverage import Tolerances
 
 router = APIRouter(tags=["coverage"])
 
-LayoutId = Annotated[int, Path(ge=1, description="grid layout id (draft, published or retired)")]
+LayoutId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="grid layout id (draft, published or retired)")]
 CommunityCode = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="12-digit community code")]
 MinArea = Annotated[float, Query(ge=0, le=1e6, description="gaps/overlaps/crossings below this (m²) are slivers")]
 MinShare = Annotated[float, Query(gt=0, lt=1, description="a grid's share of a footprint below this is a sliver")]

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.core.deps import Reader, SessionDep, SettingsDep
 from api.core.geojson import GEOJSON, parse_bbox
+from api.core.params import MAX_BIGINT, IdPath, Limit, Offset
 from api.grids import service
 from api.grids.schemas import LayoutList, LayoutOut
 
 router = APIRouter(tags=["grids"])
 GridCode = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="15-digit grid code")]
-LayoutQuery = Annotated[int | None, Query(ge=1, description="layout id; default: the layout in force now")]
+LayoutQuery = Annotated[int | None, Query(ge=1, le=MAX_BIGINT,
+                                          description="layout id; default: the layout in force now")]
 
 
 @router.get("/layouts", response_model=LayoutList)
@@ -25,7 +27,7 @@ def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
 
 
 @router.get("/layouts/{layout_id}", response_model=LayoutOut)
-def get_layout(layout_id: int, session: SessionDep, _: Reader) -> LayoutOut:
+def get_layout(layout_id: IdPath, session: SessionDep, _: Reader) -> LayoutOut:
     return service.layout(session, layout_id=layout_id)
 
 
@@ -38,8 +40,8 @@ def list_grids(
     layout: LayoutQuery = None,
     community: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """Grids (网格) of a layout as a GeoJSON FeatureCollection, paged (`links` has `next`)."""
     page = min(limit or settings.default_page_size, settings.max_page_size)

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.core.deps import CurrentUser, SessionDep, SessionFactory, SettingsDep
 from api.core.errors import ValidationFailed
+from api.core.params import MAX_BIGINT, IdQuery
 from api.locate import service
 
 router = APIRouter(tags=["locate"])
@@ -25,7 +26,8 @@ async def locate(
     lat: Annotated[float | None, Query(description="latitude (or northing)")] = None,
     crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
     at: Annotated[str | None, Query(description="ISO time: route against the layout in force then")] = None,
-    layout: Annotated[int | None, Query(ge=1, description="route against this layout (drafts too)")] = None,
+    layout: Annotated[int | None, Query(ge=1, le=MAX_BIGINT,
+                                        description="route against this layout (drafts too)")] = None,
     engine: Annotated[Literal["index", "postgis"], Query(
         description="index (default): the in-memory routing index; postgis: ask the database directly "
                     "(the reference the index is checked against)")] = "index",
@@ -67,7 +69,7 @@ async def locate_batch(
     settings: SettingsDep,
     _: CurrentUser,
     at: Annotated[str | None, Query()] = None,
-    layout: Annotated[int | None, Query(ge=1)] = None,
+    layout: IdQuery = None,
 ) -> StreamingResponse:
     """Route many points at once (`{"crs": …, "points": [[lon, lat], …]}` or a GeoJSON FeatureCollection of
     Points); results come back in input order, streamed."""

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
+from api.core.params import MAX_BIGINT, IdPath
 from api.open311 import service
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -91,7 +92,7 @@ async def post_request(
 @router.get("/requests.json")
 def get_requests(
     session: SessionDep,
-    _: Client,
+    principal: Client,
     service_request_id: Annotated[str | None, Query(pattern=r"^[0-9]+(,[0-9]+)*$")] = None,
     service_code: str | None = None,
     start_date: datetime | None = None,
@@ -99,10 +100,17 @@ def get_requests(
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|closed)$")] = None,
 ) -> list[dict]:
     ids = [int(i) for i in service_request_id.split(",")] if service_request_id else None
+    if ids and max(ids) > MAX_BIGINT:
+        raise InvalidParameter("service_request_id: ids are at most 2^63 - 1", field="service_request_id")
     return service.get_requests(session, ids=ids, service_code=service_code, start=start_date, end=end_date,
-                                status=status_)
+                                status=status_, scope=_scope(principal))
 
 
 @router.get("/requests/{request_id}.json")
-def get_request(request_id: int, session: SessionDep, _: Client) -> list[dict]:
-    return service.get_request(session, request_id=request_id)
+def get_request(request_id: IdPath, session: SessionDep, principal: Client) -> list[dict]:
+    return service.get_request(session, request_id=request_id, scope=_scope(principal))
+
+
+def _scope(principal: Principal) -> list[str] | None:
+    """A worker key sees the requests of its grids only (a key has none: nothing), as on /api/v1/cases."""
+    return list(principal.grid_codes) if principal.role == "worker" else None

@@ -114,9 +114,12 @@ SELECT = """
 
 
 def get_requests(session: Session, *, ids: list[int] | None, service_code: str | None, start: datetime | None,
-                 end: datetime | None, status: str | None) -> list[dict[str, Any]]:
+                 end: datetime | None, status: str | None, scope: list[str] | None = None) -> list[dict[str, Any]]:
+    """``scope``: grid codes the caller may see (None: all)."""
+    in_scope = "(CAST(:scope AS text[]) IS NULL OR rt.grid_code = ANY(CAST(:scope AS text[])))"
     if ids:
-        rows = session.execute(text(SELECT + " WHERE r.id = ANY(:ids) ORDER BY r.id"), {"ids": ids}).all()
+        rows = session.execute(text(SELECT + f" WHERE r.id = ANY(:ids) AND {in_scope} ORDER BY r.id"),
+                               {"ids": ids, "scope": scope}).all()
         return [_request(r) for r in rows]
     # GeoReport v2: without dates, the last 90 days; at most 1,000 requests.
     end = end or datetime.now().astimezone()
@@ -125,13 +128,15 @@ def get_requests(session: Session, *, ids: list[int] | None, service_code: str |
                   "'rejected')"}.get(status or "", "")
     rows = session.execute(text(SELECT + f"""
         WHERE r.reported_at >= :start AND r.reported_at < :end
-          AND (CAST(:code AS text) IS NULL OR r.category_code = :code) {status_sql}
-        ORDER BY r.reported_at DESC LIMIT 1000"""), {"start": start, "end": end, "code": service_code}).all()
+          AND (CAST(:code AS text) IS NULL OR r.category_code = :code) {status_sql} AND {in_scope}
+        ORDER BY r.reported_at DESC LIMIT 1000"""),
+        {"start": start, "end": end, "code": service_code, "scope": scope}).all()
     return [_request(r) for r in rows]
 
 
-def get_request(session: Session, *, request_id: int) -> list[dict[str, Any]]:
-    found = get_requests(session, ids=[request_id], service_code=None, start=None, end=None, status=None)
+def get_request(session: Session, *, request_id: int, scope: list[str] | None = None) -> list[dict[str, Any]]:
+    found = get_requests(session, ids=[request_id], service_code=None, start=None, end=None, status=None,
+                         scope=scope)
     if not found:
         raise NotFound(f"no service request {request_id}")
     return found

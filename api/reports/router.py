@@ -10,6 +10,7 @@ from sqlalchemy import select
 from api.auth.service import Principal
 from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SettingsDep, require_role
 from api.core.errors import NotFound
+from api.core.params import IdPath, Offset
 from api.reports import service
 from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
@@ -57,7 +58,7 @@ def create_report(
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut)
-def get_report(report_id: int, session: SessionDep, principal: StatusReader) -> ReportOut:
+def get_report(report_id: IdPath, session: SessionDep, principal: StatusReader) -> ReportOut:
     out = service.get_report(session, report_id=report_id, unmask=principal.role == "admin")
     if principal.role == "worker" and (out.routing is None or out.routing.grid_code not in principal.grid_codes):
         raise NotFound(f"no report with id {report_id} in your grids")  # issue 6: workers see their grids only
@@ -77,7 +78,7 @@ def list_reports(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ReportList:
     """Reports, newest first, with their routing and case, filtered."""
     items, total = service.list_reports(

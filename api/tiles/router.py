@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 
 from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.params import MAX_BIGINT
 from api.tiles.service import TileCache, get_tile
 from api.wall.listen import Listener
 
@@ -41,7 +42,8 @@ def tile(
     z: int,
     x: int,
     y: int,
-    layout: Annotated[int | None, Query(description="grid layout id; default: the layout in force")] = None,
+    layout: Annotated[int | None, Query(ge=1, le=MAX_BIGINT,
+                                        description="grid layout id; default: the layout in force")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A vector tile (WebMercatorQuad z/x/y) of grids (layer `grids`, properties code, name, name_en,

@@ -12,8 +12,9 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.auth.service import Principal
 from api.core.deps import SessionDep, SettingsDep, require_role
-from api.core.errors import ServiceUnavailable
+from api.core.errors import InvalidParameter, ServiceUnavailable
 from api.core.geojson import parse_bbox
+from api.core.params import IdPath, IdQuery
 from api.wall import service
 from api.wall.filters import parse_filters
 from api.wall.heat import MAX_CELLS, heat_bins
@@ -66,6 +67,8 @@ def heatmap(
     centre), never more than `max_cells` (20,000) per view; counts are exact for the window and filters."""
     f = parse_filters(window=window, since=since, until=until, category=category, status=status, source=source)
     box = parse_bbox(bbox)
+    if box is None:  # `bbox=` (empty) parses as "no bbox", which the heatmap cannot do without
+        raise InvalidParameter("bbox is required: minLon,minLat,maxLon,maxLat", field="bbox")
     return _json(heat_bins(session, f, box, zoom, max_cells))
 
 
@@ -84,7 +87,7 @@ def summary(
 @router.get("/grids")
 def grid_metrics(
     session: SessionDep, _: WallReader,
-    layout: int | None = None, category: Category = None, source: Source = None,
+    layout: IdQuery = None, category: Category = None, source: Source = None,
 ) -> Response:
     """Per grid: open cases, new cases today (Beijing day), overdue open cases — for the choropleths."""
     f = parse_filters(window="today", since=None, until=None, category=category, status=None, source=source)
@@ -100,7 +103,7 @@ def grid_cases(session: SessionDep, _: WallReader, code: str,
 
 
 @router.get("/cases/{case_id}")
-def case_detail(session: SessionDep, _: WallReader, case_id: int) -> Response:
+def case_detail(session: SessionDep, _: WallReader, case_id: IdPath) -> Response:
     """One case: category, grid, deadline, its report (reporter masked) and its event log."""
     return _json(service.case_detail(session, case_id))
 

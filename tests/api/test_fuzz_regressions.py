@@ -1,0 +1,52 @@
+"""Every 5xx or non-problem error the fuzzer (tests/api/test_fuzz.py) or a review found, pinned as an
+explicit request, so that a fix cannot quietly regress while the randomised search looks elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.usefixtures("quiet_app")
+
+PROBLEM = "application/problem+json"
+HUGE = str(2**70)  # beyond PostgreSQL's bigint
+
+CASES = [
+    # found by the fuzzer: an empty bbox parsed as "no bbox", which the heatmap then dereferenced
+    ("GET", "/api/v1/wall/heatmap?bbox=&zoom=12", 400),
+    # ids and offsets past bigint reached PostgreSQL and came back as NumericValueOutOfRange (500)
+    ("DELETE", f"/api/v1/keys/{HUGE}", 422),
+    ("DELETE", "/api/v1/keys/-1", 422),  # ids are positive: say so, not "no such key"
+    ("GET", f"/api/v1/layouts/{HUGE}", 422),
+    ("GET", f"/api/v1/reports/{HUGE}", 422),
+    ("GET", f"/api/v1/reports?offset={HUGE}", 422),
+    ("GET", f"/api/v1/grids?offset={HUGE}", 422),
+    ("GET", f"/api/v1/grids?layout={HUGE}", 422),
+    ("GET", f"/api/v1/buildings?limit={HUGE}", 422),
+    ("GET", f"/api/v1/addresses/{HUGE}", 422),
+    ("GET", f"/api/v1/addresses/reviews?offset={HUGE}", 422),
+    ("POST", f"/api/v1/addresses/reviews/{HUGE}", 422),
+    ("GET", f"/api/v1/wall/cases/{HUGE}", 422),
+    ("GET", f"/api/v1/wall/grids?layout={HUGE}", 422),
+    ("GET", f"/api/v1/layouts/{HUGE}/coverage", 422),
+    ("GET", f"/api/v1/locate?lon=116.4&lat=39.9&layout={HUGE}", 422),
+    ("GET", f"/api/v1/tiles/grids/14/13490/6205.mvt?layout={HUGE}", 422),
+    ("GET", f"/open311/v2/requests/{HUGE}.json", 422),
+    ("GET", f"/open311/v2/requests.json?service_request_id={HUGE}", 400),
+    ("GET", f"/api/v1/audit?offset={HUGE}", 422),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "status"), CASES, ids=[f"{m} {u}" for m, u, _ in CASES])
+def test_found_errors_are_client_errors_now(method: str, url: str, status: int, client: httpx.Client,
+                                            auth: Callable[[str], dict[str, str]]) -> None:
+    headers = auth("admin")
+    if url.startswith("/open311"):
+        url += ("&" if "?" in url else "?") + "api_key=" + headers["Authorization"].split()[1]
+    resp = client.request(method, url, headers=headers, json={} if method == "POST" else None)
+    assert resp.status_code == status, resp.text[:500]
+    assert resp.headers["content-type"].startswith(PROBLEM)
+    body = resp.json()
+    assert body["status"] == status and body["code"], body
