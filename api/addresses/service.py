@@ -322,8 +322,12 @@ def import_addresses(session: Session, *, path: Path, source_layer: str | None =
     import pyogrio
     import shapely
 
+    from api.imports.service import check_shapefile
+
     if not path.exists():
         raise ImportFailed(f"{path} does not exist", reason="file_not_found")
+    if path.suffix.lower() in (".zip", ".shp"):
+        check_shapefile(path)  # a missing part, or GBK names without a .cpg: refused by name, not mojibake
     try:
         if path.suffix.lower() == ".csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -335,8 +339,12 @@ def import_addresses(session: Session, *, path: Path, source_layer: str | None =
             df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(object).where(gdf.notna(), "").astype(str)
             lon = pd.Series(shapely.get_x(geoms)).where(~shapely.is_missing(geoms))
             lat = pd.Series(shapely.get_y(geoms)).where(~shapely.is_missing(geoms))
-    except (OSError, ValueError, pyogrio.errors.DataSourceError) as exc:
-        raise ImportFailed(f"{path.name} cannot be read: {exc}", reason="unreadable") from None
+    except UnicodeDecodeError:
+        raise ImportFailed(f"{path.name} is not UTF-8 text (a GBK export?); save it as UTF-8 (Excel: \"CSV UTF-8\")",
+                           reason="unknown_encoding") from None
+    except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL/GEOS raise many kinds; each means "cannot read this file"
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
     if "full_text" not in df.columns:
         raise ImportFailed("the file needs a full_text column", reason="missing_field", field="full_text")
     lon_arr, lat_arr = np.array(lon, dtype=float), np.array(lat, dtype=float)

@@ -67,11 +67,54 @@ def read_vector(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
             f"{path.name}: unsupported file type; use GeoJSON, GeoPackage or a zipped Shapefile",
             reason="unsupported_format",
         )
+    if path.suffix.lower() in (".zip", ".shp"):
+        check_shapefile(path)
     try:
         return pyogrio.read_dataframe(path, layer=layer, encoding=None)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ... and GDAL messages
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
+
+
+def _shapefile_parts(path: Path) -> dict[str, bytes | None]:
+    """The .dbf bytes and whether a .cpg exists, for a .shp or a zipped Shapefile (first .shp in the zip)."""
+    if path.suffix.lower() == ".shp":
+        names = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
+        return {ext: names[ext].read_bytes() if ext in names else None for ext in (".shp", ".shx", ".dbf", ".cpg")}
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = [n for n in z.namelist() if not n.endswith("/")]
+            shp = next((n for n in members if n.lower().endswith(".shp")), None)
+            if shp is None:
+                return {}
+            stem = shp[:-4]
+            found = {n[len(stem):].lower(): n for n in members if n.startswith(stem) and len(n) == len(stem) + 4}
+            return {ext: z.read(found[ext]) if ext in found else None for ext in (".shp", ".shx", ".dbf", ".cpg")}
+    except zipfile.BadZipFile:
+        return {}
+
+
+def check_shapefile(path: Path) -> None:
+    """Refuse, by name, a Shapefile that would otherwise import wrong or fail with a GDAL riddle:
+    a missing part (.shx, .dbf), or names in a legacy encoding (GBK, usual in Chinese GIS data) that no
+    .cpg file declares: GDAL would read them as Latin-1 and store mojibake without a word."""
+    parts = _shapefile_parts(path)
+    if not parts:
+        return  # not a zip of a Shapefile: let the reader say what it is
+    missing = [ext for ext in (".shx", ".dbf") if parts.get(ext) is None]
+    if missing:
+        raise ImportFailed(f"{path.name}: the Shapefile lacks its {' and '.join(missing)} part(s); zip the .shp, .shx,"
+                           " .dbf, .prj (and .cpg) files together", reason="unreadable")
+    dbf = parts[".dbf"] or b""
+    if parts.get(".cpg") is None and len(dbf) > 32 and dbf[29] == 0:  # no .cpg and no code page (LDID) byte
+        header_len = int.from_bytes(dbf[8:10], "little")
+        try:
+            dbf[header_len:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImportFailed(
+                f"{path.name}: the attribute table's text is not UTF-8 and no .cpg file says which encoding it is "
+                "(Chinese GIS files are often GBK); add a .cpg file containing the encoding (e.g. GBK) next to the "
+                ".dbf and import again", reason="unknown_encoding") from None
 
 
 def _transform_chinese(geoms: np.ndarray, name: str) -> np.ndarray:
@@ -112,6 +155,13 @@ def _check_lonlat(geoms: np.ndarray, rows: np.ndarray) -> None:
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if not present.any():
         return
+    # NaN/Infinity coordinates (GeoJSON readers accept the tokens): bounds skip them, GEOS then fails on them
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    nonfinite = ~np.isfinite(coords).all(axis=1)
+    if nonfinite.any():
+        i = int(owner[np.flatnonzero(nonfinite)[0]])
+        raise ImportFailed(f"row {rows[i]}: coordinates must be finite numbers (found NaN or Infinity)",
+                           row=int(rows[i]), reason="coordinates_out_of_range")
     bounds = shapely.bounds(geoms[present])
     bad = ~np.isfinite(bounds).all(axis=1) | (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (
         bounds[:, 1] < -90) | (bounds[:, 3] > 90)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,12 @@ def service_definition(session: Session, code: str) -> dict[str, Any]:
     return {"service_code": code, "attributes": []}
 
 
+#: ReportIn field -> the GeoReport v2 form field it came from, so that an error names what the client sent.
+OPEN311_NAMES = {"category": "service_code", "description": "description", "lon": "long", "lat": "lat",
+                 "address": "address_string", "photos.0": "media_url", "reporter.name": "first_name/last_name",
+                 "reporter.phone": "phone", "external_id": "external_id", "crs": "crs"}
+
+
 def post_request(session: Session, *, cache: IndexCache, form: dict[str, str], principal: Principal,
                  idempotency_key: str | None, settings: Settings,
                  notify: Callable[[str, str], None] | None = None) -> list[dict[str, Any]]:
@@ -59,13 +66,19 @@ def post_request(session: Session, *, cache: IndexCache, form: dict[str, str], p
     if not form.get("service_code"):
         raise ValidationFailed("service_code is required", field="service_code")
     name = " ".join(filter(None, [form.get("last_name"), form.get("first_name")])) or None
-    body = ReportIn(
-        source="open311", external_id=form.get("external_id") or None, category=form["service_code"],
-        description=form.get("description") or None, lon=num("long"), lat=num("lat"), crs=form.get("crs") or None,
-        address=form.get("address_string") or None,
-        photos=[form["media_url"]] if form.get("media_url") else [],
-        reporter=Reporter(name=name, phone=form.get("phone") or None) if (name or form.get("phone")) else None,
-    )
+    lon, lat = num("long"), num("lat")
+    try:
+        body = ReportIn(
+            source="open311", external_id=form.get("external_id") or None, category=form["service_code"],
+            description=form.get("description") or None, lon=lon, lat=lat, crs=form.get("crs") or None,
+            address=form.get("address_string") or None,
+            photos=[form["media_url"]] if form.get("media_url") else [],
+            reporter=Reporter(name=name, phone=form.get("phone") or None) if (name or form.get("phone")) else None,
+        )
+    except PydanticValidationError as exc:  # the form is checked here, not by FastAPI: a 422, not a 500
+        errors = [{"field": OPEN311_NAMES.get(".".join(str(p) for p in e["loc"]), ".".join(str(p) for p in e["loc"])),
+                   "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None
     out = reports.create_report(
         session, cache=cache, body=body, idempotency_key=idempotency_key, principal=principal,
         tolerance_m=settings.routing_tolerance_m, tz=settings.timezone, duplicate_radius_m=settings.duplicate_radius_m,
