@@ -100,3 +100,13 @@ def test_a_revoked_key_is_refused_everywhere_it_worked(client: httpx.Client, mak
     for path in ("/api/v1/layouts", "/api/v1/cases", "/api/v1/wall/summary"):
         _refused(client.get(path, headers={"Authorization": f"Bearer {victim}"}), 401, "unauthorized", path)
     _refused(client.get("/open311/v2/services.json", params={"api_key": victim}), 401, "unauthorized", "open311")
+
+
+def test_an_intake_key_touches_no_grid_or_layout_route() -> None:
+    """Intake systems post reports and read their status; grids and layouts are the planners' (issue 9).
+    The matrix above holds the app to the table; this holds the table to the rule."""
+    grid_routes = [(m, p) for m, p in ROUTES if re.search(r"/(grids|layouts|tiles)\b", p)]
+    assert len(grid_routes) >= 15
+    allowed = [f"{m} {p}" for m, p in grid_routes if EXPECTED[(m, p)].kind != "public"
+               and EXPECTED[(m, p)].allows("intake")]
+    assert not allowed, f"intake may call grid routes: {allowed}"

@@ -171,3 +171,20 @@ def test_bad_points_are_refused_at_intake_and_nothing_is_stored(
         assert _problem(resp, 413)["code"] == "payload_too_large"
     db.expire_all()
     assert checksum(db, INTAKE_TABLES) == before
+
+
+@pytest.mark.usefixtures("quiet_app")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_planner_upload_refuses_each_bad_file(name: str, client: httpx.Client, db: Session,
+                                                   auth: Callable[[str], dict[str, str]]) -> None:
+    """The planner's multipart ``POST /api/v1/layouts`` runs the same importer: the same refusals, as 4xx."""
+    reason, row = EXPECTED[name]
+    before = checksum(db, ("grid", "grid_layout"))
+    resp = client.post("/api/v1/layouts", headers=auth("planner"), data={"name": f"bad {name}"},
+                       files={"file": (name, (BAD / name).read_bytes())})
+    body = _problem(resp, 400, 413, 422)
+    assert body.get("reason") == reason, body
+    if row is not None:
+        assert body.get("row") == row and f"row {row}" in body["detail"], body
+    db.expire_all()
+    assert checksum(db, ("grid", "grid_layout")) == before
