@@ -24,6 +24,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj import Geod
+from scipy import ndimage
 
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
 METHODS = ("inside", "edge", "nearest", "unrouted")
@@ -124,16 +125,24 @@ class RoutingIndex:
             vx, vy = self._cell_of(coords[:, 0], coords[:, 1])
             boundary[np.clip(vy, 0, self.ny - 1), np.clip(vx, 0, self.nx - 1)] = True
         lut = np.full(self.ny * self.nx, _BOUNDARY, dtype=np.int32)
-        free = np.flatnonzero(~boundary.ravel())
-        cy, cx = np.divmod(free, self.nx)
+        # Cells no ring passes through, joined through shared edges, form regions that no boundary crosses:
+        # every cell of a region lies in the same grids (or in none). So one point test per region (about
+        # one per grid, plus the outside) labels millions of cells; testing every cell's centre took minutes
+        # at 100,000 grids.
+        regions, n_regions = ndimage.label(~boundary)  # 4-connectivity: neighbours share an edge
+        flat = regions.ravel()
+        free = np.flatnonzero(flat)
+        region_of = flat[free] - 1
+        _, first = np.unique(region_of, return_index=True)
+        cy, cx = np.divmod(free[first], self.nx)
         centres = shapely.points(self.x0 + (cx + 0.5) * cell, self.y0 + (cy + 0.5) * cell)
         hit_pt, hit_poly = self.tree.query(centres, predicate="intersects")
-        counts = np.bincount(hit_pt, minlength=len(free))
-        label = np.full(len(free), _OUTSIDE, dtype=np.int32)
+        counts = np.bincount(hit_pt, minlength=n_regions)
+        label = np.full(n_regions, _OUTSIDE, dtype=np.int32)
         single = counts[hit_pt] == 1
         label[hit_pt[single]] = hit_poly[single]
         label[counts > 1] = _BOUNDARY
-        lut[free] = label
+        lut[free] = label[region_of]
         # For the cells left to exact tests, the grids whose geometry touches the cell (CSR lists).
         exact_cells = np.flatnonzero(lut == _BOUNDARY)
         by, bx_ = np.divmod(exact_cells, self.nx)
