@@ -11,6 +11,7 @@ they are (``after``) go to ``layout_edit``: undo writes ``before`` back.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +208,9 @@ def import_draft(session: Session, *, content: bytes, filename: str, name: str, 
     if not content:
         raise ImportFailed("the file is empty", reason="empty_file")
     with tempfile.TemporaryDirectory() as tmp, session.begin_nested():
-        path = Path(tmp) / f"upload{suffix}"
+        # the planner's own file name, so that an error names the file they sent
+        stem = re.sub(r"[^\w.\-]+", "_", Path(filename).stem)[:80].strip("._") or "upload"
+        path = Path(tmp) / f"{stem}{suffix}"
         path.write_bytes(content)
         new = session.execute(text("INSERT INTO grid_layout (name, status) VALUES (:n, 'draft') RETURNING id"),
                               {"n": name}).scalar_one()
@@ -286,15 +289,20 @@ def _lines(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
     return [shapely.from_wkb(bytes(w)) for (w,) in session.execute(text(sql), params).all()]
 
 
-def snap_reference(session: Session, *, layout_id: int, geom: Any, exclude: list[str], tol_deg: float) -> Any:
-    """Boundaries near ``geom`` to snap onto: other grids of the layout, buildings, communities."""
+def snap_reference(session: Session, *, layout_id: int, geom: Any, exclude: list[str], tol_deg: float,
+                   buildings: bool = True) -> Any:
+    """Boundaries near ``geom`` to snap onto: other grids of the layout, communities, and buildings (not for a
+    new grid: it is clipped to the free space, and a drawn edge bent onto a building corner inside that space
+    would leave a sliver gap)."""
     x0, y0, x1, y1 = geom.bounds
     p = {"l": layout_id, "ex": list(exclude), "x0": x0 - tol_deg, "y0": y0 - tol_deg, "x1": x1 + tol_deg,
          "y1": y1 + tol_deg}
     env = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
     parts = _lines(session, f"""SELECT ST_AsBinary(ST_Boundary(boundary)) FROM grid
                                 WHERE layout_id = :l AND NOT code = ANY(:ex) AND boundary && {env}""", p)
-    parts += _lines(session, f"SELECT ST_AsBinary(ST_Boundary(footprint)) FROM building WHERE footprint && {env}", p)
+    if buildings:
+        parts += _lines(session, f"SELECT ST_AsBinary(ST_Boundary(footprint)) FROM building WHERE footprint && {env}",
+                        p)
     parts += _lines(session, f"SELECT ST_AsBinary(ST_Boundary(boundary)) FROM community WHERE boundary && {env}", p)
     lines = [ln for g in parts for ln in shapely.get_parts(g) if not ln.is_empty]
     return shapely.MultiLineString(lines) if lines else None
@@ -419,7 +427,8 @@ def op_create(session: Session, layout_id: int, body: s.Create) -> Plan:
     geom = _polygon(body.geometry)
     tol = metres_to_degrees(body.snap_m, _mean_lat(geom))
     if tol > 0:
-        geom = snap(geom, snap_reference(session, layout_id=layout_id, geom=geom, exclude=[], tol_deg=tol), tol)
+        ref = snap_reference(session, layout_id=layout_id, geom=geom, exclude=[], tol_deg=tol, buildings=False)
+        geom = snap(geom, ref, tol)
     x0, y0, x1, y1 = geom.bounds
     occupied = [shapely.from_wkb(bytes(w)) for (w,) in session.execute(text("""
         SELECT ST_AsBinary(boundary) FROM grid WHERE layout_id = :l

@@ -112,3 +112,17 @@ def test_impact_matches_postgis(draft: Draft, make_case: Callable[..., int], gri
     assert {f["properties"]["kind"] for f in moves} >= {"building", "open_case"}
     problem(draft.client.get(f"/api/v1/layouts/{draft.id}/impact", params={"against": 999999},
                              headers=draft.headers), 404, "not_found")
+
+
+def test_a_grid_redrawn_a_metre_over_its_hole_leaves_no_sliver_gap(draft: Draft) -> None:
+    """Drawn with the default 2 m snapping just beyond the hole a deleted grid left: the new grid fills the hole
+    exactly (no gap along its edges from vertices bent onto nearby building corners)."""
+    code = "110101001001003"  # buildings stand within 2 m of its edges
+    hole = geom(draft, code)
+    draft.ok("delete", code=code)
+    drawn = shapely.buffer(hole, 0.00001, join_style="mitre")  # ~1 m beyond every edge
+    new_code = draft.ok("create", geometry=mapping(drawn))["edit"]["params"]["code"]
+    assert shapely.symmetric_difference(geom(draft, new_code), hole).area / hole.area < 1e-4
+    v = validation(draft)
+    assert v["counts"].get("gap") == 1 and v["counts"].get("overlap") == 1  # the sample's own, nothing new
+

@@ -80,7 +80,8 @@ def test_a_bad_file_is_refused_with_its_row_and_nothing_is_created(client: httpx
     body = problem(resp, 422, "import_failed")
     assert body["row"] == 2 and body["reason"] == "invalid_geometry"
     assert layouts(db) == n
-    problem(upload(client, planner, b"PK\x03\x04 not really", "x.zip", name="z"), 422, "import_failed")
+    body = problem(upload(client, planner, b"PK\x03\x04 not really", "规划 v2.zip", name="z"), 422, "import_failed")
+    assert "v2.zip" in body["detail"]  # the file the planner sent, not a temporary name
     problem(upload(client, planner, b"hello", "notes.txt", name="t"), 422, "import_failed")
     good = community_grids(db, "wgs84").to_json().encode()
     problem(upload(client, planner, good, "x.geojson", name="f", code_field="NOPE"), 400,
