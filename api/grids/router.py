@@ -19,10 +19,11 @@ LayoutQuery = Annotated[int | None, Query(ge=1, le=MAX_BIGINT,
 @router.get("/layouts", response_model=LayoutList)
 def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
     """Every grid layout (draft, published, retired), newest first; `current` marks the one in force.
-    Staff moves of a future-dated publish whose moment has come are applied first (issue 8)."""
-    from api.planner.publish import apply_due_staff
+    What a future-dated publish left for its moment is done first, once it has come (issue 8: the replaced
+    layout retired, the draft's staff moves applied)."""
+    from api.planner.publish import apply_due
 
-    apply_due_staff(session)
+    apply_due(session)
     return LayoutList(items=service.layouts(session))
 
 

@@ -77,10 +77,7 @@ def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Pri
         SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
           AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""), {"t": at}).scalar()
     publish_layout(session, layout_id=layout_id, effective_from=at)
-    # Layouts whose period has ended are retired (a future-dated publish leaves the old one published
-    # until then; the next publish tidies up).
-    session.execute(text("UPDATE grid_layout SET status = 'retired' WHERE status = 'published' "
-                         "AND effective_to IS NOT NULL AND effective_to <= now()"))
+    apply_due(session)  # layouts whose period has ended are retired, staff moves that are due applied
     rerouted = reroute_open_cases(session, layout_id=layout_id, actor=principal.actor) if body.reroute_open_cases \
         else 0
     staff = staff_moves(session, layout_id=layout_id)
@@ -154,9 +151,12 @@ def apply_staff(session: Session, moves: list[list[Any]]) -> None:
                         [{"pid": pid, "code": code} for pid, code in moves])
 
 
-def apply_due_staff(session: Session) -> int:
-    """Apply the staff moves of future-dated publishes whose moment has come (called when layouts are
-    listed or published; cheap: a partial index holds the pending ones)."""
+def apply_due(session: Session) -> int:
+    """What a future-dated publish leaves for its moment, once the moment has come: the layout it replaced is
+    retired, and the staff moves of the draft are applied. Called when layouts are listed or published
+    (cheap: nothing to update is the usual case, and a partial index holds the pending staff moves)."""
+    session.execute(text("UPDATE grid_layout SET status = 'retired' WHERE status = 'published' "
+                         "AND effective_to IS NOT NULL AND effective_to <= now()"))
     due = session.execute(text("""
         SELECT id, staff_pending FROM layout_publish
         WHERE staff_applied_at IS NULL AND effective_from <= now()

@@ -33,8 +33,9 @@ def community_grids(db: Session, crs: str) -> gpd.GeoDataFrame:
             return np.column_stack(SHIFT[crs](c[:, 0], c[:, 1]))
 
         geoms = shapely.transform(geoms, fn)
+    # labelled WGS84 whatever the coordinates are: what digitising tools do with GCJ-02 and BD-09 data
     return gpd.GeoDataFrame({"BM": [r.code for r in rows], "MC": [r.name for r in rows]}, geometry=list(geoms),
-                            crs=None)
+                            crs="EPSG:4326")
 
 
 def upload(client: httpx.Client, headers: dict[str, str], content: bytes, filename: str, **fields: str

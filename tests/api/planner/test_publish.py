@@ -159,7 +159,12 @@ def test_staff_moves_apply_when_the_layout_comes_in_force(draft: Draft, db: Sess
     pending = db.execute(text("SELECT staff_pending FROM layout_publish WHERE layout_id = :l"),
                          {"l": draft.id}).scalar_one()
     assert [person, code] in pending
-    db.execute(text("UPDATE layout_publish SET effective_from = now() - interval '1 minute' WHERE layout_id = :l"),
-               {"l": draft.id})
-    draft.client.get("/api/v1/layouts", headers=draft.headers)
+    # the moment comes (moved into the past here): the next listing of layouts does what was left for it
+    old = published_id(db)
+    db.execute(text("UPDATE grid_layout SET effective_to = now() - interval '1 minute' WHERE id = :id"), {"id": old})
+    for sql in ("UPDATE grid_layout SET effective_from = now() - interval '1 minute' WHERE id = :id",
+                "UPDATE layout_publish SET effective_from = now() - interval '1 minute' WHERE layout_id = :id"):
+        db.execute(text(sql), {"id": draft.id})
+    listed = {i["id"]: i for i in draft.client.get("/api/v1/layouts", headers=draft.headers).json()["items"]}
     assert db.execute(text("SELECT grid_code FROM person WHERE id = :p"), {"p": person}).scalar_one() == code
+    assert listed[old]["status"] == "retired" and listed[draft.id]["current"] is True
