@@ -62,3 +62,18 @@ cp "${work}/leaflet.vectorgrid/package/dist/Leaflet.VectorGrid.bundled.min.js" "
   printf 'file. The bundled build also contains geojson-vt (ISC), pbf, topojson and vector-tile (BSD), as that README says.)\n'
 } > "${vendor_dir}/leaflet.vectorgrid/LICENSE"
 echo "vendored leaflet.heat ${HEAT_VERSION} and leaflet.vectorgrid ${VECTORGRID_VERSION}"
+
+# --- the planner's editor (issue 8) -------------------------------------------------------------
+GEOMAN_VERSION="2.20.2"
+GEOMAN_SHA256="1688a81159de5610fcb7af59f7d76a5133aa5fe58d1840aa43b5915a0c1699a0"
+GEOMAN_PKG="@geoman-io/leaflet-geoman-free"
+
+echo "fetching ${GEOMAN_PKG}@${GEOMAN_VERSION} ..."
+mkdir -p "${work}/geoman"
+(cd "${work}/geoman" && npm pack --silent "${GEOMAN_PKG}@${GEOMAN_VERSION}" >/dev/null)
+echo "${GEOMAN_SHA256}  ${work}/geoman/geoman-io-leaflet-geoman-free-${GEOMAN_VERSION}.tgz" | sha256sum --check --quiet -
+tar -xzf "${work}/geoman/geoman-io-leaflet-geoman-free-${GEOMAN_VERSION}.tgz" -C "${work}/geoman"
+rm -rf "${vendor_dir}/leaflet-geoman" && mkdir -p "${vendor_dir}/leaflet-geoman"
+cp "${work}/geoman/package/dist/leaflet-geoman.min.js" "${work}/geoman/package/dist/leaflet-geoman.css" \
+   "${work}/geoman/package/LICENSE" "${vendor_dir}/leaflet-geoman/"
+echo "vendored ${GEOMAN_PKG} ${GEOMAN_VERSION}"

@@ -16,7 +16,7 @@ export class ApiError extends Error {
    * @param {string} [p.title]  problem title
    * @param {string} [p.detail] problem detail
    */
-  constructor({ status, code, title = "", detail = "", type = "" }) {
+  constructor({ status, code, title = "", detail = "", type = "", body = null }) {
     super(detail || title || `HTTP ${status}`);
     this.name = "ApiError";
     this.status = status;
@@ -24,6 +24,8 @@ export class ApiError extends Error {
     this.title = title;
     this.detail = detail;
     this.type = type;
+    /** The whole problem body: extra members such as `field`, `row`, `reason`, `revision`. */
+    this.body = body;
   }
 
   get isUnauthorized() {
@@ -95,6 +97,7 @@ async function toError(res) {
       title: body.title || "",
       detail: typeof body.detail === "string" ? body.detail : "",
       type: body.type || "",
+      body,
     });
   }
   return new ApiError({
@@ -150,6 +153,38 @@ export async function apiPost(path, { signal } = {}) {
   }
   if (!res.ok) throw await toError(res);
   return res.json();
+}
+
+/**
+ * Send a request with a JSON body (`json`) or a multipart form (`form`, a FormData) and return the
+ * JSON answer (null for 204). Same key and problem+json handling as apiGet; the ApiError carries
+ * the whole problem body (`err.body`) for the extra members some refusals have.
+ */
+export async function apiSend(path, { method = "POST", json, form, signal } = {}) {
+  const url = resolve(path);
+  const headers = { Accept: "application/json, application/geo+json;q=0.9, application/problem+json;q=0.8" };
+  const key = currentKey();
+  if (key && url.origin === window.location.origin) headers.Authorization = `Bearer ${key}`;
+  let body;
+  if (form !== undefined) body = form; // the browser sets the multipart boundary
+  else if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  let res;
+  try {
+    res = await fetch(url, { method, headers, body, signal, credentials: "same-origin" });
+  } catch (err) {
+    if (err?.name === "AbortError") throw err;
+    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
+  }
+  if (!res.ok) throw await toError(res);
+  if (res.status === 204) return null;
+  try {
+    return await res.json();
+  } catch {
+    throw new ApiError({ status: res.status, code: "bad_response" });
+  }
 }
 
 /** The current key, for requests made by libraries (vector tiles): never sent to another origin. */

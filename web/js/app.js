@@ -1,11 +1,12 @@
 // gridmap first screen: wires authentication, data loading, the map, the legend,
 // the detail panel and the language switch together.
 
-import { api, ApiError, getKey, setKey, takeKeyFromLocation } from "./api.js";
+import { api, ApiError, getKey, takeKeyFromLocation } from "./api.js";
 import { detectLang, formatDate, formatNumber, getLang, onLangChange, setLang, t } from "./i18n.js";
 import { GridMap } from "./map.js";
 import { CLASSES, getNorm } from "./norm.js";
 import { DetailPanel } from "./panel.js";
+import { wireSignIn } from "./signin.js";
 import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +17,6 @@ const state = {
   loadCtl: null, // AbortController of the current load
   detailCtl: null, // AbortController of the current detail fetch
   lastError: null,
-  signinReason: null,
 };
 
 // Test / automation hook (see tests/web/test_first_screen.py).
@@ -83,56 +83,12 @@ function clearError() {
   renderError();
 }
 
-// ---- sign-in dialog ------------------------------------------------------------
+// ---- sign-in (web/js/signin.js) -----------------------------------------------
 
-function showSignIn(reason) {
-  state.signinReason = reason;
-  const dlg = $("signin");
-  renderSignInReason();
-  $("signin-error").hidden = true;
-  $("signin-key").value = "";
-  if (!dlg.open) dlg.showModal();
-  $("signin-key").focus();
-}
-
-function renderSignInReason() {
-  const el = $("signin-reason");
-  const reason = state.signinReason;
-  el.hidden = !reason;
-  el.textContent = reason ? t(reason === "rejected" ? "auth.rejected" : "auth.missing") : "";
-  el.classList.toggle("signin__reason--warn", reason === "rejected");
-}
-
-function wireSignIn() {
-  const dlg = $("signin");
-  $("signin-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const key = $("signin-key").value.trim();
-    if (!key) {
-      $("signin-error").textContent = t("auth.empty");
-      $("signin-error").hidden = false;
-      $("signin-key").focus();
-      return;
-    }
-    setKey(key);
-    $("signin-key").value = "";
-    dlg.close();
-    load();
-  });
-  // Without a key there is nothing to show: keep the dialog up.
-  dlg.addEventListener("cancel", (ev) => {
-    if (!getKey()) ev.preventDefault();
-  });
-  // Browsers may force-close a modal on repeated Escape; reopen it if we still have no key.
-  dlg.addEventListener("close", () => {
-    if (!getKey()) queueMicrotask(() => showSignIn(state.signinReason || "missing"));
-  });
-  $("signin-open").addEventListener("click", () => showSignIn(null));
-}
+let signIn;
 
 function handleUnauthorized() {
-  setKey("");
-  showSignIn("rejected");
+  signIn.rejected();
 }
 
 // ---- header --------------------------------------------------------------------
@@ -225,7 +181,7 @@ function pickLayout(items) {
 
 async function load() {
   if (!getKey()) {
-    showSignIn("missing");
+    signIn.show("missing");
     return;
   }
   state.loadCtl?.abort();
@@ -341,7 +297,7 @@ function wireLanguage() {
     renderHeader();
     renderLegend();
     renderError();
-    renderSignInReason();
+    signIn?.render();
     panel?.render();
     gridMap?.relabel();
     wall?.relabel();
@@ -368,7 +324,7 @@ async function main() {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && panel.isOpen && !$("signin").open) panel.close();
   });
-  wireSignIn();
+  signIn = wireSignIn({ onKey: load });
 
   takeKeyFromLocation();
   await load();

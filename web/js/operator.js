@@ -3,9 +3,10 @@
 // street and staff on duty, and file the report. A second tab works the queue of reports whose address
 // is ambiguous or unknown (/addresses/reviews).
 
-import { api, apiGet, ApiError, authHeader, getKey, setKey, takeKeyFromLocation } from "./api.js";
+import { api, apiGet, ApiError, authHeader, getKey, takeKeyFromLocation } from "./api.js";
 import { detectLang, featureName, getLang, isZh, onLangChange, setLang, t } from "./i18n.js";
 import { GridMap } from "./map.js";
+import { wireSignIn } from "./signin.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -114,48 +115,12 @@ async function postJson(path, body, { key, headers = {} } = {}) {
   return data;
 }
 
-// ---- sign-in ---------------------------------------------------------------------
+// ---- sign-in (web/js/signin.js) ---------------------------------------------------
 
-let signinReason = null;
-
-function showSignIn(reason) {
-  signinReason = reason;
-  renderSignInReason();
-  $("signin-error").hidden = true;
-  $("signin-key").value = "";
-  if (!$("signin").open) $("signin").showModal();
-  $("signin-key").focus();
-}
-
-function renderSignInReason() {
-  const el = $("signin-reason");
-  el.hidden = !signinReason;
-  el.textContent = signinReason ? t(signinReason === "rejected" ? "auth.rejected"
-    : signinReason === "role" ? "op.auth.needReader" : "auth.missing") : "";
-  el.classList.toggle("signin__reason--warn", signinReason === "rejected" || signinReason === "role");
-}
-
-function wireSignIn() {
-  const dlg = $("signin");
-  $("signin-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const key = $("signin-key").value.trim();
-    if (!key) {
-      $("signin-error").textContent = t("auth.empty");
-      $("signin-error").hidden = false;
-      return;
-    }
-    setKey(key);
-    dlg.close();
-    load();
-  });
-  dlg.addEventListener("cancel", (ev) => { if (!getKey()) ev.preventDefault(); });
-  $("signin-open").addEventListener("click", () => showSignIn(null));
-}
+let signIn;
 
 function unauthorized() {
-  setKey("");
-  showSignIn("rejected");
+  signIn.rejected();
 }
 
 // ---- who am I ----------------------------------------------------------------------
@@ -182,12 +147,12 @@ function renderWho() {
 // ---- loading ---------------------------------------------------------------------
 
 async function load() {
-  if (!getKey()) { showSignIn("missing"); return; }
+  if (!getKey()) { signIn.show("missing"); return; }
   setBusy(+1);
   try {
     state.me = await apiGet("auth/me");
     renderWho();
-    if (!canRead()) { setKey(""); showSignIn("role"); return; }
+    if (!canRead()) { signIn.wrongRole(); return; }
     const [streets, communities, layouts, cats] = await Promise.all([
       api.streets(), api.communities(), api.layouts(), api.categories(),
     ]);
@@ -801,7 +766,7 @@ function relabel() {
   }
   window.gridmap.lang = getLang();
   renderWho();
-  renderSignInReason();
+  signIn?.render();
   renderError();
   renderState();
   renderCands();
@@ -888,7 +853,7 @@ async function main() {
   gridMap = new GridMap($("map"), {});
   markers = L.layerGroup().addTo(gridMap.map);
   relabel();
-  wireSignIn();
+  signIn = wireSignIn({ onKey: load, messages: { role: "op.auth.needReader" } });
   takeKeyFromLocation();
   await load();
 }
