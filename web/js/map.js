@@ -264,6 +264,15 @@ export class GridMap {
     this.renderLabelHtml(tier);
   }
 
+  /** Replace the grid labels (the planner redraws its grids after every edit). */
+  setGridLabels(fc) {
+    const group = this.labelGroups.grid;
+    group.clearLayers();
+    this.buildLabels("grid", fc);
+    if (this.activeTier === "grid") for (const e of this.labels.grid) group.addLayer(e.marker);
+    this.updateLabels();
+  }
+
   labelHtml(tier, p) {
     const name = escapeHtml(featureName(p));
     if (tier === "grid") {

@@ -1,0 +1,377 @@
+"""The planner workspace (issue 8) in real headless Chromium: a GeoJSON file of one community's grids is
+imported through the page (with field mapping), a grid is split along a line drawn with the mouse through
+Leaflet-Geoman, the validation follows the new revision, the impact against the layout in force is
+previewed, the draft is published for tomorrow (a planner is refused while findings block; an admin
+overrides with a recorded reason), and a point then routes to the new grid as of tomorrow. A bad file and
+a bad edit are refused with a clear message and leave everything unchanged; the page speaks both
+languages. Screenshots in tests/output/planner/.
+
+The live server shares the test database with the rest of the suite, so every layout the tests make is
+deleted afterwards and the layouts that were there get their status and dates back (``restore_layouts``).
+Publishing is for tomorrow, so routing "now" never changes for other tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import shapely
+from shapely.geometry import LineString, shape
+from shapely.ops import split
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+pytestmark = pytest.mark.browser
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+# ---- fixtures ------------------------------------------------------------------------------------------
+
+def _committed_key(engine: Engine, role: str) -> str:
+    from api.auth.service import create_key
+
+    with Session(engine) as s:
+        _, raw = create_key(s, name=f"planner page {role}", role=role)
+        s.commit()
+    return raw
+
+
+@pytest.fixture(scope="module")
+def planner_key(engine: Engine) -> str:
+    return _committed_key(engine, "planner")
+
+
+@pytest.fixture(scope="module")
+def admin_key(engine: Engine) -> str:
+    return _committed_key(engine, "admin")
+
+
+@pytest.fixture
+def restore_layouts(engine: Engine) -> Iterator[None]:
+    """Delete the layouts a test made and put the existing ones back as they were (status, dates)."""
+    with engine.connect() as c:
+        before = c.execute(text("SELECT id, status, effective_from, effective_to FROM grid_layout")).all()
+    yield
+    keep = [r.id for r in before]
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM grid_layout WHERE NOT (id = ANY(:keep))"), {"keep": keep})
+        for r in before:
+            c.execute(text("""UPDATE grid_layout SET status = :status, effective_from = :f, effective_to = :t
+                              WHERE id = :id AND (status, effective_from, effective_to)
+                                    IS DISTINCT FROM (:status, :f, :t)"""),
+                      {"id": r.id, "status": r.status, "f": r.effective_from, "t": r.effective_to})
+
+
+@pytest.fixture(scope="module")
+def community_grids(engine: Engine) -> dict:
+    """The grids of one community of the layout in force, as GeoJSON features with non-default field names
+    (``grid_code``, ``grid_name``: the page's field mapping must be used), and a grid that a north-south
+    line through its middle cuts in exactly two."""
+    with Session(engine) as s:
+        rows = s.execute(text("""
+            WITH cur AS (SELECT id FROM grid_layout WHERE status = 'published' AND effective_from <= now()
+                          AND (effective_to IS NULL OR effective_to > now()) ORDER BY effective_from DESC LIMIT 1),
+                 per AS (SELECT g.community_code, count(*) AS n FROM grid g JOIN cur ON g.layout_id = cur.id
+                         GROUP BY 1 HAVING count(*) BETWEEN 3 AND 12 ORDER BY 2, 1 LIMIT 1)
+            SELECT g.code, g.name, g.community_code, ST_AsGeoJSON(g.boundary, 7) AS geom
+            FROM grid g JOIN cur ON g.layout_id = cur.id JOIN per USING (community_code) ORDER BY g.code""")).all()
+    assert rows, "no community with 3..12 grids in the layout in force"
+    features = [{"type": "Feature", "geometry": json.loads(r.geom),
+                 "properties": {"grid_code": r.code, "grid_name": r.name, "note": "from the test"}} for r in rows]
+    # A grid and a vertical line that cuts it in exactly two (largest grids first).
+    shapes = sorted(((shape(f["geometry"]), f["properties"]["grid_code"]) for f in features),
+                    key=lambda p: -p[0].area)
+    for poly, code in shapes:
+        minx, miny, maxx, maxy = poly.bounds
+        for frac in (0.5, 0.4, 0.6, 0.3, 0.7):
+            x = minx + frac * (maxx - minx)
+            pad = (maxy - miny) * 0.15
+            line = LineString([(x, maxy + pad), (x, miny - pad)])
+            pieces = split(poly, line).geoms
+            if len(pieces) == 2 and min(p.area for p in pieces) > poly.area * 0.2:
+                east = max(pieces, key=lambda p: p.centroid.x)
+                west = min(pieces, key=lambda p: p.centroid.x)
+                # A point well inside the eastern part, and a short line wholly inside the grid (a bad split).
+                east_pt = east.buffer(-(maxx - minx) * 0.05).representative_point() if not east.buffer(
+                    -(maxx - minx) * 0.05).is_empty else east.representative_point()
+                inner = poly.buffer(-(maxx - minx) * 0.1)
+                c = inner.representative_point()
+                short = LineString([(c.x - (maxx - minx) * 0.02, c.y), (c.x + (maxx - minx) * 0.02, c.y)])
+                assert poly.contains(short)
+                return {"features": features, "code": code, "line": list(line.coords), "east": (east_pt.x, east_pt.y),
+                        "west": (west.representative_point().x, west.representative_point().y),
+                        "short": list(short.coords), "community": rows[0].community_code,
+                        "bounds": poly.bounds}
+    pytest.fail("no grid of that community splits in two along a vertical line")
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+def _api(base: str, key: str, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, f"{base}/api/v1/{path}", headers={"Authorization": f"Bearer {key}"},
+                         timeout=60, **kw)
+
+
+def _layout_ids(base: str, key: str) -> set[int]:
+    return {item["id"] for item in _api(base, key, "GET", "layouts").json()["items"]}
+
+
+def _open(new_page, live_server: str, key: str, locale: str = "zh-CN", query: str = ""):
+    page = new_page(locale=locale, width=1500, height=950)
+    page.goto(f"{live_server}/planner.html{query}#key={key}")
+    page.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
+    return page
+
+
+def _px(page, lon: float, lat: float) -> tuple[float, float]:
+    """Page coordinates of a WGS84 point on the map."""
+    pt = page.evaluate("([lat, lon]) => { const m = window.gridmap.map; const p = m.latLngToContainerPoint([lat, lon]);"
+                       " const r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }",
+                       [lat, lon])
+    return pt[0], pt[1]
+
+
+def _zoom_to(page, bounds: tuple[float, float, float, float]) -> None:
+    minx, miny, maxx, maxy = bounds
+    page.evaluate("(b) => new Promise((done) => { const m = window.gridmap.map; m.once('moveend', () => done());"
+                  " m.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [90, 90], animate: false}); })",
+                  [minx, miny, maxx, maxy])
+
+
+def _write_geojson(tmp_path: Path, name: str, features: list[dict]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False))
+    return path
+
+
+def _state(page) -> dict:
+    return page.evaluate("({rev: window.gridmap.revision, n: window.gridmap.gridCount, saved: window.gridmap.saved,"
+                         " failed: window.gridmap.failed, layout: window.gridmap.layoutId})")
+
+
+def _draw_line(page, coords: list[tuple[float, float]]) -> None:
+    """Draw a polyline with the mouse (Leaflet-Geoman's Line mode): click each vertex, double-click the last."""
+    *head, last = coords
+    for lon, lat in head:
+        x, y = _px(page, lon, lat)
+        page.mouse.click(x, y)
+        page.wait_for_timeout(120)
+    x, y = _px(page, *last)
+    page.mouse.dblclick(x, y)
+
+
+# ---- the whole workflow ------------------------------------------------------------------------------
+
+def test_planner_import_split_validate_preview_publish_route(
+        new_page, live_server: str, planner_key: str, admin_key: str, community_grids: dict,
+        restore_layouts: None, tmp_path: Path, output_dir: Path) -> None:
+    out = output_dir / "planner"
+    out.mkdir(parents=True, exist_ok=True)
+    cg = community_grids
+    layouts_before = _layout_ids(live_server, planner_key)
+
+    page = _open(new_page, live_server, planner_key)
+    assert page.locator("#tab-layouts").inner_text() == "方案"
+
+    # -- a bad file: refused in place, nothing created ----------------------------------------------
+    bad = tmp_path / "broken.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [ {"type": "Feature", ')
+    page.set_input_files("#import-file", str(bad))
+    page.fill("#import-name", "坏文件")
+    page.click("#import-submit")
+    page.wait_for_selector("#import-error:not([hidden])")
+    assert "import_failed" in page.inner_text("#import-error")
+    assert _layout_ids(live_server, planner_key) == layouts_before
+    page.screenshot(path=str(out / "bad_file.png"))
+
+    # -- import one community's grids, mapping the code and name fields -----------------------------------
+    good = _write_geojson(tmp_path, "community.geojson", cg["features"])
+    page.set_input_files("#import-file", str(good))
+    # the page reads the GeoJSON's fields and maps code and name to them
+    page.wait_for_function("document.getElementById('import-code-field').value === 'grid_code'")
+    assert page.input_value("#import-name-field") == "grid_name"
+    assert "grid_code" in page.inner_text("#import-fields-hint")
+    page.fill("#import-name", "测试导入方案")
+    page.select_option("#import-crs", "wgs84")
+    page.click("#import-submit")
+    page.wait_for_function(f"window.gridmap.layoutId && !{sorted(layouts_before)}.includes(window.gridmap.layoutId)"
+                           " && window.gridmap.status === 'draft'", timeout=60_000)
+    draft = page.evaluate("window.gridmap.layoutId")
+    assert page.evaluate("window.gridmap.gridCount") == len(cg["features"])
+    page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 0", timeout=60_000)
+    assert page.locator("#pl-msg").get_attribute("data-kind") == "ok"
+    page.screenshot(path=str(out / "imported.png"))
+
+    # -- a bad edit: a line wholly inside the grid does not cut it -------------------------------------
+    _zoom_to(page, cg["bounds"])
+    x, y = _px(page, *cg["west"])
+    page.mouse.click(x, y)  # select the grid
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{cg['code']}'")
+    page.uncheck("#snap")
+    page.click(".pl-tool[data-mode='split']")
+    before = _state(page)
+    _draw_line(page, cg["short"])
+    page.wait_for_function(f"window.gridmap.failed > {before['failed']}", timeout=30_000)
+    assert page.locator("#pl-msg").get_attribute("data-kind") == "error"
+    msg = page.inner_text("#pl-msg-text")
+    assert "split_failed" in msg and "草稿未改动" in msg
+    after = _state(page)
+    assert (after["rev"], after["n"]) == (before["rev"], before["n"])
+    server = _api(live_server, planner_key, "GET", f"layouts/{draft}/grids").json()
+    assert server["revision"] == before["rev"] and len(server["features"]) == before["n"]
+    page.screenshot(path=str(out / "bad_edit.png"))
+
+    # -- split the grid along a line drawn with the mouse --------------------------------------------------
+    page.click(".pl-tool[data-mode='select']")
+    page.mouse.click(*_px(page, *cg["west"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{cg['code']}'")
+    page.click(".pl-tool[data-mode='split']")
+    _draw_line(page, cg["line"])
+    page.wait_for_function(f"window.gridmap.revision === {before['rev'] + 1}", timeout=30_000)
+    assert page.evaluate("window.gridmap.gridCount") == before["n"] + 1
+    assert page.locator("#pl-msg").get_attribute("data-kind") == "ok"
+    # the validation follows the new revision
+    page.wait_for_function(f"window.gridmap.validation && window.gridmap.validation.revision === {before['rev'] + 1}",
+                           timeout=60_000)
+    page.click("#tab-validation")
+    assert f"{before['rev'] + 1}" in page.inner_text("#val-verdict")
+    grids = _api(live_server, planner_key, "GET", f"layouts/{draft}/grids").json()
+    codes = {f["properties"]["code"] for f in grids["features"]}
+    new_codes = codes - {f["properties"]["grid_code"] for f in cg["features"]}
+    assert len(new_codes) == 1, new_codes
+    new_code = new_codes.pop()
+    east = shapely.Point(cg["east"])
+    holder = [f["properties"]["code"] for f in grids["features"] if shape(f["geometry"]).contains(east)]
+    assert holder == [new_code], "the eastern part of a north-south split gets the new code"
+    page.screenshot(path=str(out / "split_validation.png"))
+
+    # -- the impact against the layout in force ------------------------------------------------------
+    page.click("#tab-impact")
+    page.click("#impact-run")
+    page.wait_for_function("window.gridmap.impact !== null", timeout=60_000)
+    assert page.locator("#impact-rows tr").count() >= 1
+    assert page.locator(f"#impact-rows tr[data-code='{new_code}']").count() == 1
+    page.screenshot(path=str(out / "impact.png"))
+
+    # -- publish for tomorrow -----------------------------------------------------------------------------
+    tomorrow = (datetime.now(BEIJING) + timedelta(days=1)).date().isoformat()
+    page.click("#btn-publish")
+    assert page.input_value("#publish-date") == tomorrow
+    assert page.get_attribute("#publish-date", "min") == datetime.now(BEIJING).date().isoformat()
+    blocking = page.evaluate("window.gridmap.validation.blocking")
+    if blocking:
+        assert page.locator("#publish-override").is_hidden()  # a planner cannot override
+        page.click("#publish-submit")
+        page.wait_for_selector("#publish-refusal:not([hidden])")
+        assert "阻断" in page.inner_text("#publish-refusal")
+        assert page.evaluate("window.gridmap.lastError.code") == "blocking_findings"
+        page.screenshot(path=str(out / "publish_refused.png"))
+        assert _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["status"] == "draft"
+        page.click("#publish-cancel")
+        # an admin overrides with a recorded reason
+        page.click("#signin-open")
+        page.fill("#signin-key", admin_key)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_function(f"window.gridmap.loads === 2 && window.gridmap.layoutId === {draft}", timeout=60_000)
+        page.wait_for_function("!document.getElementById('btn-publish').hidden")
+        page.click("#btn-publish")
+        assert page.locator("#publish-override").is_visible()
+        page.fill("#publish-reason", "测试：越权发布")
+    page.click("#publish-submit")
+    page.wait_for_function("window.gridmap.status === 'published'", timeout=60_000)
+    page.screenshot(path=str(out / "published.png"))
+    published = _api(live_server, planner_key, "GET", f"layouts/{draft}").json()
+    assert published["status"] == "published"
+    assert published["effective_from"].startswith(tomorrow)
+
+    # -- route a point: the new grid as of tomorrow, the old one today ----------------------------------------
+    at = f"{tomorrow}T12:00:00"
+    lon, lat = cg["east"]
+    r = _api(live_server, planner_key, "GET", "locate", params={"lon": lon, "lat": lat, "at": at}).json()
+    assert r["grid"]["code"] == new_code and r["layout"]["id"] == draft
+    now = _api(live_server, planner_key, "GET", "locate", params={"lon": lon, "lat": lat}).json()
+    assert now["grid"]["code"] == cg["code"] and now["layout"]["id"] != draft
+    # and through the page's history panel
+    page.click("#tab-history")
+    page.fill("#route-lon", f"{lon:.7f}")
+    page.fill("#route-lat", f"{lat:.7f}")
+    page.fill("#route-at", tomorrow)
+    page.click("#route-form button[type=submit]")
+    page.wait_for_function(f"window.gridmap.route && window.gridmap.route.code === '{new_code}'", timeout=30_000)
+    assert new_code in page.inner_text("#route-out")
+    page.screenshot(path=str(out / "route.png"))
+    assert page.errors == []
+
+
+def test_planner_copy_edit_undo_conflict_and_language(
+        new_page, live_server: str, planner_key: str, community_grids: dict, restore_layouts: None,
+        output_dir: Path) -> None:
+    out = output_dir / "planner"
+    out.mkdir(parents=True, exist_ok=True)
+    cg = community_grids
+    page = _open(new_page, live_server, planner_key, locale="en-GB")
+    # English from the browser's language; the switch goes both ways
+    assert page.locator("#tab-layouts").inner_text() == "Layouts"
+    assert "Grid planning" in page.title()
+    page.click(".lang-switch__btn[data-lang='zh-CN']")
+    page.wait_for_function("window.gridmap.lang === 'zh-CN'")
+    assert page.locator("#tab-layouts").inner_text() == "方案"
+    assert "网格规划" in page.title()
+    page.click(".lang-switch__btn[data-lang='en']")
+    page.wait_for_function("window.gridmap.lang === 'en'")
+
+    # a draft copied from the layout in force
+    page.fill("#copy-name", "copy for the page test")
+    page.click("#copy-submit")
+    page.wait_for_function("window.gridmap.status === 'draft'", timeout=60_000)
+    draft = page.evaluate("window.gridmap.layoutId")
+    n0 = page.evaluate("window.gridmap.gridCount")
+    assert n0 == _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["grid_count"]
+
+    # rename a grid through the attribute form
+    _zoom_to(page, cg["bounds"])
+    page.mouse.click(*_px(page, *cg["west"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{cg['code']}'")
+    page.fill("#attr-name", "改名后的网格")
+    page.click("#attr-save")
+    page.wait_for_function("window.gridmap.revision === 1", timeout=30_000)
+    got = _api(live_server, planner_key, "GET", f"layouts/{draft}/grids").json()
+    assert {f["properties"]["code"]: f["properties"]["name"] for f in got["features"]}[cg["code"]] == "改名后的网格"
+
+    # a bad attribute edit (a code outside the community) is refused in place; nothing changes
+    page.fill("#attr-code", "999999999999001")
+    page.click("#attr-save")
+    page.wait_for_selector("#attr-error:not([hidden])")
+    assert "bad_code" in page.inner_text("#attr-error") or "duplicate_code" in page.inner_text("#attr-error")
+    assert page.evaluate("window.gridmap.revision") == 1
+
+    # undo puts the old name back (a new revision)
+    page.click("#btn-undo")
+    page.wait_for_function("window.gridmap.revision === 2", timeout=30_000)
+    got = _api(live_server, planner_key, "GET", f"layouts/{draft}/grids").json()
+    assert {f["properties"]["code"]: f["properties"]["name"] for f in got["features"]}[cg["code"]] != "改名后的网格"
+
+    # someone else edits the draft meanwhile: the page says so and reloads
+    other = _api(live_server, planner_key, "POST", f"layouts/{draft}/edits",
+                 json={"base_revision": 2, "op": "update_attrs", "code": cg["code"], "name_en": "Edited elsewhere"})
+    assert other.status_code == 200, other.text
+    page.fill("#attr-name", "另一个名字")
+    page.fill("#attr-code", cg["code"])
+    page.click("#attr-save")
+    page.wait_for_selector("#pl-msg-reload:not([hidden])")
+    assert "Someone else changed this draft" in page.inner_text("#pl-msg-text")
+    page.wait_for_function("window.gridmap.revision === 3", timeout=30_000)
+    page.screenshot(path=str(out / "conflict_en.png"))
+
+    # the history lists the edits
+    page.click("#tab-history")
+    page.wait_for_function("window.gridmap.edits >= 3", timeout=30_000)
+    assert page.locator("#edits li").count() >= 3
+    assert page.errors == []
