@@ -105,7 +105,12 @@ def community_grids(engine: Engine) -> dict:
                 c = inner.representative_point()
                 short = LineString([(c.x - (maxx - minx) * 0.02, c.y), (c.x + (maxx - minx) * 0.02, c.y)])
                 assert poly.contains(short)
-                return {"features": features, "code": code, "line": list(line.coords), "east": (east_pt.x, east_pt.y),
+                other = next(f for f in features if f["properties"]["grid_code"] != code)
+                other_shape = shape(other["geometry"])
+                return {"features": features, "code": code,
+                        "other": other["properties"]["grid_code"], "other_bounds": other_shape.bounds,
+                        "other_pt": (other_shape.representative_point().x, other_shape.representative_point().y),
+                        "line": list(line.coords), "east": (east_pt.x, east_pt.y),
                         "west": (west.representative_point().x, west.representative_point().y),
                         "short": list(short.coords), "community": rows[0].community_code,
                         "bounds": poly.bounds}
@@ -125,8 +130,15 @@ def _layout_ids(base: str, key: str) -> set[int]:
 
 def _open(new_page, live_server: str, key: str, locale: str = "zh-CN", query: str = ""):
     page = new_page(locale=locale, width=1500, height=950)
+    page.console_lines = []
+    page.on("console", lambda m: page.console_lines.append(f"{m.type}: {m.text}") if m.type in ("error", "warning")
+            else None)
     page.goto(f"{live_server}/planner.html{query}#key={key}")
-    page.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
+    try:
+        page.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
+    except Exception as exc:  # say why: the page's errors are the useful part
+        msg = page.evaluate("document.getElementById('pl-msg-text')?.textContent")
+        raise AssertionError(f"planner page not ready: {msg!r} {page.errors} {page.console_lines}") from exc
     return page
 
 
@@ -252,44 +264,66 @@ def test_planner_import_split_validate_preview_publish_route(
     assert holder == [new_code], "the eastern part of a north-south split gets the new code"
     page.screenshot(path=str(out / "split_validation.png"))
 
+    # -- delete another grid: its area becomes a gap, and the validation blocks ---------------------------
+    _zoom_to(page, cg["other_bounds"])
+    page.click("#tab-edit")
+    page.mouse.click(*_px(page, *cg["other_pt"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{cg['other']}'")
+    page.click("#attr-delete")
+    assert page.inner_text("#attr-delete") == "确认删除此网格？"  # two steps, no accidental delete
+    page.click("#attr-delete")
+    page.wait_for_function(f"window.gridmap.revision === {before['rev'] + 2}", timeout=30_000)
+    page.wait_for_function(f"window.gridmap.validation && window.gridmap.validation.revision === {before['rev'] + 2}",
+                           timeout=60_000)
+    assert page.evaluate("window.gridmap.validation.blocking") is True
+    assert page.evaluate("window.gridmap.validation.blocking_counts.gap") >= 1
+    page.click("#tab-validation")
+    assert "阻断" in page.inner_text("#val-verdict")
+    page.click(".pl-finding-item[data-kind='gap']")  # zooms to it
+    page.screenshot(path=str(out / "gap_blocking.png"))
+
     # -- the impact against the layout in force ------------------------------------------------------
     page.click("#tab-impact")
     page.click("#impact-run")
     page.wait_for_function("window.gridmap.impact !== null", timeout=60_000)
-    assert page.locator("#impact-rows tr").count() >= 1
     assert page.locator(f"#impact-rows tr[data-code='{new_code}']").count() == 1
+    assert "新增" in page.inner_text(f"#impact-rows tr[data-code='{new_code}']")
+    assert int(page.inner_text("#impact-summary [data-k='buildings'] dd").replace(",", "")) > 0
     page.screenshot(path=str(out / "impact.png"))
 
-    # -- publish for tomorrow -----------------------------------------------------------------------------
+    # -- publish for tomorrow: a planner is refused while findings block -----------------------------------
     tomorrow = (datetime.now(BEIJING) + timedelta(days=1)).date().isoformat()
     page.click("#btn-publish")
     assert page.input_value("#publish-date") == tomorrow
     assert page.get_attribute("#publish-date", "min") == datetime.now(BEIJING).date().isoformat()
-    blocking = page.evaluate("window.gridmap.validation.blocking")
-    if blocking:
-        assert page.locator("#publish-override").is_hidden()  # a planner cannot override
-        page.click("#publish-submit")
-        page.wait_for_selector("#publish-refusal:not([hidden])")
-        assert "阻断" in page.inner_text("#publish-refusal")
-        assert page.evaluate("window.gridmap.lastError.code") == "blocking_findings"
-        page.screenshot(path=str(out / "publish_refused.png"))
-        assert _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["status"] == "draft"
-        page.click("#publish-cancel")
-        # an admin overrides with a recorded reason
-        page.click("#signin-open")
-        page.fill("#signin-key", admin_key)
-        page.click("#signin-form button[type=submit]")
-        page.wait_for_function(f"window.gridmap.loads === 2 && window.gridmap.layoutId === {draft}", timeout=60_000)
-        page.wait_for_function("!document.getElementById('btn-publish').hidden")
-        page.click("#btn-publish")
-        assert page.locator("#publish-override").is_visible()
-        page.fill("#publish-reason", "测试：越权发布")
+    assert page.locator("#publish-override").is_hidden()  # a planner cannot override
+    page.click("#publish-submit")
+    page.wait_for_selector("#publish-refusal:not([hidden])")
+    assert "阻断" in page.inner_text("#publish-refusal") and "空白区域" in page.inner_text("#publish-refusal")
+    assert page.evaluate("window.gridmap.lastError.code") == "blocking_findings"
+    page.screenshot(path=str(out / "publish_refused.png"))
+    assert _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["status"] == "draft"
+    page.click("#publish-cancel")
+
+    # -- an admin overrides with a recorded reason --------------------------------------------------------
+    page.click("#signin-open")
+    page.fill("#signin-key", admin_key)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_function(f"window.gridmap.loads === 2 && window.gridmap.layoutId === {draft}", timeout=60_000)
+    page.wait_for_function("!document.getElementById('btn-publish').hidden")
+    page.click("#btn-publish")
+    assert page.locator("#publish-override").is_visible()
+    page.fill("#publish-reason", "测试：越权发布")
     page.click("#publish-submit")
     page.wait_for_function("window.gridmap.status === 'published'", timeout=60_000)
     page.screenshot(path=str(out / "published.png"))
     published = _api(live_server, planner_key, "GET", f"layouts/{draft}").json()
     assert published["status"] == "published"
-    assert published["effective_from"].startswith(tomorrow)
+    starts = datetime.fromisoformat(published["effective_from"].replace("Z", "+00:00")).astimezone(BEIJING)
+    assert (starts.date().isoformat(), starts.hour, starts.minute) == (tomorrow, 0, 0)  # Beijing midnight
+    record = _api(live_server, admin_key, "GET", f"layouts/{draft}/publishes")
+    assert record.status_code == 200, record.text
+    assert [p["override_reason"] for p in record.json()["items"]] == ["测试：越权发布"]
 
     # -- route a point: the new grid as of tomorrow, the old one today ----------------------------------------
     at = f"{tomorrow}T12:00:00"

@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const PLANNERS = ["admin", "planner"];
 const BUILDINGS_MIN_ZOOM = 16; // footprints are fetched (for snapping and reassigning) from this zoom on
 const SNAP_PX = 14;
+const MAX_MOVES_DRAWN = 5000; // more would only paint the district orange; the table and summary have them all
 const EMPTY_FC = { type: "FeatureCollection", features: [] };
 const BEIJING = "Asia/Shanghai";
 
@@ -182,7 +183,7 @@ function initLayers() {
 
   layers.buildings = L.geoJSON(null, {
     pane: "pl-buildings",
-    renderer: L.svg({ pane: "pl-buildings" }),
+    renderer: L.svg({ pane: "pl-buildings", padding: 0.5 }),
     style: () => ({ className: "pl-building" }),
     onEachFeature: (f, layer) => {
       layer.on("click", (ev) => {
@@ -198,7 +199,7 @@ function initLayers() {
 
   layers.grids = L.geoJSON(null, {
     pane: "pl-edit",
-    renderer: L.svg({ pane: "pl-edit" }),
+    renderer: L.svg({ pane: "pl-edit", padding: 0.5 }),
     style: gridStyle,
     onEachFeature: (f, layer) => {
       const code = f.properties.code;
@@ -214,25 +215,28 @@ function initLayers() {
 
   layers.findings = L.geoJSON(null, {
     pane: "pl-findings",
-    renderer: L.svg({ pane: "pl-findings" }),
+    renderer: L.svg({ pane: "pl-findings", padding: 0.5 }),
     interactive: false,
     style: (f) => ({ className: `pl-finding pl-finding--${f.properties?.severity === "blocking" ? "blocking" : "warning"}` }),
     pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 7, pane: "pl-findings" }),
   }).addTo(map);
 
+  // Impact moves can be tens of thousands of points: one canvas, not an SVG element each.
+  const movesCanvas = L.canvas({ pane: "pl-moves", padding: 0.3 });
   layers.moves = L.geoJSON(null, {
     pane: "pl-moves",
-    pointToLayer: (f, ll) => L.circleMarker(ll, {
-      radius: f.properties?.kind === "building" ? 5 : 6, pane: "pl-moves",
-      className: `pl-move pl-move--${f.properties?.kind}`,
-    }),
-    style: (f) => ({ className: `pl-change pl-change--${f.properties?.status || "changed"}` }),
+    renderer: movesCanvas,
+    pointToLayer: (f, ll) => L.circleMarker(ll, { radius: f.properties?.kind === "building" ? 4 : 6, pane: "pl-moves" }),
+    // (the style applies to the circle markers too, so it styles both the moves and the compared areas)
+    style: (f) => (f.geometry?.type === "Point" ? moveStyle(f.properties?.kind)
+      : { color: "#7a3db8", weight: 2, fillColor: "#7a3db8", fillOpacity: 0.35 }),
     onEachFeature: (f, layer) => layer.bindTooltip(() => moveTooltip(f), { className: "gm-tip" }),
   }).addTo(map);
 
   layers.route = L.layerGroup().addTo(map);
 
   map.on("moveend", loadBuildings);
+  map.on("zoomend", () => { repaint("pl-edit"); repaint("pl-findings"); });
   map.on("click", onMapClick);
   map.on("pm:create", onDrawn);
 
@@ -240,6 +244,12 @@ function initLayers() {
   map.pm.setGlobalOptions({ snappable: true, snapDistance: SNAP_PX, allowSelfIntersection: false });
   map.pm.setLang(isZh() ? "zh" : "en");
   window.gridmap.map = map;
+}
+
+const MOVE_COLOURS = { building: "#e0712b", facility: "#7a3db8", open_case: "#b42318" };
+
+function moveStyle(kind) {
+  return { color: "#ffffff", weight: 1, fillColor: MOVE_COLOURS[kind] || "#e0712b", fillOpacity: 0.95 };
 }
 
 function moveTooltip(f) {
@@ -257,8 +267,22 @@ function drawGrids() {
   layers.grids.clearLayers();
   layers.grids.addData(fc);
   gridMap.setGridLabels(fc);
+  repaint("pl-edit");
   window.gridmap.gridCount = state.features.size;
   if (state.mode === "vertices") enableVertexEditing();
+}
+
+/**
+ * Make the browser repaint a pane's SVG. Chromium without GPU compositing (headless, and office PCs
+ * with software rendering) was seen to repaint only part of a freshly replaced path, leaving a grid half
+ * filled; a display flip of the one SVG element forces the whole layer to paint again.
+ */
+function repaint(pane) {
+  const svg = map.getPane(pane)?.querySelector("svg");
+  if (!svg) return;
+  svg.style.display = "none";
+  void svg.getBoundingClientRect();
+  svg.style.display = "";
 }
 
 function gridLayer(code) {
@@ -747,6 +771,7 @@ function renderValidation() {
   }
   const feats = v.findings?.features || [];
   layers.findings.addData(v.findings || EMPTY_FC);
+  repaint("pl-findings");
   const nBlocking = feats.filter((f) => f.properties?.severity === "blocking").length;
   badge.hidden = feats.length === 0;
   badge.textContent = String(nBlocking || feats.length);
@@ -813,19 +838,25 @@ function renderImpact() {
   $("impact-summary").hidden = !r;
   $("impact-table").hidden = !r;
   $("impact-empty").hidden = true;
+  $("impact-note").hidden = !r;
+  $("impact-capped").hidden = true;
   if (!r) {
     $("impact-rows").innerHTML = "";
     return;
   }
-  layers.moves.addData(r.moves || EMPTY_FC);
+  const moves = r.moves?.features || [];
+  layers.moves.addData({ type: "FeatureCollection", features: moves.slice(0, MAX_MOVES_DRAWN) });
+  $("impact-capped").hidden = moves.length <= MAX_MOVES_DRAWN;
+  $("impact-capped").textContent = t("pl.impact.capped", { n: formatNumber(MAX_MOVES_DRAWN), total: formatNumber(moves.length) });
   const s = r.summary || {};
   $("impact-summary").innerHTML = ["buildings", "households", "facilities", "open_cases"].map((k) =>
     `<div data-k="${k}"><dt>${escapeHtml(t(`pl.impact.sum.${k}`))}</dt><dd>${formatNumber(s[k] ?? 0)}</dd></div>`).join("");
   const rows = (r.grids || []).filter((g) => g.status !== "same");
   $("impact-table").hidden = rows.length === 0;
+  $("impact-note").hidden = rows.length === 0;
   $("impact-empty").hidden = rows.length !== 0;
   $("impact-rows").innerHTML = rows.map((g) => `<tr data-code="${escapeHtml(g.code)}">
-      <td><button type="button" class="pl-link" data-zoom="${escapeHtml(g.code)}">${escapeHtml(g.name || "")}</button><br><code>${escapeHtml(g.code)}</code></td>
+      <td class="pl-table__grid"><button type="button" class="pl-link" data-zoom="${escapeHtml(g.code)}">${escapeHtml(g.name || "")}</button><code>${escapeHtml(g.code)}</code></td>
       <td><span class="pl-gstatus pl-gstatus--${escapeHtml(g.status)}">${escapeHtml(tOr(`pl.gstatus.${g.status}`, g.status))}</span></td>
       <td class="num">${beforeAfter(g.households_before ?? 0, g.households_after ?? 0)}</td>
       <td class="num">${beforeAfter(g.buildings_before ?? 0, g.buildings_after ?? 0)}</td>
@@ -1266,8 +1297,8 @@ function wire() {
 }
 
 async function main() {
-  wire();
   await setLang(detectLang(), { persist: false });
+  wire(); // after the first setLang: relabel() needs the map, made below
   gridMap = new GridMap($("map"), {});
   map = gridMap.map;
   initLayers();
