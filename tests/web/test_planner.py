@@ -83,6 +83,28 @@ def community_grids(engine: Engine) -> dict:
             SELECT g.code, g.name, g.community_code, ST_AsGeoJSON(g.boundary, 7) AS geom
             FROM grid g JOIN cur ON g.layout_id = cur.id JOIN per USING (community_code) ORDER BY g.code""")).all()
     assert rows, "no community with 3..12 grids in the layout in force"
+    with Session(engine) as s:
+        community = shape(json.loads(s.execute(text("SELECT ST_AsGeoJSON(boundary) FROM community WHERE code = :c"),
+                                               {"c": rows[0].community_code}).scalar_one()))
+    by_code = {r.code: shape(json.loads(r.geom)) for r in rows}
+    # two grids sharing the longest edge (merge), a vertex of the first off the community boundary (drag)
+    pairs = sorted(((by_code[a].intersection(by_code[b]).length, a, b) for a in by_code for b in by_code if a < b),
+                   reverse=True)
+    _, a_code, b_code = pairs[0]
+    a_shape, b_shape = by_code[a_code], by_code[b_code]
+    ring = list(a_shape.geoms[0].exterior.coords if a_shape.geom_type == "MultiPolygon" else a_shape.exterior.coords)
+    inner_vertex = next(v for v in ring[:-1] if community.boundary.distance(shapely.Point(v)) > 1e-4)
+    with Session(engine) as s:
+        bld = s.execute(text("""
+            SELECT b.code, ST_X(ST_PointOnSurface(b.footprint)) AS x, ST_Y(ST_PointOnSurface(b.footprint)) AS y
+            FROM building b WHERE ST_Within(b.footprint, ST_GeomFromText(:a, 4326))
+            ORDER BY ST_Distance(b.footprint, ST_Boundary(ST_GeomFromText(:a, 4326))) DESC LIMIT 1"""),
+            {"a": a_shape.wkt}).first()
+    pair = {"a": a_code, "b": b_code, "a_pt": a_shape.representative_point().coords[0],
+            "b_pt": b_shape.representative_point().coords[0], "a_bounds": a_shape.bounds,
+            "b_draw": list(b_shape.buffer(2e-5, join_style="mitre").exterior.coords)[:-1],
+            "community_bounds": community.bounds, "inner_vertex": inner_vertex,
+            "building": (bld.code, bld.x, bld.y) if bld else None}
     features = [{"type": "Feature", "geometry": json.loads(r.geom),
                  "properties": {"grid_code": r.code, "grid_name": r.name, "note": "from the test"}} for r in rows]
     # A grid and a vertical line that cuts it in exactly two (largest grids first).
@@ -107,7 +129,7 @@ def community_grids(engine: Engine) -> dict:
                 assert poly.contains(short)
                 other = next(f for f in features if f["properties"]["grid_code"] != code)
                 other_shape = shape(other["geometry"])
-                return {"features": features, "code": code,
+                return {"features": features, "code": code, "pair": pair,
                         "other": other["properties"]["grid_code"], "other_bounds": other_shape.bounds,
                         "other_pt": (other_shape.representative_point().x, other_shape.representative_point().y),
                         "line": list(line.coords), "east": (east_pt.x, east_pt.y),
@@ -126,6 +148,12 @@ def _api(base: str, key: str, method: str, path: str, **kw) -> httpx.Response:
 
 def _layout_ids(base: str, key: str) -> set[int]:
     return {item["id"] for item in _api(base, key, "GET", "layouts").json()["items"]}
+
+
+def _grids(base: str, key: str, layout: int) -> dict[str, dict]:
+    """code -> geometry of a layout's grids, as the server has them."""
+    fc = _api(base, key, "GET", f"layouts/{layout}/grids").json()
+    return {f["properties"]["code"]: f["geometry"] for f in fc["features"]}
 
 
 def _open(new_page, live_server: str, key: str, locale: str = "zh-CN", query: str = ""):
@@ -404,8 +432,102 @@ def test_planner_copy_edit_undo_conflict_and_language(
     page.wait_for_function("window.gridmap.revision === 3", timeout=30_000)
     page.screenshot(path=str(out / "conflict_en.png"))
 
+    # merge two neighbouring grids: select one, the merge tool, click the other
+    pair = cg["pair"]
+    page.click("#pl-msg-close")
+    _zoom_to(page, cg["pair"]["community_bounds"])
+    page.click(".pl-tool[data-mode='select']")
+    page.mouse.click(*_px(page, *pair["a_pt"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{pair['a']}'")
+    page.click(".pl-tool[data-mode='merge']")
+    page.mouse.click(*_px(page, *pair["b_pt"]))
+    page.wait_for_function("window.gridmap.revision === 4", timeout=30_000)
+    assert page.evaluate("window.gridmap.gridCount") == n0 - 1
+    codes = set(_grids(live_server, planner_key, draft))
+    assert pair["a"] in codes and pair["b"] not in codes
+    # Ctrl+Z undoes it
+    page.locator("#map").focus()
+    page.keyboard.press("Control+z")
+    page.wait_for_function("window.gridmap.revision === 5", timeout=30_000)
+    assert page.evaluate("window.gridmap.gridCount") == n0
+
+    # delete a grid, then draw a new one over the gap: it takes the free space
+    # (the copied sample layout has planted gaps of its own: count the gaps before and after)
+    gaps_before = page.evaluate("window.gridmap.validation.counts.gap || 0")
+    _zoom_to(page, cg["pair"]["community_bounds"])
+    page.click(".pl-tool[data-mode='select']")
+    page.mouse.click(*_px(page, *pair["b_pt"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{pair['b']}'")
+    page.click("#attr-delete")
+    page.click("#attr-delete")
+    page.wait_for_function("window.gridmap.revision === 6", timeout=30_000)
+    page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 6", timeout=60_000)
+    assert page.evaluate("window.gridmap.validation.counts.gap") == gaps_before + 1
+    without_b = set(_grids(live_server, planner_key, draft))
+    # drawn ~2 m over the hole, no snapping: the server keeps exactly the free space
+    page.uncheck("#snap")
+    page.click(".pl-tool[data-mode='draw']")
+    pts = pair["b_draw"]
+    for lon, lat in pts:
+        page.mouse.click(*_px(page, lon, lat))
+        page.wait_for_timeout(100)
+    page.mouse.click(*_px(page, *pts[0]))  # back on the first vertex closes the polygon
+    page.wait_for_function("window.gridmap.revision === 7", timeout=30_000)
+    assert page.evaluate("window.gridmap.gridCount") == n0
+    added = set(_grids(live_server, planner_key, draft)) - without_b
+    assert len(added) == 1  # a new grid in the deleted one's place
+    drawn = added.pop()
+    page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 7", timeout=60_000)
+    page.screenshot(path=str(out / "drawn_en.png"))
+    assert page.evaluate("window.gridmap.validation.counts.gap || 0") == gaps_before, "the drawn grid fills the gap"
+
+    # move a vertex (Leaflet-Geoman's vertex marker dragged with the mouse): saved as update_geometry
+    page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 7", timeout=60_000)
+    base = page.evaluate("window.gridmap.validation.counts")
+    base_gaps_overlaps = base.get("gap", 0) + base.get("overlap", 0)
+    page.click(".pl-tool[data-mode='select']")
+    page.mouse.click(*_px(page, *pair["a_pt"]))
+    page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{pair['a']}'")
+    page.check("#snap")
+    page.click(".pl-tool[data-mode='vertices']")
+    page.wait_for_selector(".leaflet-marker-pane .marker-icon:not(.marker-icon-middle)")
+    before_geom = _grids(live_server, planner_key, draft)[pair["a"]]
+    x, y = _px(page, *pair["inner_vertex"])
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 10, y + 6, steps=4)
+    page.mouse.move(x + 22, y + 12, steps=4)
+    page.mouse.up()
+    page.wait_for_function("window.gridmap.revision === 8", timeout=30_000)
+    after_geom = _grids(live_server, planner_key, draft)[pair["a"]]
+    assert after_geom != before_geom
+    page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 8", timeout=60_000)
+    counts = page.evaluate("window.gridmap.validation.counts")
+    assert counts.get("gap", 0) + counts.get("overlap", 0) > base_gaps_overlaps, counts  # the neighbour stayed
+    page.screenshot(path=str(out / "vertex_moved_en.png"))
+    page.keyboard.press("Escape")
+
+    # reassigning a building to a grid it does not touch is refused, nothing changes
+    if pair["building"]:
+        bcode, bx, by = pair["building"]
+        _zoom_to(page, pair["a_bounds"])
+        page.evaluate("(c) => window.gridmap.map.setView(c, Math.max(window.gridmap.map.getZoom(), 16.5),"
+                      " {animate: false})", [by, bx])
+        page.click(".pl-tool[data-mode='building']")
+        page.wait_for_function("window.gridmap.buildings > 0", timeout=30_000)
+        page.mouse.click(*_px(page, bx, by))
+        page.wait_for_function(f"document.getElementById('building-code').textContent === '{bcode}'")
+        page.select_option("#building-grid", drawn)
+        page.click("#building-assign")
+        page.wait_for_function("window.gridmap.lastError && window.gridmap.lastError.code === 'edit_failed'",
+                               timeout=30_000)
+        assert "does not touch" in page.inner_text("#pl-msg-text")
+        assert page.evaluate("window.gridmap.revision") == 8
+        page.screenshot(path=str(out / "building_refused_en.png"))
+        page.click(".pl-tool[data-mode='select']")
+
     # the history lists the edits
     page.click("#tab-history")
-    page.wait_for_function("window.gridmap.edits >= 3", timeout=30_000)
-    assert page.locator("#edits li").count() >= 3
+    page.wait_for_function("window.gridmap.edits >= 8", timeout=30_000)
+    assert page.locator("#edits li").count() >= 8
     assert page.errors == []

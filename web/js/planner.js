@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const PLANNERS = ["admin", "planner"];
 const BUILDINGS_MIN_ZOOM = 16; // footprints are fetched (for snapping and reassigning) from this zoom on
 const SNAP_PX = 14;
+const SERVER_SNAP_M = 2; // the API's default snap distance
 const MAX_MOVES_DRAWN = 5000; // more would only paint the district orange; the table and summary have them all
 const EMPTY_FC = { type: "FeatureCollection", features: [] };
 const BEIJING = "Asia/Shanghai";
@@ -308,6 +309,7 @@ let buildingsCtl = null;
 async function loadBuildings() {
   if (map.getZoom() < BUILDINGS_MIN_ZOOM) {
     layers.buildings.clearLayers();
+    window.gridmap.buildings = 0;
     return;
   }
   buildingsCtl?.abort();
@@ -318,6 +320,7 @@ async function loadBuildings() {
     const fc = await apiGet("buildings", { params: { bbox, limit: 3000 }, signal: buildingsCtl.signal });
     layers.buildings.clearLayers();
     layers.buildings.addData(fc);
+    window.gridmap.buildings = fc.features?.length ?? 0;
   } catch (err) {
     if (err?.name !== "AbortError") failed(err);
   }
@@ -399,10 +402,10 @@ async function onDrawn(ev) {
   map.removeLayer(layer);
   if (ev.shape === "Line" && state.mode === "split") {
     const code = state.selected;
-    await runEdit({ op: "split", code, line: geometry }, { select: code });
+    await runEdit({ op: "split", code, line: geometry, snap_m: snapMetres() }, { select: code });
     if (state.mode === "split") setMode("select");
   } else if (ev.shape === "Polygon" && state.mode === "draw") {
-    await runEdit({ op: "create", geometry }, { selectNew: true });
+    await runEdit({ op: "create", geometry, snap_m: snapMetres() }, { selectNew: true });
     if (state.mode === "draw") setMode("select");
   }
 }
@@ -411,7 +414,12 @@ function saveGeometry(layer) {
   const code = layer.feature?.properties?.code;
   if (!code) return;
   const geometry = layer.toGeoJSON().geometry;
-  runEdit({ op: "update_geometry", code, geometry, snap_m: $("snap").checked ? 2 : 0 }, { select: code });
+  runEdit({ op: "update_geometry", code, geometry, snap_m: snapMetres() }, { select: code });
+}
+
+/** The one "snap" switch governs both the drawing (pixels, in the browser) and the server (metres). */
+function snapMetres() {
+  return $("snap").checked ? SERVER_SNAP_M : 0;
 }
 
 function pickBuilding(f) {
