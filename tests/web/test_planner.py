@@ -526,8 +526,16 @@ def test_planner_copy_edit_undo_conflict_and_language(
         page.screenshot(path=str(out / "building_refused_en.png"))
         page.click(".pl-tool[data-mode='select']")
 
-    # the history lists the edits
+    # the history lists the edits, and compares the draft (B) with the layout in force (A)
     page.click("#tab-history")
     page.wait_for_function("window.gridmap.edits >= 8", timeout=30_000)
     assert page.locator("#edits li").count() >= 8
+    assert page.input_value("#compare-b") == str(draft)
+    page.click("#compare-form button[type=submit]")
+    page.wait_for_function("window.gridmap.compare !== null", timeout=60_000)
+    summary = page.evaluate("window.gridmap.compare")
+    assert summary["changed"] >= 1, summary  # the grid whose vertex moved
+    assert summary["same"] + summary["changed"] + summary["added"] == n0
+    assert pair["a"] in page.inner_text("#compare-out")
+    page.screenshot(path=str(out / "compare_en.png"))
     assert page.errors == []

@@ -48,6 +48,7 @@ window.gridmap = {
 let gridMap;
 let map;
 let baseDrawn = false;
+let compareTouched = false;
 let signIn;
 const layers = {};
 
@@ -424,6 +425,7 @@ function snapMetres() {
 
 function pickBuilding(f) {
   state.buildingPick = f;
+  layers.buildings.eachLayer((l) => l.getElement?.()?.classList.toggle("is-picked", l.feature === f));
   renderBuildingCard();
 }
 
@@ -558,8 +560,9 @@ function renderLayoutSelects() {
   const cur = state.layouts.find((l) => l.current) || published[0];
   const keepAgainst = $("impact-against").value;
   $("impact-against").innerHTML = published.map((l) => opt(l, keepAgainst ? String(l.id) === keepAgainst : l === cur)).join("");
-  const a = $("compare-a").value || String(cur?.id || "");
-  const b = $("compare-b").value || String(state.layout?.id || "");
+  // Until the planner picks, compare the layout in force (A) with the one open (B).
+  const a = compareTouched ? $("compare-a").value : String(cur?.id || "");
+  const b = compareTouched ? $("compare-b").value : String(state.layout?.id || "");
   $("compare-a").innerHTML = state.layouts.map((l) => opt(l, String(l.id) === a)).join("");
   $("compare-b").innerHTML = state.layouts.map((l) => opt(l, String(l.id) === b)).join("");
 }
@@ -1286,6 +1289,7 @@ function wire() {
     if (b) select(b.dataset.zoom, { zoom: true });
   });
   $("compare-form").addEventListener("submit", runCompare);
+  for (const id of ["compare-a", "compare-b"]) $(id).addEventListener("change", () => { compareTouched = true; });
   $("route-form").addEventListener("submit", runRoute);
   $("route-pick").addEventListener("click", () => setRoutePicking(!routePicking));
   $("pl-msg-close").addEventListener("click", () => { state.msg = null; renderMsg(); });
