@@ -1086,8 +1086,17 @@ function renderAttrForm() {
   $("attr-households").value = p.households ?? "";
   $("attr-population").value = p.population ?? "";
   $("attr-staff").value = (p.staff || []).map((s) => s.id).join(", ");
-  $("attr-staff-names").textContent = (p.staff || []).map((s) => `${s.name}${s.role ? ` (${tOr(`pl.staffRole.${s.role}`, s.role)})` : ""}`).join("、") || t("pl.attr.noStaff");
   for (const el of $("attr-form").querySelectorAll("input, button")) el.disabled = !draft;
+  renderAttrLabels();
+}
+
+/** The parts of the attribute form that depend on the language (a switch keeps what was typed). */
+function renderAttrLabels() {
+  const f = state.selected ? state.features.get(state.selected) : null;
+  if (!f) return;
+  const staff = f.properties?.staff || [];
+  $("attr-staff-names").textContent = staff.map((s) => `${s.name}${s.role ? ` (${tOr(`pl.staffRole.${s.role}`, s.role)})` : ""}`)
+    .join(isZh() ? "、" : ", ") || t("pl.attr.noStaff");
   $("attr-delete").textContent = t(state.deleteArmed ? "pl.attr.deleteConfirm" : "pl.attr.delete");
 }
 
@@ -1132,7 +1141,7 @@ function relabel() {
   renderLayouts();
   renderLayoutSelects();
   renderTools();
-  renderAttrForm();
+  renderAttrLabels();
   renderValidation();
   renderImpact();
   renderImportHint();
