@@ -35,6 +35,9 @@ def make_engine(settings: Settings, *, url: str | None = None, pool_size: int | 
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        # A failed statement's message would otherwise carry its parameters into the logs (a resident's phone,
+        # a report's text): the SQL is enough to find the bug (issue 9).
+        hide_parameters=True,
         connect_args={"application_name": "gridmap"},
     )
     timeout = int(settings.statement_timeout_ms)

@@ -159,3 +159,14 @@ def test_keys_passwords_and_tokens_never_reach_the_logs(client: httpx.Client, db
         assert s not in logged, f"a secret ({s[:6]}…) reached the logs"
         assert s not in audit, f"a secret ({s[:6]}…) reached the audit log"
     assert PHONE_A not in logged
+
+
+def test_a_failed_statement_does_not_carry_its_parameters_into_the_logs(engine) -> None:  # noqa: ANN001
+    """The unhandled-error log prints the exception, and SQLAlchemy's message lists the parameters unless the
+    engine hides them: a DB error during intake would otherwise log the reporter's phone."""
+    from sqlalchemy.exc import DBAPIError
+
+    with engine.connect() as conn, pytest.raises(DBAPIError) as info:
+        conn.execute(text("SELECT 1 / 0 WHERE CAST(:phone AS text) IS NOT NULL"), {"phone": PHONE_B})
+    assert "division by zero" in str(info.value)
+    assert PHONE_B not in str(info.value)
