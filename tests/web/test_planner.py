@@ -20,9 +20,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import pytest
 import shapely
-from shapely.geometry import LineString, shape
+from shapely.geometry import LineString, mapping, shape
 from shapely.ops import split
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -141,6 +142,13 @@ def community_grids(engine: Engine) -> dict:
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
+def _to_gcj02(coords):  # noqa: ANN001, ANN202 - shapely.transform's (n, 2) array in and out
+    from geo.crs import wgs84_to_gcj02
+
+    lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+    return np.column_stack([lon, lat])
+
+
 def _api(base: str, key: str, method: str, path: str, **kw) -> httpx.Response:
     return httpx.request(method, f"{base}/api/v1/{path}", headers={"Authorization": f"Bearer {key}"},
                          timeout=60, **kw)
@@ -231,20 +239,25 @@ def test_planner_import_split_validate_preview_publish_route(
     assert _layout_ids(live_server, planner_key) == layouts_before
     page.screenshot(path=str(out / "bad_file.png"))
 
-    # -- import one community's grids, mapping the code and name fields -----------------------------------
-    good = _write_geojson(tmp_path, "community.geojson", cg["features"])
+    # -- import one community's grids, in GCJ-02 (as Amap exports them), mapping the code and name fields ----
+    good = _write_geojson(tmp_path, "community_gcj02.geojson", [
+        {**f, "geometry": mapping(shapely.transform(shape(f["geometry"]), _to_gcj02))} for f in cg["features"]])
     page.set_input_files("#import-file", str(good))
     # the page reads the GeoJSON's fields and maps code and name to them
     page.wait_for_function("document.getElementById('import-code-field').value === 'grid_code'")
     assert page.input_value("#import-name-field") == "grid_name"
     assert "grid_code" in page.inner_text("#import-fields-hint")
     page.fill("#import-name", "测试导入方案")
-    page.select_option("#import-crs", "wgs84")
+    page.select_option("#import-crs", "gcj02")
     page.click("#import-submit")
     page.wait_for_function(f"window.gridmap.layoutId && !{sorted(layouts_before)}.includes(window.gridmap.layoutId)"
                            " && window.gridmap.status === 'draft'", timeout=60_000)
     draft = page.evaluate("window.gridmap.layoutId")
     assert page.evaluate("window.gridmap.gridCount") == len(cg["features"])
+    assert "gcj02" in page.inner_text("#pl-msg-text")
+    stored = _grids(live_server, planner_key, draft)
+    for f in cg["features"]:  # back in WGS84 where they came from (to ~1 cm)
+        assert shape(stored[f["properties"]["grid_code"]]).hausdorff_distance(shape(f["geometry"])) < 2e-7
     page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 0", timeout=60_000)
     assert page.locator("#pl-msg").get_attribute("data-kind") == "ok"
     page.screenshot(path=str(out / "imported.png"))
