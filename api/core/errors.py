@@ -42,7 +42,8 @@ class GridmapError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        # Extension members never replace the standard ones: a client branches on `status` and `code`.
+        body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
 
 
