@@ -13,16 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.planner.service import checksum
-
-PROBLEM = "application/problem+json"
-
-
-def problem(resp: httpx.Response, status: int, code: str) -> dict:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith(PROBLEM), resp.headers["content-type"]
-    body = resp.json()
-    assert body["status"] == status and body["code"] == code and body["detail"], body
-    return body
+from tests.api.conftest import problem  # noqa: F401 - re-exported for the planner tests
 
 
 def published_id(db: Session) -> int:
