@@ -89,6 +89,10 @@ class InvalidCredentials(Unauthorized):
     code, title = "invalid_credentials", "Wrong username or password"
 
 
+class AccountLocked(InvalidCredentials):
+    code, title = "account_locked", "The account is locked for a few minutes"
+
+
 class ServiceUnavailable(GridmapError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 

@@ -29,7 +29,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.core.errors import InvalidCredentials, InvalidParameter, NotFound
+from api.core.errors import AccountLocked, InvalidCredentials, InvalidParameter, NotFound
 from api.users.models import User, UserToken
 from api.users.schemas import UserCreate, UserUpdate
 
@@ -149,8 +149,7 @@ def login(session: Session, *, username: str, password: str, ttl_minutes: int,
             pass
         raise InvalidCredentials("Wrong username or password.")
     if user.locked_until is not None and user.locked_until > now:
-        raise InvalidCredentials("Too many wrong passwords: the account is locked for a few minutes.",
-                                 code="account_locked")
+        raise AccountLocked("Too many wrong passwords: the account is locked for a few minutes.")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
