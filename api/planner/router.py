@@ -1,5 +1,6 @@
 """Planner workspace routes (issue 8): drafts, edits with undo, validation, impact, publish, compare.
-The contract is README.md in this folder."""
+The contract is README.md in this folder. Writes are committed before the answer goes out (`SessionDep`), so a
+planner who is told revision n can read it back at once."""
 
 from __future__ import annotations
 
@@ -33,14 +34,6 @@ async def _publisher(principal: CurrentUser, settings: SettingsDep) -> Principal
 
 Publisher = Annotated[Principal, Depends(_publisher)]
 JSON = "application/json"
-
-
-def _committed(session, body: Any, status: int = 200) -> Response:  # noqa: ANN001 - a Session
-    """Commit before answering. The session dependency commits only after the response has been sent
-    (FastAPI runs the exit code of request-scoped dependencies then), so a client could see its 200, read
-    again at once and not find its edit yet; a planner's next edit names the revision it was told."""
-    session.commit()
-    return _json(body, status)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -99,7 +92,6 @@ async def create_layout(request: Request, session: SessionDep, settings: Setting
             raise ValidationFailed("name: give the draft a name", field="name")
         fields["file"] = {"content": await upload.read(), "filename": upload.filename or ""}
         out = await run_in_threadpool(_create_import, session, fields)
-        await run_in_threadpool(session.commit)
         return _json(out, 201)
     try:
         raw = await request.body()
@@ -110,7 +102,6 @@ async def create_layout(request: Request, session: SessionDep, settings: Setting
         raise ValidationFailed("; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
                                errors=errors) from None
     out = await run_in_threadpool(_create_copy, session, settings, body)
-    await run_in_threadpool(session.commit)
     return _json(out, 201)
 
 
@@ -125,7 +116,6 @@ def compare_layouts(session: SessionDep, _: Planner, a: Annotated[int, Query(ge=
 def delete_layout(layout_id: LayoutId, session: SessionDep, _: Planner) -> Response:
     """Delete a draft (with its edits); a published or retired layout is history and stays (409)."""
     service.delete_draft(session, layout_id=layout_id)
-    session.commit()
     return Response(status_code=204)
 
 
@@ -139,14 +129,14 @@ def layout_grids(layout_id: LayoutId, session: SessionDep, _: Planner) -> Respon
 def edit_layout(layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: Planner,
                 body: Annotated[EditIn, Body()]) -> Response:
     """One edit of a draft, made against `base_revision` (a stale one: 409 `revision_conflict`)."""
-    return _committed(session, service.apply_edit(session, layout_id=layout_id, body=body, actor=principal.actor,
+    return _json(service.apply_edit(session, layout_id=layout_id, body=body, actor=principal.actor,
                                                   settings=settings))
 
 
 @router.post("/layouts/{layout_id}/undo", responses={200: {"content": {JSON: {}}}})
 def undo_edit(layout_id: LayoutId, session: SessionDep, principal: Planner, body: UndoIn) -> Response:
     """Revert the newest edit not yet undone (itself recorded as an edit)."""
-    return _committed(session, service.undo(session, layout_id=layout_id, base_revision=body.base_revision,
+    return _json(service.undo(session, layout_id=layout_id, base_revision=body.base_revision,
                                             actor=principal.actor))
 
 
@@ -176,7 +166,7 @@ def publish_layout(layout_id: LayoutId, session: SessionDep, settings: SettingsD
                    body: PublishIn) -> Response:
     """Publish a draft from `effective_from` (default now): atomic, serialised, audited."""
     publish.publish(session, layout_id=layout_id, body=body, principal=principal, settings=settings)
-    return _committed(session, _layout_body(session, layout_id))
+    return _json(_layout_body(session, layout_id))
 
 
 @router.get("/layouts/{layout_id}/publishes", responses={200: {"content": {JSON: {}}}})
