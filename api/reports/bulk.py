@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,23 @@ class BulkResult:
     unrouted: int = 0
     crs_assumed: str = "wgs84"
     events: int = 0
+    #: Seconds spent in each phase, in order (``read``, ``check``, ``existing``, ``route``, ``ids``, then one
+    #: per COPY and the heat roll-up): a slow import says where its time went.
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    """Times consecutive phases and reports each through ``say`` as it ends (the CLI prints it): a million
+    rows take the better part of a minute, and an operator should see it moving and where."""
+
+    def __init__(self, result: BulkResult, say: Say) -> None:
+        self.result, self.say, self.t = result, say, time.perf_counter()
+
+    def lap(self, phase: str, message: str) -> None:
+        now = time.perf_counter()
+        seconds, self.t = now - self.t, now
+        self.result.phases[phase] = round(self.result.phases.get(phase, 0.0) + seconds, 3)
+        self.say(f"{message} ({seconds:.1f} s)")
 
 
 def read_reports(path: Path, *, layer: str | None = None) -> pd.DataFrame:
@@ -144,9 +162,12 @@ def import_reports(
     say: Say = lambda _m: None,
 ) -> BulkResult:
     """Import reports with their routing decisions, cases and event history, in the caller's transaction."""
+    result = BulkResult()
+    clock = _Clock(result, say)
     df = frame if frame is not None else read_reports(path, layer=layer)  # type: ignore[arg-type]
-    n = len(df)
-    result = BulkResult(rows_read=n)
+    n = result.rows_read = len(df)
+    if frame is None:
+        clock.lap("read", f"read {n} rows")
     if n == 0:
         raise ImportFailed("the file has no reports", reason="empty_file")
     try:
@@ -196,6 +217,7 @@ def import_reports(
     rating = rating.where(pd.Series(is_closed, index=df.index))
     _fail(rating.notna().to_numpy() & ~rating.between(1, 5).to_numpy(), "rating must be 1-5", "bad_rating")
     desc = _col(df, "description")
+    clock.lap("check", f"checked {n} rows")
 
     # --- skip what is already there (idempotent re-import) -------------------------------------
     keep = np.ones(n, dtype=bool)
@@ -217,9 +239,9 @@ def import_reports(
     result.skipped_existing = int((~keep).sum())
     idx = np.flatnonzero(keep)
     m = idx.size
+    clock.lap("existing", f"{m} to import, {result.skipped_existing} already there")
     if m == 0:
         return result
-    say(f"checked {n} rows; {m} to import, {result.skipped_existing} already there")
 
     # --- route each report against the layout in force at its time -----------------------------
     grid = np.full(m, None, dtype=object)
@@ -250,7 +272,7 @@ def import_reports(
             candidates[sel[i]] = "[" + ",".join(f'"{codes[c]}"' for c in cand) + "]"
     result.routed = int(sum(g is not None for g in grid))
     result.unrouted = m - result.routed
-    say(f"routed {result.routed}, unrouted {result.unrouted}")
+    clock.lap("route", f"routed {result.routed}, unrouted {result.unrouted}")
 
     # --- ids up front, then one COPY per table --------------------------------------------------
     # A million rows legitimately take longer than the per-query limit that protects the live API.
@@ -261,6 +283,7 @@ def import_reports(
         ).scalars().all(), dtype=np.int64)
 
     report_ids, case_ids = ids("report"), ids("cases")
+    clock.lap("ids", f"{2 * m} ids allocated")
     rep_at = reported.iloc[idx]
     reports = pd.DataFrame({
         "id": report_ids, "source": sources[idx], "external_id": external[idx], "category_code": categories[idx],
@@ -271,11 +294,12 @@ def import_reports(
                                    include_srid=True),
     })
     _copy_frame(session, "report", reports)
-    say(f"reports: {m}")
+    clock.lap("report", f"reports: {m}")
     routing = pd.DataFrame({"report_id": report_ids, "layout_id": pd.array(layout, dtype="Int64"), "grid_code": grid,
                             "method": method, "distance_m": np.round(distance, 2), "candidates": candidates,
                             "reason": reason, "decided_at": rep_at.to_numpy()})
     _copy_frame(session, "routing", routing)
+    clock.lap("routing", f"routing decisions: {m}")
     hours = np.array([limits[c] for c in categories[idx]], dtype=float)
     cl = closed.iloc[idx].to_numpy()
     cases = pd.DataFrame({
@@ -286,10 +310,10 @@ def import_reports(
         "closed_at": cl, "rating": pd.array(rating.iloc[idx].to_numpy(), dtype="Int64"),
     })
     _copy_frame(session, "cases", cases)
-    say(f"cases: {m}")
+    clock.lap("cases", f"cases: {m}")
     result.events = _events(session, case_ids=case_ids, status=status[idx], start=rep_at.to_numpy(), end=cl,
                             history=history)
-    say(f"events: {result.events}")
+    clock.lap("events", f"case events: {result.events}")
     result.imported = m
     return result
 

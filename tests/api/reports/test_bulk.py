@@ -29,8 +29,14 @@ def test_an_archive_lands_with_routing_cases_and_history(db: Session, tmp_path: 
         "hotline_12345,H-3,E01001,2026-03-02T11:00:00,121.47,31.23,reported,,,外地",
         f"hotline_12345,H-4,E01001,2025-06-01T08:00:00,{x},{y},rejected,,,早于网格方案",
     ])
-    res = import_reports(db, path=path)
+    said: list[str] = []
+    res = import_reports(db, path=path, say=said.append)
     assert (res.imported, res.routed, res.unrouted) == (4, 2, 2)
+    # Every phase is timed and told as it ends (the CLI prints these lines).
+    assert list(res.phases)[:5] == ["read", "check", "existing", "route", "ids"]
+    assert {"report", "routing", "cases", "events"} <= set(res.phases)
+    assert len(said) == len(res.phases) and all(v >= 0 for v in res.phases.values())
+    assert all(line.endswith(" s)") for line in said)
     rows = db.execute(text("""
         SELECT r.external_id, rt.grid_code, rt.method, rt.reason, k.status, k.rating,
                (SELECT array_agg(to_status ORDER BY id) FROM case_event e WHERE e.case_id = k.id) AS ev
