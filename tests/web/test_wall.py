@@ -97,7 +97,16 @@ def test_wall_layers_heatmap_legend_live_pulse_and_language(live_server, command
         at = page.evaluate(f"window.gridmap.pulses.find((p) => p.id === {out['id']}).at")
         latencies.append(at - t0)
         page.wait_for_timeout(150)
-    assert page.locator(".gm-pulse").count() >= 1
+    # the pulse is drawn on the pulse canvas, at the report's place on the map
+    drawn = page.evaluate(f"""() => {{
+        const w = window.gridmap.wall, layer = w.pulseLayer, c = document.querySelector('canvas.gm-pulse-layer');
+        const p = w.map.latLngToContainerPoint([{spot[1]}, {spot[0]}]);
+        const box = c.getBoundingClientRect(), mapBox = w.map.getContainer().getBoundingClientRect();
+        const x = Math.round(p.x + mapBox.left - box.left), y = Math.round(p.y + mapBox.top - box.top);
+        const px = c.getContext('2d').getImageData(x - 2, y - 2, 5, 5).data;
+        let alpha = 0; for (let i = 3; i < px.length; i += 4) alpha = Math.max(alpha, px[i]);
+        return {{ alive: layer.ids().includes({out['id']}), count: +c.dataset.pulses, alpha }}; }}""")
+    assert drawn["alive"] and drawn["count"] >= 1 and drawn["alpha"] > 0, drawn
     # the ticker and counters repaint at most every 500 ms while reports stream in
     page.wait_for_selector(f"#ticker [data-report='{out['id']}']", timeout=2000)
     assert page.locator(f"#ticker [data-report='{out['id']}']").count() == 1

@@ -59,9 +59,17 @@ export function featureName(props, base = "name") {
   return (isZh() ? zh || en : en || zh) || "";
 }
 
+// One NumberFormat per language: making one costs far more than formatting with it.
+const NUMBER_FORMATS = new Map();
+
 export function formatNumber(n) {
   if (n === null || n === undefined || Number.isNaN(Number(n))) return "–";
-  return new Intl.NumberFormat(current).format(Number(n));
+  let f = NUMBER_FORMATS.get(current);
+  if (!f) {
+    f = new Intl.NumberFormat(current);
+    NUMBER_FORMATS.set(current, f);
+  }
+  return f.format(Number(n));
 }
 
 /** Format an ISO date (YYYY-MM-DD…) for display. */

@@ -4,7 +4,9 @@
 
 import { api, ApiError, authHeader } from "./api.js";
 import { featureName, formatNumber, getLang, t, TIME_ZONE } from "./i18n.js";
+import { gridHeat } from "./heat.js";
 import { classify } from "./norm.js";
+import { pulseLayer } from "./pulses.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -15,9 +17,10 @@ const STATUSES = ["reported", "registered", "dispatched", "in_progress", "resolv
   "escalated", "returned", "rejected"];
 const SOURCES = ["hotline_12345", "mini_program", "field_app", "patrol"];
 const MAX_PULSES = 60;
-const PULSE_MS = 2600;
-/** At most this often: heat canvas, ticker and counters after live reports (ms). */
+/** At most this often: ticker and counters after live reports (ms). */
 const SLOW_MS = 500;
+/** At most this often: the heat canvas after live reports (ms); the pulse shows each report at once. */
+const HEAT_LIVE_MS = 2000;
 const REFRESH_MS = 60_000;
 const WALL_REFRESH_MS = 30_000;
 const BUILDINGS_MIN_ZOOM = 15;
@@ -44,12 +47,25 @@ function svg(tag, attrs = {}) {
   return el;
 }
 
+/** Intl formatters are costly to make (tens of microseconds each); the ticker and the clock format many
+ *  times a second, so keep one per language and pattern. */
+const FORMATTERS = new Map();
+function formatter(name, opts) {
+  const key = `${getLang()}|${name}`;
+  let f = FORMATTERS.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(getLang(), { timeZone: TIME_ZONE, ...opts });
+    FORMATTERS.set(key, f);
+  }
+  return f;
+}
+
 function fmtTime(iso, withDate = false) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: TIME_ZONE };
+  const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
   if (withDate) Object.assign(opts, { month: "2-digit", day: "2-digit" });
-  return new Intl.DateTimeFormat(getLang(), opts).format(d);
+  return formatter(withDate ? "datetime" : "time", opts).format(d);
 }
 
 function catName(c, row) {
@@ -79,7 +95,6 @@ export class Wall {
     this.heatInfo = null;
     this.categories = [];
     this.queue = [];
-    this.pulses = 0;
     this.ticker = [];
     this.liveState = "off";
     this.replay = null; // {day, points, minute, playing}
@@ -88,12 +103,13 @@ export class Wall {
     window.gridmap.frames = { max: 0, over100: 0, count: 0 };
 
     // Heat above the grid fills, below streets and labels; it never takes clicks.
-    this.heat = L.heatLayer([], {
+    this.heat = gridHeat([], {
       radius: 22, blur: 18, maxZoom: 0, max: 10, minOpacity: 0.25,
       gradient: { 0.2: "#1e3a8a", 0.4: "#0891b2", 0.6: "#facc15", 0.8: "#f97316", 1: "#dc2626" },
     });
     this.heatOn = true;
     this.heat.addTo(this.map);
+    this.pulseLayer = pulseLayer({ max: MAX_PULSES }).addTo(this.map);
     this.map.on("overlayadd", (e) => { if (e.layer === this.heat) { this.heatOn = true; this.refreshHeat(); } });
     this.map.on("overlayremove", (e) => { if (e.layer === this.heat) this.heatOn = false; });
     document.body.classList.add("heat-on");
@@ -555,11 +571,17 @@ export class Wall {
         this.heat._latlngs.push([ev.lat, ev.lon, Math.max(1, this.heat.options.max / 3)]);
         this.heatDirty = true;
       }
-      if (this.pulses < MAX_PULSES) this.pulse(ev);
-      window.gridmap.pulses.push({ id: ev.id, at: now, notified: ev.notified_at });
+      this.pulseLayer.add([ev.lat, ev.lon], ev.id);
+      const seen = window.gridmap.pulses;
+      seen.push({ id: ev.id, at: now, notified: ev.notified_at });
+      if (seen.length > 20_000) seen.splice(0, seen.length - 10_000);
       this.ticker.unshift(ev);
     }
     if (!added) return;
+    if (this.heatDirty && !this.heatTimer2) {
+      const wait = Math.max(0, HEAT_LIVE_MS - (performance.now() - (this.lastHeat || 0)));
+      this.heatTimer2 = setTimeout(() => this.paintHeat(), wait);
+    }
     this.ticker.length = Math.min(this.ticker.length, 6);
     if (this.summary) {
       this.summary.totals.new += added;
@@ -573,13 +595,20 @@ export class Wall {
     this.catchUp = setTimeout(() => { this.refreshMetrics(); this.refreshSummary(); }, 4000);
   }
 
-  /** The repaints a live report needs beyond its pulse: heat canvas, ticker, the two counters. */
+  /** The live reports' share of the heat canvas: one redraw every HEAT_LIVE_MS at most. */
+  paintHeat() {
+    clearTimeout(this.heatTimer2);
+    this.heatTimer2 = 0;
+    this.lastHeat = performance.now();
+    if (this.heatDirty && !this.replay && this.heatOn) this.heat.redraw();
+    this.heatDirty = false;
+  }
+
+  /** The repaints a live report needs beyond its pulse: the ticker and the two counters. */
   slowPaint() {
     clearTimeout(this.slowTimer);
     this.slowTimer = 0;
     this.lastSlow = performance.now();
-    if (this.heatDirty && !this.replay && this.heatOn) this.heat.redraw();
-    this.heatDirty = false;
     this.renderTicker();
     if (this.summary) {
       for (const key of ["new", "open"]) {
@@ -587,45 +616,39 @@ export class Wall {
         if (el.dataset.value === String(this.summary.totals[key])) continue;
         el.textContent = formatNumber(this.summary.totals[key]);
         el.dataset.value = String(this.summary.totals[key]);
-        el.classList.remove("bump");
-        void el.offsetWidth; // restart the animation
-        el.classList.add("bump");
+        // A transform-only animation, restarted without forcing a layout of the page.
+        el.animate?.([{ color: "var(--cyan)", transform: "scale(1.08)", transformOrigin: "left" },
+          { transform: "none", transformOrigin: "left" }], { duration: 600, easing: "ease-out" });
       }
     }
   }
 
-  pulse(ev) {
-    this.pulses += 1;
-    const icon = L.divIcon({ className: "gm-pulse", iconSize: null,
-      html: '<span class="gm-pulse__ring"></span><span class="gm-pulse__ring gm-pulse__ring--2"></span><span class="gm-pulse__dot"></span>' });
-    const m = L.marker([ev.lat, ev.lon], { icon, pane: "gm-pulse", interactive: false, keyboard: false }).addTo(this.map);
-    const el = m.getElement();
-    if (el) {
-      el.setAttribute("data-report", ev.id);
-      // Rings grow by transform and fade by opacity only: the compositor animates them without layout
-      // or paint on the main thread (the stylesheet has the same keyframes as a fallback).
-      el.querySelectorAll(".gm-pulse__ring").forEach((ring, i) => {
-        ring.style.animation = "none";
-        ring.animate([{ transform: "translate(-50%, -50%) scale(1)", opacity: 1 },
-          { transform: "translate(-50%, -50%) scale(6.5)", opacity: 0 }],
-        { duration: 1300, delay: i * 450, iterations: 2, easing: "ease-out", fill: "both" });
-      });
-    }
-    setTimeout(() => { m.remove(); this.pulses -= 1; }, PULSE_MS);
-  }
-
+  /** Six ticker rows, kept: each repaint only changes the text of the rows whose report changed. */
   renderTicker() {
     const list = $("ticker");
-    list.replaceChildren(...this.ticker.map((ev) => {
+    while (list.children.length > this.ticker.length) list.lastElementChild.remove();
+    this.ticker.forEach((ev, i) => {
+      let li = list.children[i];
+      if (!li) {
+        li = h("li", { class: "ticker__item" }, h("span", { class: "ticker__time" }), h("span", { class: "ticker__cat" }),
+          h("span", { class: "ticker__where" }), h("span", { class: "ticker__src" }));
+        list.append(li);
+      }
+      const key = `${ev.id}|${getLang()}`;
+      if (li.dataset.key === key) return;
       const cat = this.categories.find((c) => c.code === ev.category);
       const name = cat ? ((getLang() === "en" && cat.name_en) || cat.name) : ev.category;
       const grid = ev.grid ? this.gridMap.gridIndex.get(String(ev.grid))?.feature?.properties : null;
-      return h("li", { class: "ticker__item", "data-report": ev.id },
-        h("span", { class: "ticker__time", text: fmtTime(ev.reported_at) }),
-        h("span", { class: "ticker__cat", text: name }),
-        h("span", { class: "ticker__where", text: grid ? featureName(grid) : t("live.unrouted") }),
-        h("span", { class: "ticker__src", text: t(`source.${ev.source}`) }));
-    }));
+      const [time, catEl, where, src] = li.children;
+      time.textContent = fmtTime(ev.reported_at);
+      catEl.textContent = name;
+      where.textContent = grid ? featureName(grid) : t("live.unrouted");
+      src.textContent = t(`source.${ev.source}`);
+      li.dataset.report = String(ev.id);
+      li.dataset.key = key;
+      li.animate?.([{ backgroundColor: "rgba(34, 211, 238, .45)" }, { backgroundColor: "rgba(34, 211, 238, 0)" }],
+        { duration: 900, easing: "ease-out" });
+    });
   }
 
   /** Longest frame while the page runs (for the 100 reports/s responsiveness check). */
@@ -645,13 +668,14 @@ export class Wall {
 
   tickClock() {
     const el = $("clock");
+    const day = $("clock-date");
     const fmt = () => {
       const d = new Date();
-      el.textContent = new Intl.DateTimeFormat(getLang(), { hour: "2-digit", minute: "2-digit", second: "2-digit",
-        hour12: false, timeZone: TIME_ZONE }).format(d);
+      el.textContent = formatter("clock", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })
+        .format(d);
       el.dateTime = d.toISOString();
-      $("clock-date").textContent = new Intl.DateTimeFormat(getLang(), { month: "long", day: "numeric",
-        weekday: "short", timeZone: TIME_ZONE }).format(d);
+      const date = formatter("clockDate", { month: "long", day: "numeric", weekday: "short" }).format(d);
+      if (day.textContent !== date) day.textContent = date;
     };
     fmt();
     setInterval(fmt, 1000);
