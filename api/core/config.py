@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: ``json``: one JSON object a line (request id, route, status, duration, principal), for log shippers;
     #: ``text``: the usual human-readable lines.
     log_format: str = Field(default="text", pattern="^(json|text)$")
+    #: The access log (api/core/observe.py) always has errors (4xx/5xx), slow requests (``log_slow_ms``), writes and
+    #: requests that carry the client's own ``X-Request-ID``; of the other, plain fast reads, it keeps this fraction
+    #: (1.0 = every request). Metrics and the audit log always count every request.
+    log_sample: float = Field(default=0.05, ge=0, le=1)
+    log_slow_ms: float = Field(default=500.0, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
     #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
     metrics: bool = True

@@ -85,3 +85,54 @@ def test_json_logs_one_object_a_line_with_request_id_route_status_and_principal(
     anon = next(r for r in access if r["request_id"] == other.headers["x-request-id"])
     assert anon["status"] == 401 and anon["principal"] is None
     assert key not in buf.getvalue()  # the key itself is never logged
+
+
+def test_the_access_log_keeps_errors_slow_writes_and_traced_requests_and_samples_the_rest(db: Session,
+                                                                                          make_key) -> None:
+    """GRIDMAP_LOG_SAMPLE=0: plain fast successful reads are not logged, everything else is; metrics count all."""
+    from contextlib import nullcontext
+
+    from fastapi.testclient import TestClient
+
+    from api.core.config import Settings
+    from api.core.deps import get_session, get_session_factory
+    from api.main import create_app
+
+    def _session():  # noqa: ANN202
+        yield db
+        db.flush()
+
+    async def _factory():  # noqa: ANN202
+        return lambda: nullcontext(db)
+
+    def run(sample: float) -> list[dict]:
+        app = create_app(Settings(log_sample=sample, log_slow_ms=10_000))
+        app.dependency_overrides[get_session] = _session
+        app.dependency_overrides[get_session_factory] = _factory
+        buf = io.StringIO()
+        with TestClient(app, raise_server_exceptions=False) as client:
+            configure_logging("json", "INFO", stream=buf)
+            try:
+                h = {"Authorization": f"Bearer {make_key('admin')}"}
+                before = _value(_samples(client), "gridmap_http_requests_total", method="GET",
+                                route="/api/v1/layouts", status="200")
+                for _ in range(4):
+                    assert client.get("/api/v1/layouts", headers=h).status_code == 200
+                assert client.get("/api/v1/layouts", headers={**h, "X-Request-ID": "traced-1"}).status_code == 200
+                assert client.get("/api/v1/reports/999999999", headers=h).status_code == 404
+                assert client.post("/api/v1/keys", json={"name": "x", "role": "nope"}, headers=h).status_code == 422
+                counted = _value(_samples(client), "gridmap_http_requests_total", method="GET",
+                                 route="/api/v1/layouts", status="200") - before
+            finally:
+                configure_logging("text", "INFO")
+        assert counted == 5  # metrics stay exact whatever is logged
+        return [r for r in map(json.loads, buf.getvalue().splitlines()) if r["logger"] == "gridmap.access"]
+
+    none = run(0.0)
+    assert [(r["method"], r["status"]) for r in none if r["route"] != "/metrics"] == [
+        ("GET", 200), ("GET", 404), ("POST", 422)]
+    assert none[0]["request_id"] == "traced-1"
+    every = run(1.0)
+    assert sum(1 for r in every if r["route"] == "/api/v1/layouts") == 5
+    half = run(0.5)
+    assert sum(1 for r in half if r["route"] == "/api/v1/layouts" and r["request_id"] != "traced-1") == 2
