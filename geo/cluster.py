@@ -17,7 +17,9 @@ GIL only in parts, processes scale) is started and stopped; ``scheduler`` names 
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,6 +169,8 @@ class _Prepared:
     facilities: pd.DataFrame
     meta: dict[str, Any]
     kept: dict[str, NDArray[np.object_]] = field(default_factory=dict)
+    #: each street's share of the work (:func:`street_work`)
+    weights: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     def frame(self, name: str, idx: NDArray[np.int64]) -> pd.DataFrame:
         if name not in self.kept:
@@ -195,6 +199,7 @@ def prepare(packed: PackedLayout, key: str) -> _Prepared:
         prep = _Prepared(packed, plan, comms, grids, fac, shard_meta(packed.meta, comms, fac, ""))
         if packed.keep_geometries:
             prep.kept = {k: packed.geoms[k].take(np.arange(packed.geoms[k].n)) for k in ("buildings", "reports")}
+        prep.weights = street_work(packed, plan, comms, grids)
         _PREPARED[key] = prep
         while len(_PREPARED) > 2:
             _PREPARED.popitem(last=False)
@@ -220,6 +225,108 @@ def _on_worker(key: str) -> _Prepared:
 
 def _owned(df: pd.DataFrame) -> NDArray[np.bool_]:
     return df["owned"].to_numpy(dtype=bool) if "owned" in df.columns else np.ones(len(df), dtype=bool)
+
+
+def _vertices(geoms: PackedGeoms, built: NDArray[np.object_] | None = None) -> NDArray[np.float64]:
+    """Coordinates per geometry, from the offsets when packed as rings (nothing built)."""
+    if geoms.kind == "polygon":
+        return np.diff(geoms.offsets).astype(float)
+    if geoms.kind == "point":
+        return np.ones(geoms.n)
+    if built is None:
+        built = geoms.take(np.arange(geoms.n))
+    return shapely.get_num_coordinates(built).astype(float)
+
+
+def street_work(packed: PackedLayout, plan: ShardPlan, communities: pd.DataFrame,
+                grids: pd.DataFrame) -> NDArray[np.float64]:
+    """Each street's share of the work: the vertices of the rows it owns (buildings, grids,
+    communities; a report counts as one). The analysis is geometry work (tree queries, overlays,
+    point-in-polygon), whose cost follows the vertices, not the row counts: a street of big
+    irregular footprints weighs more than one of as many boxes, so the groups balance on this.
+
+    >>> from geo.synthetic import make_world
+    >>> p = pack_layout(make_world(streets=2, per_grid=4))
+    >>> w = prepare(p, "doctest-work").weights
+    >>> len(w), bool((w > 0).all())
+    (2, True)
+    """
+    n = len(packed.streets)
+    out = np.zeros(n)
+    parts = {"buildings": _vertices(packed.geoms["buildings"]), "reports": np.ones(packed.geoms["reports"].n),
+             "grids": shapely.get_num_coordinates(np.asarray(grids["geometry"], dtype=object)).astype(float),
+             "communities": shapely.get_num_coordinates(
+                 np.asarray(communities["geometry"], dtype=object)).astype(float)}
+    for k, v in parts.items():
+        owner = plan.owner[k]
+        mine = owner >= 0
+        if mine.any():
+            out += np.bincount(owner[mine], weights=v[mine], minlength=n)[:n]
+    return out
+
+
+@dataclass
+class CompactPartial:
+    """A :class:`geo.coverage.Partial` as shipped back from a worker: the per-grid counts as a
+    position array into the layout's (code-sorted) grids and an int64 matrix, not a frame of codes,
+    so that the client adds the shards up with one ``np.add.at``; plus what the task cost."""
+
+    grid_pos: NDArray[np.int64]
+    counts: NDArray[np.int64]  # len(grid_pos) × len(COUNT_COLUMNS)
+    partial: Partial  # the rest (findings, facility kinds, report periods, slivers, catchment); grid_counts empty
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the task's thread: below wall_s when the worker waited for a core
+    worker: str = ""
+
+
+COUNT_COLUMNS = ("buildings", "households", "population", "facilities", "reports", "cases", "cases_open")
+
+
+def compact(part: Partial, grid_codes: NDArray[np.object_]) -> CompactPartial:
+    """``part`` with its grid counts as positions in ``grid_codes`` (sorted, unique) and a matrix.
+
+    >>> codes = np.array(["a", "b", "c"], dtype=object)
+    >>> gc = pd.DataFrame({"code": ["c", "a"], **{k: [1, 2] for k in COUNT_COLUMNS}})
+    >>> c = compact(Partial([], gc, pd.DataFrame(), pd.DataFrame(), {}), codes)
+    >>> c.grid_pos.tolist(), c.counts[:, 0].tolist()
+    ([2, 0], [1, 2])
+    """
+    gc = part.grid_counts
+    pos = np.searchsorted(grid_codes, gc["code"].to_numpy(dtype=object)).astype(np.int64)
+    if len(pos) and not (grid_codes[np.minimum(pos, len(grid_codes) - 1)] == gc["code"].to_numpy(dtype=object)).all():
+        raise ValueError("a shard counted a grid the layout does not have")
+    counts = gc[list(COUNT_COLUMNS)].to_numpy(dtype=np.int64)
+    rest = Partial(part.findings, gc.iloc[:0], part.facility_kinds, part.report_periods, part.slivers,
+                   part.catchment)
+    return CompactPartial(pos, counts, rest)
+
+
+def combine(parts: list[CompactPartial], grid_codes: NDArray[np.object_]) -> Partial:
+    """The compact partials of all shards added up into one :class:`geo.coverage.Partial` (counts
+    summed vectorised; the rest concatenated), so that :func:`geo.coverage.merge` sees one shard. Sums
+    and concatenations do not depend on how the layout was cut: the answer is the one of any cut."""
+    total = np.zeros((len(grid_codes), len(COUNT_COLUMNS)), dtype=np.int64)
+    seen = np.zeros(len(grid_codes), dtype=bool)
+    for p in parts:
+        np.add.at(total, p.grid_pos, p.counts)
+        seen[p.grid_pos] = True
+    counts = pd.DataFrame(total[seen], columns=list(COUNT_COLUMNS))
+    counts.insert(0, "code", grid_codes[seen])
+    rest = [p.partial for p in parts]
+
+    def cat(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            return None
+        non_empty = [f for f in frames if len(f)]
+        return pd.concat(non_empty, ignore_index=True) if non_empty else frames[0]
+
+    slivers: dict[str, list[float]] = {}
+    for p in rest:
+        for k, v in p.slivers.items():
+            slivers.setdefault(k, []).extend(v)
+    return Partial([f for p in rest for f in p.findings], counts, cat([p.facility_kinds for p in rest]),
+                   cat([p.report_periods for p in rest]), slivers, cat([p.catchment for p in rest]))
 
 
 def shard_of(prep: _Prepared, group: list[int], *, halo_m: float = 0.0) -> LayoutData:
@@ -255,40 +362,66 @@ def run_group(key: str, group: list[int], tol: Tolerances, catchment: Any = None
     return analyse_shard(shard_of(prep, group, halo_m=halo_m), tol, catchment=catchment)
 
 
+def run_compact(key: str, group: list[int], tol: Tolerances, catchment: Any = None,
+                halo_m: float = 0.0) -> CompactPartial:
+    """The task :func:`analyse_distributed` sends: :func:`run_group`, its result compacted
+    (:func:`compact`) and timed (wall and CPU time of the thread, to tell starved workers from work)."""
+    t, c = time.perf_counter(), time.thread_time()
+    prep = _on_worker(key)
+    out = compact(run_group(key, group, tol, catchment, halo_m), prep.grids["code"].to_numpy(dtype=object))
+    out.wall_s, out.cpu_s = time.perf_counter() - t, time.thread_time() - c
+    try:
+        from distributed import get_worker
+
+        out.worker = get_worker().address
+    except ValueError:  # not on a worker
+        out.worker = f"pid {os.getpid()}"
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # On the client
 
 
 def street_groups(weights: NDArray[np.float64], n: int) -> list[list[int]]:
-    """Streets (in code order, neighbours mostly) cut into about ``n`` runs of similar weight, heaviest first.
+    """Streets (in code order, neighbours mostly, so that the halos stay small) cut into about ``n``
+    contiguous runs of similar weight, heaviest first. Each cut lies at the street boundary nearest
+    to its share of the total (not the first one past it), so equal streets split evenly.
 
     >>> street_groups(np.array([1.0, 1, 1, 1, 5]), 2)
     [[4], [0, 1, 2, 3]]
+    >>> [len(g) for g in street_groups(np.full(40, 1.0) + np.linspace(0, 0.01, 40), 2)]
+    [20, 20]
     """
     w = np.maximum(np.asarray(weights, dtype=float), 1e-9)
     if len(w) == 0:
         return []
     n = max(1, min(n, len(w)))
-    cut = np.searchsorted(np.cumsum(w) / w.sum(), np.arange(1, n) / n, side="left") + 1
-    groups = [g.tolist() for g in np.split(np.arange(len(w)), np.unique(np.clip(cut, 1, len(w) - 1)))
-              if len(g)] if n > 1 else [list(range(len(w)))]
+    if n == 1:
+        return [list(range(len(w)))]
+    prefix = np.concatenate([[0.0], np.cumsum(w)])  # prefix[b]: weight of the streets before b
+    target = prefix[-1] * np.arange(1, n) / n
+    b = np.clip(np.searchsorted(prefix, target), 1, len(w))
+    b = np.where(np.abs(prefix[b - 1] - target) < np.abs(prefix[b] - target), b - 1, b)
+    cut = np.unique(np.clip(b, 1, len(w) - 1))
+    groups = [g.tolist() for g in np.split(np.arange(len(w)), cut) if len(g)]
     return sorted(groups, key=lambda g: -w[g].sum())
 
 
 def _weights(data: LayoutData, streets: pd.DataFrame) -> NDArray[np.float64]:
-    """A street's share of the work, roughly: its grids (the buildings follow them)."""
+    """A street's share of the work, roughly, when no worker said better (:func:`street_work`): its grids."""
     st = dict(zip(data.communities["code"], data.communities["street_code"], strict=True))
     counts = data.grids["community_code"].map(st).value_counts()
     return counts.reindex(streets["code"]).fillna(0).to_numpy(dtype=float) + 1.0
 
 
-def _prepare_here(key: str, dask_worker: Any = None) -> bool:
-    """Run on every worker by :func:`ship_layout`: build the plan while the layout is being shipped."""
+def _prepare_here(key: str, dask_worker: Any = None) -> NDArray[np.float64] | None:
+    """Run on every worker by :func:`ship_layout`: build the plan while the layout is being shipped;
+    the street weights (:func:`street_work`) go back to the client."""
     try:
-        prepare(dask_worker.data[key], key)
+        return prepare(dask_worker.data[key], key).weights
     except KeyError:  # the replica is already gone: the first task fetches it
-        return False
-    return True
+        return None
 
 
 def _forget(key: str) -> None:
@@ -308,6 +441,11 @@ class ShippedLayout:
     grids: pd.DataFrame
 
     @property
+    def grid_codes(self) -> NDArray[np.object_]:
+        """The grid codes in the order the workers hold them (sorted), for :func:`combine`."""
+        return _sorted(self.grids)["code"].to_numpy(dtype=object)
+
+    @property
     def key(self) -> str:
         return str(self.future.key)
 
@@ -319,17 +457,23 @@ class ShippedLayout:
         self.future.release()
 
 
-def ship_layout(client: Any, data: LayoutData, *, keep_geometries: bool = True) -> ShippedLayout:
-    """Pack the layout, scatter it once to every worker (directly, not through the scheduler) and let
-    each worker build its :class:`geo.coverage.ShardPlan` now rather than at its first task, and (with
-    ``keep_geometries``) every footprint, so that each analysis of it only cuts and analyses."""
+def ship_layout(client: Any, data: LayoutData, *, keep_geometries: bool = True,
+                workers: list[str] | None = None) -> ShippedLayout:
+    """Pack the layout, scatter it once to every worker (directly, not through the scheduler; only to
+    ``workers`` when given) and let each worker build its :class:`geo.coverage.ShardPlan` now rather
+    than at its first task, and (with ``keep_geometries``) every footprint, so that each analysis of
+    it only cuts and analyses. The workers also weigh the streets (:func:`street_work`)."""
     packed = pack_layout(data)
     packed.keep_geometries = keep_geometries
-    future = client.scatter(packed, broadcast=True, hash=False, direct=True)
+    future = client.scatter(packed, broadcast=True, hash=False, direct=True, workers=workers)
     client.publish_dataset(**{str(future.key): future})
+    weights = None
     if len(packed.streets):
-        client.run(_prepare_here, future.key)
-    return ShippedLayout(future, list(packed.streets["code"]), _weights(data, packed.streets), data.grids)
+        done = [w for w in client.run(_prepare_here, future.key, workers=workers).values() if w is not None]
+        weights = done[0] if done else None
+    if weights is None:
+        weights = _weights(data, packed.streets)
+    return ShippedLayout(future, list(packed.streets["code"]), weights, data.grids)
 
 
 def analyse_distributed(
@@ -340,16 +484,27 @@ def analyse_distributed(
     workers: int = 2,
     catchment: Any = None,
     client: Any = None,
-    tasks_per_worker: int = 6,
+    tasks_per_worker: int = 1,
+    on: list[str] | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> CoverageResult:
     """Analyse a layout on Dask.
 
     ``data``: a layout in memory (shipped for this analysis, then dropped) or a
     :class:`ShippedLayout` already on the cluster (its own client is used). ``client``: an existing
     ``distributed.Client`` (kept open); ``scheduler``: the address of a running scheduler; neither: a
-    LocalCluster of ``workers`` processes, started and stopped here. One task per group of streets,
-    about ``tasks_per_worker`` a worker so that they balance; each returns a small
-    :class:`geo.coverage.Partial`.
+    LocalCluster of ``workers`` processes, started and stopped here. ``on``: run on these workers only
+    (addresses; default all).
+
+    The streets are cut into ``tasks_per_worker`` groups per worker thread, contiguous runs of equal
+    work (:func:`street_groups` on :func:`street_work`): every task has a fixed cost (cut the shard,
+    sort, build its trees) and the slowest task bounds the wall time, so one balanced task per
+    worker is the fastest on a quiet machine; 2 lets the scheduler even out a worker slowed by
+    others. Each task returns a :class:`CompactPartial`; the client adds them up (:func:`combine`)
+    and finishes with the very same :func:`geo.coverage.merge` as the single-machine path.
+
+    ``stats``: filled with what it cost: ``tasks`` (per task: worker, streets, wall_s, cpu_s),
+    ``compute_s`` (submit to last result), ``merge_s`` (client) and ``wall_s``.
 
     >>> from distributed import Client, LocalCluster
     >>> from geo.coverage import analyse
@@ -364,6 +519,7 @@ def analyse_distributed(
     """
     from distributed import Client, LocalCluster
 
+    t_start = time.perf_counter()
     tol = tol or Tolerances()
     halo = 2 * catchment.max_reach if catchment is not None else 0.0
     if isinstance(data, ShippedLayout) and client is None:
@@ -378,18 +534,21 @@ def analyse_distributed(
                                    dashboard_address=None, silence_logs=40)
             client = Client(cluster)
     try:
-        shipped = data if isinstance(data, ShippedLayout) else ship_layout(client, data, keep_geometries=False)
+        shipped = (data if isinstance(data, ShippedLayout)
+                   else ship_layout(client, data, keep_geometries=False, workers=on))
+        t_submit = time.perf_counter()
         if not shipped.street_codes:  # nothing to shard by: one task with everything
-            parts = [client.submit(run_group, shipped.key, [], tol, catchment, halo,
-                                   pure=False).result()]
+            groups: list[list[int]] = [[]]
         else:
-            slots = max(1, sum(client.nthreads().values()))
-            groups = street_groups(shipped.weights, tasks_per_worker * slots)
-            futures = [client.submit(run_group, shipped.key, g, tol, catchment, halo, pure=False)
-                       for g in groups]
-            parts = client.gather(futures)
-            del futures
-        grids = shipped.grids
+            nthreads = client.nthreads()
+            slots = max(1, sum(v for k, v in nthreads.items() if on is None or k in on))
+            groups = street_groups(shipped.weights, max(1, tasks_per_worker) * slots)
+        futures = [client.submit(run_compact, shipped.key, g, tol, catchment, halo, pure=False, workers=on,
+                                 allow_other_workers=False) for g in groups]
+        parts = client.gather(futures)
+        del futures
+        t_gathered = time.perf_counter()
+        grids, codes = shipped.grids, shipped.grid_codes
         if shipped is not data:  # shipped for this analysis only
             shipped.drop()
     finally:
@@ -397,4 +556,11 @@ def analyse_distributed(
             client.close()
             if cluster is not None:
                 cluster.close()
-    return merge(parts, grids, tol, catchment=catchment)
+    t_merge = time.perf_counter()
+    out = merge([combine(parts, codes)], grids, tol, catchment=catchment)
+    if stats is not None:
+        end = time.perf_counter()
+        stats.update(tasks=[{"worker": p.worker, "streets": len(g), "wall_s": p.wall_s, "cpu_s": p.cpu_s}
+                            for p, g in zip(parts, groups, strict=True)],
+                     compute_s=t_gathered - t_submit, merge_s=end - t_merge, wall_s=end - t_start)
+    return out
