@@ -33,6 +33,7 @@ from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.open311.router import router as open311_router
+from api.ops.due import DueWork
 from api.people.router import router as people_router
 from api.planner.router import router as planner_router
 from api.reports.router import router as reports_router
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache = app.state.index_cache = IndexCache()
         notifier = app.state.notifier = Notifier(engine)
         notifier.start()
+        due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s)
+        due.start()
         if settings.listen:
             cache.start_listener(engine)
         # Everything loaded so far (FastAPI, pydantic, numpy, shapely, the routes) lives as long as the process.
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()  # a process that creates apps again and again (the tests) must not keep them all
+            due.stop()
             cache.stop_listener()
             notifier.stop()
             engine.dispose()

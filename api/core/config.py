@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     #: A point outside every grid but within this distance goes to the nearest grid (method
     #: ``nearest``); beyond it the report is ``unrouted`` (kept, flagged, queued).
     routing_tolerance_m: float = 50.0
+    #: Seconds between two rounds of the due-work thread (api/ops/due.py: a layout published for a future date
+    #: comes in force: the old one retired, staff moved, open cases re-routed); 0 turns the thread off.
+    due_interval_s: float = Field(default=60.0, ge=0, le=3600)
     #: Times without an offset (``2026-11-22T09:30``) are read in this zone: Chinese clients and
     #: hotline systems send Beijing time.
     timezone: str = "Asia/Shanghai"
