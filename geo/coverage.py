@@ -1066,11 +1066,14 @@ class ShardPlan:
         def centre_street(b: NDArray[np.float64]) -> NDArray[np.int64]:
             return street_of_points((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, sg)
 
-        c_st = np.array([spos.get(s, -1) for s in communities["street_code"]], dtype=np.int64)
+        def values(col: pd.Series) -> list[Any]:  # plain objects: iterating a pandas string column is slow
+            return col.to_numpy(dtype=object).tolist()
+
+        c_st = np.array([spos.get(s, -1) for s in values(communities["street_code"])], dtype=np.int64)
         lost = np.flatnonzero(c_st < 0)
         c_st[lost] = centre_street(bounds["communities"][lost])
-        cpos = {c: k for k, c in enumerate(communities["code"])}
-        g_comm = np.array([cpos.get(c, -1) if isinstance(c, str) else -1 for c in grids["community_code"]],
+        cpos = {c: k for k, c in enumerate(values(communities["code"]))}
+        g_comm = np.array([cpos.get(c, -1) if isinstance(c, str) else -1 for c in values(grids["community_code"])],
                           dtype=np.int64)
         g_st = np.where(g_comm >= 0, c_st[np.maximum(g_comm, 0)] if len(c_st) else -1, -1)
         lost = np.flatnonzero(g_st < 0)
