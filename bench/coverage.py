@@ -279,6 +279,8 @@ def dask_scaling(url: str, repeat: int) -> list[dict]:
     w1, w2 = fig(1, "wall_s"), fig(2, "wall_s")
     c1, c2 = med(cold[1]), med(cold[2])
     sfx = "_province" if big else ""
+    command = (("GRIDMAP_BENCH_PROVINCE=1 " if big else "")
+               + "flock /tmp/gridmap-bench.lock python -m bench.run --only coverage_dask")
     what = (f"{label} world ({len(world.grids):,} grids, {len(world.buildings):,} buildings; one core without "
             f"Dask: {t_single:.1f} s), street shards cut on the workers, one LocalCluster of 2 one-thread worker "
             "processes, each analysis on 1 worker (the other idle) or on both, alternating run by run; result "
@@ -288,6 +290,7 @@ def dask_scaling(url: str, repeat: int) -> list[dict]:
     return [
         {"name": f"coverage_dask_2_workers{sfx}", "value": round(w2, 3), "unit": "s", "baseline": round(w1, 3),
          "baseline_name": "the same on 1 worker process", "ratio": round(w1 / w2, 2), "n": len(world.grids),
+         "command": command,
          "note": f"{what}; layout already on the cluster (ship_layout once, {t_ship:.1f} s, not counted), each "
                  f"analysis = one task per worker (streets cut into runs of equal vertex work) + the client's merge; "
                  f"median wall of {len(runs[1])} (1 worker: {_list(r['wall_s'] for r in runs[1])}; "
@@ -298,7 +301,7 @@ def dask_scaling(url: str, repeat: int) -> list[dict]:
                  f"{med(idle_cpu):.2f} s CPU during a 1-worker run; {load}"},
         {"name": f"coverage_dask_2_workers_end_to_end{sfx}", "value": round(c2, 3), "unit": "s",
          "baseline": round(c1, 3), "baseline_name": "the same on 1 worker process", "ratio": round(c1 / c2, 2),
-         "n": len(world.grids),
+         "n": len(world.grids), "command": command,
          "note": f"{what}; end to end for a layout analysed once: pack + scatter to the workers used + each "
                  f"builds the whole shard plan (not split: it bounds the scaling) + analysis + merge (cluster "
                  f"start-up not counted); median of {len(cold[1])} (1 worker: "
