@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import ImportFailed
-from api.reports.bulk import import_reports
+from api.reports.bulk import STATUSES, _replica_plan, _set_replica, _verify_foreign_keys, import_reports
 from tests.api.imports.test_service import fingerprint
 
 
@@ -67,3 +69,194 @@ def test_a_bad_row_stops_the_import_and_changes_nothing(db: Session, tmp_path: P
         import_reports(db, path=path)
     assert info.value.extra["reason"] == reason and info.value.extra["row"] == number
     assert (fingerprint(db, "report"), fingerprint(db, "cases")) == before
+
+
+# --- the fast path (migration 0008 and the set-based foreign-key checks) gives what the slow path gives ----
+
+HEAT = {"case_heat_day": "day, cx, cy, category_code, status, source, n",
+        "case_heat_hour": "hour, cx, cy, category_code, status, source, n",
+        "case_heat_cell_day": "day, cx, cy, n", "case_heat_cell_hour": "hour, cx, cy, n",
+        "case_heat_dim_day": "dim, val, day, cx, cy, n", "case_heat_dim_hour": "dim, val, hour, cx, cy, n"}
+
+
+def heat(db: Session) -> dict[str, list]:
+    return {t: db.execute(text(f"SELECT {cols} FROM {t} WHERE n <> 0 ORDER BY {cols}")).all()
+            for t, cols in HEAT.items()}
+
+
+def imported(db: Session) -> list:
+    """Every imported row of the four tables, ids replaced by the external id they belong to."""
+    return db.execute(text("""
+        SELECT r.external_id, r.source, r.category_code, r.description, r.raw_x, r.raw_y, r.raw_crs, r.crs_assumed,
+               r.reported_at, r.received_at, ST_AsEWKB(r.location), rt.layout_id, rt.grid_code, rt.method,
+               rt.distance_m, rt.candidates, rt.reason, rt.decided_at, k.layout_id, k.grid_code, k.category_code,
+               k.status, k.deadline, k.created_at, k.updated_at, k.closed_at, k.rating, k.assignee_id,
+               (SELECT array_agg(ARRAY[e.at::text, e.actor, e.from_status, e.to_status, e.note, e.kind]
+                                 ORDER BY e.id) FROM case_event e WHERE e.case_id = k.id)
+        FROM report r JOIN routing rt ON rt.report_id = r.id JOIN cases k ON k.report_id = r.id
+        WHERE r.source IN ('archive', 'hotline_12345') AND r.external_id LIKE 'T-%'
+        ORDER BY r.source, r.external_id""")).all()
+
+
+def archive(db: Session, n: int = 1200) -> pd.DataFrame:
+    """Reports of every status and two sources around the sample's own reports, on the sample's own days
+    (so the roll-ups get both new rows and rows added to), a few outside the grids."""
+    rng = np.random.default_rng(11)
+    pts = np.array(db.execute(text("SELECT ST_X(location), ST_Y(location), reported_at FROM report "
+                                   "WHERE location IS NOT NULL ORDER BY id LIMIT 5000")).all(), dtype=object)
+    cats = db.execute(text("SELECT code FROM category ORDER BY code")).scalars().all()
+    pick = rng.integers(0, len(pts), n)
+    status = np.array(STATUSES, dtype=object)[rng.integers(0, len(STATUSES), n)]
+    x = pts[pick, 0].astype(float) + rng.normal(0, 0.0005, n)
+    y = pts[pick, 1].astype(float) + rng.normal(0, 0.0005, n)
+    x[:20] += 1.0  # outside coverage
+    at = pd.to_datetime(pd.Series(pts[pick, 2]), utc=True) + pd.to_timedelta(rng.integers(-7200, 7200, n), unit="s")
+    frame = pd.DataFrame({
+        "source": np.where(rng.random(n) < 0.5, "archive", "hotline_12345"),
+        "external_id": [f"T-{i:05d}" for i in range(n)],
+        "category_code": np.array(cats, dtype=object)[rng.integers(0, len(cats), n)],
+        "reported_at": at.dt.strftime("%Y-%m-%dT%H:%M:%S%z").to_numpy(), "status": status,
+        "rating": np.where(status == "closed", rng.integers(1, 6, n).astype(str), None),
+        "description": np.where(rng.random(n) < 0.3, "积水", None), "_x": x, "_y": y,
+    })
+    return frame
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_the_fast_path_writes_what_the_row_by_row_path_writes(db: Session, history: bool) -> None:
+    frame = archive(db)
+    before = heat(db)
+    results = {}
+    for path in [dict(defer_heat=False, fk_triggers=True), dict(defer_heat=True, fk_triggers=True),
+                 dict(defer_heat=True, fk_triggers=False)]:
+        sp = db.begin_nested()
+        res = import_reports(db, frame=frame.copy(), history=history, **path)
+        results[tuple(path.values())] = (res.imported, res.routed, res.events, imported(db), heat(db),
+                                         "verify" in res.phases)
+        sp.rollback()
+    slow, deferred, fast = results.values()
+    assert slow[0] == len(frame) and slow[1] > 0 and slow[2] >= len(frame) and len(slow[3]) == len(frame)
+    assert slow[4] != before  # the import did move the roll-ups
+    # Same rows, same routing decisions, same events; the roll-ups equal, table by table, row by row.
+    assert deferred[:5] == slow[:5]
+    assert fast[:5] == slow[:5]
+    assert (slow[5], deferred[5], fast[5]) == (False, False, True)  # the fast path did verify set-based
+    # ...and both equal a rebuild of the roll-ups from the cases
+    sp = db.begin_nested()
+    import_reports(db, frame=frame.copy(), history=history)
+    db.execute(text("SELECT gridmap_heat_rebuild()"))
+    assert heat(db) == fast[4]
+    sp.rollback()
+
+
+def test_live_intake_still_counts_after_a_bulk_import_in_the_same_transaction(client, auth, db: Session) -> None:
+    res = import_reports(db, frame=archive(db, 300))
+    assert res.imported == 300 and "verify" in res.phases
+    assert db.execute(text("SELECT current_setting('gridmap.defer_heat', true), "
+                           "current_setting('session_replication_role')")).one() == ("off", "origin")
+
+    def totals() -> tuple[int, ...]:
+        return tuple(db.execute(text(f"SELECT coalesce(sum(n), 0) FROM {t}")).scalar_one() for t in HEAT)
+    before = totals()
+    x, y = db.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(boundary) p FROM grid "
+                           "ORDER BY code LIMIT 1) t")).one()
+    r = client.post("/api/v1/reports", json={"source": "patrol", "category": "E01001", "lon": x, "lat": y},
+                    headers=auth("intake"))
+    assert r.status_code == 201, r.text
+    # one case: +1 in each full and cell roll-up, +3 (category, status, source) in each dimension roll-up
+    assert tuple(b - a for a, b in zip(before, totals(), strict=True)) == (1, 1, 1, 1, 3, 3)
+
+
+def test_the_trigger_honours_the_switch_and_the_catch_up_adds_exactly_the_cases(db: Session) -> None:
+    before = heat(db)
+    rid = db.execute(text("""INSERT INTO report (source, category_code, reported_at, location)
+                             VALUES ('patrol', 'E01001', '2026-03-02 09:15+08',
+                                     ST_SetSRID(ST_MakePoint(116.41, 39.92), 4326))
+                             RETURNING id""")).scalar_one()
+    db.execute(text("SET LOCAL gridmap.defer_heat = on"))
+    cid = db.execute(text("INSERT INTO cases (report_id, category_code, status) VALUES (:r, 'E01001', 'reported') "
+                          "RETURNING id"), {"r": rid}).scalar_one()
+    assert heat(db) == before  # deferred: not counted yet
+    db.execute(text("SELECT gridmap_heat_add_cases(ARRAY[CAST(:c AS bigint)])"), {"c": cid})
+    db.execute(text("SET LOCAL gridmap.defer_heat = off"))
+    added = heat(db)
+    assert added != before
+    db.execute(text("SELECT gridmap_heat_rebuild()"))
+    assert heat(db) == added
+    # Updates are never deferred: they move counts that are already there.
+    db.execute(text("SET LOCAL gridmap.defer_heat = on"))
+    db.execute(text("UPDATE cases SET status = 'registered' WHERE id = :c"), {"c": cid})
+    moved = heat(db)
+    db.execute(text("SELECT gridmap_heat_rebuild()"))
+    assert heat(db) == moved != added
+
+
+def test_migration_0008_downgrades_to_the_counting_trigger_and_back(db: Session) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[3]
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    cfg.attributes["connection"] = db.connection()
+
+    def state() -> tuple[bool, bool]:
+        src = db.execute(text("SELECT prosrc FROM pg_proc WHERE proname = 'gridmap_heat_on_cases'")).scalar_one()
+        add = db.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'gridmap_heat_add_cases'")).scalar_one()
+        return "defer_heat" in src, add == 1
+
+    assert state() == (True, True)
+    command.downgrade(cfg, "0007")
+    assert state() == (False, False)
+    # the old trigger counts whatever the switch says
+    before = heat(db)
+    db.execute(text("SET LOCAL gridmap.defer_heat = on"))
+    db.execute(text("INSERT INTO cases (report_id, category_code, status) SELECT id, 'E01001', 'reported' "
+                    "FROM report WHERE location IS NOT NULL ORDER BY id LIMIT 1"))
+    assert heat(db) != before
+    db.execute(text("SET LOCAL gridmap.defer_heat = off"))
+    command.upgrade(cfg, "head")
+    assert state() == (True, True)
+
+
+def test_the_fast_path_steps_aside_for_a_trigger_it_does_not_know(db: Session) -> None:
+    db.execute(text("""CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+                       CREATE TRIGGER tr_test_audit AFTER INSERT ON routing FOR EACH STATEMENT
+                       EXECUTE FUNCTION pg_temp.noop()"""))
+    res = import_reports(db, frame=archive(db, 50))
+    assert res.imported == 50 and "verify" not in res.phases  # PostgreSQL's own checks ran, and the trigger
+
+
+def test_a_role_that_may_not_skip_triggers_takes_the_checked_path(db: Session) -> None:
+    db.execute(text("CREATE ROLE gridmap_test_plain NOSUPERUSER"))
+    db.execute(text("GRANT gridmap_test_plain TO CURRENT_USER"))
+    db.execute(text("SET LOCAL ROLE gridmap_test_plain"))
+    assert _set_replica(db) is False
+    db.execute(text("RESET ROLE"))
+    assert _set_replica(db) is True
+    db.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+def test_a_missing_referenced_row_refuses_the_import(db: Session) -> None:
+    fks = _replica_plan(db, {"report": pd.DataFrame(columns=["id", "category_code"]),
+                             "routing": pd.DataFrame(columns=["report_id", "layout_id"]),
+                             "cases": pd.DataFrame(columns=["id", "report_id", "layout_id", "category_code"]),
+                             "case_event": pd.DataFrame(columns=["case_id"])})
+    assert fks is not None and {(f.table, f.column) for f in fks} == {
+        ("report", "category_code"), ("routing", "report_id"), ("routing", "layout_id"), ("cases", "report_id"),
+        ("cases", "layout_id"), ("cases", "category_code"), ("case_event", "case_id")}
+    top = db.execute(text("SELECT max(id) FROM grid_layout")).scalar_one()
+    frames = {"report": pd.DataFrame({"id": [10**12, 10**12 + 1], "category_code": ["E01001", "E01001"]}),
+              "routing": pd.DataFrame({"report_id": [10**12, 10**12 + 1], "layout_id": [top, top + 1]}),
+              "cases": pd.DataFrame({"id": [5], "report_id": [10**12], "layout_id": [top],
+                                     "category_code": ["E01001"]}),
+              "case_event": pd.DataFrame({"case_id": [5]})}
+    own = {"report": np.array([10**12, 10**12 + 1]), "cases": np.array([5])}
+    with pytest.raises(ImportFailed) as info:
+        _verify_foreign_keys(db, fks, frames, own=own, phase="before")
+    assert info.value.extra["reason"] == "foreign_key" and str(top + 1) in info.value.detail
+    frames["routing"]["layout_id"] = [top, top]
+    _verify_foreign_keys(db, fks, frames, own=own, phase="before")
+    with pytest.raises(ImportFailed) as info:  # the reports were never written
+        _verify_foreign_keys(db, fks, frames, own=own, phase="after")
+    assert "report" in info.value.detail
