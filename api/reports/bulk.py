@@ -489,8 +489,17 @@ def _verify_foreign_keys(session: Session, fks: list[_ForeignKey], frames: dict[
 
 
 def _copy_frame(session: Session, table: str, frame: pd.DataFrame) -> None:
+    """One COPY of ``frame`` as CSV. Times are written by numpy in one vectorised call (UTC, to the
+    microsecond, as ``strftime`` wrote them value by value: a fifth of the import's Python time)."""
+    frame = frame.copy(deep=False)
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_dtype(frame[col].dtype):
+            values = frame[col].to_numpy().astype("datetime64[us]")
+            out = np.datetime_as_string(values, unit="us", timezone="UTC").astype(object)
+            out[np.isnat(values)] = None
+            frame[col] = out
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="", date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    frame.to_csv(buf, index=False, header=False, na_rep="")
     conn = session.connection().connection.driver_connection
     with conn.cursor() as cur:
         with cur.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
