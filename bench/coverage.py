@@ -277,6 +277,7 @@ def dask_scaling(url: str, repeat: int) -> list[dict]:
         return med([how([t["cpu_s"] for t in r["tasks"]]) for r in runs[n]])
 
     w1, w2 = fig(1, "wall_s"), fig(2, "wall_s")
+    pairs = med([a["wall_s"] / b["wall_s"] for a, b in zip(runs[1], runs[2], strict=True)])
     c1, c2 = med(cold[1]), med(cold[2])
     sfx = "_province" if big else ""
     command = (("GRIDMAP_BENCH_PROVINCE=1 " if big else "")
@@ -294,7 +295,8 @@ def dask_scaling(url: str, repeat: int) -> list[dict]:
          "note": f"{what}; layout already on the cluster (ship_layout once, {t_ship:.1f} s, not counted), each "
                  f"analysis = one task per worker (streets cut into runs of equal vertex work) + the client's merge; "
                  f"median wall of {len(runs[1])} (1 worker: {_list(r['wall_s'] for r in runs[1])}; "
-                 f"2 workers: {_list(r['wall_s'] for r in runs[2])}); CPU time of the tasks (median): "
+                 f"2 workers: {_list(r['wall_s'] for r in runs[2])}; median ratio of the run pairs, each pair "
+                 f"under one load: {pairs:.2f}); CPU time of the tasks (median): "
                  f"1 worker {cpu(1, sum):.2f} s, 2 workers {cpu(2, sum):.2f} s in all, the slower task "
                  f"{cpu(2, max):.2f} s (CPU-time ratio {cpu(1, sum) / cpu(2, max):.2f}); client merge "
                  f"{fig(1, 'merge_s'):.2f} / {fig(2, 'merge_s'):.2f} s; the idle worker used "
