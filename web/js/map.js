@@ -115,11 +115,17 @@ export class GridMap {
       if (this.layers[key]) this.map.removeLayer(this.layers[key]);
     }
     if (this.base) this.map.removeLayer(this.base);
+    if (this.baseShadow) this.map.removeLayer(this.baseShadow);
     for (const g of Object.values(this.labelGroups)) g.clearLayers();
     this.gridIndex.clear();
     this.selected = null;
 
-    // District "sheet" under everything so the area of interest reads at a glance.
+    // District "sheet" under everything so the area of interest reads at a glance, on a soft shadow.
+    this.baseShadow = L.geoJSON(streets, {
+      renderer: this.renderers.base,
+      interactive: false,
+      style: () => ({ className: "gm-base-shadow", stroke: true, fill: true }),
+    }).addTo(this.map);
     this.base = L.geoJSON(streets, {
       renderer: this.renderers.base,
       interactive: false,

@@ -18,9 +18,8 @@ const RING_PX = 8; // radius at the start
 const RING_GROW = 6.5; // radius grows to this multiple
 
 export const PulseLayer = L.Layer.extend({
-  // fps: pulses redraw at most this often. Each redraw damages the canvas's whole layer; a wall PC that
-  // composites in software redraws that area of the screen each time, so 20 steps a second (smooth enough
-  // for a ring that grows for a second) cost a third of 60.
+  // fps: pulses redraw at most this often. Each redraw is a new frame for the whole screen, which a wall PC
+  // without a GPU composites in software; 20 steps a second read as a smooth ring and cost a third of 60.
   options: { pane: "gm-pulse", max: 60, color: "#ef4444", fps: 20 },
 
   initialize(options) {

@@ -604,7 +604,9 @@ export class Wall {
     this.heatDirty = false;
   }
 
-  /** The repaints a live report needs beyond its pulse: the ticker and the two counters. */
+  /** The repaints a live report needs beyond its pulse: the ticker and the two counters. No animation here:
+   *  without a GPU every animated frame recomposites the whole screen, so the dashboard changes in steps
+   *  (twice a second at most) and only the pulses move. */
   slowPaint() {
     clearTimeout(this.slowTimer);
     this.slowTimer = 0;
@@ -616,9 +618,6 @@ export class Wall {
         if (el.dataset.value === String(this.summary.totals[key])) continue;
         el.textContent = formatNumber(this.summary.totals[key]);
         el.dataset.value = String(this.summary.totals[key]);
-        // A transform-only animation, restarted without forcing a layout of the page.
-        el.animate?.([{ color: "var(--cyan)", transform: "scale(1.08)", transformOrigin: "left" },
-          { transform: "none", transformOrigin: "left" }], { duration: 600, easing: "ease-out" });
       }
     }
   }
@@ -646,8 +645,6 @@ export class Wall {
       src.textContent = t(`source.${ev.source}`);
       li.dataset.report = String(ev.id);
       li.dataset.key = key;
-      li.animate?.([{ backgroundColor: "rgba(34, 211, 238, .45)" }, { backgroundColor: "rgba(34, 211, 238, 0)" }],
-        { duration: 900, easing: "ease-out" });
     });
   }
 
