@@ -116,8 +116,8 @@ def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Comma
 
 @router.get("/cases/{case_id}/duplicates", response_model=DuplicateList)
 def case_duplicates(case_id: Id, session: SessionDep, settings: SettingsDep, principal: CaseActor,
-                    radius_m: Annotated[float | None, Query(gt=0, le=5000)] = None,
-                    window_hours: Annotated[float | None, Query(gt=0, le=720)] = None) -> DuplicateList:
+                    radius_m: Annotated[float | None, Query(ge=0.01, le=5000)] = None,
+                    window_hours: Annotated[float | None, Query(ge=0.001, le=720)] = None) -> DuplicateList:
     """Open cases of the same category near this one in space and time: candidates for a merge (并单)."""
     r = radius_m or settings.duplicate_radius_m
     w = window_hours or settings.duplicate_window_hours

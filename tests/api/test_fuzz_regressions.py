@@ -50,3 +50,17 @@ def test_found_errors_are_client_errors_now(method: str, url: str, status: int, 
     assert resp.headers["content-type"].startswith(PROBLEM)
     body = resp.json()
     assert body["status"] == status and body["code"], body
+
+
+@pytest.mark.parametrize("query", ["radius_m=5e-324", "window_hours=5e-324", "radius_m=0.001"])
+def test_denormal_duplicate_search_parameters_are_refused(query: str, client: httpx.Client, db,  # noqa: ANN001
+                                                          auth: Callable[[str], dict[str, str]]) -> None:
+    """Found by the long fuzz profile: a radius of 5e-324 m passed ``gt=0`` and PostgreSQL's float division
+    underflowed (NumericValueOutOfRange, a 500). Now a floor (1 cm, 3.6 s) that means something."""
+    from sqlalchemy import text
+
+    case = db.execute(text("SELECT id FROM cases ORDER BY id LIMIT 1")).scalar_one()
+    resp = client.get(f"/api/v1/cases/{case}/duplicates?{query}", headers=auth("admin"))
+    assert resp.status_code == 422, resp.text[:500]
+    assert resp.headers["content-type"].startswith(PROBLEM)
+    assert query.split("=")[0] in resp.text
