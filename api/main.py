@@ -15,10 +15,11 @@ from sqlalchemy import text
 from api.addresses.router import router as addresses_router
 from api.areas.router import router as areas_router
 from api.audit.router import router as audit_router
-from api.audit.service import AuditMiddleware
+from api.audit.service import AuditMiddleware, audit_prepare
 from api.auth.router import router as keys_router
 from api.buildings.router import router as buildings_router
 from api.cases.router import router as cases_router
+from api.core.batch import BatchWriter
 from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.intake_writer.stop()
+            app.state.audit_writer.stop()
             gc.unfreeze()  # a process that creates apps again and again (the tests) must not keep them all
             due.stop()
             cache.stop_listener()
@@ -85,6 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.intake_bucket = TokenBucket(rate=settings.intake_rate, burst=settings.intake_burst)
+    # Group commit (api/core/batch.py): intake's transactions run on ``intake_writers`` connections whatever the
+    # number of clients, so the map wall's reads keep the rest of the pool, the threadpool and PostgreSQL's CPU.
+    app.state.intake_writer = BatchWriter("intake", max_batch=settings.intake_batch_max,
+                                          threads=settings.intake_writers)
+    app.state.audit_writer = BatchWriter("audit", max_batch=256, isolate=False, prepare=audit_prepare)
     app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -94,13 +94,17 @@ class AuditMiddleware:
         role = principal.role if principal is not None else state.get("role")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         settings: Settings = app.state.settings
+        fields = {"actor": actor, "role": role, "method": scope["method"], "path": scope["path"],
+                  "query": _clean_query(scope.get("query_string", b"")), "status": status,
+                  "ip": _client_ip(scope, headers.get("x-forwarded-for"), settings.trust_forwarded_for),
+                  "user_agent": headers.get("user-agent")}
         try:
             factory = await _session_factory(app)
-            await run_in_threadpool(
-                _write, factory, actor=actor, role=role, method=scope["method"], path=scope["path"],
-                query=_clean_query(scope.get("query_string", b"")), status=status,
-                ip=_client_ip(scope, headers.get("x-forwarded-for"), settings.trust_forwarded_for),
-                user_agent=headers.get("user-agent"))
+            writer = getattr(app.state, "audit_writer", None)
+            if writer is None:  # an app assembled without create_app
+                await run_in_threadpool(_write, factory, **fields)
+            else:  # many requests' rows in one transaction (api/core/batch.py)
+                await writer.run(factory, lambda session: record(session, **fields))
         except Exception:  # noqa: BLE001 - the audit log must never turn an answered request into an error
             log.exception("could not write the audit log for %s %s", scope["method"], scope["path"])
 
@@ -115,11 +119,16 @@ async def _session_factory(app: Any) -> Callable[[], AbstractContextManager[Sess
     return app.state.sessionmaker
 
 
+def audit_prepare(session: Session) -> None:
+    """The answer has been sent; waiting for the audit rows' WAL flush would only hold the writer (and the flush
+    queue intake waits on). An OS crash within ~0.6 s could lose the rows; a process crash cannot (the middleware
+    returns only once they are committed)."""
+    session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def _write(factory: Callable[[], AbstractContextManager[Session]], **fields: Any) -> None:
     with factory() as session:
-        # The answer has been sent; waiting for this row's WAL flush would only hold a worker thread (and the
-        # flush queue intake waits on). An OS crash within ~0.6 s could lose the row; a process crash cannot.
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+        audit_prepare(session)
         record(session, **fields)
         session.commit()
 

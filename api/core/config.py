@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: ``intake_queue_wait_s`` for a slot, then get 503 ``overloaded``. Keeps connections free for the map wall.
     intake_max_inflight: int = Field(default=8, ge=0)
     intake_queue_wait_s: float = Field(default=2.0, ge=0)
+    #: Intake writes go through group commit (api/core/batch.py): this many writer connections, each committing
+    #: up to ``intake_batch_max`` reports a transaction. More writers: more intake throughput on a many-core
+    #: database; fewer: more of the database left to the map wall while intake is saturated (issue 9).
+    intake_writers: int = Field(default=2, ge=1, le=32)
+    intake_batch_max: int = Field(default=64, ge=1, le=1000)
     #: ``json``: one JSON object a line (request id, route, status, duration, principal), for log shippers;
     #: ``text``: the usual human-readable lines.
     log_format: str = Field(default="text", pattern="^(json|text)$")

@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SettingsDep, require_role
+from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SessionFactory, SettingsDep, require_role
 from api.core.errors import NotFound
 from api.core.params import IdPath, Offset
 from api.reports import service
@@ -30,11 +31,11 @@ def list_categories(session: SessionDep, _: CurrentUser) -> CategoryList:
 
 @router.post("/reports", response_model=ReportOut, status_code=status.HTTP_201_CREATED,
              responses={200: {"model": ReportOut, "description": "a retry: the report created the first time"}})
-def create_report(
+async def create_report(
     body: ReportIn,
     request: Request,
     response: Response,
-    session: SessionDep,
+    factory: SessionFactory,
     settings: SettingsDep,
     principal: Intake,
     _guard: IntakeGuard,
@@ -44,12 +45,17 @@ def create_report(
     to the live map. Send an `Idempotency-Key` so that a retry returns the same report. Answered only after the
     commit; a 429 `rate_limited` or 503 (`overloaded`, `database_unavailable`) wrote nothing and carries
     `Retry-After`: retry with the same key."""
-    out = service.create_report(
-        session, cache=request.app.state.index_cache, body=body, idempotency_key=idempotency_key,
-        principal=principal, tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
-        duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
-        notify=request.app.state.notifier.send,
-    )
+    state = request.app.state
+
+    def write(session: Session) -> ReportOut:
+        return service.create_report(
+            session, cache=state.index_cache, body=body, idempotency_key=idempotency_key, principal=principal,
+            tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
+            duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
+            notify=state.notifier.send)
+
+    # Group commit (api/core/batch.py): answered once the transaction holding this report has committed.
+    out = await state.intake_writer.run(factory, write)
     if out.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
