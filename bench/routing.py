@@ -188,7 +188,13 @@ def _key(url: str, role: str) -> str:
     return raw
 
 
+def _load() -> str:
+    """The 1-minute load average now (the machine is shared: every HTTP figure says how busy it was)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def http_locate(url: str, repeat: int) -> list[dict]:
+    load_before = _load()
     key = _key(url, "commander")
     server = Server(url)
     try:
@@ -207,7 +213,8 @@ def http_locate(url: str, repeat: int) -> list[dict]:
         fixed_two = hey(server.base + q, key=key, seconds=10, concurrency=20, rate=1000)
     finally:
         server.close()
-    cmd = "hey -z 10s -c 20 -q 50 (1,000 req/s) and -c 16 (closed loop) against one uvicorn process"
+    cmd = (f"hey -z 10s -c 20 -q 50 (1,000 req/s) and -c 16 (closed loop) against one uvicorn process; "
+           f"load average {load_before} before, {_load()} after (2 cores, shared)")
     return [
         {"name": "http_locate_p99_at_1000rps", "value": fixed_ours["p99_ms"], "unit": "ms",
          "baseline": fixed_pg["p99_ms"], "baseline_name": "same endpoint with engine=postgis (one PostGIS query set "
@@ -218,12 +225,12 @@ def http_locate(url: str, repeat: int) -> list[dict]:
          "baseline": fixed_ours["p99_ms"], "baseline_name": "the same load on one uvicorn process",
          "ratio": round(fixed_ours["p99_ms"] / fixed_two["p99_ms"], 2),
          "note": f"uvicorn --workers 2 (make run WORKERS=2); p50 {fixed_two['p50_ms']} ms; achieved "
-                 f"{fixed_two['rps']:.0f} req/s; statuses {fixed_two['status']}; hey shares the 2 cores"},
+                 f"{fixed_two['rps']:.0f} req/s; statuses {fixed_two['status']}; hey shares the 2 cores; {cmd}"},
         {"name": "http_locate_throughput", "value": round(max_ours["rps"]), "unit": "req/s",
          "baseline": round(max_pg["rps"]), "baseline_name": "engine=postgis", "ratio": round(max_ours["rps"] /
                                                                                                max_pg["rps"], 2),
          "note": f"closed loop, 16 connections; p99 {max_ours['p99_ms']} ms vs {max_pg['p99_ms']} ms; "
-                 f"statuses {max_ours['status']}; the load generator shares the 2 cores"},
+                 f"statuses {max_ours['status']}; the load generator shares the 2 cores; {cmd}"},
     ]
 
 
@@ -235,6 +242,7 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
 
     import httpx
 
+    load_before = _load()
     key = _key(url, "intake")
     engine = make_engine(get_settings(), url=url, pool_size=1)
     with Session(engine) as s:
@@ -280,7 +288,9 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
              "note": f"POST /api/v1/reports with varied points and categories, {concurrency} concurrent clients "
                      f"(httpx, same machine) for {seconds:.0f} s against one uvicorn process; each answered after "
                      f"commit (report + routing + case + event + roll-ups + duplicate check + audit + NOTIFY); "
-                     f"p50 {p50} ms, p99 {p99} ms; statuses {statuses}"}]
+                     f"p50 {p50} ms, p99 {p99} ms; statuses {statuses}; group commit, "
+                     f"{get_settings().intake_writers} writer connections (GRIDMAP_INTAKE_WRITERS); load average "
+                     f"{load_before} before, {_load()} after (2 cores, shared)"}]
 
 
 def bulk_frame(session: Session, n: int, seed: int = 5) -> pd.DataFrame:
