@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +206,13 @@ def test_migration_0008_downgrades_to_the_counting_trigger_and_back(db: Session)
         add = db.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'gridmap_heat_add_cases'")).scalar_one()
         return "defer_heat" in src, add == 1
 
-    assert state() == (True, True)
+    def language() -> str:
+        return db.execute(text("SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                               "WHERE p.proname = 'gridmap_heat_add_cases'")).scalar_one()
+
+    assert state() == (True, True) and language() == "plpgsql"
+    command.downgrade(cfg, "0008")  # 0009: back to 0008's one statement of upserts
+    assert state() == (True, True) and language() == "sql"
     command.downgrade(cfg, "0007")
     assert state() == (False, False)
     # the old trigger counts whatever the switch says
@@ -216,7 +223,37 @@ def test_migration_0008_downgrades_to_the_counting_trigger_and_back(db: Session)
     assert heat(db) != before
     db.execute(text("SET LOCAL gridmap.defer_heat = off"))
     command.upgrade(cfg, "head")
-    assert state() == (True, True)
+    assert state() == (True, True) and language() == "plpgsql"
+
+
+def test_the_catch_up_adds_to_a_row_a_concurrent_transaction_counted_first(engine) -> None:
+    """The catch-up inserts new roll-up rows without ON CONFLICT (migration 0009); a key that another
+    transaction inserts meanwhile makes it start over with the upserts, which add to that row."""
+    key = "hour = :h AND cx = :x AND cy = :y"
+    with engine.connect() as a, engine.connect() as b:
+        ta = a.begin()
+        rid = a.execute(text("""INSERT INTO report (source, category_code, reported_at, location)
+                                VALUES ('patrol', 'E01001', '2024-05-05 10:30+08',
+                                        ST_SetSRID(ST_MakePoint(116.41, 39.92), 4326)) RETURNING id""")).scalar_one()
+        a.execute(text("SET LOCAL gridmap.defer_heat = on"))
+        cid = a.execute(text("INSERT INTO cases (report_id, category_code, status) VALUES (:r, 'E01001', 'reported') "
+                             "RETURNING id"), {"r": rid}).scalar_one()
+        h, x, y = a.execute(text("SELECT date_trunc('hour', reported_at), gridmap_cell_x(ST_X(location)), "
+                                 "gridmap_cell_y(ST_Y(location)) FROM report WHERE id = :r"), {"r": rid}).one()
+        tb = b.begin()
+        b.execute(text("INSERT INTO case_heat_cell_hour (hour, cx, cy, n) VALUES (:h, :x, :y, 5)"),
+                  {"h": h, "x": x, "y": y})
+        timer = threading.Timer(1.5, tb.commit)  # while the catch-up waits on that key
+        timer.start()
+        try:
+            a.execute(text("SELECT gridmap_heat_add_cases(ARRAY[CAST(:c AS bigint)])"), {"c": cid})
+        finally:
+            timer.join()
+        n = a.execute(text(f"SELECT n FROM case_heat_cell_hour WHERE {key}"), {"h": h, "x": x, "y": y}).scalar_one()
+        ta.rollback()
+        b.execute(text(f"DELETE FROM case_heat_cell_hour WHERE {key} AND n = 5"), {"h": h, "x": x, "y": y})
+        b.commit()
+    assert n == 6
 
 
 def test_the_fast_path_steps_aside_for_a_trigger_it_does_not_know(db: Session) -> None:
@@ -260,3 +297,4 @@ def test_a_missing_referenced_row_refuses_the_import(db: Session) -> None:
     with pytest.raises(ImportFailed) as info:  # the reports were never written
         _verify_foreign_keys(db, fks, frames, own=own, phase="after")
     assert "report" in info.value.detail
+
