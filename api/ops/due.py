@@ -34,7 +34,7 @@ def run_due(session: Session, *, at: datetime | None = None) -> int | None:
 
     if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": DUE_LOCK}).scalar_one():
         return None
-    return apply_due(session, at=at) if at is not None else apply_due(session)
+    return apply_due(session, at=at)
 
 
 class DueWork:

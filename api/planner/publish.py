@@ -4,8 +4,9 @@ overrides with a recorded reason).
 Order of locks: the publish advisory lock first (one publish at a time in the whole database), then the
 layout row (``FOR UPDATE``, the lock edits take too). Inside: the layout in force at ``effective_from``
 ends there and this one starts (``api.imports.service.publish_layout``, under the exclusion constraint
-on layout periods), open cases are re-routed when asked, the staff lists of the draft are applied (now,
-or when the layout comes in force), the publish is recorded and an audit entry written. Routing reads
+on layout periods), open cases are re-routed when asked and the staff lists of the draft applied (both now,
+or, for a future date, when the layout comes in force: :func:`apply_due`, run by api/ops/due.py), the
+publish is recorded and an audit entry written. Routing reads
 layout periods and grids only from committed data, so it sees the old layout or the new one, never half;
 the commit fires ``NOTIFY gridmap_layout`` (migration 0002), which drops the routing index and the tile
 caches in every process.
@@ -78,20 +79,24 @@ def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Pri
           AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""), {"t": at}).scalar()
     publish_layout(session, layout_id=layout_id, effective_from=at)
     apply_due(session)  # layouts whose period has ended are retired, staff moves that are due applied
-    rerouted = reroute_open_cases(session, layout_id=layout_id, actor=principal.actor) if body.reroute_open_cases \
-        else 0
-    staff = staff_moves(session, layout_id=layout_id)
     applied = at <= now
+    # Open cases move to the new grids when the new layout comes in force, not before: until then the old
+    # grids' workers are the ones on duty for them.
+    rerouted = reroute_open_cases(session, layout_id=layout_id, actor=principal.actor) \
+        if body.reroute_open_cases and applied else 0
+    staff = staff_moves(session, layout_id=layout_id)
     if applied:
         apply_staff(session, staff)
     session.execute(text("""
         INSERT INTO layout_publish (layout_id, previous_id, revision, effective_from, actor, role, counts,
-                                    override_reason, rerouted_cases, staff_pending, staff_applied_at)
+                                    override_reason, rerouted_cases, staff_pending, staff_applied_at,
+                                    reroute_pending)
         VALUES (:l, :p, :rev, :t, :actor, :role, CAST(:counts AS jsonb), :reason, :n, CAST(:staff AS jsonb),
-                CASE WHEN :applied THEN now() END)"""),
+                CASE WHEN :applied THEN now() END, :pending)"""),
         {"l": layout_id, "p": previous, "rev": lay.revision, "t": at, "actor": principal.actor, "role": principal.role,
          "counts": orjson.dumps(v["counts"]).decode(), "reason": reason, "n": rerouted,
-         "staff": orjson.dumps(staff).decode(), "applied": applied})
+         "staff": orjson.dumps(staff).decode(), "applied": applied,
+         "pending": bool(body.reroute_open_cases and not applied)})
     query = {"effective_from": at.isoformat(), "revision": lay.revision, "previous": previous or "",
              "reroute_open_cases": body.reroute_open_cases, "rerouted": rerouted}
     if reason:
@@ -151,25 +156,34 @@ def apply_staff(session: Session, moves: list[list[Any]]) -> None:
                         [{"pid": pid, "code": code} for pid, code in moves])
 
 
-def apply_due(session: Session) -> int:
-    """What a future-dated publish leaves for its moment, once the moment has come: the layout it replaced is
-    retired, and the staff moves of the draft are applied. Called when layouts are listed or published
-    (cheap: nothing to update is the usual case, and a partial index holds the pending staff moves)."""
+def apply_due(session: Session, *, at: datetime | None = None) -> int:
+    """What a future-dated publish leaves for its moment, once the moment (``at``, by default the database's
+    now) has come: the layout it replaced is retired, the staff moves of the draft are applied and, when the
+    publish asked for it, the open cases re-routed to the new grids. In the order the layouts came in force;
+    returns how many publishes were handled. Run every minute by api/ops/due.py, and when layouts are listed
+    or published (cheap: nothing to do is the usual case, and partial indexes hold what is pending)."""
+    moment = {"at": at}
     session.execute(text("UPDATE grid_layout SET status = 'retired' WHERE status = 'published' "
-                         "AND effective_to IS NOT NULL AND effective_to <= now()"))
+                         "AND effective_to IS NOT NULL AND effective_to <= coalesce(:at, now())"), moment)
     due = session.execute(text("""
-        SELECT id, staff_pending FROM layout_publish
-        WHERE staff_applied_at IS NULL AND effective_from <= now()
-        ORDER BY effective_from FOR UPDATE SKIP LOCKED""")).all()
+        SELECT id, layout_id, actor, staff_pending, staff_applied_at IS NULL AS staff_due, reroute_pending
+        FROM layout_publish
+        WHERE (staff_applied_at IS NULL OR reroute_pending) AND effective_from <= coalesce(:at, now())
+        ORDER BY effective_from FOR UPDATE SKIP LOCKED"""), moment).all()
     for row in due:
-        apply_staff(session, row.staff_pending or [])
-        session.execute(text("UPDATE layout_publish SET staff_applied_at = now() WHERE id = :id"), {"id": row.id})
+        if row.staff_due:
+            apply_staff(session, row.staff_pending or [])
+            session.execute(text("UPDATE layout_publish SET staff_applied_at = now() WHERE id = :id"), {"id": row.id})
+        if row.reroute_pending:
+            n = reroute_open_cases(session, layout_id=row.layout_id, actor=row.actor)
+            session.execute(text("""UPDATE layout_publish SET reroute_pending = false, rerouted_cases = :n
+                                    WHERE id = :id"""), {"id": row.id, "n": n})
     return len(due)
 
 
 def publishes(session: Session, *, layout_id: int) -> list[dict[str, Any]]:
     rows = session.execute(text("""
         SELECT id, layout_id, previous_id, revision, effective_from, actor, role, at, counts, override_reason,
-               rerouted_cases, staff_applied_at IS NOT NULL AS staff_applied
+               rerouted_cases, reroute_pending, staff_applied_at IS NOT NULL AS staff_applied
         FROM layout_publish WHERE layout_id = :l ORDER BY at DESC"""), {"l": layout_id}).mappings().all()
     return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.ops.due import run_due
 from tests.api.planner.conftest import Draft, problem, published_id
 from tests.api.planner.test_checks import fix_planted_defects
 from tests.api.planner.test_edits import adjacent_pair
@@ -108,8 +109,21 @@ def test_open_cases_keep_their_grid_unless_rerouted(draft: Draft, make_case: Cal
     t = now(draft.db) + timedelta(days=1)
     resp = publish(draft, effective_from=t.isoformat(), reroute_open_cases=True)
     assert resp.status_code == 200, resp.text
+    # published for tomorrow: until then the case stays with the grid (and worker) on duty today
+    before = draft.db.execute(text("SELECT layout_id, grid_code FROM cases WHERE id = :id"), {"id": stay}).one()
+    assert (before.layout_id, before.grid_code) == (grid_a.layout_id, a)
+    rec = draft.db.execute(text("SELECT reroute_pending, rerouted_cases FROM layout_publish WHERE layout_id = :l"),
+                           {"l": draft.id}).one()
+    assert rec.reroute_pending is True and rec.rerouted_cases == 0
+    assert run_due(draft.db, at=t - timedelta(minutes=1)) == 0  # a minute early: nothing moves
+    assert draft.db.execute(text("SELECT grid_code FROM cases WHERE id = :id"), {"id": stay}).scalar_one() == a
+    # the moment comes: the due-work round (api/ops/due.py, every minute in the app) moves it
+    assert run_due(draft.db, at=t + timedelta(seconds=30)) == 1
+    assert run_due(draft.db, at=t + timedelta(minutes=2)) == 0  # done once, never twice
     k = draft.db.execute(text("SELECT layout_id, grid_code FROM cases WHERE id = :id"), {"id": stay}).one()
     assert (k.layout_id, k.grid_code) == (draft.id, b)
+    assert draft.db.execute(text("SELECT reroute_pending FROM layout_publish WHERE layout_id = :l"),
+                            {"l": draft.id}).scalar_one() is False
     ev = draft.db.execute(text("""SELECT kind, note FROM case_event WHERE case_id = :id ORDER BY id DESC LIMIT 1"""),
                           {"id": stay}).one()
     assert ev.kind == "assign" and a in ev.note and b in ev.note
