@@ -119,6 +119,9 @@ def test_wall_layers_heatmap_legend_live_pulse_and_language(live_server, command
     # switch language: strings change, no Chinese left in the dashboard and filters
     page.locator(".topbar .lang-switch__btn[data-lang='en']").click()
     page.wait_for_function("window.gridmap.lang === 'en'")
+    # the clock's date follows at once (not at its next tick, up to a second later)
+    date_now = page.evaluate("document.getElementById('clock-date').textContent")
+    assert date_now and not CJK.search(date_now), date_now
     page.wait_for_timeout(300)
     for sel in ("#dash", "#filters", "#legend", ".leaflet-control-layers", "#replay"):
         txt = page.locator(sel).inner_text()

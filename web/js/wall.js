@@ -674,6 +674,7 @@ export class Wall {
       const date = formatter("clockDate", { month: "long", day: "numeric", weekday: "short" }).format(d);
       if (day.textContent !== date) day.textContent = date;
     };
+    this.clockFmt = fmt; // a language switch repaints it at once, not at the next tick
     fmt();
     setInterval(fmt, 1000);
   }
@@ -750,6 +751,7 @@ export class Wall {
   }
 
   relabel() {
+    this.clockFmt?.();
     this.fillSelects();
     this.renderDashboard();
     this.renderTicker();
