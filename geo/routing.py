@@ -18,6 +18,7 @@ with the **smallest code**, a rule anyone can check by hand; the others are retu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,6 +178,10 @@ class RoutingIndex:
         x = np.asarray(x, dtype=float).ravel()
         y = np.asarray(y, dtype=float).ravel()
         n = len(x)
+        if n == 1:  # one point (GET /locate, intake): the usual answer is one lattice lookup, in plain floats
+            one = self._route_one_inside(float(x[0]), float(y[0]))
+            if one is not None:
+                return one
         grid = np.full(n, -1, dtype=np.int64)
         method = np.full(n, UNROUTED, dtype=np.int8)
         distance = np.full(n, np.nan)
@@ -229,6 +234,21 @@ class RoutingIndex:
         if loose.size and tolerance_m > 0 and len(self.polygons):
             self._nearest(x, y, loose, tolerance_m, grid, method, distance)
         return Routed(grid, method, distance, candidates)
+
+    def _route_one_inside(self, x: float, y: float) -> Routed | None:
+        """A point in a cell wholly inside one grid, answered without numpy's per-call overhead (which was most
+        of the cost of routing one point); None for everything else, which the vectorised path decides. The
+        arithmetic is :meth:`_cell_of`'s, in the same IEEE doubles, so both give the same cell."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        ix = math.floor((x - self.x0) / self.cell)
+        iy = math.floor((y - self.y0) / self.cell)
+        if not (0 <= ix < self.nx and 0 <= iy < self.ny):
+            return None
+        label = int(self.lut[iy * self.nx + ix])
+        if label < 0:
+            return None
+        return Routed(np.array([label], dtype=np.int64), np.array([INSIDE], dtype=np.int8), np.zeros(1), {})
 
     def _nearest(self, x: NDArray, y: NDArray, idx: NDArray, tolerance_m: float, grid: NDArray,
                  method: NDArray, distance: NDArray) -> None:

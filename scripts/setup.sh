@@ -3,14 +3,13 @@
 # Idempotent and quick when nothing changed (a stamp keyed on pyproject.toml's hash).
 # Usage: scripts/setup.sh [--test|--bench]
 #   --test  also installs the headless browser (chromium) and CJK fonts for the UI tests
-#   --bench also installs those and `hey`, the HTTP load generator the benchmarks drive
+#   --bench the same as --test (the benchmarks need nothing more: bench/loadgen.py is their HTTP load generator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
-want_bench=0
 [ "${1:-}" = "--test" ] && want_test=1
-[ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
+[ "${1:-}" = "--bench" ] && want_test=1
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
@@ -21,9 +20,6 @@ if [ -z "${DATABASE_URL:-}${GRIDMAP_DATABASE_URL:-}" ]; then
 fi
 if [ "$want_test" = 1 ]; then
   pkgs+=(chromium fonts-noto-cjk)
-fi
-if [ "$want_bench" = 1 ]; then
-  pkgs+=(hey)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -22,6 +22,7 @@ from geo.crs import UnknownCRS, parse_crs, to_wgs84
 from geo.routing import METHODS, Routed
 
 GEOGRAPHIC = ("wgs84", "cgcs2000", "gcj02", "bd09")
+WGS84_NAME = parse_crs(None).name
 
 
 @dataclass(slots=True)
@@ -47,6 +48,10 @@ def parse_time(value: str | datetime | None, *, tz: str) -> datetime:
 
 def normalise(x: NDArray, y: NDArray, crs: str | None, *, field: str = "points") -> Normalised:
     """Convert to WGS84, refusing what cannot be a place: NaN, out of range, swapped lat/lon."""
+    if crs in (None, "", "wgs84") and len(x) == 1:  # one WGS84 point (GET /locate's usual): no numpy overhead
+        fx, fy = float(x[0]), float(y[0])
+        if -180.0 <= fx <= 180.0 and -90.0 <= fy <= 90.0:  # false for NaN: the checks below explain those
+            return Normalised(np.array([fx]), np.array([fy]), WGS84_NAME)
     try:
         name = parse_crs(crs).name
     except UnknownCRS as exc:

@@ -104,3 +104,24 @@ def test_the_cache_follows_committed_changes_through_notify(engine: Engine) -> N
         with Session(engine) as s:
             s.execute(text("DELETE FROM grid_layout WHERE name = 'notify test'"))
             s.commit()
+
+
+def test_routing_one_point_at_a_time_equals_routing_them_together(db: Session) -> None:
+    """One point takes a shortcut (a lattice lookup in plain floats, geo/routing.py ``_route_one_inside``); it must
+    answer exactly as the vectorised path does, inside cells, on edges, near and far outside."""
+    lid = _published(db)
+    li = build_layout_index(db, lid)
+    x, y = _test_points(db, lid)
+    pick = np.random.default_rng(8).choice(len(x), 3000, replace=False)
+    x, y = x[pick], y[pick]
+    together = li.index.route(x, y, tolerance_m=50)
+    shortcut = 0
+    for i in range(len(x)):
+        one = li.index.route(x[i:i + 1], y[i:i + 1], tolerance_m=50)
+        shortcut += li.index._route_one_inside(float(x[i]), float(y[i])) is not None
+        assert (int(one.grid[0]), int(one.method[0])) == (int(together.grid[i]), int(together.method[i])), i
+        d1, d2 = float(one.distance_m[0]), float(together.distance_m[i])
+        assert (d1 == d2) or (d1 != d1 and d2 != d2), i
+        assert one.candidates.get(0, []) == together.candidates.get(i, []), i
+    # Both paths were exercised: most points take the shortcut, edge and outside ones do not.
+    assert 0.3 * len(x) < shortcut < len(x)
