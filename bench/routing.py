@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -195,6 +196,41 @@ def _drive(server, request: bytes, *, rate: float | None, seconds: float, connec
     return out
 
 
+def _floor() -> dict:
+    """bench/floor.py (a constant answer) on the same uvicorn, at the same 1,000 req/s."""
+    import socket
+    import sys
+
+    from bench import loadgen
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.floor:app", "--host", "127.0.0.1", "--port",
+                             str(port), "--no-access-log", "--log-level", "warning"], cwd=Path(__file__).parent.parent)
+
+    class _Live:  # what _drive reads of a LiveServer
+        base = f"http://127.0.0.1:{port}"
+
+    _Live.proc = proc
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("bench/floor.py did not start") from None
+                time.sleep(0.1)
+        req = loadgen.encode("GET", _Live.base + "/")
+        _drive(_Live, req, rate=None, seconds=1, connections=4)
+        return _drive(_Live, req, rate=1000, seconds=10)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def http_locate(url: str, repeat: int) -> list[dict]:
     """GET /locate at 1,000 req/s, open loop (bench/loadgen.py: evenly spaced, latency from when each request was
     due), then closed loop for throughput; ours against the same endpoint asking PostGIS per request."""
@@ -224,6 +260,7 @@ def http_locate(url: str, repeat: int) -> list[dict]:
         fixed_two = _drive(server, ours, rate=1000, seconds=10)
     finally:
         server.close()
+    floor = _floor()
     how = ("bench/loadgen.py on loopback (uvloop, keep-alive), open loop: 1,000 req/s evenly spaced for 10 s, p99 "
            "from when each request was due (coordinated omission corrected; 'wire' = from when it was written); "
            f"one uvicorn process; load average {load_before} before, {_load()} after (2 cores, shared by the "
@@ -245,6 +282,11 @@ def http_locate(url: str, repeat: int) -> list[dict]:
          "baseline": fixed_ours["p99_ms"], "baseline_name": "the same load on one uvicorn process",
          "ratio": round(fixed_ours["p99_ms"] / fixed_two["p99_ms"], 2),
          "note": f"uvicorn --workers 2 (make run WORKERS=2): {detail(fixed_two)}. {how}"},
+        {"name": "http_floor_p99_at_1000rps", "value": floor["p99_ms"], "unit": "ms", "baseline": fixed_ours["p99_ms"],
+         "baseline_name": "GET /locate under the same load (http_locate_p99_at_1000rps)",
+         "ratio": round(fixed_ours["p99_ms"] / floor["p99_ms"], 2),
+         "note": f"the machine's floor: bench/floor.py, an ASGI app answering a constant, on the same uvicorn under "
+                 f"the same generator and load, right after the locate runs: {detail(floor)}. {how}"},
         {"name": "http_locate_throughput", "value": round(max_ours["achieved_rps"]), "unit": "req/s",
          "baseline": round(max_pg["achieved_rps"]), "baseline_name": "engine=postgis",
          "ratio": round(max_ours["achieved_rps"] / max_pg["achieved_rps"], 2),
