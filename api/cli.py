@@ -242,8 +242,13 @@ def import_cmd(
 
 def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
     from api.reports.bulk import import_reports
+    from api.wall.heat import advance_hourly_horizon
 
     settings = get_settings()
+    # The hourly heat horizon brought up to date first, in its own transaction (as the API's due-work thread
+    # does once a day), so that imported history before it writes day roll-ups only.
+    with session_scope(factory) as s:
+        advance_hourly_horizon(s, days=settings.heat_hourly_days)
     try:
         with console.status("importing reports…"), session_scope(factory) as s:
             res = import_reports(s, path=file, layer=source_layer, crs=crs, source=kind,

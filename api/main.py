@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cache = app.state.index_cache = IndexCache()
         notifier = app.state.notifier = Notifier(engine)
         notifier.start()
-        due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s)
+        due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s,
+                                   heat_hourly_days=settings.heat_hourly_days)
         due.start()
         if settings.listen:
             cache.start_listener(engine)

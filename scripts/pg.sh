@@ -42,6 +42,33 @@ ensure_dirs() {
   fi
 }
 
+# Write-ahead log settings for bulk loads (issue 4), in a file of their own that every start rewrites and
+# postgresql.conf includes, so clusters initialised before they existed get them too. Durability is
+# untouched (fsync, synchronous_commit, full_page_writes stay on): checkpoints are only spaced out, so that a
+# million-row import is not cut by checkpoints every 1 GB of WAL, each followed by full-page images of every
+# page touched again. See the README ("Bulk loads") for a DATABASE_URL server.
+tune() {
+  local conf="$PGDATA/gridmap.conf" tmp
+  tmp=$(mktemp)
+  cat > "$tmp" <<CONF
+# gridmap: written by scripts/pg.sh at every start (edit the script, not this file)
+max_wal_size = 4GB
+min_wal_size = 1GB
+checkpoint_timeout = 15min
+wal_compression = lz4
+CONF
+  if ! cmp -s "$tmp" "$conf" 2>/dev/null; then
+    cp "$tmp" "$conf"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$conf"
+    TUNED=1
+  fi
+  rm -f "$tmp"
+  if ! grep -q "^include_if_exists = 'gridmap.conf'" "$PGDATA/postgresql.conf"; then
+    echo "include_if_exists = 'gridmap.conf'" >> "$PGDATA/postgresql.conf"
+    TUNED=1
+  fi
+}
+
 running() { as_owner "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
 psql_local() { "$BIN/psql" -X -q -h "$RUNDIR" -p "$PORT" -U gridmap "$@"; }
@@ -63,9 +90,14 @@ maintenance_work_mem = 256MB
 logging_collector = off
 CONF
   fi
+  TUNED=0
+  tune
   if ! running; then
     say "starting PostgreSQL on 127.0.0.1:$PORT"
     as_owner "$BIN/pg_ctl" -D "$PGDATA" -l "$RUNDIR/postgresql.log" -w -t 60 start >/dev/null
+  elif [ "$TUNED" = 1 ]; then
+    say "reloading the configuration (scripts/pg.sh settings changed)"
+    as_owner "$BIN/pg_ctl" -D "$PGDATA" reload >/dev/null
   fi
   if ! psql_local -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='gridmap'" | grep -q 1; then
     psql_local -d postgres -c "CREATE DATABASE gridmap"

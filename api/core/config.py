@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     #: Seconds between two rounds of the due-work thread (api/ops/due.py: a layout published for a future date
     #: comes in force: the old one retired, staff moved, open cases re-routed); 0 turns the thread off.
     due_interval_s: float = Field(default=60.0, ge=0, le=3600)
+    #: Days of hourly heat roll-ups kept (migration 0011): the partial days at a wall window's edges inside them
+    #: are read from the hourly roll-ups, older ones from the raw cases (exact either way, slower). More than
+    #: the longest preset window (30 days), so the wall's presets never fall back; a bulk import of older
+    #: history writes day roll-ups only. The due-work thread moves the horizon and prunes older hour rows.
+    heat_hourly_days: int = Field(default=40, ge=1, le=3660)
     #: Times without an offset (``2026-11-22T09:30``) are read in this zone: Chinese clients and
     #: hotline systems send Beijing time.
     timezone: str = "Asia/Shanghai"

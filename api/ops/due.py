@@ -6,6 +6,9 @@ for it, the open cases are re-routed to the new grids. Routing itself needs none
 periods by time), but the people, the cases and the layout list do. Listing layouts or publishing again
 catches up too; this thread makes sure it happens at the moment even when nobody looks.
 
+The same round also moves the hourly heat roll-ups' horizon forward once a day and deletes the hour rows
+before it (api/wall/heat.py, migration 0011).
+
 Every worker process runs one; a transaction-level advisory lock taken with ``pg_try_advisory_xact_lock``
 lets one of them do each round and the others skip it, and the rows it works on are taken ``FOR UPDATE
 SKIP LOCKED``, so nothing is applied twice.
@@ -40,9 +43,12 @@ def run_due(session: Session, *, at: datetime | None = None) -> int | None:
 class DueWork:
     """A daemon thread that runs :func:`run_due` every ``interval`` seconds in its own session."""
 
-    def __init__(self, sessionmaker: Callable[[], Session], *, interval: float) -> None:
+    def __init__(self, sessionmaker: Callable[[], Session], *, interval: float,
+                 heat_hourly_days: int | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.interval = interval
+        #: Also keep the hourly heat roll-ups to this many days (api/wall/heat.py); None: leave them.
+        self.heat_hourly_days = heat_hourly_days
         self.rounds = 0
         self.applied = 0
         self.failures = 0
@@ -72,6 +78,11 @@ class DueWork:
             with self.sessionmaker() as session:
                 n = run_due(session)
                 session.commit()
+                if n is not None and self.heat_hourly_days is not None:
+                    from api.wall.heat import advance_hourly_horizon
+
+                    advance_hourly_horizon(session, days=self.heat_hourly_days)
+                    session.commit()
         except Exception as exc:  # noqa: BLE001 - a background round must never end the thread
             self.failures += 1
             log.warning("due work failed (next round in %.0f s): %s", self.interval, exc)

@@ -22,10 +22,12 @@ Where the time went, and what replaced it (issue 4; each phase is timed and told
 from __future__ import annotations
 
 import io
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -44,6 +46,8 @@ from geo.crs import UnknownCRS, parse_crs, to_wgs84
 from geo.routing import METHODS
 
 Say = Callable[[str], None]
+#: The heat roll-ups' days are Beijing days (``gridmap_local_day``, migration 0003).
+TZ_DAYS = "Asia/Shanghai"
 STATUSES = ("reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed", "escalated",
             "returned", "rejected")
 #: How each final status is reached along the case lifecycle, for the event log of imported history.
@@ -351,12 +355,83 @@ def import_reports(
         _verify_foreign_keys(session, fks, frames, own=own, phase="after")
         clock.lap("verify", f"foreign keys of {3 * m + len(events)} rows verified set-based")
     if defer_heat:
-        session.execute(text("SELECT gridmap_heat_add_cases(CAST(:ids AS bigint[]))"), {"ids": case_ids.tolist()})
+        rows = _add_heat(session, lon=lon[idx], lat=lat[idx], reported=rep_at.to_numpy(),
+                         category=categories[idx], status=status[idx], source=sources[idx])
         session.execute(text("SELECT set_config('gridmap.defer_heat', :v, true)"), {"v": previous or "off"})
-        clock.lap("heat", f"heat roll-ups: {m} cases added")
+        clock.lap("heat", f"heat roll-ups: {m} cases added ({rows} aggregated rows)")
     result.events = len(events)
     result.imported = m
     return result
+
+
+#: PostgreSQL's ``radians()`` multiplies by this constant (float.c); numpy must too, bit for bit.
+_RADIANS_PER_DEGREE = 0.0174532925199432957692
+_CELLS = 1 << 17
+
+
+def heat_cells(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The z17 cell of each point exactly as ``gridmap_cell_x/y`` (migration 0003) computes it in SQL.
+
+    numpy's vectorised ``tan``/``cos``/``log`` may differ from the C library's in the last bit, which only
+    matters for a value within a hair of a cell edge: those few are recomputed with :mod:`math` (the C
+    library, as PostgreSQL), in PostgreSQL's order of operations.
+
+    >>> heat_cells(np.array([116.391]), np.array([39.907]))
+    (array([107912]), array([49665]))
+    """
+    zx = (lon + 180.0) / 360.0 * _CELLS
+    r = lat * _RADIANS_PER_DEGREE
+    with np.errstate(all="ignore"):
+        zy = (1.0 - np.log(np.tan(r) + 1.0 / np.cos(r)) / math.pi) / 2.0 * _CELLS
+    for z, f in ((zx, lambda i: (float(lon[i]) + 180.0) / 360.0 * _CELLS),
+                 (zy, lambda i: (1.0 - math.log(math.tan(float(lat[i]) * _RADIANS_PER_DEGREE) + 1.0 / math.cos(
+                     float(lat[i]) * _RADIANS_PER_DEGREE)) / math.pi) / 2.0 * _CELLS)):
+        for i in np.flatnonzero(np.abs(z - np.round(z)) < 1e-6):
+            z[i] = f(i)
+    return np.floor(zx).astype(np.int64), np.floor(zy).astype(np.int64)
+
+
+def _add_heat(session: Session, *, lon: np.ndarray, lat: np.ndarray, reported: np.ndarray, category: np.ndarray,
+              status: np.ndarray, source: np.ndarray) -> int:
+    """Add the imported cases to the heat roll-ups: aggregated here, from the arrays the import already holds
+    (no join of a million cases back to their reports in SQL), at the grain of the finest roll-up, COPYed into
+    ``pg_temp.gridmap_heat_f`` and added by ``gridmap_heat_add_agg()`` (migration 0011). Cases before the
+    hourly horizon (``heat_hourly_horizon.since``) are aggregated by day only: history writes no hour rows.
+    Returns the number of aggregated rows."""
+    since = session.execute(text("SELECT CASE WHEN isfinite(since) THEN since END FROM heat_hourly_horizon")
+                            ).scalar_one()
+    at = reported.astype("datetime64[us]")  # what the report COPY stored
+    local = pd.DatetimeIndex(at).tz_localize("UTC").tz_convert(TZ_DAYS).tz_localize(None)
+    day = local.normalize().to_numpy().astype("datetime64[D]").astype(np.int64)
+    hour = at.astype("datetime64[h]").astype(np.int64)
+    if since is not None:
+        cut = np.datetime64(since.astimezone(UTC).replace(tzinfo=None), "h").astype(np.int64)
+        hour = np.where(hour >= cut, hour, -(1 << 62))
+    cx, cy = heat_cells(lon, lat)
+    cat_codes, cats = pd.factorize(category)
+    st_codes, sts = pd.factorize(status)
+    src_codes, srcs = pd.factorize(source)
+    keys = pd.DataFrame({"day": day, "hour": hour, "cx": cx, "cy": cy, "c": cat_codes, "s": st_codes, "o": src_codes})
+    agg = keys.groupby(list(keys.columns), sort=False).size().reset_index(name="n")
+    old = agg["hour"].to_numpy() < 0
+    hours = np.where(old, 0, agg["hour"].to_numpy()).astype("datetime64[h]").astype("datetime64[us]")
+    frame = pd.DataFrame({
+        "day": np.datetime_as_string(agg["day"].to_numpy().astype("datetime64[D]")),
+        "hour": np.where(old, np.datetime64("NaT"), hours),
+        "cx": agg["cx"].to_numpy(), "cy": agg["cy"].to_numpy(),
+        "category_code": np.asarray(cats, dtype=object)[agg["c"].to_numpy()],
+        "status": np.asarray(sts, dtype=object)[agg["s"].to_numpy()],
+        "source": np.asarray(srcs, dtype=object)[agg["o"].to_numpy()],
+        "n": agg["n"].to_numpy(),
+    })
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.gridmap_heat_f"))
+    session.execute(text("""
+        CREATE TEMP TABLE gridmap_heat_f (day date NOT NULL, hour timestamptz, cx integer NOT NULL,
+            cy integer NOT NULL, category_code varchar(16) NOT NULL, status varchar(16) NOT NULL,
+            source varchar(32) NOT NULL, n integer NOT NULL) ON COMMIT DROP"""))
+    _copy_frame(session, "pg_temp.gridmap_heat_f", frame)
+    session.execute(text("SELECT gridmap_heat_add_agg()"))
+    return len(frame)
 
 
 def _allocate_ids(session: Session, table: str, m: int) -> np.ndarray:

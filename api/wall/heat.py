@@ -9,7 +9,10 @@ A window is cut into at most five parts, each answered from the cheapest exact s
     [... until)                   raw cases
 
 so the counts equal a scan of the cases, whatever the window, while a 30-day view reads about a
-hundred times fewer rows than the cases it counts. Which roll-ups answer depends on the filters
+hundred times fewer rows than the cases it counts. The hourly roll-ups cover a recent horizon only
+(``heat_hourly_horizon.since``, migration 0011: ``GRIDMAP_HEAT_HOURLY_DAYS`` days, more than any preset
+window reaches back): a partial day before it is counted from the raw cases (at most a day of cases per
+window edge, by the ``reported_at`` index), still exact. Which roll-ups answer depends on the filters
 (``rollup``, migration 0006): unfiltered views read (day|hour, cell) rows only, one filtered dimension
 reads its (dimension, value, day|hour, cell) rows, combined filters the full roll-ups. Bins are z17
 cells (about 230 m in Beijing) shifted right to a coarser level, chosen so the view spans at most
@@ -19,7 +22,7 @@ cells (about 230 m in Beijing) shifted right to a coarser level, chosen so the v
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -81,19 +84,28 @@ class Parts:
     raw: list[tuple[datetime, datetime]]
     hours: list[tuple[datetime, datetime]]
     days: tuple[datetime, datetime] | None
+    #: Whole hours before the hourly horizon: counted from the raw cases (no hour roll-up rows there).
+    old: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
-def split_window(t0: datetime, t1: datetime) -> Parts:
-    """Cut [t0, t1) into raw minutes, roll-up hours and roll-up days (see the module docstring)."""
+def split_window(t0: datetime, t1: datetime, since: datetime | None = None) -> Parts:
+    """Cut [t0, t1) into raw minutes, roll-up hours and roll-up days (see the module docstring); hours before
+    ``since`` (the hourly horizon; None: no horizon) go to ``old``, for the raw cases to answer."""
     h0, h1 = _ceil_hour(t0), _floor_hour(t1)
     if h0 >= h1:
         return Parts([(t0, t1)], [], None)
     raw = [p for p in ((t0, h0), (h1, t1)) if p[0] < p[1]]
     d0, d1 = _ceil_day(h0), _floor_day(h1)
     if d0 < d1:
-        hours = [p for p in ((h0, d0), (d1, h1)) if p[0] < p[1]]
-        return Parts(raw, hours, (d0, d1))
-    return Parts(raw, [(h0, h1)], None)
+        hours, days = [p for p in ((h0, d0), (d1, h1)) if p[0] < p[1]], (d0, d1)
+    else:
+        hours, days = [(h0, h1)], None
+    if since is None:
+        return Parts(raw, hours, days)
+    since = _ceil_hour(since)  # whole hour buckets from here on are complete
+    old = [(a, min(b, since)) for a, b in hours if a < since]
+    recent = [(max(a, since), b) for a, b in hours if b > since]
+    return Parts(raw, recent, days, old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +117,11 @@ class Minutes:
     hours: list[datetime]
 
 
-def plan_minutes(raw: list[tuple[datetime, datetime]], now: datetime) -> Minutes:
+def plan_minutes(raw: list[tuple[datetime, datetime]], now: datetime, since: datetime | None = None) -> Minutes:
     """For each partial hour, count whichever side reads fewer cases: the minutes inside the window (raw), or
     its whole hour bucket from the roll-up less the minutes outside the window (raw). Cases are not reported
-    in the future, so a live window's end (now + 10 minutes) costs one roll-up bucket and an empty range."""
+    in the future, so a live window's end (now + 10 minutes) costs one roll-up bucket and an empty range.
+    An hour before ``since`` (the hourly horizon) has no roll-up bucket: its minutes are counted raw."""
     def cost(a: datetime, b: datetime) -> float:
         return max(0.0, (min(b, now) - a).total_seconds())
 
@@ -122,7 +135,7 @@ def plan_minutes(raw: list[tuple[datetime, datetime]], now: datetime) -> Minutes
     for a, b in pieces:
         h = _floor_hour(a)
         h2 = h + timedelta(hours=1)
-        if cost(h, a) + cost(b, h2) < cost(a, b):
+        if (since is None or h >= since) and cost(h, a) + cost(b, h2) < cost(a, b):
             out.hours.append(h)
             out.minus.extend(p for p in ((h, a), (b, h2)) if p[0] < p[1])
         else:
@@ -155,18 +168,40 @@ def rollup(f: Filters) -> Rollup:
                                                            source="source"))
 
 
-def parts_sql(f: Filters, *, cells: bool) -> tuple[str, dict]:
-    """UNION ALL of the window's parts, each giving (cx, cy, n) of z17 cells (or just n)."""
-    parts = split_window(f.since, f.until)
+def hourly_since(session: Session) -> datetime | None:
+    """The hourly horizon (migration 0011): hour roll-ups are complete from it on; None when they all are.
+    Read for every query, never cached: the rows before a horizon are deleted one due-work round after it
+    moves, and a stale horizon would read hours that are gone."""
+    return session.execute(text("SELECT CASE WHEN isfinite(since) THEN since END FROM heat_hourly_horizon")
+                           ).scalar_one()
+
+
+def hourly_target(days: int, now: datetime | None = None) -> datetime:
+    """Where the hourly horizon should be: the local midnight ``days`` days before ``now``."""
+    return _floor_day((now or datetime.now(TZ)) - timedelta(days=days))
+
+
+def advance_hourly_horizon(session: Session, *, days: int, now: datetime | None = None) -> datetime | None:
+    """Move the hourly horizon forward to :func:`hourly_target` (never back) and delete the hour rows before
+    the horizon the previous call set (``gridmap_heat_prune_hours``, migration 0011), in the caller's
+    transaction. Returns the horizon, or None when another transaction holds it (try again later)."""
+    return session.execute(text("SELECT gridmap_heat_prune_hours(:t)"),
+                           {"t": hourly_target(days, now)}).scalar_one()
+
+
+def parts_sql(f: Filters, *, cells: bool, since: datetime | None = None) -> tuple[str, dict]:
+    """UNION ALL of the window's parts, each giving (cx, cy, n) of z17 cells (or just n); ``since`` is the
+    hourly horizon (:func:`hourly_since`)."""
+    parts = split_window(f.since, f.until, since)
     params: dict = f.params()
     selects = []
     cols = "cx, cy, " if cells else ""
     box = " AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1" if cells else ""
     roll = rollup(f)
-    minutes = plan_minutes(parts.raw, datetime.now(TZ))
+    minutes = plan_minutes(parts.raw, datetime.now(TZ), None if since is None else _ceil_hour(since))
     raw_cols = "gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy, " if cells else ""
     raw_where = where(f, category="c.category_code", status="c.status", source="r.source")
-    for i, (sign, (a, b)) in enumerate([(1, p) for p in minutes.plus] + [(-1, p) for p in minutes.minus]):
+    for i, (sign, (a, b)) in enumerate([(1, p) for p in minutes.plus + parts.old] + [(-1, p) for p in minutes.minus]):
         params[f"r{i}a"], params[f"r{i}b"] = a, b
         selects.append(f"""
             SELECT {raw_cols}{sign} AS n FROM report r JOIN cases c ON c.report_id = r.id
@@ -198,7 +233,7 @@ def heat_bins(session: Session, f: Filters, bbox: BBox, zoom: float, max_cells: 
     _serial(session)
     level = choose_level(bbox, zoom, max_cells)
     shift = BASE_LEVEL - level
-    union, params = parts_sql(f, cells=True)
+    union, params = parts_sql(f, cells=True, since=hourly_since(session))
     x0, x1 = cell_x(bbox.minx), cell_x(bbox.maxx)
     y0, y1 = cell_y(bbox.maxy), cell_y(bbox.miny)
     # Whole bins of the chosen level, so that a bin at the view's edge is not cut in half.
@@ -226,5 +261,5 @@ def heat_bins(session: Session, f: Filters, bbox: BBox, zoom: float, max_cells: 
 
 def count_cases(session: Session, f: Filters) -> int:
     _serial(session)
-    union, params = parts_sql(f, cells=False)
+    union, params = parts_sql(f, cells=False, since=hourly_since(session))
     return int(session.execute(text(f"SELECT coalesce(sum(n), 0) FROM ({union}) AS p"), params).scalar_one())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,3 +36,18 @@ def test_the_thread_runs_rounds_and_survives_a_database_it_cannot_reach(engine: 
     broken = DueWork(sessionmaker(dead), interval=60)
     assert broken.tick() is None and broken.failures == 1  # logged; the next round tries again
     assert DueWork(sessionmaker(engine), interval=0).start() is None  # interval 0: no thread at all
+
+
+def test_a_round_moves_the_hourly_heat_horizon(engine: Engine) -> None:
+    from api.wall.heat import hourly_target
+
+    work = DueWork(sessionmaker(engine), interval=60, heat_hourly_days=40)
+    try:
+        assert work.tick() == 0
+        with Session(engine) as s:
+            since = s.execute(text("SELECT since FROM heat_hourly_horizon")).scalar_one()
+        assert since == hourly_target(40)
+    finally:  # one round only moves it (rows go one round later): moving it back leaves the database as it was
+        with Session(engine) as s:
+            s.execute(text("UPDATE heat_hourly_horizon SET since = '-infinity', pruned = '-infinity'"))
+            s.commit()
