@@ -298,3 +298,28 @@ def test_a_missing_referenced_row_refuses_the_import(db: Session) -> None:
         _verify_foreign_keys(db, fks, frames, own=own, phase="after")
     assert "report" in info.value.detail
 
+
+
+def test_a_copy_refused_midway_stops_the_formatting_thread_and_raises(db: Session, monkeypatch) -> None:
+    """The pipelined COPY: PostgreSQL refusing a row in a later chunk is raised to the caller, and the thread
+    formatting the chunks ends (it would otherwise wait for ever on a full queue)."""
+    import psycopg
+
+    from api.reports import bulk
+
+    monkeypatch.setattr(bulk, "COPY_CHUNK", 10)
+    ok = pd.DataFrame({"code": [f"T{i:04d}" for i in range(200)], "name": "x", "kind": "event", "major_code": "T",
+                       "major_name": "x", "time_limit_hours": 24})
+    bad = ok.copy()
+    bad.loc[150, "code"] = None  # NOT NULL, in the sixteenth chunk
+    before = db.execute(text("SELECT count(*) FROM category")).scalar_one()
+    done: list[str] = []
+    savepoint = db.begin_nested()
+    bulk._copy_frames(db, {"category": ok.iloc[:25]}, done=done.append)  # three chunks
+    assert done == ["category"]
+    assert db.execute(text("SELECT count(*) FROM category")).scalar_one() == before + 25
+    savepoint.rollback()
+    with pytest.raises(psycopg.Error), db.begin_nested():
+        bulk._copy_frames(db, {"category": bad})
+    assert not [t for t in threading.enumerate() if t.name == "gridmap-copy-csv"]
+    assert db.execute(text("SELECT count(*) FROM category")).scalar_one() == before
