@@ -263,7 +263,7 @@ def http_locate(url: str, repeat: int) -> list[dict]:
     floor = _floor()
     how = ("bench/loadgen.py on loopback (uvloop, keep-alive), open loop: 1,000 req/s evenly spaced for 10 s, p99 "
            "from when each request was due (coordinated omission corrected; 'wire' = from when it was written); "
-           f"one uvicorn process; load average {load_before} before, {_load()} after (2 cores, shared by the "
+           f"load average {load_before} before, {_load()} after (2 cores, shared by the "
            "server, the generator and PostgreSQL)")
 
     def detail(f: dict) -> str:
@@ -277,7 +277,7 @@ def http_locate(url: str, repeat: int) -> list[dict]:
          "baseline": fixed_pg["p99_ms"], "baseline_name": "same endpoint with engine=postgis (one PostGIS query set "
          "per request), same offered load for 3 s", "ratio": round(fixed_pg["p99_ms"] / fixed_ours["p99_ms"], 2),
          "target": "<= 10 ms (issue 4)",
-         "note": f"ours: {detail(fixed_ours)}. PostGIS: {detail(fixed_pg)}. {how}"},
+         "note": f"one uvicorn process. ours: {detail(fixed_ours)}. PostGIS: {detail(fixed_pg)}. {how}"},
         {"name": "http_locate_p99_at_1000rps_2_workers", "value": fixed_two["p99_ms"], "unit": "ms",
          "baseline": fixed_ours["p99_ms"], "baseline_name": "the same load on one uvicorn process",
          "ratio": round(fixed_ours["p99_ms"] / fixed_two["p99_ms"], 2),
@@ -290,7 +290,7 @@ def http_locate(url: str, repeat: int) -> list[dict]:
         {"name": "http_locate_throughput", "value": round(max_ours["achieved_rps"]), "unit": "req/s",
          "baseline": round(max_pg["achieved_rps"]), "baseline_name": "engine=postgis",
          "ratio": round(max_ours["achieved_rps"] / max_pg["achieved_rps"], 2),
-         "note": f"closed loop, 16 connections, 10 s. ours: {detail(max_ours)}. PostGIS: {detail(max_pg)}. {how}"},
+         "note": f"one uvicorn process, closed loop, 16 connections, 10 s. ours: {detail(max_ours)}. PostGIS: {detail(max_pg)}. {how}"},
     ]
 
 
