@@ -290,7 +290,8 @@ def http_locate(url: str, repeat: int) -> list[dict]:
         {"name": "http_locate_throughput", "value": round(max_ours["achieved_rps"]), "unit": "req/s",
          "baseline": round(max_pg["achieved_rps"]), "baseline_name": "engine=postgis",
          "ratio": round(max_ours["achieved_rps"] / max_pg["achieved_rps"], 2),
-         "note": f"one uvicorn process, closed loop, 16 connections, 10 s. ours: {detail(max_ours)}. PostGIS: {detail(max_pg)}. {how}"},
+         "note": f"one uvicorn process, closed loop, 16 connections, 10 s. ours: {detail(max_ours)}. "
+                 f"PostGIS: {detail(max_pg)}. {how}"},
     ]
 
 
