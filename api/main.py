@@ -38,6 +38,7 @@ from api.ops.due import DueWork
 from api.people.router import router as people_router
 from api.planner.router import router as planner_router
 from api.reports.router import router as reports_router
+from api.reports.service import write_batch
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
 from api.wall.router import router as wall_router
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Group commit (api/core/batch.py): intake's transactions run on ``intake_writers`` connections whatever the
     # number of clients, so the map wall's reads keep the rest of the pool, the threadpool and PostgreSQL's CPU.
     app.state.intake_writer = BatchWriter("intake", max_batch=settings.intake_batch_max,
-                                          threads=settings.intake_writers)
+                                          threads=settings.intake_writers, bulk=write_batch)
     app.state.audit_writer = BatchWriter("audit", max_batch=256, isolate=False, prepare=audit_prepare)
     app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)

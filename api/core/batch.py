@@ -43,6 +43,7 @@ class _Item:
     fn: Callable[[Session], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
+    prepare: Callable[[Session], Any] | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -62,15 +63,24 @@ class BatchWriter:
 
     ``isolate``: each function in its own SAVEPOINT (for work that may fail on its own, such as intake).
     Without it a failing batch is rolled back and its functions run again one transaction each, so one bad
-    row never loses the others. ``prepare`` runs first in every transaction (e.g. ``SET LOCAL``)."""
+    row never loses the others. ``prepare`` runs first in every transaction (e.g. ``SET LOCAL``).
+
+    ``bulk``: write many requests with one statement. A request queued with ``run(..., prepare=p)`` is, when
+    two or more such requests share a batch, not run through its ``fn``: ``p(session)`` makes its row (or raises
+    its own :class:`GridmapError`, answered as such), then ``bulk(session, rows)`` writes them all and returns
+    one result (or exception, that request's own refusal) per row, in order. No savepoints: if ``bulk`` raises,
+    the transaction is rolled back and every request is written again one transaction each through its ``fn``,
+    so a row that breaks the statement fails only its own request."""
 
     def __init__(self, name: str, *, max_batch: int = 64, isolate: bool = True,
-                 prepare: Callable[[Session], None] | None = None, threads: int = 1) -> None:
+                 prepare: Callable[[Session], None] | None = None, threads: int = 1,
+                 bulk: Callable[[Session, list[Any]], list[Any]] | None = None) -> None:
         self.name = name
         self.threads = max(1, threads)
         self.max_batch = max(1, max_batch)
         self.isolate = isolate
         self.prepare = prepare
+        self.bulk = bulk
         self._pending: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
@@ -78,12 +88,16 @@ class BatchWriter:
         #: Batches committed and items written, for the tests and /metrics-minded readers.
         self.batches = 0
         self.items = 0
+        #: Requests written by ``bulk`` (the rest went through their own ``fn``).
+        self.bulk_items = 0
 
-    async def run(self, factory: Factory, fn: Callable[[Session], Any]) -> Any:
+    async def run(self, factory: Factory, fn: Callable[[Session], Any], *,
+                  prepare: Callable[[Session], Any] | None = None) -> Any:
         """Queue ``fn`` and wait until the transaction that ran it has committed; returns its result or raises
-        its error (or the commit's)."""
+        its error (or the commit's). With ``prepare`` (and a ``bulk`` writer) it may be written with others in
+        one statement instead (see the class docstring)."""
         loop = asyncio.get_running_loop()
-        item = _Item(factory, fn, loop, loop.create_future())
+        item = _Item(factory, fn, loop, loop.create_future(), prepare if self.bulk is not None else None)
         with self._cond:
             if not self._workers or not all(t.is_alive() for t in self._workers):
                 self._stopping = False
@@ -148,8 +162,16 @@ class BatchWriter:
             try:
                 if self.prepare is not None:
                     self.prepare(session)
+                together = [item for item in batch if item.prepare is not None] if len(batch) > 1 else []
+                bulked: list[_Item] = []
+                if len(together) > 1:
+                    bulked = self._bulk(session, together)
+                else:
+                    together = []
+                in_bulk = {id(item) for item in together}
                 for item in batch:
-                    self._one(session, item)
+                    if id(item) not in in_bulk:
+                        self._one(session, item)
             except Exception as exc:  # noqa: BLE001 - see the docstring
                 _rollback(session)
                 if len(batch) == 1:
@@ -158,6 +180,7 @@ class BatchWriter:
                 log.warning("%s: a batch of %d failed (%s); writing them one by one", self.name, len(batch), exc)
                 for item in batch:
                     item.error = item.result = None
+                    item.prepare = None  # one by one: through its own fn
                     self._write([item])
                 return
             try:
@@ -170,6 +193,29 @@ class BatchWriter:
                 return
         self.batches += 1
         self.items += sum(1 for item in batch if item.error is None)
+        self.bulk_items += sum(1 for item in bulked if item.error is None)
+
+    def _bulk(self, session: Session, items: list[_Item]) -> list[_Item]:
+        """Prepare each item's row (a request's own refusal answers that request only), then write every row
+        with one ``bulk`` call. Its errors propagate: :meth:`_write` then goes one by one."""
+        from api.core.errors import GridmapError
+
+        rows, owners = [], []
+        for item in items:
+            try:
+                rows.append(item.prepare(session))  # type: ignore[misc]
+                owners.append(item)
+            except GridmapError as exc:
+                item.error = exc
+        if not rows:
+            return owners
+        results = self.bulk(session, rows)  # type: ignore[misc]
+        for item, result in zip(owners, results, strict=True):
+            if isinstance(result, BaseException):
+                item.error = result
+            else:
+                item.result = result
+        return owners
 
     def _one(self, session: Session, item: _Item) -> None:
         from api.core.errors import GridmapError

@@ -46,16 +46,20 @@ async def create_report(
     commit; a 429 `rate_limited` or 503 (`overloaded`, `database_unavailable`) wrote nothing and carries
     `Retry-After`: retry with the same key."""
     state = request.app.state
+    args = {"cache": state.index_cache, "body": body, "idempotency_key": idempotency_key, "principal": principal,
+            "tolerance_m": settings.routing_tolerance_m, "tz": settings.timezone,
+            "duplicate_radius_m": settings.duplicate_radius_m,
+            "duplicate_window_hours": settings.duplicate_window_hours, "notify": state.notifier.send}
 
     def write(session: Session) -> ReportOut:
-        return service.create_report(
-            session, cache=state.index_cache, body=body, idempotency_key=idempotency_key, principal=principal,
-            tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
-            duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_hours=settings.duplicate_window_hours,
-            notify=state.notifier.send)
+        return service.create_report(session, **args)
 
-    # Group commit (api/core/batch.py): answered once the transaction holding this report has committed.
-    out = await state.intake_writer.run(factory, write)
+    def prepare(session: Session) -> service.Prepared:
+        return service.prepare_report(session, **args)
+
+    # Group commit (api/core/batch.py): answered once the transaction holding this report has committed. Reports
+    # that share a batch are written with one statement (service.write_batch); those with an address one by one.
+    out = await state.intake_writer.run(factory, write, prepare=None if body.address else prepare)
     if out.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
