@@ -15,7 +15,7 @@ from sqlalchemy import text
 from api.addresses.router import router as addresses_router
 from api.areas.router import router as areas_router
 from api.audit.router import router as audit_router
-from api.audit.service import AuditMiddleware, audit_prepare
+from api.audit.service import AuditMiddleware, audit_prepare, record_many
 from api.auth.router import router as keys_router
 from api.buildings.router import router as buildings_router
 from api.cases.router import router as cases_router
@@ -37,6 +37,7 @@ from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
 from api.planner.router import router as planner_router
+from api.reports.fast import IntakeFastPath
 from api.reports.router import router as reports_router
 from api.reports.service import write_batch
 from api.tiles.router import router as tiles_router
@@ -97,9 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # number of clients, so the map wall's reads keep the rest of the pool, the threadpool and PostgreSQL's CPU.
     app.state.intake_writer = BatchWriter("intake", max_batch=settings.intake_batch_max,
                                           threads=settings.intake_writers, bulk=write_batch)
-    app.state.audit_writer = BatchWriter("audit", max_batch=256, isolate=False, prepare=audit_prepare)
+    app.state.audit_writer = BatchWriter("audit", max_batch=256, isolate=False, prepare=audit_prepare,
+                                         bulk=record_many)
     app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)
+    app.add_middleware(IntakeFastPath)  # POST /reports past the router once it has answered (issue 4)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)  # every write request → audit_log (issue 6)
     app.add_middleware(LocateFastPath)  # GET /locate answered from memory past the router (issue 4)

@@ -57,8 +57,32 @@ def record(session: Session, *, actor: str, role: str | None, method: str, path:
     session.execute(text("""
         INSERT INTO audit_log (actor, role, method, path, query, status, client_ip, user_agent)
         VALUES (:actor, :role, :method, :path, :query, :status, :ip, :ua)"""),
-        {"actor": actor[:200], "role": role, "method": method, "path": path.replace("\x00", "%00")[:2000],
-         "query": query, "status": status, "ip": ip, "ua": (user_agent or "")[:300] or None})
+        _row(actor=actor, role=role, method=method, path=path, query=query, status=status, ip=ip,
+             user_agent=user_agent))
+
+
+def _row(*, actor: str, role: str | None, method: str, path: str, query: str | None, status: int, ip: str | None,
+         user_agent: str | None) -> dict[str, Any]:
+    return {"actor": actor[:200], "role": role, "method": method, "path": path.replace("\x00", "%00")[:2000],
+            "query": query, "status": status, "ip": ip, "ua": (user_agent or "")[:300] or None}
+
+
+_RECORD_MANY = text("""
+    INSERT INTO audit_log (actor, role, method, path, query, status, client_ip, user_agent)
+    SELECT * FROM unnest(CAST(:actor AS text[]), CAST(:role AS text[]), CAST(:method AS text[]),
+                         CAST(:path AS text[]), CAST(:query AS text[]), CAST(:status AS int[]),
+                         CAST(:ip AS text[]), CAST(:ua AS text[]))""")
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> list[None]:
+    """The rows of a whole batch of requests (``record``'s keyword arguments each) in one statement: the audit
+    writer's ``bulk`` (api/core/batch.py). Under intake load that is one INSERT a batch, not one a request."""
+    cols: dict[str, list[Any]] = {k: [] for k in ("actor", "role", "method", "path", "query", "status", "ip", "ua")}
+    for fields in rows:
+        for k, v in _row(**fields).items():
+            cols[k].append(v)
+    session.execute(_RECORD_MANY, cols)
+    return [None] * len(rows)
 
 
 class AuditMiddleware:
@@ -104,7 +128,7 @@ class AuditMiddleware:
             if writer is None:  # an app assembled without create_app
                 await run_in_threadpool(_write, factory, **fields)
             else:  # many requests' rows in one transaction (api/core/batch.py)
-                await writer.run(factory, lambda session: record(session, **fields))
+                await writer.run(factory, lambda session: record(session, **fields), prepare=lambda _: fields)
         except Exception:  # noqa: BLE001 - the audit log must never turn an answered request into an error
             log.exception("could not write the audit log for %s %s", scope["method"], scope["path"])
 

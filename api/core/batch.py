@@ -31,7 +31,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("gridmap.batch")
 Factory = Callable[[], AbstractContextManager[Session]]
@@ -81,6 +82,7 @@ class BatchWriter:
         self.isolate = isolate
         self.prepare = prepare
         self.bulk = bulk
+        self._local = threading.local()  # each thread's own connection (see _session)
         self._pending: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
@@ -140,6 +142,9 @@ class BatchWriter:
         while True:
             batch = self._take()
             if batch is None:
+                conn = getattr(self._local, "conn", None)
+                if conn is not None:
+                    conn.close()
                 return
             try:
                 self._write(batch)
@@ -158,7 +163,7 @@ class BatchWriter:
         COMMIT fails every request of the batch: none of them was written (they retry with their key)."""
         from api.core.errors import GridmapError
 
-        with batch[0].factory() as session:
+        with self._session(batch[0].factory) as session:
             try:
                 if self.prepare is not None:
                     self.prepare(session)
@@ -194,6 +199,21 @@ class BatchWriter:
         self.batches += 1
         self.items += sum(1 for item in batch if item.error is None)
         self.bulk_items += sum(1 for item in bulked if item.error is None)
+
+    def _session(self, factory: Factory) -> AbstractContextManager[Session]:
+        """A session for one batch. For an engine-bound ``sessionmaker`` (the app's), on a connection this thread
+        keeps from batch to batch: a pool checkout would ping the server first (``pool_pre_ping``), one more
+        round trip per batch. A connection the server dropped is invalidated by the failing statement (the batch
+        is then written one by one) and replaced at the next batch. Any other factory (a test's) is used as is."""
+        bind = factory.kw.get("bind") if isinstance(factory, sessionmaker) else None
+        if not isinstance(bind, Engine):
+            return factory()
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated or conn.engine is not bind:
+            if conn is not None:
+                conn.close()
+            conn = self._local.conn = bind.connect()
+        return Session(bind=conn, expire_on_commit=False)
 
     def _bulk(self, session: Session, items: list[_Item]) -> list[_Item]:
         """Prepare each item's row (a request's own refusal answers that request only), then write every row

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -36,7 +38,6 @@ async def create_report(
     request: Request,
     response: Response,
     factory: SessionFactory,
-    settings: SettingsDep,
     principal: Intake,
     _guard: IntakeGuard,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -45,7 +46,20 @@ async def create_report(
     to the live map. Send an `Idempotency-Key` so that a retry returns the same report. Answered only after the
     commit; a 429 `rate_limited` or 503 (`overloaded`, `database_unavailable`) wrote nothing and carries
     `Retry-After`: retry with the same key."""
-    state = request.app.state
+    out = await submit(request.app.state, factory, body=body, idempotency_key=idempotency_key, principal=principal)
+    if out.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/reports/{out.id}"
+    return out
+
+
+def submit(state: Any, factory: Callable[[], AbstractContextManager[Session]], *, body: ReportIn,
+           idempotency_key: str | None, principal: Principal) -> Awaitable[ReportOut]:
+    """Hand a report to the intake writer (the endpoint above and api/reports/fast.py): answered once the
+    transaction holding it has committed (group commit, api/core/batch.py). Reports that share a batch are
+    written with one statement (service.write_batch); a report with an address goes one by one."""
+    settings = state.settings
     args = {"cache": state.index_cache, "body": body, "idempotency_key": idempotency_key, "principal": principal,
             "tolerance_m": settings.routing_tolerance_m, "tz": settings.timezone,
             "duplicate_radius_m": settings.duplicate_radius_m,
@@ -57,14 +71,7 @@ async def create_report(
     def prepare(session: Session) -> service.Prepared:
         return service.prepare_report(session, **args)
 
-    # Group commit (api/core/batch.py): answered once the transaction holding this report has committed. Reports
-    # that share a batch are written with one statement (service.write_batch); those with an address one by one.
-    out = await state.intake_writer.run(factory, write, prepare=None if body.address else prepare)
-    if out.replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/api/v1/reports/{out.id}"
-    return out
+    return state.intake_writer.run(factory, write, prepare=None if body.address else prepare)
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut)
