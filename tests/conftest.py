@@ -126,8 +126,11 @@ def commander_key(engine: Engine) -> str:
 
 @pytest.fixture(scope="session")
 def live_server(engine: Engine) -> Iterator[str]:
-    """A real uvicorn serving the app against the seeded test database."""
+    """A real uvicorn serving the app against the seeded test database. Without its due-work thread
+    (api/ops/due.py): that thread commits into the shared test database on its own clock (the hourly heat
+    horizon, due publishes), under the feet of the rolled-back tests that set those states themselves."""
     from api.devtools.server import LiveServer
 
-    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30) as server:
+    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30,
+                    env={"GRIDMAP_DUE_INTERVAL_S": "0"}) as server:
         yield server.base
