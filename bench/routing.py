@@ -324,11 +324,8 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
     each answered after its transaction commits, closed loop: ``concurrency`` connections posting back to back
     (bench/loadgen.py, pre-encoded bodies: the generator costs ~0.1 ms of CPU a request where httpx cost ~4 ms,
     on the same two cores as the server and PostgreSQL). Beside the rate: CPU per report of uvicorn, PostgreSQL
-    and the generator, which say where the time goes whatever else the shared machine is doing."""
-    import orjson
-
-    from bench import loadgen
-
+    and the generator, which say where the time goes whatever else the shared machine is doing. Measured on one
+    uvicorn process and on two (`make run WORKERS=2`, one per core)."""
     load_before = _load()
     key = _key(url, "intake")
     engine = make_engine(get_settings(), url=url, pool_size=1)
@@ -336,8 +333,20 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
         pts = np.array(s.execute(text("SELECT ST_X(location), ST_Y(location) FROM report LIMIT 20000")).all())
         cats = s.execute(text("SELECT code FROM category")).scalars().all()
     engine.dispose()
+    return [_intake_measure(url, key, pts, cats, workers=1, seconds=seconds, concurrency=concurrency,
+                            load_before=load_before),
+            _intake_measure(url, key, pts, cats, workers=2, seconds=seconds, concurrency=concurrency,
+                            load_before=_load())]
+
+
+def _intake_measure(url: str, key: str, pts: np.ndarray, cats: list[str], *, workers: int, seconds: float,
+                    concurrency: int, load_before: str) -> dict:
+    import orjson
+
+    from bench import loadgen
+
     rng = np.random.default_rng(3)
-    server = Server(url)
+    server = Server(url, workers=workers)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def requests(n: int) -> list[bytes]:
@@ -365,15 +374,17 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
     if pg0 is not None and pg1 is not None:
         per += f", PostgreSQL {1000 * (pg1 - pg0) / max(1, r.completed):.2f} ms"
     per += f", load generator {1000 * (f['client_cpu_s'] or 0) / max(1, r.completed):.2f} ms"
-    return [{"name": "http_intake_durable", "value": round(rate), "unit": "reports/s", "baseline": 500,
+    procs = "one uvicorn process" if workers == 1 else f"uvicorn --workers {workers} (make run WORKERS={workers})"
+    return {"name": "http_intake_durable" + ("" if workers == 1 else f"_{workers}_workers"), "value": round(rate),
+            "unit": "reports/s", "baseline": 500,
              "baseline_name": "target (issue 4): 500 durable reports/s", "ratio": round(rate / 500, 2),
              "note": f"POST /api/v1/reports with varied points and categories, closed loop, {concurrency} keep-alive "
-                     f"connections (bench/loadgen.py, same machine) for {seconds:.0f} s against one uvicorn process; "
+                     f"connections (bench/loadgen.py, same machine) for {seconds:.0f} s against {procs}; "
                      f"each answered after commit (report + routing + case + event + roll-ups + duplicate check + "
                      f"audit + NOTIFY); p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms; statuses {f['statuses']}; CPU "
                      f"per request: {per}; group commit, {get_settings().intake_writers} writer connections "
                      f"(GRIDMAP_INTAKE_WRITERS), a batch written with one statement; load average {load_before} "
-                     f"before, {_load()} after (2 cores, shared)"}]
+                     f"before, {_load()} after (2 cores, shared)"}
 
 
 def bulk_frame(session: Session, n: int, seed: int = 5) -> pd.DataFrame:
