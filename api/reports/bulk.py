@@ -140,7 +140,7 @@ def parse_times(values: pd.Series, *, tz: str) -> pd.Series:
     """ISO 8601 times as naive UTC (the session's zone); those without an offset are read in ``tz``.
     Unparseable values become NaT, for the caller to name."""
     text_values = values.astype("string").str.strip()
-    aware = text_values.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy()
+    aware = _has_offset(text_values)
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if aware.any():
         parsed = pd.to_datetime(text_values[aware], errors="coerce", format="ISO8601", utc=True)
@@ -151,6 +151,37 @@ def parse_times(values: pd.Series, *, tz: str) -> pd.Series:
         out[naive] = parsed.dt.tz_localize(ZoneInfo(tz), ambiguous="NaT", nonexistent="NaT").dt.tz_convert(
             "UTC").dt.tz_localize(None).to_numpy()
     return out
+
+
+def _has_offset(values: pd.Series) -> np.ndarray:
+    """Which times end in an offset (``Z``, ``+08:00``, ``-0530``): the regex ``(?:Z|[+-]\\d{2}:?\\d{2})$``
+    evaluated on the code points of a fixed-width array, all rows at once (the regex, row by row, was half
+    of reading a million times).
+
+    >>> _has_offset(pd.Series(["2026-01-02T03:04Z", "2026-01-02 03:04+08:00", "2026-01-02T03:04-0530",
+    ...                        "2026-01-02T03:04", "2026-01-02", None, "Z", "+0800x"], dtype="string")).tolist()
+    [True, True, True, False, False, False, True, False]
+    """
+    s = values.fillna("").to_numpy(dtype=str)
+    n, width = len(s), s.dtype.itemsize // 4
+    if n == 0 or width == 0:
+        return np.zeros(n, dtype=bool)
+    points = s.view(np.uint32).reshape(n, width)
+    length = np.char.str_len(s)
+    rows = np.arange(n)
+
+    def at(k: int) -> np.ndarray:  # the k-th code point from the end (0 where the string is shorter)
+        i = length - k
+        return np.where(i >= 0, points[rows, np.clip(i, 0, width - 1)], 0)
+
+    def digit(c: np.ndarray) -> np.ndarray:
+        return (c >= 48) & (c <= 57)
+
+    sign = (43, 45)  # + -
+    d1, d2 = digit(at(1)), digit(at(2))
+    colon = np.isin(at(6), sign) & digit(at(5)) & digit(at(4)) & (at(3) == 58) & d2 & d1
+    plain = np.isin(at(5), sign) & digit(at(4)) & digit(at(3)) & d2 & d1
+    return (at(1) == 90) | colon | plain
 
 
 def _fail(mask: np.ndarray, message: str, reason: str) -> None:

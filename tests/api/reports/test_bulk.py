@@ -323,3 +323,19 @@ def test_a_copy_refused_midway_stops_the_formatting_thread_and_raises(db: Sessio
         bulk._copy_frames(db, {"category": bad})
     assert not [t for t in threading.enumerate() if t.name == "gridmap-copy-csv"]
     assert db.execute(text("SELECT count(*) FROM category")).scalar_one() == before
+
+
+def test_the_offset_check_agrees_with_the_regex() -> None:
+    import re
+
+    from api.reports.bulk import _has_offset
+
+    rng = np.random.default_rng(3)
+    alphabet = list("0123456789+-:Z T.z٣")
+    samples = ["".join(rng.choice(alphabet, int(rng.integers(0, 12)))) for _ in range(20_000)]
+    samples += ["2026-01-02T03:04:05+08:00", "2026-01-02T03:04:05.123Z", "2026-01-02 03:04-0530", "x+08:0"]
+    values = pd.Series(samples + [None], dtype="string")
+    regex = re.compile(r"(?:Z|[+-][0-9]{2}:?[0-9]{2})$")
+    expected = [bool(regex.search(v)) if v is not None else False for v in samples + [None]]
+    assert _has_offset(values).tolist() == expected
+    assert sum(expected) > 100
