@@ -121,6 +121,29 @@ def ensure_cases(url: str) -> int:
     return n
 
 
+def hourly_horizon(url: str) -> str:
+    """The state of a running service: its due-work rounds have moved the hourly roll-ups' horizon to
+    GRIDMAP_HEAT_HOURLY_DAYS ago and pruned the hour rows before it (migration 0011; the preset windows all
+    end inside it). Two rounds: the first moves it, the second deletes; then a vacuum, as autovacuum would."""
+    from sqlalchemy.orm import Session
+
+    from api.wall.heat import advance_hourly_horizon
+
+    eng = _engine(url)
+    with Session(eng) as s:
+        s.execute(text("SET LOCAL statement_timeout = 0"))
+        advance_hourly_horizon(s, days=get_settings().heat_hourly_days)
+        s.commit()
+        s.execute(text("SET LOCAL statement_timeout = 0"))
+        since = advance_hourly_horizon(s, days=get_settings().heat_hourly_days)
+        s.commit()
+    with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("SET statement_timeout = 0"))
+        c.execute(text("VACUUM ANALYZE case_heat_hour, case_heat_cell_hour, case_heat_dim_hour"))
+    eng.dispose()
+    return f"{since:%Y-%m-%d %H:%M %Z}"
+
+
 def _client(url: str):
     from fastapi.testclient import TestClient
 
@@ -150,6 +173,7 @@ def heatmap_10m(url: str, repeat: int) -> list[dict]:
     roll-ups vs a GROUP BY over the raw cases, p50/p95 over several viewports and windows."""
     url = wall_database(url)
     n = ensure_cases(url)
+    since = hourly_horizon(url)
     from api.wall.filters import parse_filters
 
     with _engine(url).connect() as c:
@@ -212,6 +236,7 @@ def heatmap_10m(url: str, repeat: int) -> list[dict]:
              "baseline_name": "GROUP BY over the raw cases (report JOIN cases, same view, 30 days), p95",
              "ratio": round(p95_base / stats[worst][1], 1), "n": n,
              "note": (f"value = the worst p95 of unfiltered and one-filter views ({worst[0]}, {worst[1]}); "
+                      f"hourly roll-ups from {since} on (GRIDMAP_HEAT_HOURLY_DAYS, older hours pruned); "
                       f"HTTP in-process; {len(VIEWS)} viewports (zoom 13 district, zoom 15 centre, zoom 11 city) "
                       f"x {repeat} runs per window and filter set; case totals are the district view's. {per}. "
                       f"Combined filters read the full roll-ups (category x status x source). Raw GROUP BY: {raw}. "

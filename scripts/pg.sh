@@ -56,6 +56,11 @@ max_wal_size = 4GB
 min_wal_size = 1GB
 checkpoint_timeout = 15min
 wal_compression = lz4
+# An import fills the default 8 MB of WAL buffers (1/32 of shared_buffers) faster than the WAL writer
+# empties them, so the importing backend writes WAL itself, 8 kB at a time; and 256 MB of shared buffers
+# make it write out dirty pages itself too. Both take a restart (scripts/pg.sh stop; scripts/pg.sh start).
+wal_buffers = 64MB
+shared_buffers = 1GB
 CONF
   if ! cmp -s "$tmp" "$conf" 2>/dev/null; then
     cp "$tmp" "$conf"
@@ -98,6 +103,9 @@ CONF
   elif [ "$TUNED" = 1 ]; then
     say "reloading the configuration (scripts/pg.sh settings changed)"
     as_owner "$BIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+    sleep 1
+    pending=$(psql_local -d postgres -tAc "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart")
+    [ -z "$pending" ] || say "restart to apply $pending: scripts/pg.sh stop && scripts/pg.sh start"
   fi
   if ! psql_local -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='gridmap'" | grep -q 1; then
     psql_local -d postgres -c "CREATE DATABASE gridmap"
