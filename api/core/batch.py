@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("gridmap.batch")
@@ -155,7 +156,7 @@ class BatchWriter:
             for item in batch:
                 item.loop.call_soon_threadsafe(_settle, item)
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _write(self, batch: list[_Item], *, retried: bool = False) -> None:
         """One transaction for the batch. A request's own refusal (a :class:`GridmapError`: 409, 422) is rolled
         back to its savepoint (``isolate``) and answered as such. Any other failure while writing (a broken
         connection, a constraint no validation caught) rolls the whole batch back and runs its requests again one
@@ -179,6 +180,16 @@ class BatchWriter:
                         self._one(session, item)
             except Exception as exc:  # noqa: BLE001 - see the docstring
                 _rollback(session)
+                if not retried and self._drop_connection(exc):
+                    # The connection this thread kept died under it (the server restarted, failed over, or
+                    # ended it): nothing was committed, so the batch is written again on a new one. A pool
+                    # checkout's ping would have caught it before use; this costs nothing while all is well.
+                    log.warning("%s: the database connection was lost (%s); writing the batch again on a new "
+                                "one", self.name, exc)
+                    for item in batch:
+                        item.error = item.result = None
+                    self._write(batch, retried=True)
+                    return
                 if len(batch) == 1:
                     batch[0].error = exc
                     return
@@ -203,8 +214,9 @@ class BatchWriter:
     def _session(self, factory: Factory) -> AbstractContextManager[Session]:
         """A session for one batch. For an engine-bound ``sessionmaker`` (the app's), on a connection this thread
         keeps from batch to batch: a pool checkout would ping the server first (``pool_pre_ping``), one more
-        round trip per batch. A connection the server dropped is invalidated by the failing statement (the batch
-        is then written one by one) and replaced at the next batch. Any other factory (a test's) is used as is."""
+        round trip per batch. A connection the server dropped fails the batch's first statement; the batch is
+        then written again once on a new connection (:meth:`_drop_connection`). Any other factory (a test's) is
+        used as is."""
         bind = factory.kw.get("bind") if isinstance(factory, sessionmaker) else None
         if not isinstance(bind, Engine):
             return factory()
@@ -214,6 +226,19 @@ class BatchWriter:
                 conn.close()
             conn = self._local.conn = bind.connect()
         return Session(bind=conn, expire_on_commit=False)
+
+    def _drop_connection(self, exc: BaseException) -> bool:
+        """Forget the kept connection when ``exc`` says it is unusable; True when there was one to forget."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or not isinstance(exc, OperationalError | InterfaceError):
+            return False
+        self._local.conn = None
+        try:
+            conn.invalidate()
+            conn.close()
+        except Exception:  # noqa: BLE001 - it is gone either way
+            log.debug("closing a lost connection failed", exc_info=True)
+        return True
 
     def _bulk(self, session: Session, items: list[_Item]) -> list[_Item]:
         """Prepare each item's row (a request's own refusal answers that request only), then write every row

@@ -103,3 +103,28 @@ def test_without_isolation_a_failing_batch_is_written_one_by_one(engine: Engine,
     out = _run(writer, factory, [_insert(table, 1), _insert(table, 1), _insert(table, 2)])  # a duplicate key
     assert out[0] == 1 and out[2] == 2 and "duplicate key" in str(out[1])
     assert set(_rows(engine, table)) == {1, 2} and seen
+
+
+def test_a_kept_connection_the_server_ended_is_replaced_and_the_batch_written(engine: Engine, table: str) -> None:
+    """The writer keeps its connection from batch to batch (no ping per checkout). When the server ends it (a
+    restart, a failover, pg_terminate_backend), the next batch must still be written, once, on a new one:
+    nothing of it was committed on the dead connection."""
+    factory = sessionmaker(engine)
+    writer = BatchWriter("t", max_batch=64)
+
+    def pid(session: Session) -> int:
+        return session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    async def scenario() -> list:
+        first = await writer.run(factory, pid)
+        with engine.begin() as c:  # end the writer's backend, as a server restart would
+            assert c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar_one()
+        await asyncio.sleep(0.2)
+        return [first, await writer.run(factory, _insert(table, 1)), await writer.run(factory, pid)]
+
+    try:
+        first, inserted, second = asyncio.run(scenario())
+    finally:
+        writer.stop()
+    assert inserted == 1 and set(_rows(engine, table)) == {1}  # written once, on the new connection
+    assert second != first
