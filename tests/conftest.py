@@ -37,6 +37,11 @@ TEST_URL = _test_url()
 # before anything imports api.main.
 os.environ["GRIDMAP_DATABASE_URL"] = TEST_URL
 os.environ.pop("DATABASE_URL", None)
+# No app the tests start runs the due-work thread (api/ops/due.py): it commits into the shared test database on
+# its own clock (moving the hourly heat horizon and, a round later, deleting the hour roll-ups before it; applying
+# due publishes), under the feet of the tests that set those states in their own transactions. A test app living
+# over a minute (the fuzz suite's) did exactly that. tests/api/ops/test_due.py drives DueWork itself.
+os.environ["GRIDMAP_DUE_INTERVAL_S"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -126,11 +131,9 @@ def commander_key(engine: Engine) -> str:
 
 @pytest.fixture(scope="session")
 def live_server(engine: Engine) -> Iterator[str]:
-    """A real uvicorn serving the app against the seeded test database. Without its due-work thread
-    (api/ops/due.py): that thread commits into the shared test database on its own clock (the hourly heat
-    horizon, due publishes), under the feet of the rolled-back tests that set those states themselves."""
+    """A real uvicorn serving the app against the seeded test database (without the due-work thread: see
+    ``GRIDMAP_DUE_INTERVAL_S`` above; the server inherits the environment)."""
     from api.devtools.server import LiveServer
 
-    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30,
-                    env={"GRIDMAP_DUE_INTERVAL_S": "0"}) as server:
+    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30) as server:
         yield server.base
