@@ -126,7 +126,10 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
     assert report["routing"]["method"] == "address"
     assert report["routing"]["grid_code"] == spoken["grid"]
     assert page.is_visible("#op-report-done")
-    assert f"#{report['id']}" in page.text_content("#op-report-done")
+    done = page.text_content("#op-report-done")
+    assert f"#{report['id']}" in done
+    # The routing method in words, with the address match's score filled in (it once read "匹配度 {score}").
+    assert "{" not in done and f"{round(report['address_check']['score'] * 100)}%" in done, done
     with Session(engine) as s:
         row = s.execute(text("""
             SELECT r.category_code, r.address_text, r.description, r.source, t.method, t.grid_code

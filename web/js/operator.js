@@ -616,13 +616,18 @@ async function submitReport(ev) {
   }
 }
 
+/** How a report was routed, in words; an address match says how good it was (its message takes the score). */
+function methodLabel(method, score) {
+  return method === "address" ? t("op.method.address", { score: pct(score) }) : tOr(`op.method.${method}`, method || "");
+}
+
 function renderDone(out) {
   const box = $("op-report-done");
   const r = out.routing || {};
   const queued = out.address_check?.review_id;
   const grid = r.grid_code ? `${r.grid_name || ""} <code>${escapeHtml(r.grid_code)}</code>` : "–";
   box.innerHTML = `<strong>${escapeHtml(t("op.report.filed", { id: out.id }))}</strong>`
-    + `<span>${escapeHtml(t("op.report.routedTo"))} ${grid} · ${escapeHtml(tOr(`op.method.${r.method}`, r.method || ""))}</span>`
+    + `<span>${escapeHtml(t("op.report.routedTo"))} ${grid} · ${escapeHtml(methodLabel(r.method, out.address_check?.score))}</span>`
     + (out.case ? `<span>${escapeHtml(t("op.report.case", { id: out.case.id }))}${out.case.assignee ? ` · ${escapeHtml(out.case.assignee)}` : ""}</span>` : "")
     + (queued ? `<span class="op-done__queued">${escapeHtml(t("op.report.queued", { id: queued }))}</span>` : "");
   box.dataset.method = r.method || "";
