@@ -64,6 +64,7 @@ import shapely
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 
+_NO_BYTES = np.empty(0, dtype=np.uint8)
 _EPOCH_2000_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970
 _EPOCH_2000_DAYS = 10_957
 # PostgreSQL's limits (src/include/datatype/timestamp.h): 4714-11-24 BC to before 294277-01-01 for
@@ -91,10 +92,13 @@ class _Column:
 
 @dataclass
 class _Field:
-    """One column of one chunk: per-row byte lengths (-1 = NULL) and the non-NULL payloads, concatenated."""
+    """One column of one chunk: per-row byte lengths (-1 = NULL) and either the non-NULL payloads,
+    concatenated, or (fixed-width types) the values of every row as a big-endian array."""
 
     lengths: np.ndarray  # int64
     data: np.ndarray  # uint8
+    values: np.ndarray | None = None
+    extra: int = 0  # bytes after each non-NULL payload in ``data`` that are not part of it
 
 
 def binary_copy_chunks(frame: pd.DataFrame, types: Mapping[str, str], *,
@@ -154,8 +158,7 @@ def _loose(dtype: object) -> bool:
 
 
 def _objects(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    values = series.to_numpy(dtype=object)
-    return values, np.asarray(pd.isna(values), dtype=bool)
+    return series.to_numpy(dtype=object), series.isna().to_numpy(dtype=bool)
 
 
 def _prepare_int(name: str, series: pd.Series, kind: str) -> _Column:
@@ -340,35 +343,32 @@ _PREPARERS: dict[str, Callable[[str, pd.Series, str], _Column]] = {
 
 
 def _encode_fixed(column: _Column, start: int, stop: int) -> _Field:
-    values, null = column.values[start:stop], column.null[start:stop]
-    data = np.ascontiguousarray(values).view(np.uint8)
-    if null.any():
-        data = data.reshape(len(values), column.width)[~null].ravel()
-    return _Field(np.where(null, -1, column.width).astype(np.int64), data)
+    null = column.null[start:stop]
+    return _Field(np.where(null, -1, column.width).astype(np.int64), _NO_BYTES, column.values[start:stop])
 
 
 def _utf8(name: str, values: np.ndarray, null: np.ndarray, prefix: str = "") -> _Field:
     """The UTF-8 of the non-NULL strings (each after ``prefix``) and their byte lengths: the strings are
-    joined with NUL (which text cannot hold, so that a value containing one is found and refused) and
-    encoded in one call each; the separators' positions give the lengths."""
+    joined, each ended by a NUL (which text cannot hold, so that a value containing one is found and
+    refused), and encoded in one call each; the NULs' places give the lengths, and they stay in the data
+    (one byte after each value, ``extra``), which the assembly skips, rather than cost a copy here."""
     lengths = np.full(len(values), -1, dtype=np.int64)
     kept = values[~null].tolist()
     if not kept:
-        return _Field(lengths, np.empty(0, dtype=np.uint8))
+        return _Field(lengths, _NO_BYTES)
     try:
-        raw = (prefix + ("\x00" + prefix).join(kept)).encode("utf-8")
+        raw = (prefix + ("\x00" + prefix).join(kept) + "\x00").encode("utf-8")
     except TypeError:
         bad = next(v for v in kept if not isinstance(v, str))  # only on the way to a refusal
         raise _refuse(name, f"a {type(bad).__name__} value ({bad!r:.40}) is not text") from None
     except UnicodeEncodeError as exc:
         raise _refuse(name, f"a string that is not valid Unicode ({exc.reason})") from None
     data = np.frombuffer(raw, dtype=np.uint8)
-    seps = np.flatnonzero(data == 0)
-    if len(seps) != len(kept) - 1:
+    ends = np.flatnonzero(data == 0)
+    if len(ends) != len(kept):
         raise _refuse(name, "a string with a NUL character, which PostgreSQL text cannot hold")
-    bounds = np.concatenate(([-1], seps, [len(data)]))
-    lengths[~null] = np.diff(bounds) - 1
-    return _Field(lengths, np.delete(data, seps) if len(seps) else data)
+    lengths[~null] = np.diff(ends, prepend=-1) - 1
+    return _Field(lengths, data, extra=1)
 
 
 def _encode_text(column: _Column, start: int, stop: int) -> _Field:
@@ -402,25 +402,28 @@ def _encode_bytea(column: _Column, start: int, stop: int) -> _Field:
     return _encode_bytes(column.name, column.values[start:stop], column.null[start:stop])
 
 
-#: Hex digit → value, 255 for a byte that is not one.
-_HEX = np.full(256, 255, dtype=np.uint8)
-_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
-
-
 def _encode_geometry(column: _Column, start: int, stop: int) -> _Field:
     values, null = column.values[start:stop], column.null[start:stop]
-    kept = values[~null]
-    if not kept.size or not isinstance(kept[0], str):
+    kept = values[~null].tolist()
+    if not kept or not isinstance(kept[0], str):
         return _encode_bytes(column.name, values, null)  # EWKB bytes (shapely geometries were made so)
-    field = _utf8(column.name, values, null)  # hex EWKB, decoded vectorised
-    digits = _HEX[field.data]
-    if (field.lengths[field.lengths > 0] % 2).any() or (digits == 255).any():
-        raise _refuse(column.name, "a string that is not hex-encoded (E)WKB")
-    field.lengths = np.where(field.lengths < 0, -1, field.lengths // 2)
-    field.data = (digits[0::2] << 4) | digits[1::2]
-    return field
+    # Hex (E)WKB: joined with spaces, which bytes.fromhex skips (one C call decodes the chunk) and whose
+    # places give the lengths; a string with a space or an odd length of its own is found by the counts.
+    lengths = np.full(len(values), -1, dtype=np.int64)
+    try:
+        joined = " ".join(kept)
+        spaces = np.flatnonzero(np.frombuffer(joined.encode("ascii"), dtype=np.uint8) == 0x20)
+        digits = np.diff(np.concatenate(([-1], spaces, [len(joined)]))) - 1
+        if len(spaces) != len(kept) - 1 or (digits % 2).any():
+            raise ValueError("odd")
+        data = np.frombuffer(bytes.fromhex(joined), dtype=np.uint8)
+    except TypeError:
+        bad = next(v for v in kept if not isinstance(v, str))
+        raise _refuse(column.name, f"a {type(bad).__name__} value among hex strings") from None
+    except ValueError:  # (UnicodeEncodeError included)
+        raise _refuse(column.name, "a string that is not hex-encoded (E)WKB") from None
+    lengths[~null] = digits // 2
+    return _Field(lengths, data)
 
 
 _ENCODERS: dict[str, Callable[[_Column, int, int], _Field]] = {
@@ -431,45 +434,67 @@ _ENCODERS: dict[str, Callable[[_Column, int, int], _Field]] = {
 
 # --- assembling a chunk ------------------------------------------------------------------------------
 
+#: A chunk is laid out padded (see _assemble) when that takes at most this many times its bytes (plus a MiB);
+#: rows of very uneven lengths are split into smaller pieces until it does.
+_PAD_SLACK = 4
+
 
 def _assemble(fields: list[_Field], n: int) -> bytes:
-    """The tuples of one chunk. A run of columns whose every row has the same length (fixed-width types
-    without NULLs, all-NULL columns, equal-length strings) is one (n, width) block of bytes, written with
-    one fancy-indexed assignment (or, when every column is so, simply laid out row after row); a column of
-    varying lengths writes its length words, then its payload bytes scattered to their rows' places."""
+    """The tuples of one chunk, without an index per byte. Every row is laid out in one record array
+    (a packed numpy structured dtype, so that each field is one strided assignment): the field count, then
+    per field its length word and its payload, fixed-width values as themselves and varying ones padded
+    to the chunk's longest (a boolean-mask assignment). A same-shaped byte mask says which bytes are real
+    (not those of NULLs, nor the padding), and the rows compacted by it, row-major, are the stream; when
+    every row has the same layout, the records are the stream as they are. Padding would blow up with a
+    few very long values among short ones: such a chunk is split in halves until it fits."""
     sizes = [np.maximum(f.lengths, 0) for f in fields]
-    row_len = 2 + 4 * len(fields) + np.sum(sizes, axis=0)
-    count = np.broadcast_to(np.array([len(fields)], dtype=">i2").view(np.uint8), (n, 2))
-    blocks: list[np.ndarray] = [count]
-    buf: np.ndarray | None = None
-    pos = np.zeros(n, dtype=np.int64)
-
-    def flush() -> None:
-        nonlocal buf, pos
-        if blocks:
-            block = np.hstack(blocks)
-            assert buf is not None
-            buf[pos[:, None] + np.arange(block.shape[1])] = block
-            pos += block.shape[1]
-            blocks.clear()
-
-    for field, size in zip(fields, sizes, strict=True):
+    same = [bool((f.lengths == f.lengths[0]).all()) if n else True for f in fields]  # every row one length
+    widths = [f.values.dtype.itemsize if f.values is not None else int(s.max()) + (0 if one else f.extra)
+              if n else 0 for f, s, one in zip(fields, sizes, same, strict=True)]
+    real = 2 * n + 4 * n * len(fields) + sum(int(s.sum()) for s in sizes)
+    if n > 1 and n * (2 + 4 * len(fields) + sum(widths)) > _PAD_SLACK * real + (1 << 20):
+        half = n // 2
+        return (_assemble([_rows(f, s, 0, half) for f, s in zip(fields, sizes, strict=True)], half)
+                + _assemble([_rows(f, s, half, n) for f, s in zip(fields, sizes, strict=True)], n - half))
+    names, formats, offsets, at = ["n"], [">i2"], [0], 2
+    for j, (field, width) in enumerate(zip(fields, widths, strict=True)):
+        names.append(f"w{j}"), formats.append(">i4"), offsets.append(at)
+        at += 4
+        if width:
+            names.append(f"p{j}"), formats.append(field.values.dtype if field.values is not None else ("u1", width))
+            offsets.append(at)
+            at += width
+    rows = np.empty(n, dtype=np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": at}))
+    rows["n"] = len(fields)
+    keep: np.ndarray | None = None
+    for j, (field, size, width, one) in enumerate(zip(fields, sizes, widths, same, strict=True)):
         first = field.lengths[0]
-        if (field.lengths == first).all():
-            word = np.broadcast_to(np.array([first], dtype=">i4").view(np.uint8), (n, 4))
-            blocks.append(word if first <= 0 else np.hstack([word, field.data.reshape(n, int(first))]))
+        rows[f"w{j}"] = first if one else field.lengths
+        if not width:
             continue
-        if buf is None:
-            buf = np.empty(int(row_len.sum()), dtype=np.uint8)
-            pos[1:] = np.cumsum(row_len[:-1])
-        flush()
-        buf[pos[:, None] + np.arange(4)] = field.lengths.astype(">i4").view(np.uint8).reshape(n, 4)
-        pos += 4
-        if field.data.size:
-            src_start = np.cumsum(size) - size
-            buf[np.repeat(pos - src_start, size) + np.arange(field.data.size)] = field.data
-        pos += size
-    if buf is None:  # every row the same layout: the blocks side by side are the rows
-        return np.hstack(blocks).tobytes()
-    flush()
-    return buf.tobytes()
+        if field.values is not None:
+            rows[f"p{j}"] = field.values
+        elif one:
+            rows[f"p{j}"] = field.data.reshape(n, width + field.extra)[:, :width]
+        else:
+            stored = size + field.extra * (field.lengths >= 0)
+            rows[f"p{j}"][np.arange(width) < stored[:, None]] = field.data  # (a view: sets the records)
+        if one and first == width:
+            continue
+        if keep is None:
+            keep = np.ones((n, at), dtype=bool)
+        start = offsets[names.index(f"p{j}")]
+        keep[:, start:start + width] = (np.arange(width) < size[:, None]) if field.values is None else \
+            (size > 0)[:, None]
+    if keep is None:
+        return rows.tobytes()
+    return rows.view(np.uint8).reshape(n, at)[keep].tobytes()
+
+
+def _rows(field: _Field, size: np.ndarray, start: int, stop: int) -> _Field:
+    """Rows ``start:stop`` of one field of a chunk."""
+    if field.values is not None:
+        return _Field(field.lengths[start:stop], field.data, field.values[start:stop])
+    stored = size + field.extra * (field.lengths >= 0)
+    first, last = int(stored[:start].sum()), int(stored[:stop].sum())
+    return _Field(field.lengths[start:stop], field.data[first:last], extra=field.extra)

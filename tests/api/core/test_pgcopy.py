@@ -218,3 +218,17 @@ def test_postgresql_checks_what_it_parses(db: Session) -> None:
     with pytest.raises(Exception, match="(?i)json"), db.begin_nested():
         _copy_binary(db, "pg_temp.pgcopy_json", frame, {"j": "jsonb"})
     assert db.execute(text("SELECT count(*) FROM pgcopy_json")).scalar_one() == 0
+
+
+def test_a_few_long_values_among_short_ones(db: Session) -> None:
+    """Rows are laid out padded to the chunk's longest value; a chunk with one 3 MB text among thousands
+    of short ones is split until the padding is small (and still writes every row as it was)."""
+    n = 4000
+    values = np.array(["短"] * n, dtype=object)
+    values[1234], values[7], values[3999] = "长" * 1_000_000, None, ""
+    frame = pd.DataFrame({"k": np.arange(n), "t": values})
+    db.execute(text("CREATE TEMP TABLE pgcopy_long (k int, t text) ON COMMIT DROP"))
+    _copy_binary(db, "pg_temp.pgcopy_long", frame, {"k": "integer", "t": "text"})
+    got = db.execute(text("SELECT t FROM pgcopy_long ORDER BY k")).scalars().all()
+    assert got == [None if v is None else v for v in values]
+    assert db.execute(text("SELECT sum(octet_length(t)) FROM pgcopy_long")).scalar_one() == 3 * (n - 3) + 3_000_000
