@@ -33,12 +33,19 @@ Inputs and NULLs, per PostgreSQL type (``types`` maps every column to one of the
   datetimes/Timestamps; NaT/None = NULL. Finer than microseconds is floored to the microsecond, as
   ``astype("datetime64[us]")`` does (and so the CSV the import wrote).
 * ``geometry``: shapely geometries (written as EWKB with their SRID: set it with ``shapely.set_srid``;
-  a GeoSeries with an EPSG crs gives its code to geometries without one), bytes already in (E)WKB, or
-  hex (E)WKB strings as ``shapely.to_wkb(..., hex=True)`` gives (what PostGIS's binary input reads).
+  a GeoSeries with an EPSG crs gives its code to geometries without one), bytes objects already in
+  (E)WKB, or hex (E)WKB strings as ``shapely.to_wkb(..., hex=True)`` gives (what PostGIS's binary input
+  reads; PostGIS checks it). Not a numpy ``S`` array of EWKB: pandas (and ``tolist``) strip its trailing
+  zero bytes, so that a point at y = 0 arrives four bytes short (PostGIS then refuses the COPY).
 
-Refusals are ``ValueError`` naming the column, raised before the first chunk for everything but text
-(whose NUL and Unicode checks run chunk by chunk: a refusal then comes mid-stream, and the COPY and its
-transaction are to be abandoned, which the exception does for ``with cursor.copy(...)``).
+Refusals are ``ValueError`` naming the column, raised before the first chunk, but for the checks of
+strings and bytes values one by one (text, jsonb, "char", bytea, geometry's bytes or hex), which run a
+block at a time: such a refusal comes mid-stream, and the COPY and its transaction are to be abandoned
+(which the exception does in ``with cursor.copy(...)``).
+
+Speed (scripts/pgcopy_measure.py, 2 shared cores at load ~2): a million report rows of the bulk import
+(12 columns: bigint, 6 text, 2 float8, 2 timestamptz, hex EWKB points) encode in 1.3 s, where
+``_csv_ready`` + ``_csv`` took 12.8 s, and PostgreSQL COPYs them in 1.7 s instead of 4.4 s.
 
 >>> import numpy as np, pandas as pd
 >>> frame = pd.DataFrame({"id": np.array([1, 2]), "name": ["网格", None]})
@@ -108,8 +115,13 @@ def binary_copy_chunks(frame: pd.DataFrame, types: Mapping[str, str], *,
 
     ``types`` maps every column of ``frame`` to its PostgreSQL type (see the module docstring); the
     fields are in the frame's column order, so the ``COPY t (a, b, ...) FROM STDIN (FORMAT binary)``
-    must list the columns in that order. Every column is checked (``ValueError`` naming it) before the
-    header is produced, text's NUL and Unicode checks excepted (chunk by chunk).
+    must list the columns in that order. Every column is checked (``ValueError`` naming it) by this call,
+    before any chunk, but for the one-by-one checks of strings and bytes (block by block, mid-stream)::
+
+        with conn.cursor() as cur, cur.copy(f"COPY report ({', '.join(frame.columns)}) FROM STDIN "
+                                            "(FORMAT binary)") as copy:
+            for chunk in binary_copy_chunks(frame, types):
+                copy.write(chunk)
     """
     if rows_per_chunk < 1:
         raise ValueError("rows_per_chunk must be at least 1")
@@ -316,7 +328,8 @@ def _prepare_geometry(name: str, series: pd.Series, kind: str) -> _Column:
     if geometries.any():
         if not geometries.all():
             raise _refuse(name, "a geometry column mixes shapely geometries and other values")
-        srid = _epsg(getattr(series, "crs", None))
+        srid = _epsg(getattr(series, "crs", None) or getattr(series.array, "crs", None))  # (GeoSeries, or
+        # its GeometryArray in a plain DataFrame)
         if srid:
             kept = np.where(shapely.get_srid(kept) == 0, shapely.set_srid(kept, srid), kept)
         values = values.copy()
@@ -350,7 +363,7 @@ _PREPARERS: dict[str, Callable[[str, pd.Series, str], _Column]] = {
 
 def _nulls(column: _Column, start: int, stop: int) -> np.ndarray:
     """The NULL mask of rows ``start:stop``. Objects' are found a block at a time, just before the block's
-    strings are joined: the objects are then still in the CPU's caches for the join (a third faster)."""
+    strings are joined, so that the join finds the objects still in the CPU's caches."""
     if column.null is not None:
         return column.null[start:stop]
     return np.asarray(pd.isna(column.values[start:stop]), dtype=bool)

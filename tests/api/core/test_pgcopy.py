@@ -4,9 +4,11 @@ the empty strings, which that CSV turns into NULL); refusals name the column and
 
 from __future__ import annotations
 
+import doctest
 import math
 from datetime import UTC, date, datetime
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.core import pgcopy
 from api.core.pgcopy import HEADER, TRAILER, binary_copy_chunks
 from api.reports.bulk import _copy_frame
 
@@ -123,6 +126,7 @@ def test_input_forms_give_the_same_stream() -> None:
                                           date(2026, 11, 23)], dtype=object)},
         "g shapely": {"g": geoms},
         "g bytes": {"g": shapely.to_wkb(geoms, include_srid=True)},
+        "g GeoSeries, SRID from its crs": {"g": gpd.GeoSeries(shapely.set_srid(geoms, 0), crs="EPSG:4326")},
         "text pandas str": {"t": pd.Series(TEXTS, dtype="str")},
     }
     for label, columns in forms.items():
@@ -162,6 +166,13 @@ def test_an_empty_frame_is_a_valid_empty_copy(db: Session) -> None:
     table = _table(db, "pgcopy_empty")
     _copy_binary(db, table, frame, COLUMNS)
     assert db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+
+
+def test_columns_of_nothing_but_nulls(db: Session) -> None:
+    frame = pd.DataFrame({c: [None] * 3 for c in COLUMNS}).assign(k=np.arange(3))
+    table = _table(db, "pgcopy_nulls")
+    _copy_binary(db, table, frame, COLUMNS)
+    assert _read(db, table) == [(k,) + (None,) * 13 for k in range(3)]
 
 
 def test_bytea_round_trips_bytes_with_zeros(db: Session) -> None:
@@ -232,3 +243,9 @@ def test_a_few_long_values_among_short_ones(db: Session) -> None:
     got = db.execute(text("SELECT t FROM pgcopy_long ORDER BY k")).scalars().all()
     assert got == [None if v is None else v for v in values]
     assert db.execute(text("SELECT sum(octet_length(t)) FROM pgcopy_long")).scalar_one() == 3 * (n - 3) + 3_000_000
+
+
+def test_module_doctest() -> None:
+    """(api/ is not among the doctest paths of the suite.)"""
+    result = doctest.testmod(pgcopy)
+    assert result.attempted >= 4 and result.failed == 0
