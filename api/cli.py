@@ -241,18 +241,22 @@ def import_cmd(
 
 
 def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
-    from api.reports.bulk import import_reports
+    from api.reports.bulk import import_reports, resolve_prepared_imports
     from api.wall.heat import advance_hourly_horizon
 
     settings = get_settings()
+    # A previous import that died between its two halves' commits left one prepared: settled first.
+    for gid, what in resolve_prepared_imports(factory.kw["bind"]):
+        console.print(f"  a previous import's prepared half was {what}: {gid}")
     # The hourly heat horizon brought up to date first, in its own transaction (as the API's due-work thread
     # does once a day), so that imported history before it writes day roll-ups only.
     with session_scope(factory) as s:
         advance_hourly_horizon(s, days=settings.heat_hourly_days)
     try:
         with console.status("importing reports…"), session_scope(factory) as s:
+            # parallel: session_scope commits (or rolls back) as soon as the import returns
             res = import_reports(s, path=file, layer=source_layer, crs=crs, source=kind,
-                                 tolerance_m=settings.routing_tolerance_m, tz=settings.timezone,
+                                 tolerance_m=settings.routing_tolerance_m, tz=settings.timezone, parallel=True,
                                  say=lambda m: console.print(f"  {m}"))
     except GridmapError as exc:
         _fail(f"{file}: {exc.detail}\nnothing was imported.", code=2)

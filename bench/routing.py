@@ -431,7 +431,8 @@ def bulk_import(url: str, repeat: int, n: int = 1_000_000) -> list[dict]:
         load0 = ", ".join(f"{v:.2f}" for v in os.getloadavg())
         with Session(engine) as s:
             t = time.perf_counter()
-            res = import_reports(s, frame=frame, history=False, say=lambda m: print(f"  {m}", flush=True))
+            res = import_reports(s, frame=frame, history=False, parallel=True,
+                                 say=lambda m: print(f"  {m}", flush=True))
             seconds = time.perf_counter() - t
             s.rollback()
         with engine.connect() as c:  # the rolled-back million left dead rows: gone before the next measure

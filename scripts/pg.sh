@@ -61,6 +61,10 @@ wal_compression = lz4
 # make it write out dirty pages itself too. Both take a restart (scripts/pg.sh stop; scripts/pg.sh start).
 wal_buffers = 64MB
 shared_buffers = 1GB
+# A bulk import writes its cases, events and heat roll-ups on a second connection, so that PostgreSQL works on
+# two cores; that transaction is prepared (two-phase commit) and committed after the import's own (see
+# api/reports/bulk.py). Without prepared transactions the import writes everything on one connection.
+max_prepared_transactions = 8
 CONF
   if ! cmp -s "$tmp" "$conf" 2>/dev/null; then
     cp "$tmp" "$conf"

@@ -28,6 +28,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -211,6 +212,7 @@ def import_reports(
     history: bool = True,
     defer_heat: bool = True,
     fk_triggers: bool = False,
+    parallel: bool = False,
     say: Say = lambda _m: None,
 ) -> BulkResult:
     """Import reports with their routing decisions, cases and event history, in the caller's transaction.
@@ -218,7 +220,14 @@ def import_reports(
     ``defer_heat`` (the default) adds the cases to the wall's heat roll-ups with one aggregated upsert
     after their COPY (migration 0008) instead of through the per-statement trigger; the counts are the
     same either way, the trigger path is kept for comparison. ``fk_triggers`` forces PostgreSQL's
-    row-by-row foreign-key checks even when the role could skip them for the set-based verification."""
+    row-by-row foreign-key checks even when the role could skip them for the set-based verification.
+
+    ``parallel`` is for a caller that commits or rolls back ``session`` as soon as this returns (the CLI,
+    the benchmark): the cases, their events and the heat roll-ups are then written on a second connection at
+    the same time as the reports and routing decisions on this one (:class:`_Satellite`), and that second
+    transaction follows this one's fate (two-phase commit). The cases become visible a moment after their
+    reports, never without them for longer than that. Without prepared transactions on the server, or on
+    the checked path, everything is written here, one table after the other."""
     result = BulkResult()
     clock = _Clock(result, say)
     df = frame if frame is not None else read_reports(path, layer=layer)  # type: ignore[arg-type]
@@ -392,21 +401,158 @@ def import_reports(
         session.execute(text("SELECT set_config('gridmap.defer_heat', 'on', true)"))
     messages = {"report": f"reports: {m}", "routing": f"routing decisions: {m}", "cases": f"cases: {m}",
                 "case_event": f"case events: {len(events)}"}
-    _copy_frames(session, frames, done=lambda table: clock.lap("events" if table == "case_event" else table,
-                                                               messages[table]))
+    heat_args = dict(lon=lon[idx], lat=lat[idx], reported=rep_at.to_numpy(), category=categories[idx],
+                     status=status[idx], source=sources[idx])
+    satellite = None
+    if parallel and fks is not None and defer_heat and prepared_transactions(session):
+        satellite = _Satellite(session, frames={t: frames[t] for t in _SATELLITE_TABLES}, all_frames=frames,
+                               fks=fks, case_ids=case_ids, heat_args=heat_args, messages=messages, result=result,
+                               say=say)
+        satellite.start()
+        frames = {t: f for t, f in frames.items() if t not in _SATELLITE_TABLES}
+    try:
+        _copy_frames(session, frames, done=lambda table: clock.lap("events" if table == "case_event" else table,
+                                                                   messages[table]))
+    finally:
+        if satellite is not None:
+            satellite.join()  # its failure is raised below, after this side's own
+    if satellite is not None:
+        satellite.raise_failure()
+        clock.lap("wait", "the second connection's part prepared (cases, events, heat roll-ups)")
     if fks is not None:
         session.execute(text("SELECT set_config('session_replication_role', :v, true)"), {"v": role})
-        _verify_foreign_keys(session, fks, frames, own=own, phase="after")
+        mine = [fk for fk in fks if satellite is None or fk.parent not in _SATELLITE_TABLES]
+        _verify_foreign_keys(session, mine, {**frames, **(satellite.frames if satellite else {})}, own=own,
+                             phase="after")
         clock.lap("verify", f"foreign keys of {3 * m + len(events)} rows verified set-based")
     if defer_heat:
-        rows, merged = _add_heat(session, lon=lon[idx], lat=lat[idx], reported=rep_at.to_numpy(),
-                                 category=categories[idx], status=status[idx], source=sources[idx])
+        if satellite is None:
+            rows, merged = _add_heat(session, **heat_args)
+            clock.lap("heat", f"heat roll-ups: {m} cases added ({rows} aggregated rows, {merged} of them to keys "
+                              "already counted)")
         session.execute(text("SELECT set_config('gridmap.defer_heat', :v, true)"), {"v": previous or "off"})
-        clock.lap("heat", f"heat roll-ups: {m} cases added ({rows} aggregated rows, {merged} of them to keys "
-                          "already counted)")
     result.events = len(events)
     result.imported = m
     return result
+
+
+#: The tables the second connection of a parallel import writes (with the heat roll-ups).
+_SATELLITE_TABLES = ("cases", "case_event")
+#: Names of the transactions a parallel import prepares: ``gridmap-import:<the caller's xid>:<random>``.
+PREPARED_PREFIX = "gridmap-import"
+
+
+def prepared_transactions(session: Session) -> bool:
+    """Whether the server lets a transaction be prepared (``max_prepared_transactions`` above 0)."""
+    return int(session.execute(text("SELECT current_setting('max_prepared_transactions')")).scalar_one()) > 0
+
+
+def _engine_of(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+class _Satellite(threading.Thread):
+    """The cases, their events and the heat roll-ups, written on a connection of their own while the caller's
+    writes the reports and routing decisions: PostgreSQL gives each connection one backend process, so the
+    import's two halves run on two cores instead of one after the other (the COPYs are PostgreSQL-bound).
+
+    The two halves must commit together. This one is prepared (``PREPARE TRANSACTION``) under a name that
+    carries the caller's transaction id, and is then committed or rolled back as that transaction ended
+    (:func:`resolve_prepared_imports`): right after the caller's commit or rollback (session events), or, if
+    the process died in between, by the next import, the API's due-work thread or ``gridmap import``. Its rows
+    stay invisible until then, and a prepared transaction survives a server restart.
+
+    Foreign keys are verified as on one connection: the rows this side refers to but does not write
+    (categories, layouts) are locked and counted here too, the cases its events refer to are counted here,
+    and the reports the cases refer to are counted on the caller's side, which wrote them."""
+
+    def __init__(self, session: Session, *, frames: dict[str, pd.DataFrame], all_frames: dict[str, pd.DataFrame],
+                 fks: list[_ForeignKey], case_ids: np.ndarray, heat_args: dict, messages: dict[str, str],
+                 result: BulkResult, say: Say) -> None:
+        super().__init__(name="gridmap-import-satellite", daemon=True)
+        self.frames, self.all_frames, self.fks, self.case_ids = frames, all_frames, fks, case_ids
+        self.heat_args, self.messages, self.result, self.say = heat_args, messages, result, say
+        self.engine = _engine_of(session)
+        xid = session.execute(text("SELECT pg_current_xact_id()::text")).scalar_one()
+        self.gid = f"{PREPARED_PREFIX}:{xid}:{uuid.uuid4().hex[:12]}"
+        self.failure: BaseException | None = None
+        self._resolve_after(session)
+
+    def run(self) -> None:
+        clock = _Clock(self.result, self.say)
+        try:
+            with self.engine.connect() as conn:
+                side = Session(bind=conn)
+                try:
+                    side.execute(text("SET LOCAL statement_timeout = 0; SET LOCAL work_mem = '256MB'"))
+                    side.execute(text("SET LOCAL session_replication_role = replica"))
+                    mine = [fk for fk in self.fks if fk.table in self.frames]
+                    # The reports are the caller's, invisible here: counted there, never looked up here.
+                    own = {"cases": self.case_ids, "report": None}
+                    _verify_foreign_keys(side, mine, self.all_frames, own=own, phase="before")
+                    _copy_frames(side, self.frames, done=lambda t: clock.lap(
+                        "events" if t == "case_event" else t, self.messages[t]))
+                    side.execute(text("SET LOCAL session_replication_role = origin"))
+                    _verify_foreign_keys(side, [fk for fk in mine if fk.parent == "cases"], self.all_frames,
+                                         own=own, phase="after")
+                    rows, merged = _add_heat(side, **self.heat_args)
+                    clock.lap("heat", f"heat roll-ups: {len(self.case_ids)} cases added ({rows} aggregated rows, "
+                                      f"{merged} of them to keys already counted)")
+                    # PREPARE ends the transaction on the server: SQLAlchemy, which would roll back what it
+                    # believes open, never sees this connection again.
+                    side.connection().connection.driver_connection.execute(f"PREPARE TRANSACTION '{self.gid}'")
+                    conn.invalidate()
+                finally:
+                    side.close()
+        except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread (raise_failure)
+            self.failure = exc
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _resolve_after(self, session: Session) -> None:
+        """Commit or roll back the prepared half as soon as the caller's transaction has ended: the session's
+        commit and rollback events (which also fire for savepoints: the resolver leaves a half whose caller's
+        transaction is still in progress, and listens on)."""
+        engine, gid = self.engine, self.gid
+        settled = False
+
+        def resolve(_session: Session, *_args: object) -> None:
+            nonlocal settled  # the listeners stay (removing one while the session dispatches is refused)
+            if not settled:
+                settled = bool(resolve_prepared_imports(engine, only=gid)) or not _pending(engine, gid)
+
+        event.listen(session, "after_commit", resolve)
+        event.listen(session, "after_rollback", resolve)
+
+
+def _pending(engine: Engine, gid: str) -> bool:
+    with engine.connect() as c:
+        return c.execute(text("SELECT EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE gid = :g)"), {"g": gid}).scalar()
+
+
+def resolve_prepared_imports(engine: Engine, *, only: str | None = None) -> list[tuple[str, str]]:
+    """Commit each half a parallel import prepared whose caller's transaction committed, and roll back each
+    whose caller's transaction aborted (or never finished: a crash); leave those still in progress. Returns
+    ``(name, 'committed' | 'rolled back')`` for what it did."""
+    done = []
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = conn.execute(text("""
+            SELECT gid, pg_xact_status(CAST(split_part(gid, ':', 2) AS xid8)) AS status
+            FROM pg_prepared_xacts
+            WHERE gid LIKE :prefix AND database = current_database() AND (CAST(:only AS text) IS NULL OR gid = :only)
+            """), {"prefix": f"{PREPARED_PREFIX}:%", "only": only}).all()
+        for gid, status in rows:
+            if status == "committed":
+                conn.exec_driver_sql(f"COMMIT PREPARED '{gid}'")
+                done.append((gid, "committed"))
+            elif status == "aborted":
+                conn.exec_driver_sql(f"ROLLBACK PREPARED '{gid}'")
+                done.append((gid, "rolled back"))
+    return done
 
 
 _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
@@ -575,14 +721,15 @@ def _add_heat(session: Session, *, lon: np.ndarray, lat: np.ndarray, reported: n
     for table, frame in merge.items():
         if frame.empty:
             continue
-        keys = ", ".join(HEAT_TABLES[table][0])
-        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.gridmap_heat_m; "
-                             f"CREATE TEMP TABLE gridmap_heat_m (LIKE {table}) ON COMMIT DROP"))
-        _copy_frame(session, "pg_temp.gridmap_heat_m", frame)
+        # A staging table of its own rather than a temporary one: a parallel import prepares this transaction
+        # (PREPARE TRANSACTION), which PostgreSQL refuses after any use of a temporary table.
+        keys, stage = ", ".join(HEAT_TABLES[table][0]), f"gridmap_heat_stage_{uuid.uuid4().hex[:12]}"
+        session.execute(text(f"CREATE UNLOGGED TABLE {stage} (LIKE {table})"))
+        _copy_frame(session, stage, frame)
         session.execute(text(f"""
-            INSERT INTO {table} AS h ({keys}, n) SELECT {keys}, n FROM pg_temp.gridmap_heat_m ORDER BY {keys}
+            INSERT INTO {table} AS h ({keys}, n) SELECT {keys}, n FROM {stage} ORDER BY {keys}
             ON CONFLICT ({keys}) DO UPDATE SET n = h.n + excluded.n;
-            DROP TABLE pg_temp.gridmap_heat_m"""))
+            DROP TABLE {stage}"""))
     return sum(len(f) for f in rows.values()), sum(len(f) for f in merge.values())
 
 
