@@ -148,7 +148,7 @@ def _stream(columns: list[_Column], n: int, rows_per_chunk: int) -> Iterator[byt
         for first in range(start, stop, _BLOCK):
             last = min(stop, first + _BLOCK)
             blocks.append(_assemble([_ENCODERS[c.kind](c, first, last) for c in columns], last - first))
-        yield blocks[0] if len(blocks) == 1 else b"".join(blocks)
+        yield b"".join(blocks)  # (one copy of the blocks' arrays into the chunk's bytes)
     yield TRAILER
 
 
@@ -156,7 +156,9 @@ def _stream(columns: list[_Column], n: int, rows_per_chunk: int) -> Iterator[byt
 
 
 def _prepare(name: str, series: pd.Series, pg_type: str) -> _Column:
-    kind = " ".join(str(pg_type).lower().split())
+    # As written or as PostgreSQL's format_type() gives it: "character varying(32)", "geometry(Point,4326)"
+    # (the modifier is PostgreSQL's to check: the binary input applies it as the text input does).
+    kind = " ".join(str(pg_type).lower().split("(", 1)[0].split())
     kind = _ALIASES.get(kind, kind)
     if kind in _INTS:
         return _prepare_int(name, series, kind)
@@ -466,7 +468,7 @@ _ENCODERS: dict[str, Callable[[_Column, int, int], _Field]] = {
 _PAD_SLACK = 4
 
 
-def _assemble(fields: list[_Field], n: int) -> bytes:
+def _assemble(fields: list[_Field], n: int) -> np.ndarray:
     """The tuples of one chunk, without an index per byte. Every row is laid out in one record array
     (a packed numpy structured dtype, so that each field is one strided assignment): the field count, then
     per field its length word and its payload, fixed-width values as themselves and varying ones padded
@@ -481,8 +483,8 @@ def _assemble(fields: list[_Field], n: int) -> bytes:
     real = 2 * n + 4 * n * len(fields) + sum(int(s.sum()) for s in sizes)
     if n > 1 and n * (2 + 4 * len(fields) + sum(widths)) > _PAD_SLACK * real + (1 << 20):
         half = n // 2
-        return (_assemble([_rows(f, s, 0, half) for f, s in zip(fields, sizes, strict=True)], half)
-                + _assemble([_rows(f, s, half, n) for f, s in zip(fields, sizes, strict=True)], n - half))
+        return np.concatenate([_assemble([_rows(f, s, 0, half) for f, s in zip(fields, sizes, strict=True)], half),
+                               _assemble([_rows(f, s, half, n) for f, s in zip(fields, sizes, strict=True)], n - half)])
     names, formats, offsets, at = ["n"], [">i2"], [0], 2
     for j, (field, width) in enumerate(zip(fields, widths, strict=True)):
         names.append(f"w{j}"), formats.append(">i4"), offsets.append(at)
@@ -514,8 +516,8 @@ def _assemble(fields: list[_Field], n: int) -> bytes:
         keep[:, start:start + width] = (np.arange(width) < size[:, None]) if field.values is None else \
             (size > 0)[:, None]
     if keep is None:
-        return rows.tobytes()
-    return rows.view(np.uint8).reshape(n, at)[keep].tobytes()
+        return rows.view(np.uint8)
+    return rows.view(np.uint8).reshape(n, at)[keep]
 
 
 def _rows(field: _Field, size: np.ndarray, start: int, stop: int) -> _Field:

@@ -105,6 +105,17 @@ def test_round_trip_of_every_type_matches_the_frame_and_the_csv_copy(db: Session
     assert got != csv  # (so the comparison above did compare something the CSV loses)
 
 
+def test_types_as_the_catalog_names_them(db: Session) -> None:
+    """format_type() of the table's columns ("character varying(40)", "geometry(Point,4326)", "timestamp with
+    time zone", ...) serves as ``types`` as it is."""
+    _table(db, "pgcopy_cat")
+    catalog = dict(db.execute(text("""SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                                      WHERE attrelid = 'pg_temp.pgcopy_cat'::regclass AND attnum > 0""")).all())
+    assert catalog["v"] == "character varying(40)" and catalog["g"] == "geometry(Point,4326)"
+    frame = _frame()
+    assert b"".join(binary_copy_chunks(frame, catalog)) == b"".join(binary_copy_chunks(frame, COLUMNS))
+
+
 def test_input_forms_give_the_same_stream() -> None:
     """What the bulk import hands over in one form or another (numpy or nullable ints, naive ns or tz-aware
     times, datetime64 or string dates, shapely/EWKB bytes/hex geometries) is encoded to identical bytes."""
