@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.core.config import get_settings
@@ -298,7 +299,6 @@ def http_locate(url: str, repeat: int) -> list[dict]:
 def _pg_cpu(url: str) -> float | None:
     """CPU seconds of the project-local PostgreSQL cluster (postmaster and its children), or None when ``url`` is
     another server."""
-    from sqlalchemy.engine import make_url
 
     from api.core.config import LOCAL_PG_PORT
 
@@ -413,11 +413,17 @@ def bulk_frame(session: Session, n: int, seed: int = 5, *, ordered: bool = True)
 
 
 def bulk_import(url: str, repeat: int, n: int = 1_000_000) -> list[dict]:
-    """A million historical reports through `gridmap import reports` (COPY), rolled back afterwards: an archive
-    whose ticket numbers follow time (the target's measure), then the same with them shuffled."""
+    """A million historical reports through `gridmap import reports` (COPY), in a database of its own: an archive
+    whose ticket numbers are shuffled, then one whose numbers follow time on one connection (what a server
+    without prepared transactions gets), both rolled back, and last the target's measure, that archive on two
+    connections, timed to its commit."""
+    from api.devtools.seeded import create_seeded_database, drop_database
     from api.reports.bulk import import_reports
     from api.wall.heat import advance_hourly_horizon
 
+    own = make_url(url)
+    url = own.set(database=f"{own.database}_bulk").render_as_string(hide_password=False)
+    create_seeded_database(url)
     engine = make_engine(get_settings(), url=url, pool_size=1)
     with Session(engine) as s:
         # As `gridmap import reports` (and a running API's due-work thread) does: the hourly horizon brought up
@@ -425,14 +431,17 @@ def bulk_import(url: str, repeat: int, n: int = 1_000_000) -> list[dict]:
         since = advance_hourly_horizon(s, days=get_settings().heat_hourly_days)
         s.commit()
     out = []
-    for ordered in (True, False):
+    for ordered, parallel in ((False, True), (True, False), (True, True)):
+        commit = ordered and parallel
         with Session(engine) as s:
             frame = bulk_frame(s, n, ordered=ordered)
         load0 = ", ".join(f"{v:.2f}" for v in os.getloadavg())
         with Session(engine) as s:
             t = time.perf_counter()
-            res = import_reports(s, frame=frame, history=False, parallel=True,
+            res = import_reports(s, frame=frame, history=False, parallel=parallel,
                                  say=lambda m: print(f"  {m}", flush=True))
+            if commit:
+                s.commit()  # both halves (COMMIT, then COMMIT PREPARED by the session's event)
             seconds = time.perf_counter() - t
             s.rollback()
         with engine.connect() as c:  # the rolled-back million left dead rows: gone before the next measure
@@ -440,15 +449,21 @@ def bulk_import(url: str, repeat: int, n: int = 1_000_000) -> list[dict]:
                 "VACUUM report, routing, cases, case_event"))
         phases = ", ".join(f"{k} {v:.1f}" for k, v in res.phases.items())
         load1 = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-        name = "bulk_import_1m_reports" if ordered else "bulk_import_1m_reports_shuffled_ids"
+        name = ("bulk_import_1m_reports" if ordered else "bulk_import_1m_reports_shuffled_ids") + (
+            "" if parallel else "_one_connection")
+        how = ("two connections: reports and routing on the caller's, cases, events and heat roll-ups on a second "
+               "one prepared and committed with it (two-phase commit)" if "wait" in res.phases else
+               "one connection, one table after the other")
+        ending = "committed (timed to the end of both commits)" if commit else "rolled back"
         order = ("ticket numbers (external_id) in time order, as a hotline numbers them" if ordered else
                  "ticket numbers (external_id) drawn independently of time (worse case: their unique index "
                  "takes each row at a random page)")
         out.append({"name": name, "value": round(seconds, 1), "unit": "s", "baseline": 60.0,
                     "baseline_name": "target (issue 4): 60 s", "ratio": round(60.0 / seconds, 2), "n": n,
                     "note": f"{res.imported:,} reports with routing decisions ({res.routed:,} routed), cases and one "
-                            f"event each, one transaction (rolled back); {order}; CSV parsing excluded; hourly heat "
+                            f"event each, {ending}; {how}; binary COPY; {order}; CSV parsing excluded; hourly heat "
                             f"horizon {since:%Y-%m-%d} (all imported days before it: day roll-ups only); phases (s): "
                             f"{phases}; load average (1/5/15 min) before {load0}, after {load1}"})
     engine.dispose()
+    drop_database(url)
     return out

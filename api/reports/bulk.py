@@ -22,7 +22,6 @@ Where the time went, and what replaced it (issue 4; each phase is timed and told
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import queue
 import re
@@ -44,6 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.core.errors import ImportFailed, InvalidParameter
+from api.core.pgcopy import binary_copy_chunks
 from api.imports.service import READABLE
 from api.locate.index import build_layout_index
 from geo.crs import UnknownCRS, parse_crs, to_wgs84
@@ -894,58 +894,49 @@ def _verify_foreign_keys(session: Session, fks: list[_ForeignKey], frames: dict[
                                reason="foreign_key")
 
 
-#: Rows per CSV chunk of a pipelined COPY (a few MB of text).
+#: Rows per chunk of a pipelined COPY (a few MB).
 COPY_CHUNK = 50_000
 
 
-def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Times written by numpy in one vectorised call (UTC, to the microsecond, as ``strftime`` wrote them
-    value by value: a fifth of the import's Python time)."""
-    frame = frame.copy(deep=False)
-    for col in frame.columns:
-        if pd.api.types.is_datetime64_dtype(frame[col].dtype):
-            values = frame[col].to_numpy().astype("datetime64[us]")
-            out = np.datetime_as_string(values, unit="us", timezone="UTC").astype(object)
-            out[np.isnat(values)] = None
-            frame[col] = out
-    return frame
-
-
-def _csv(frame: pd.DataFrame) -> str:
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, header=False, na_rep="")
-    return buf.getvalue()
+def _column_types(session: Session, table: str, columns: list[str]) -> dict[str, str]:
+    """Each column's type as the catalog names it (``format_type``), for the binary COPY."""
+    found = dict(session.execute(text("""
+        SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+        WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped"""), {"t": table}).all())
+    return {c: found[c] for c in columns}
 
 
 def _copy_frame(session: Session, table: str, frame: pd.DataFrame) -> None:
-    """One COPY of ``frame`` as CSV."""
+    """One binary COPY of ``frame``."""
     _copy_frames(session, {table: frame})
 
 
 def _copy_frames(session: Session, frames: dict[str, pd.DataFrame], *,
                  done: Callable[[str], None] = lambda _t: None) -> None:
-    """One COPY per frame, in order, pipelined: a thread formats the CSV chunk after chunk while this one
-    sends them, so PostgreSQL ingests one chunk while Python formats the next (two cores at work instead of
-    one after the other: the formatting was about a quarter of each COPY). ``done(table)`` is called as each
-    COPY ends. A failure on either side stops both and is raised here; the transaction is the caller's."""
+    """One COPY per frame, in order, pipelined, in PostgreSQL's binary format (api/core/pgcopy.py): a thread
+    encodes chunk after chunk while this one sends them, so PostgreSQL ingests one chunk while numpy lays out
+    the next. (The CSV text pandas wrote took 26 s of Python for the million reports' four tables, and
+    PostgreSQL twice as long to parse it: 4.4 s against 1.7 s for the reports without their indexes.)
+    ``done(table)`` is called as each COPY ends. A failure on either side stops both and is raised here; the
+    transaction is the caller's."""
+    types = {table: _column_types(session, table, list(frame.columns)) for table, frame in frames.items()}
     chunks: queue.Queue = queue.Queue(maxsize=3)
     stop = threading.Event()
 
     def produce() -> None:
         try:
             for table, frame in frames.items():
-                ready = _csv_ready(frame)
-                for start in range(0, len(ready), COPY_CHUNK):
+                for chunk in binary_copy_chunks(frame, types[table], rows_per_chunk=COPY_CHUNK):
                     if stop.is_set():
                         return
-                    chunks.put((table, _csv(ready.iloc[start:start + COPY_CHUNK])))
+                    chunks.put((table, chunk))
                 chunks.put((table, None))  # this table's end
             chunks.put(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the sending thread, which raises it
             chunks.put(exc)
 
     conn = session.connection().connection.driver_connection
-    worker = threading.Thread(target=produce, name="gridmap-copy-csv", daemon=True)
+    worker = threading.Thread(target=produce, name="gridmap-copy-encode", daemon=True)
     worker.start()
     copy = None
     try:
@@ -962,7 +953,7 @@ def _copy_frames(session: Session, frames: dict[str, pd.DataFrame], *,
                 if copy is None:  # a table's first chunk: its COPY starts
                     cur = open_copy.enter_context(conn.cursor())
                     cols = ", ".join(frames[table].columns)
-                    copy = open_copy.enter_context(cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)"))
+                    copy = open_copy.enter_context(cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)"))
                 copy.write(data)
     finally:
         stop.set()
