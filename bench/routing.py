@@ -299,7 +299,6 @@ def http_locate(url: str, repeat: int) -> list[dict]:
 def _pg_cpu(url: str) -> float | None:
     """CPU seconds of the project-local PostgreSQL cluster (postmaster and its children), or None when ``url`` is
     another server."""
-
     from api.core.config import LOCAL_PG_PORT
 
     pidfile = get_settings().data_dir / "pg" / "postmaster.pid"

@@ -413,6 +413,10 @@ def import_reports(
     try:
         _copy_frames(session, frames, done=lambda table: clock.lap("events" if table == "case_event" else table,
                                                                    messages[table]))
+    except BaseException:
+        if satellite is not None:
+            satellite.cancel()  # this side failed: the other stops rather than writing on for nothing
+        raise
     finally:
         if satellite is not None:
             satellite.join()  # its failure is raised below, after this side's own
@@ -477,6 +481,8 @@ class _Satellite(threading.Thread):
         xid = session.execute(text("SELECT pg_current_xact_id()::text")).scalar_one()
         self.gid = f"{PREPARED_PREFIX}:{xid}:{uuid.uuid4().hex[:12]}"
         self.failure: BaseException | None = None
+        self.pid: int | None = None
+        self._cancelled = threading.Event()
         self._resolve_after(session)
 
     def run(self) -> None:
@@ -485,6 +491,8 @@ class _Satellite(threading.Thread):
             with self.engine.connect() as conn:
                 side = Session(bind=conn)
                 try:
+                    self.pid = side.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                    self._check()
                     side.execute(text("SET LOCAL statement_timeout = 0; SET LOCAL work_mem = '256MB'"))
                     side.execute(text("SET LOCAL session_replication_role = replica"))
                     mine = [fk for fk in self.fks if fk.table in self.frames]
@@ -493,10 +501,12 @@ class _Satellite(threading.Thread):
                     _verify_foreign_keys(side, mine, self.all_frames, own=own, phase="before")
                     _copy_frames(side, self.frames, done=lambda t: clock.lap(
                         "events" if t == "case_event" else t, self.messages[t]))
+                    self._check()
                     side.execute(text("SET LOCAL session_replication_role = origin"))
                     _verify_foreign_keys(side, [fk for fk in mine if fk.parent == "cases"], self.all_frames,
                                          own=own, phase="after")
                     rows, merged = _add_heat(side, **self.heat_args)
+                    self._check()
                     clock.lap("heat", f"heat roll-ups: {len(self.case_ids)} cases added ({rows} aggregated rows, "
                                       f"{merged} of them to keys already counted)")
                     # PREPARE ends the transaction on the server: SQLAlchemy, which would roll back what it
@@ -511,6 +521,17 @@ class _Satellite(threading.Thread):
     def raise_failure(self) -> None:
         if self.failure is not None:
             raise self.failure
+
+    def cancel(self) -> None:
+        """Stop: at the next step, or at once by cancelling the statement in progress (a COPY, say)."""
+        self._cancelled.set()
+        if self.pid is not None and self.is_alive():
+            with contextlib.suppress(Exception), self.engine.connect() as c:
+                c.execute(text("SELECT pg_cancel_backend(:p)"), {"p": self.pid})
+
+    def _check(self) -> None:
+        if self._cancelled.is_set():
+            raise ImportFailed("the import's other connection failed", reason="cancelled")
 
     def _resolve_after(self, session: Session) -> None:
         """Commit or roll back the prepared half as soon as the caller's transaction has ended: the session's

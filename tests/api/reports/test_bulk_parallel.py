@@ -98,6 +98,29 @@ def test_a_failure_on_the_second_half_fails_the_import_and_leaves_nothing(own_en
     assert counts(own_engine, "par_failed") == (0, 0, 0, 0)
 
 
+def test_a_failure_on_the_callers_half_stops_the_second_half(own_engine: Engine, monkeypatch) -> None:
+    """The reports' COPY fails: the second half is cancelled rather than left to write on and be prepared
+    for a rollback."""
+    import api.reports.bulk as bulk
+
+    copy = bulk._copy_frames
+
+    def failing_reports(session: Session, frames: dict, **kw: object) -> None:
+        if "report" in frames:
+            raise RuntimeError("the reports could not be written")
+        copy(session, frames, **kw)
+
+    monkeypatch.setattr(bulk, "_copy_frames", failing_reports)
+    with Session(own_engine) as s:
+        frame = archive(s, 1000)
+        frame["source"] = "par_main_failed"
+        with pytest.raises(RuntimeError, match="reports could not be written"):
+            import_reports(s, frame=frame, parallel=True)
+        assert prepared(own_engine) == []  # stopped before it prepared (not merely rolled back afterwards)
+        s.rollback()
+    assert counts(own_engine, "par_main_failed") == (0, 0, 0, 0)
+
+
 def test_the_checked_path_stays_on_one_connection(own_engine: Engine) -> None:
     with Session(own_engine) as s:
         frame = archive(s, 40)
