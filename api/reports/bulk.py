@@ -1,8 +1,10 @@
 """Bulk import of historical reports (a hotline's archive, a migration from another system).
 
-Millions of rows in one transaction, at COPY speed: rows are checked vectorised (a refusal names
-the row), routed with the same in-memory index as live intake (each report against the layout in
-force at its own time), and written with one COPY per table: report, routing, cases, case_event.
+Millions of rows, all or nothing, at COPY speed: rows are checked vectorised (a refusal names the row),
+routed with the same in-memory index as live intake (each report against the layout in force at its own
+time), and written in time order with one binary COPY per table (api/core/pgcopy.py): report, routing,
+cases, case_event; with ``parallel`` the last two and the heat roll-ups on a second connection whose
+transaction is prepared and follows the caller's (``_Satellite``).
 Ids are allocated up front from the tables' sequences so the four tables link without a round trip.
 Re-importing a file is harmless: rows whose (source, external_id) already exist are skipped and
 counted.
@@ -10,7 +12,9 @@ counted.
 Where the time went, and what replaced it (issue 4; each phase is timed and told through ``say``):
 
 * the heat roll-ups' statement trigger on ``cases`` is switched off for the import's COPY
-  (``gridmap.defer_heat``, migration 0008) and one aggregated upsert adds the imported cases at the end;
+  (``gridmap.defer_heat``, migration 0008) and the imported cases are aggregated in numpy and added at the
+  end, COPYed in key order into keys the roll-ups do not have yet, upserted into those they have
+  (``_add_heat``);
 * PostgreSQL's row-by-row foreign-key checks (a keyed lookup and a row lock per row and key) are skipped
   with ``session_replication_role = replica`` when the role may, and every foreign key of the four tables
   is verified set-based instead (``_verify_foreign_keys``); anything else that would be skipped (another
@@ -217,8 +221,8 @@ def import_reports(
 ) -> BulkResult:
     """Import reports with their routing decisions, cases and event history, in the caller's transaction.
 
-    ``defer_heat`` (the default) adds the cases to the wall's heat roll-ups with one aggregated upsert
-    after their COPY (migration 0008) instead of through the per-statement trigger; the counts are the
+    ``defer_heat`` (the default) adds the cases to the wall's heat roll-ups in one aggregated step after
+    their COPY (migration 0008, ``_add_heat``) instead of through the per-statement trigger; the counts are the
     same either way, the trigger path is kept for comparison. ``fk_triggers`` forces PostgreSQL's
     row-by-row foreign-key checks even when the role could skip them for the set-based verification.
 
