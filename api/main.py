@@ -33,6 +33,7 @@ from api.grids.router import router as grids_router
 from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
+from api.ogc.router import router as ogc_router
 from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(r)
     app.include_router(v1)
     app.include_router(open311_router)
+    app.include_router(ogc_router)  # OGC API Features and Tiles (issue 23)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> JSONResponse:

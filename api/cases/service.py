@@ -26,13 +26,15 @@ UNMASK_REPORTER = ("admin", "commander")
 UNMASK_STAFF = ("admin", "commander", "worker")
 STAFF_ROLES = ("grid_worker", "grid_leader")
 _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
+#: A case (alias ``c``) is overdue: open and past its deadline. The one SQL form of the rule (lists, /ogc).
+OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now())"
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
            cat.time_limit_hours, c.grid_code, g.name AS grid_name, g.name_en AS grid_name_en, c.layout_id,
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
-           (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
+           {OVERDUE_SQL} AS overdue,
            c.created_at, c.updated_at, c.closed_at, c.rating,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
            r.reported_at, r.reporter_name, r.reporter_phone, r.photos, l.into_case_id AS merged_into
@@ -166,8 +168,7 @@ def list_cases(
         AND (CAST(:grid AS text) IS NULL OR c.grid_code = :grid)
         AND (CAST(:area AS text) IS NULL OR starts_with(c.grid_code, :area))
         AND (CAST(:category AS text) IS NULL OR c.category_code = :category)
-        AND (CAST(:overdue AS boolean) IS NULL OR
-             (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) = :overdue)
+        AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE_SQL} = :overdue)
         AND (NOT :mine OR c.assignee_id = :person)"""
     params.update({"statuses": statuses, "grid": grid, "area": area, "category": category, "overdue": overdue,
                    "mine": mine, "person": principal.person_id})

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     planner_outside_tolerance_m2: float = Field(default=5.0, ge=0, le=1e6)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
+    #: /ogc (OGC API Features, issue 23): collections readable without credentials, comma-separated, among
+    #: ``streets,communities,grids`` (the map's outlines; never cases or drafts). Empty: every request needs a key.
+    ogc_public_collections: str = Field(default="", pattern=r"^((streets|communities|grids)(,|$))*$")
+    #: /ogc items per page when the client does not say (``limit``); at most ``max_page_size``.
+    ogc_default_limit: int = Field(default=100, ge=1, le=10_000)
+
+    @property
+    def ogc_public_set(self) -> frozenset[str]:
+        return frozenset(c for c in self.ogc_public_collections.split(",") if c)
 
 
 @lru_cache

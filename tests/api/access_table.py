@@ -48,6 +48,9 @@ STATUS_READER = _bearer("intake", "planner", "commander", "worker")
 OPEN311_READ = Access("open311", frozenset(ROLES))
 OPEN311_POST = Access("open311", frozenset(("admin", "intake")))
 TICKET = Access("ticket")
+# /ogc (issue 23): map collections for every reading role, cases masked per role inside; intake reads nothing there
+OGC_READ = _bearer("planner", "commander", "dispatcher", "worker", "viewer", "operator")
+OGC_EDIT = _bearer("planner")  # Part 4 on draft layouts: the planner's edit log
 
 V1 = "/api/v1"
 
@@ -150,6 +153,15 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", "/open311/v2/requests.json"): OPEN311_POST,
     ("GET", "/open311/v2/requests.json"): OPEN311_READ,
     ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_READ,
+    # OGC API Features and Tiles (issue 23): the documents that say nothing about the data need no key
+    ("GET", "/ogc"): PUBLIC,
+    ("GET", "/ogc/conformance"): PUBLIC,
+    ("GET", "/ogc/api"): PUBLIC,
+    ("GET", "/ogc/collections"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/queryables"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/items"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_READ,
 }
 
 

@@ -1,0 +1,3 @@
+"""placeholder"""
+def etag(session, coll, feature_id):  # noqa
+    return '"x"'

@@ -1,0 +1,155 @@
+"""Routes of /ogc: OGC API Features Parts 1-4 and Tiles (issue 23). The work is in service.py, tiles.py, edit.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.auth.service import Principal
+from api.core.deps import SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
+from api.core.errors import Forbidden, InvalidParameter
+from api.core.geojson import GEOJSON
+from api.ogc import collections as colls
+from api.ogc import crs as crsmod
+from api.ogc import html, openapi, service
+from api.ogc.collections import Collection
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+CollectionId = Annotated[str, Path(max_length=64, description="a collection id, e.g. `grids`, `grids-layout-2`")]
+FeatureId = Annotated[str, Path(max_length=64, description="the feature's id (a code or a number)")]
+_PROBLEMS = {400: {"description": "bad parameter (problem+json)"}, 401: {"description": "no or bad credentials"},
+             403: {"description": "not for this role"}, 404: {"description": "no such collection or feature"}}
+
+
+async def caller(request: Request, factory: SessionFactory,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal | None:
+    """The principal, as for the API; None (anonymous) only when the deployment made some collections public."""
+    if credentials is None and public_collections(request):
+        return None
+    principal = await get_principal(request, factory, credentials)
+    if principal.role not in colls.ANY_READER:
+        raise Forbidden(f"/ogc needs one of the roles: {', '.join(sorted(colls.ANY_READER))}.")
+    return principal
+
+
+Caller = Annotated[Principal | None, Depends(caller)]
+
+
+def public_collections(request: Request) -> frozenset[str]:
+    return request.app.state.settings.ogc_public_set
+
+
+def _json(doc: Any, request: Request, title: str, media_type: str = service.JSON,
+          headers: dict[str, str] | None = None) -> Response:
+    if html.wants_html(request):
+        return html.render(doc, title)
+    return Response(orjson.dumps(doc), media_type=media_type, headers=headers)
+
+
+def _readable(session: Any, request: Request, collection_id: str, principal: Principal | None) -> Collection:
+    coll = colls.resolve(session, collection_id)
+    colls.check_read(coll, principal, public_collections(request))
+    return coll
+
+
+@router.get("", response_class=Response, responses={200: {"content": {service.JSON: {}, service.HTML: {}}}})
+def landing(request: Request) -> Response:
+    """The landing page: links to the API definition, the conformance classes and the collections (no key)."""
+    return _json(service.landing(request), request, "gridmap OGC API")
+
+
+@router.get("/conformance", response_class=Response)
+def conformance(request: Request) -> Response:
+    """The conformance classes /ogc implements (no key)."""
+    return _json({"conformsTo": service.CONFORMANCE}, request, "Conformance")
+
+
+@router.get("/api", response_class=Response, responses={200: {"content": {service.OPENAPI: {}}}})
+def api_definition(request: Request, settings: SettingsDep) -> Response:
+    """The OpenAPI 3.0 definition of /ogc (what GDAL and QGIS read; the app's own is 3.1) (no key)."""
+    doc = openapi.document(service.root(request), max_limit=settings.max_page_size)
+    return Response(orjson.dumps(doc), media_type=service.OPENAPI)
+
+
+@router.get("/collections", response_class=Response, responses=_PROBLEMS)
+def collections(request: Request, session: SessionDep, principal: Caller) -> Response:
+    """The collections the caller may read: the fixed ones, then one per grid layout (drafts for planners)."""
+    found = colls.all_collections(session, principal, public_collections(request))
+    base = service.root(request)
+    doc = {"links": [service.link(base + "/collections", "self", service.JSON),
+                     service.link(base + "/collections?f=html", "alternate", service.HTML)],
+           "collections": [service.collection_doc(session, request, c, principal) for c in found]}
+    return _json(doc, request, "Collections")
+
+
+@router.get("/collections/{collection_id}", response_class=Response, responses=_PROBLEMS)
+def collection(collection_id: CollectionId, request: Request, session: SessionDep, principal: Caller) -> Response:
+    """One collection: its extent, CRSs, and links to its items, queryables and tiles."""
+    coll = _readable(session, request, collection_id, principal)
+    return _json(service.collection_doc(session, request, coll, principal), request, coll.title)
+
+
+@router.get("/collections/{collection_id}/queryables", response_class=Response, responses=_PROBLEMS)
+def queryables(collection_id: CollectionId, request: Request, session: SessionDep, principal: Caller) -> Response:
+    """The properties a filter may name (JSON Schema)."""
+    coll = _readable(session, request, collection_id, principal)
+    return Response(orjson.dumps(service.queryables(request, coll, principal)), media_type="application/schema+json")
+
+
+@router.get("/collections/{collection_id}/items", response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, service.HTML: {}}}, **_PROBLEMS})
+def items(
+    collection_id: CollectionId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Caller,
+    limit: Annotated[int | None, Query(ge=1, le=2**31, description="page size (clamped to the maximum)")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    bbox: Annotated[str | None, Query(max_length=200, description="minx,miny,maxx,maxy in bbox-crs")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    datetime: Annotated[str | None, Query(max_length=100, description="an instant or an interval")] = None,
+    crs: Annotated[str | None, Query(max_length=200, description="the output CRS (default CRS84)")] = None,
+    filter: Annotated[str | None, Query(max_length=20_000, description="a CQL2 filter")] = None,  # noqa: A002
+    filter_lang: Annotated[str | None, Query(alias="filter-lang", max_length=20)] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
+) -> Response:
+    """Features of a collection, paged (`next` links), filtered by bbox, datetime, queryables and CQL2."""
+    coll = _readable(session, request, collection_id, principal)
+    equals = tuple((k, v) for k, v in request.query_params.items() if k not in service.ITEM_PARAMS)
+    for name, _ in equals:
+        if coll.prop(name, principal) is None:
+            raise InvalidParameter(f"unknown query parameter {name!r} (not a queryable of {coll.id})", field=name)
+    q = service.ItemsQuery(
+        limit=min(limit or settings.ogc_default_limit, settings.max_page_size), offset=offset,
+        bbox=service.parse_bbox(bbox), bbox_crs=crsmod.parse(bbox_crs, field="bbox-crs"),
+        crs=crsmod.parse(crs, field="crs"), datetime=datetime, filter=filter, filter_lang=filter_lang,
+        filter_crs=crsmod.parse(filter_crs, field="filter-crs"), equals=equals, tz=settings.timezone)
+    answer = service.items(session, request=request, coll=coll, principal=principal, q=q)
+    if html.wants_html(request):
+        return html.render(orjson.loads(answer.body), coll.title)
+    return answer
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, service.HTML: {}}}, **_PROBLEMS})
+def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, session: SessionDep,
+         principal: Caller,
+         crs: Annotated[str | None, Query(max_length=200, description="the output CRS (default CRS84)")] = None,
+         ) -> Response:
+    """One feature (its ETag is what a Part 4 write names in If-Match)."""
+    coll = _readable(session, request, collection_id, principal)
+    out_crs = crsmod.parse(crs, field="crs")
+    feature = service.item_row(session, coll=coll, principal=principal, feature_id=feature_id, crs=out_crs)
+    base = f"{service.root(request)}/collections/{coll.id}"
+    feature["links"] = [service.link(f"{base}/items/{feature_id}", "self", GEOJSON),
+                        service.link(base, "collection", service.JSON)]
+    headers = {"Content-Crs": crsmod.content_crs_header(out_crs)}
+    if coll.editable:
+        from api.ogc import edit
+
+        headers["ETag"] = edit.etag(session, coll, feature_id)
+    return _json(feature, request, f"{coll.title}: {feature_id}", GEOJSON, headers)
