@@ -56,12 +56,11 @@ class Collection:
     title: str
     description: str
     from_sql: str
-    id_sql: str
+    id_sql: str  # also the order of the features (pages are stable)
     id_type: str  # "string" or "integer"
     geom_sql: str
     geometry_type: str  # the JSON Schema / OGC geometry type name (Point, MultiPolygon …)
     props: tuple[Prop, ...]
-    order_sql: str
     readers: frozenset[str]
     where_sql: str = "TRUE"
     params: dict[str, Any] = field(default_factory=dict)
@@ -101,7 +100,7 @@ _GRID_PROPS = (
 def _grids(id_: str, title: str, description: str, **kw: Any) -> Collection:
     return Collection(
         id=id_, title=title, description=description, from_sql="FROM grid t", id_sql="t.code", id_type="string",
-        geom_sql="t.boundary", geometry_type="MultiPolygon", props=_GRID_PROPS, order_sql="t.code",
+        geom_sql="t.boundary", geometry_type="MultiPolygon", props=_GRID_PROPS,
         where_sql="t.layout_id = :layout", extent_sql="SELECT ST_Extent(boundary) FROM grid WHERE layout_id = :layout",
         **kw)
 
@@ -110,13 +109,13 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
     Collection(
         id="streets", title="Streets (街道)", description="Sub-district (街道) boundaries.",
         from_sql="FROM street t", id_sql="t.code", id_type="string", geom_sql="t.boundary",
-        geometry_type="MultiPolygon", order_sql="t.code", readers=MAP_READERS,
+        geometry_type="MultiPolygon", readers=MAP_READERS,
         props=(Prop("code", "t.code"), Prop("name", "t.name"), Prop("name_en", "t.name_en")),
         extent_sql="SELECT ST_Extent(boundary) FROM street"),
     Collection(
         id="communities", title="Communities (社区)", description="Community (社区) boundaries.",
         from_sql="FROM community t", id_sql="t.code", id_type="string", geom_sql="t.boundary",
-        geometry_type="MultiPolygon", order_sql="t.code", readers=MAP_READERS,
+        geometry_type="MultiPolygon", readers=MAP_READERS,
         props=(Prop("code", "t.code"), Prop("name", "t.name"), Prop("name_en", "t.name_en"),
                Prop("street_code", "t.street_code")),
         extent_sql="SELECT ST_Extent(boundary) FROM community"),
@@ -126,7 +125,7 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
     Collection(
         id="buildings", title="Buildings (楼栋)", description="Building footprints.",
         from_sql="FROM building t", id_sql="t.id", id_type="integer", geom_sql="t.footprint",
-        geometry_type="Polygon", order_sql="t.id", readers=MAP_READERS,
+        geometry_type="Polygon", readers=MAP_READERS,
         props=(Prop("code", "t.code"), Prop("address", "t.address"), Prop("kind", "t.kind"),
                Prop("floors", "t.floors", "integer"), Prop("units", "t.units", "integer"),
                Prop("households", "t.households", "integer"), Prop("population", "t.population", "integer")),
@@ -135,14 +134,14 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
         id="facilities", title="Facilities (设施)",
         description="Service facilities (党群服务中心, clinics, elderly care, schools …).",
         from_sql="FROM facility t", id_sql="t.code", id_type="string", geom_sql="t.location",
-        geometry_type="Point", order_sql="t.code", readers=MAP_READERS,
+        geometry_type="Point", readers=MAP_READERS,
         props=(Prop("code", "t.code"), Prop("kind", "t.kind"), Prop("name", "t.name"),
                Prop("name_en", "t.name_en"), Prop("address", "t.address")),
         extent_sql="SELECT ST_Extent(location) FROM facility"),
     Collection(
         id="addresses", title="Standard addresses (标准地址)", description="The standard address registry.",
         from_sql="FROM address t", id_sql="t.id", id_type="integer", geom_sql="t.location",
-        geometry_type="Point", order_sql="t.id", readers=MAP_READERS,
+        geometry_type="Point", readers=MAP_READERS,
         props=(Prop("full_text", "t.full_text"), Prop("district", "t.district"), Prop("street", "t.street"),
                Prop("community", "t.community"), Prop("road", "t.road"), Prop("door_number", "t.door_number"),
                Prop("estate", "t.estate"), Prop("building_no", "t.building_no"), Prop("unit", "t.unit"),
@@ -154,7 +153,7 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
                     "reporters' names and phones only for the command centre.",
         from_sql="FROM cases c JOIN report r ON r.id = c.report_id "
                  "LEFT JOIN category cat ON cat.code = c.category_code",
-        id_sql="c.id", id_type="integer", geom_sql="r.location", geometry_type="Point", order_sql="c.id",
+        id_sql="c.id", id_type="integer", geom_sql="r.location", geometry_type="Point",
         readers=CASE_READERS, temporal="reported_at",
         props=(Prop("status", "c.status"), Prop("overdue", OVERDUE_SQL, "boolean"),
                Prop("category_code", "c.category_code"), Prop("category_name", "cat.name"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.ogc import crs as crsmod
+from api.ogc.collections import STATIC
 
 
 def _param(name: str, schema: dict[str, Any], description: str, where: str = "query",
@@ -56,6 +57,15 @@ def document(base: str, *, max_limit: int) -> dict[str, Any]:
         f,
     ]
     tiles = {"application/json": "object"}
+    # Each fixed collection's items again, with its properties as query parameters (``status=closed``): the
+    # Part 1 way of filtering, which GDAL 3.6 reads from here to filter on the server instead of on the client.
+    per_collection = {
+        f"/collections/{c.id}/items": {"get": {
+            "operationId": f"getFeatures-{c.id}", "summary": f"{c.title}, paged",
+            "parameters": items_params[1:] + [_param(p.name, p.schema(), f"features whose {p.name} equals this")
+                                              for p in c.props],
+            "responses": _ok(geojson_html, "a FeatureCollection")}}
+        for c in STATIC.values()}
     return {
         "openapi": "3.0.3",
         "info": {"title": "gridmap OGC API", "version": "1.0.0",
@@ -112,6 +122,7 @@ def document(base: str, *, max_limit: int) -> dict[str, Any]:
             "/collections/{collectionId}/tiles/WebMercatorQuad/tilejson.json": {"get": {
                 "operationId": "getTileJSON", "summary": "TileJSON 3.0 (MapLibre)", "parameters": [collection],
                 "responses": _ok(tiles, "TileJSON")}},
+            **per_collection,
             "/tileMatrixSets": {"get": {"operationId": "getTileMatrixSets", "summary": "tile matrix sets",
                                         "responses": _ok(tiles, "the tile matrix sets")}},
             "/tileMatrixSets/WebMercatorQuad": {"get": {

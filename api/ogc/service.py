@@ -174,6 +174,19 @@ def _interval(raw: str, tz: str) -> tuple[datetime | None, datetime | None, bool
     return start, end, False
 
 
+def _typed(name: str, kind: str, raw: str) -> Any:
+    """A ``name=value`` query parameter as its property's type (GDAL sends booleans as 0/1)."""
+    if kind == "boolean":
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise InvalidParameter(f"{name} is true or false, not {raw!r}", field=name)
+        return raw.lower() in ("true", "1")
+    if kind == "integer":
+        if not raw.lstrip("-").isdigit() or len(raw) > 18:
+            raise InvalidParameter(f"{name} is an integer, not {raw!r}", field=name)
+        return int(raw)
+    return raw
+
+
 def _where(session: Session, coll: Collection, principal: Principal | None, q: ItemsQuery) -> tuple[str, dict]:
     at = None
     temporal: list[str] = []
@@ -205,8 +218,9 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
         prop = coll.prop(name, principal)
         if prop is None:
             raise InvalidParameter(f"unknown query parameter {name!r}", field=name)
-        clauses.append(f"CAST({prop.sql} AS text) = :_q{i}")
-        params[f"_q{i}"] = value
+        clauses.append(f"{prop.sql} = :_q{i}" if prop.type in ("boolean", "integer") else
+                       f"CAST({prop.sql} AS text) = :_q{i}")
+        params[f"_q{i}"] = _typed(name, prop.type, value)
     if q.filter:
         sql, fparams = cql.translate(q.filter, lang=q.filter_lang, coll=coll, principal=principal,
                                      filter_crs=q.filter_crs)
@@ -216,17 +230,22 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
 
 
 def _select(coll: Collection, principal: Principal | None, crs: crsmod.Crs) -> str:
-    props = ", ".join(f'{p.sql} AS "{p.name}"' for p in coll.visible_props(principal))
+    """The rows of a page: ``_id``, the geometry already as GeoJSON text, the properties as one JSON object.
+
+    Built as text by PostgreSQL without a detour through jsonb: converting the row (geometry included) with
+    ``to_jsonb`` and dropping the geometry again took half the time of a 10,000-feature page."""
+    props = ", ".join(f"'{p.name}', {p.sql}" for p in coll.visible_props(principal))
     geom = crsmod.geometry_sql(coll.geom_sql, crs)
-    return f"SELECT {coll.id_sql} AS _id, {geom} AS _geom, {props} {coll.from_sql}"
+    return (f"SELECT {coll.id_sql} AS _id, ST_AsGeoJSON({geom}, {crs.decimals:d}) AS _geom, "
+            f"json_build_object({props})::text AS _props {coll.from_sql}")
 
 
-def _features_sql(inner: str, crs: crsmod.Crs) -> str:
+def _features_sql(inner: str) -> str:
+    """Count and JSON array of the features of ``inner`` (ordered by ``_id``: every collection's own order)."""
     return f"""
-        SELECT count(*), coalesce(json_agg(json_build_object(
-            'type', 'Feature', 'id', t._id,
-            'geometry', ST_AsGeoJSON(t._geom, {crs.decimals:d})::json,
-            'properties', to_jsonb(t) - '_id' - '_geom')), '[]')::text
+        SELECT count(*), '[' || coalesce(string_agg(
+            '{{"type":"Feature","id":' || to_json(t._id)::text || ',"geometry":' || coalesce(t._geom, 'null')
+            || ',"properties":' || t._props || '}}', ',' ORDER BY t._id), '') || ']'
         FROM ({inner}) AS t"""
 
 
@@ -239,8 +258,8 @@ def _page_link(request: Request, offset: int, limit: int, rel: str) -> dict[str,
 def items(session: Session, *, request: Request, coll: Collection, principal: Principal | None,
           q: ItemsQuery) -> Response:
     where, params = _where(session, coll, principal, q)
-    inner = f"{_select(coll, principal, q.crs)} WHERE {where} ORDER BY {coll.order_sql} LIMIT :_limit OFFSET :_offset"
-    returned, features = session.execute(text(_features_sql(inner, q.crs)),
+    inner = f"{_select(coll, principal, q.crs)} WHERE {where} ORDER BY {coll.id_sql} LIMIT :_limit OFFSET :_offset"
+    returned, features = session.execute(text(_features_sql(inner)),
                                          {**params, "_limit": q.limit, "_offset": q.offset}).one()
     matched = session.execute(text(f"SELECT count(*) {coll.from_sql} WHERE {where}"), params).scalar_one()
     links = [link(str(request.url), "self", GEOJSON),
@@ -265,7 +284,7 @@ def item_row(session: Session, *, coll: Collection, principal: Principal | None,
         raise NotFound(f"no feature {feature_id!r} in {coll.id}: no layout is in force")
     inner = f"{_select(coll, principal, crs)} WHERE ({where}) AND {coll.id_sql} = :_fid"
     fid: Any = int(feature_id) if coll.id_type == "integer" else feature_id
-    _, features = session.execute(text(_features_sql(inner, crs)), {**params, "_fid": fid}).one()
+    _, features = session.execute(text(_features_sql(inner)), {**params, "_fid": fid}).one()
     found = orjson.loads(features)
     if not found:
         raise NotFound(f"no feature {feature_id!r} in {coll.id}")
