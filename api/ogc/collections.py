@@ -74,6 +74,8 @@ class Collection:
     personal: tuple[Prop, ...] = ()
     #: Part 4 writes (draft layouts only)
     editable: bool = False
+    #: the layer of the API's vector tiles (api/tiles) that draws this collection, if any
+    tiles: str | None = None
     extent_sql: str | None = None
 
     def visible_props(self, principal: Principal | None) -> tuple[Prop, ...]:
@@ -101,7 +103,8 @@ def _grids(id_: str, title: str, description: str, **kw: Any) -> Collection:
     return Collection(
         id=id_, title=title, description=description, from_sql="FROM grid t", id_sql="t.code", id_type="string",
         geom_sql="t.boundary", geometry_type="MultiPolygon", props=_GRID_PROPS,
-        where_sql="t.layout_id = :layout", extent_sql="SELECT ST_Extent(boundary) FROM grid WHERE layout_id = :layout",
+        where_sql="t.layout_id = :layout", tiles="grids",
+        extent_sql="SELECT ST_Extent(boundary) FROM grid WHERE layout_id = :layout",
         **kw)
 
 
@@ -129,7 +132,7 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
         props=(Prop("code", "t.code"), Prop("address", "t.address"), Prop("kind", "t.kind"),
                Prop("floors", "t.floors", "integer"), Prop("units", "t.units", "integer"),
                Prop("households", "t.households", "integer"), Prop("population", "t.population", "integer")),
-        extent_sql="SELECT ST_Extent(footprint) FROM building"),
+        tiles="buildings", extent_sql="SELECT ST_Extent(footprint) FROM building"),
     Collection(
         id="facilities", title="Facilities (设施)",
         description="Service facilities (党群服务中心, clinics, elderly care, schools …).",

@@ -14,7 +14,7 @@ from api.core.errors import Forbidden, InvalidParameter
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls
 from api.ogc import crs as crsmod
-from api.ogc import html, openapi, service
+from api.ogc import html, openapi, service, tiles
 from api.ogc.collections import Collection
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -153,3 +153,42 @@ def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, s
 
         headers["ETag"] = edit.etag(session, coll, feature_id)
     return _json(feature, request, f"{coll.title}: {feature_id}", GEOJSON, headers)
+
+
+@router.get("/collections/{collection_id}/tiles", response_class=Response, responses=_PROBLEMS)
+def collection_tilesets(collection_id: CollectionId, request: Request, session: SessionDep,
+                        principal: Caller) -> Response:
+    """The vector tilesets of a collection (grids, grids-layout-*, buildings): OGC API Tiles."""
+    coll = _readable(session, request, collection_id, principal)
+    return _json(tiles.tilesets(request, coll), request, f"{coll.title}: tiles")
+
+
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad", response_class=Response, responses=_PROBLEMS)
+def collection_tileset(collection_id: CollectionId, request: Request, session: SessionDep,
+                       principal: Caller) -> Response:
+    """The WebMercatorQuad tileset: its zoom limits, fields and the URL template of the API's MVT tiles."""
+    coll = _readable(session, request, collection_id, principal)
+    return _json(tiles.tileset(request, coll), request, f"{coll.title}: WebMercatorQuad")
+
+
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json", response_class=Response,
+            responses=_PROBLEMS)
+def collection_tilejson(collection_id: CollectionId, request: Request, session: SessionDep,
+                        principal: Caller) -> Response:
+    """TileJSON 3.0 for MapLibre (`source.url`)."""
+    coll = _readable(session, request, collection_id, principal)
+    _, params = colls.base_filter(coll, principal, session, None)
+    doc = tiles.tilejson(request, coll, service.extent(session, coll, params))
+    return Response(orjson.dumps(doc), media_type=service.JSON)
+
+
+@router.get("/tileMatrixSets", response_class=Response)
+def tile_matrix_sets(request: Request) -> Response:
+    """The tiling schemes served (no key: they describe a grid, not data)."""
+    return _json(tiles.matrix_sets(request), request, "Tile matrix sets")
+
+
+@router.get("/tileMatrixSets/WebMercatorQuad", response_class=Response)
+def tile_matrix_set(request: Request) -> Response:
+    """WebMercatorQuad (OGC 2D Tile Matrix Set JSON, from morecantile) (no key)."""
+    return _json(tiles.matrix_set(), request, "WebMercatorQuad")

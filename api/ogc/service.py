@@ -77,7 +77,7 @@ def landing(request: Request) -> dict[str, Any]:
     }
 
 
-def _extent(session: Session, coll: Collection, params: dict[str, Any]) -> list[float] | None:
+def extent(session: Session, coll: Collection, params: dict[str, Any]) -> list[float] | None:
     if coll.extent_sql is None or (coll.layout_by_time and params.get("layout") is None):
         return None
     box = session.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({coll.extent_sql}) x(e)"),
@@ -99,10 +99,10 @@ def collection_doc(session: Session, request: Request, coll: Collection, princip
                  "what the filter may name"),
         ],
     }
-    extent = _extent(session, coll, params)
-    if extent is not None:
-        doc["extent"] = {"spatial": {"bbox": [extent], "crs": crsmod.CRS84}}
-    if coll.geom_sql.endswith("boundary") or coll.id == "buildings":
+    box = extent(session, coll, params)
+    if box is not None:
+        doc["extent"] = {"spatial": {"bbox": [box], "crs": crsmod.CRS84}}
+    if coll.tiles is not None:
         doc["links"].append(link(base + "/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                                  JSON, "vector tiles"))
     return doc

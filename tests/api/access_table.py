@@ -162,6 +162,11 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/ogc/collections/{collection_id}/queryables"): OGC_READ,
     ("GET", "/ogc/collections/{collection_id}/items"): OGC_READ,
     ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json"): OGC_READ,
+    ("GET", "/ogc/tileMatrixSets"): PUBLIC,
+    ("GET", "/ogc/tileMatrixSets/WebMercatorQuad"): PUBLIC,
 }
 
 

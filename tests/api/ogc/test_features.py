@@ -198,3 +198,27 @@ def test_cql2_operators_spatial_and_injection(client: httpx.Client, auth: Callab
     for bad, code in (("nosuch = 1", "invalid_filter"), ("floors = 'three'", "invalid_filter"),
                       ("floors ==", "invalid_filter")):
         problem(client.get("/ogc/collections/buildings/items", headers=admin, params={"filter": bad}), 400, code)
+
+
+def test_tiles_metadata_points_at_the_apis_own_tiles(client: httpx.Client, auth: Callable) -> None:
+    import mapbox_vector_tile
+    import morecantile
+
+    admin = auth("admin")
+    sets = client.get("/ogc/collections/grids/tiles", headers=admin).json()["tilesets"]
+    assert sets[0]["tileMatrixSetURI"].endswith("/WebMercatorQuad")
+    tileset = client.get("/ogc/collections/grids/tiles/WebMercatorQuad", headers=admin).json()
+    template = next(lk["href"] for lk in tileset["links"] if lk["rel"] == "item")
+    tile = morecantile.tms.get("WebMercatorQuad").tile(116.41, 39.92, 15)
+    url = template.format(tileMatrix=tile.z, tileCol=tile.x, tileRow=tile.y).replace("http://testserver", "")
+    got = client.get(url, headers=admin)
+    assert got.status_code == 200 and got.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layer = mapbox_vector_tile.decode(got.content)["grids"]
+    assert len(layer["features"]) > 0
+    assert set(layer["features"][0]["properties"]) == set(tileset["layers"][0]["propertiesSchema"]["properties"])
+    tj = client.get("/ogc/collections/grids/tiles/WebMercatorQuad/tilejson.json", headers=admin).json()
+    assert tj["tilejson"] == "3.0.0" and tj["vector_layers"][0]["id"] == "grids"
+    xyz = tj["tiles"][0].format(z=tile.z, x=tile.x, y=tile.y).replace("http://testserver", "")
+    assert client.get(xyz, headers=admin).content == got.content
+    assert client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()["id"] == "WebMercatorQuad"
+    problem(client.get("/ogc/collections/streets/tiles", headers=admin), 404, "not_found")
