@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth.service import Principal
-from api.core.deps import SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
+from api.core.deps import SessionDep, SessionFactory, SettingsDep, _bearer, get_principal, require_role
 from api.core.errors import Forbidden, InvalidParameter
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls
 from api.ogc import crs as crsmod
-from api.ogc import html, openapi, service, tiles
+from api.ogc import edit, html, openapi, service, tiles
 from api.ogc.collections import Collection
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -149,8 +149,6 @@ def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, s
                         service.link(base, "collection", service.JSON)]
     headers = {"Content-Crs": crsmod.content_crs_header(out_crs)}
     if coll.editable:
-        from api.ogc import edit
-
         headers["ETag"] = edit.etag(session, coll, feature_id)
     return _json(feature, request, f"{coll.title}: {feature_id}", GEOJSON, headers)
 
@@ -192,3 +190,63 @@ def tile_matrix_sets(request: Request) -> Response:
 def tile_matrix_set(request: Request) -> Response:
     """WebMercatorQuad (OGC 2D Tile Matrix Set JSON, from morecantile) (no key)."""
     return _json(tiles.matrix_set(), request, "WebMercatorQuad")
+
+
+# --- Part 4: writes on draft layouts (the planner's edit log; api/ogc/edit.py) ----------------------------------
+Editor = Annotated[Principal, Depends(require_role("planner"))]
+FeatureBody = Annotated[dict[str, Any], Body(description="a GeoJSON Feature (CRS84)")]
+IfMatch = Annotated[str | None, Header(max_length=200, description="the ETag read with the feature")]
+ContentCrs = Annotated[str | None, Header(alias="Content-Crs", max_length=200)]
+_WRITE = {**_PROBLEMS, 405: {"description": "a published layout: read-only"}, 409: {"description": "conflict"},
+          412: {"description": "stale If-Match"}, 422: {"description": "the edit is refused (validation)"}}
+
+
+def _editable(session: Any, collection_id: str, principal: Principal) -> Collection:
+    coll = colls.resolve(session, collection_id)
+    colls.check_read(coll, principal, frozenset())
+    return coll
+
+
+@router.post("/collections/{collection_id}/items", status_code=201, response_class=Response, responses=_WRITE)
+def create_item(collection_id: CollectionId, request: Request, session: SessionDep, settings: SettingsDep,
+                principal: Editor, body: FeatureBody, content_crs: ContentCrs = None) -> Response:
+    """Add a grid to a draft layout (an edit `create`, clipped to the uncovered space); `Location` names it."""
+    coll = _editable(session, collection_id, principal)
+    code = edit.create(session, settings=settings, principal=principal, coll=coll, body=body, content_crs=content_crs)
+    location = f"{service.root(request)}/collections/{coll.id}/items/{code}"
+    return Response(status_code=201, headers={"Location": location, "ETag": edit.etag(session, coll, code)})
+
+
+@router.put("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,
+            responses=_WRITE)
+def replace_item(collection_id: CollectionId, feature_id: FeatureId, session: SessionDep, settings: SettingsDep,
+                 principal: Editor, body: FeatureBody, if_match: IfMatch = None,
+                 content_crs: ContentCrs = None) -> Response:
+    """Replace a draft grid's geometry and attributes (edits `update_geometry`, `update_attrs`)."""
+    coll = _editable(session, collection_id, principal)
+    edit.update(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id, body=body,
+                if_match=if_match, content_crs=content_crs, replace=True)
+    return Response(status_code=204, headers={"ETag": edit.etag(session, coll, feature_id)})
+
+
+@router.patch("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,
+              responses=_WRITE)
+def update_item(collection_id: CollectionId, feature_id: FeatureId, session: SessionDep, settings: SettingsDep,
+                principal: Editor, body: FeatureBody, if_match: IfMatch = None,
+                content_crs: ContentCrs = None) -> Response:
+    """Change what the merge patch sends (geometry and/or properties) of a draft grid."""
+    coll = _editable(session, collection_id, principal)
+    edit.update(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id, body=body,
+                if_match=if_match, content_crs=content_crs, replace=False)
+    return Response(status_code=204, headers={"ETag": edit.etag(session, coll, feature_id)})
+
+
+@router.delete("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,
+               responses=_WRITE)
+def delete_item(collection_id: CollectionId, feature_id: FeatureId, session: SessionDep, settings: SettingsDep,
+                principal: Editor, if_match: IfMatch = None) -> Response:
+    """Delete a draft grid (an edit `delete`; undo brings it back)."""
+    coll = _editable(session, collection_id, principal)
+    edit.delete(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id,
+                if_match=if_match)
+    return Response(status_code=204)
