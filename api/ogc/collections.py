@@ -3,7 +3,7 @@
 A collection is data, not code: ``items`` (service.py), ``queryables`` and the CQL2 translation (cql.py) and the
 OpenAPI document all read the same :class:`Collection`. Scoping and masking are the API's own: a worker sees cases
 of its grids only (``api.cases.service.scope_sql``), reporters' names and phones go only to the roles of
-``api.cases.service.UNMASK_REPORTER``, and a draft layout only to the roles that may edit drafts (the planner's).
+``Can.SEE_CALLER`` (api/auth/roles.py), and a draft layout only to the roles that may edit drafts (the planner's).
 """
 
 from __future__ import annotations
@@ -15,21 +15,19 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import TABLE, Can, can
 from api.auth.service import Principal
-from api.cases.service import OVERDUE_SQL, UNMASK_REPORTER, scope_sql
-from api.core.deps import READERS
+from api.cases.service import OVERDUE_SQL, scope_sql
 from api.core.errors import Forbidden, GridmapError, NotFound, Unauthorized
 from api.grids.service import layout_in_force
 
-#: Who reads map data through /ogc: the API's readers, and the roles of the seven-role table that read the map
-#: (viewer, dispatcher, operator). ``commander`` stays as long as the API accepts it.
-MAP_READERS = frozenset(("admin", *READERS, "viewer", "dispatcher", "operator"))
-#: Cases: as ``GET /api/v1/cases`` (planner, command centre, worker) plus the viewer, who sees them masked.
-CASE_READERS = frozenset(("admin", "planner", "commander", "dispatcher", "worker", "viewer"))
+#: Who reads what through /ogc: the API's own capabilities (api/auth/roles.py), never a role list of its own.
+MAP_READERS = TABLE[Can.READ_MAP]
+CASE_READERS = TABLE[Can.READ_CASES]
 #: Roles that read anything at all through /ogc (intake systems do not).
 ANY_READER = MAP_READERS | CASE_READERS
-#: Drafts are the planners' (api/planner/router.py lets planners and admins edit them).
-DRAFT_READERS = frozenset(("admin", "planner"))
+#: Drafts are the planners' (the planner workspace's capability).
+DRAFT_READERS = TABLE[Can.PLAN]
 LAYOUT_PREFIX = "grids-layout-"
 
 
@@ -70,7 +68,7 @@ class Collection:
     layout_by_time: bool = False
     layout_id: int | None = None
     layout_status: str | None = None
-    #: properties given only to the roles in ``UNMASK_REPORTER`` (reporters' personal data)
+    #: properties given only to the roles that may see the caller (``Can.SEE_CALLER``: reporters' personal data)
     personal: tuple[Prop, ...] = ()
     #: Part 4 writes (draft layouts only)
     editable: bool = False
@@ -79,7 +77,7 @@ class Collection:
     extent_sql: str | None = None
 
     def visible_props(self, principal: Principal | None) -> tuple[Prop, ...]:
-        if principal is not None and principal.role in UNMASK_REPORTER:
+        if principal is not None and can(principal.role, Can.SEE_CALLER):
             return self.props + self.personal
         return self.props
 
@@ -153,7 +151,7 @@ STATIC: dict[str, Collection] = {c.id: c for c in (
     Collection(
         id="cases", title="Cases (案件)",
         description="Cases at their report's location, scoped as the API scopes them (a worker: its own grids); "
-                    "reporters' names and phones only for the command centre.",
+                    "reporters' names and phones only for the roles that call residents back (Can.SEE_CALLER).",
         from_sql="FROM cases c JOIN report r ON r.id = c.report_id "
                  "LEFT JOIN category cat ON cat.code = c.category_code",
         id_sql="c.id", id_type="integer", geom_sql="r.location", geometry_type="Point",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth.service import Principal
-from api.core.deps import SessionDep, SessionFactory, SettingsDep, _bearer, get_principal, require_role
+from api.core.deps import Planner, SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
 from api.core.errors import Forbidden, InvalidParameter
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls
@@ -193,7 +193,7 @@ def tile_matrix_set(request: Request) -> Response:
 
 
 # --- Part 4: writes on draft layouts (the planner's edit log; api/ogc/edit.py) ----------------------------------
-Editor = Annotated[Principal, Depends(require_role("planner"))]
+Editor = Planner
 FeatureBody = Annotated[dict[str, Any], Body(description="a GeoJSON Feature (CRS84)")]
 IfMatch = Annotated[str | None, Header(max_length=200, description="the ETag read with the feature")]
 ContentCrs = Annotated[str | None, Header(alias="Content-Crs", max_length=200)]

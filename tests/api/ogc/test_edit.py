@@ -83,7 +83,7 @@ def test_published_layouts_are_read_only_and_writes_are_the_planners(draft: Draf
     problem(draft.client.delete(f"/ogc/collections/grids-layout-{published}/items/{code}", headers=draft.headers),
             405, "read_only")
     problem(draft.client.delete(f"/ogc/collections/grids/items/{code}", headers=draft.headers), 405, "read_only")
-    problem(draft.client.delete(_url(draft, code), headers=auth("commander")), 403, "forbidden")
+    problem(draft.client.delete(_url(draft, code), headers=auth("dispatcher")), 403, "forbidden")
 
 
 def test_conformance_declares_part4(client: httpx.Client) -> None:

@@ -118,7 +118,7 @@ def test_a_worker_sees_its_grids_cases_and_no_reporter(client: httpx.Client, log
     assert page["numberMatched"] == api_total
     problem(client.get(f"/ogc/collections/cases/items/{other}", headers=worker), 404, "not_found")
     assert "reporter_phone" not in page["features"][0]["properties"]
-    full = client.get(f"/ogc/collections/cases/items/{mine}", headers=auth("commander")).json()
+    full = client.get(f"/ogc/collections/cases/items/{mine}", headers=auth("dispatcher")).json()
     assert "reporter_phone" in full["properties"]
     queryables = client.get("/ogc/collections/cases/queryables", headers=worker).json()["properties"]
     assert "reporter_name" not in queryables and "status" in queryables
@@ -130,10 +130,14 @@ def test_drafts_only_for_planners_and_intake_nowhere(client: httpx.Client, auth:
     draft = db.execute(text("""INSERT INTO grid_layout (name, status) VALUES ('ogc draft', 'draft')
                                RETURNING id""")).scalar_one()
     planner = [c["id"] for c in client.get("/ogc/collections", headers=auth("planner")).json()["collections"]]
-    commander = [c["id"] for c in client.get("/ogc/collections", headers=auth("commander")).json()["collections"]]
+    commander = [c["id"] for c in client.get("/ogc/collections", headers=auth("dispatcher")).json()["collections"]]
     assert f"grids-layout-{draft}" in planner and f"grids-layout-{draft}" not in commander
-    problem(client.get(f"/ogc/collections/grids-layout-{draft}/items", headers=auth("commander")), 404, "not_found")
+    problem(client.get(f"/ogc/collections/grids-layout-{draft}/items", headers=auth("dispatcher")), 404, "not_found")
     problem(client.get("/ogc/collections/grids/items", headers=auth("intake")), 403, "forbidden")
+    viewer = auth("viewer")  # the wall's kiosk: the map, never the cases
+    assert "cases" not in [c["id"] for c in client.get("/ogc/collections", headers=viewer).json()["collections"]]
+    assert client.get("/ogc/collections/grids/items", headers=viewer, params={"limit": 1}).status_code == 200
+    problem(client.get("/ogc/collections/cases/items", headers=viewer), 403, "forbidden")
     problem(client.get("/ogc/collections"), 401, "unauthorized")
 
 
@@ -167,7 +171,7 @@ def test_an_unserved_crs_is_a_400(client: httpx.Client, auth: Callable) -> None:
 
 
 def test_cql2_text_and_json_match_the_api(client: httpx.Client, auth: Callable, db: Session) -> None:
-    dispatcher = auth("commander")
+    dispatcher = auth("dispatcher")
     community = db.execute(text("""SELECT left(grid_code, 12) FROM cases WHERE status NOT IN ('closed', 'rejected')
                                    AND deadline < now() GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""")).scalar_one()
     api = client.get("/api/v1/cases", headers=dispatcher,
