@@ -59,10 +59,15 @@ def main() -> int:
             done = edit.dataProvider().changeAttributeValues({feature.id(): {idx: f"{feature['name']} (QGIS)"}})
             print(f"renamed {feature['code']} through Part 4: {done}")
             ok = ok and done
-    app.exitQgis()
+    methods = QgsApplication.authManager().authMethodsKeys()
+    print(f"authentication methods of this QGIS: {', '.join(sorted(methods))}")
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # QGIS 3.22 crashes in exitQgis() while provider threads wind down (a segfault after the work is done):
+    # leave without the teardown, the answer already printed.
+    os._exit(code)
