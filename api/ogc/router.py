@@ -16,6 +16,7 @@ from api.ogc import collections as colls
 from api.ogc import crs as crsmod
 from api.ogc import edit, html, openapi, service, tiles
 from api.ogc.collections import Collection
+from api.tiles.service import get_tile
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 CollectionId = Annotated[str, Path(max_length=64, description="a collection id, e.g. `grids`, `grids-layout-2`")]
@@ -180,6 +181,18 @@ def collection_tilejson(collection_id: CollectionId, request: Request, session: 
     return Response(orjson.dumps(doc), media_type=service.JSON)
 
 
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad/{tile_matrix}/{tile_row}/{tile_col}",
+            response_class=Response, responses={200: {"content": {tiles.MVT: {}}}, **_PROBLEMS})
+def collection_tile(collection_id: CollectionId, tile_matrix: int, tile_row: int, tile_col: int, request: Request,
+                    session: SessionDep, principal: Caller) -> Response:
+    """One tile at the OGC API Tiles path: the same bytes (and ETag) as the API's MVT endpoint it stands for."""
+    coll = _readable(session, request, collection_id, principal)
+    found = get_tile(session, request.app.state.tile_cache, tiles.layer_of(coll), tile_matrix, tile_col, tile_row,
+                     coll.layout_id)
+    return Response(found.data, media_type=tiles.MVT,
+                    headers={"ETag": found.etag, "Cache-Control": "private, no-cache"})
+
+
 @router.get("/tileMatrixSets", response_class=Response)
 def tile_matrix_sets(request: Request) -> Response:
     """The tiling schemes served (no key: they describe a grid, not data)."""
@@ -217,16 +230,22 @@ def create_item(collection_id: CollectionId, request: Request, session: SessionD
     return Response(status_code=201, headers={"Location": location, "ETag": edit.etag(session, coll, code)})
 
 
+def _update(session: Any, settings: Any, principal: Principal, collection_id: str, feature_id: str, body: Any,
+            if_match: str | None, content_crs: str | None, *, replace: bool) -> Response:
+    coll = _editable(session, collection_id, principal)
+    edit.update(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id, body=body,
+                if_match=if_match, content_crs=content_crs, replace=replace)
+    return Response(status_code=204, headers={"ETag": edit.etag(session, coll, feature_id)})
+
+
 @router.put("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,
             responses=_WRITE)
 def replace_item(collection_id: CollectionId, feature_id: FeatureId, session: SessionDep, settings: SettingsDep,
                  principal: Editor, body: FeatureBody, if_match: IfMatch = None,
                  content_crs: ContentCrs = None) -> Response:
     """Replace a draft grid's geometry and attributes (edits `update_geometry`, `update_attrs`)."""
-    coll = _editable(session, collection_id, principal)
-    edit.update(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id, body=body,
-                if_match=if_match, content_crs=content_crs, replace=True)
-    return Response(status_code=204, headers={"ETag": edit.etag(session, coll, feature_id)})
+    return _update(session, settings, principal, collection_id, feature_id, body, if_match, content_crs,
+                   replace=True)
 
 
 @router.patch("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,
@@ -235,10 +254,8 @@ def update_item(collection_id: CollectionId, feature_id: FeatureId, session: Ses
                 principal: Editor, body: FeatureBody, if_match: IfMatch = None,
                 content_crs: ContentCrs = None) -> Response:
     """Change what the merge patch sends (geometry and/or properties) of a draft grid."""
-    coll = _editable(session, collection_id, principal)
-    edit.update(session, settings=settings, principal=principal, coll=coll, feature_id=feature_id, body=body,
-                if_match=if_match, content_crs=content_crs, replace=False)
-    return Response(status_code=204, headers={"ETag": edit.etag(session, coll, feature_id)})
+    return _update(session, settings, principal, collection_id, feature_id, body, if_match, content_crs,
+                   replace=False)
 
 
 @router.delete("/collections/{collection_id}/items/{feature_id}", status_code=204, response_class=Response,

@@ -173,6 +173,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/ogc/collections/{collection_id}/tiles"): OGC_READ,
     ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad"): OGC_READ,
     ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/{tile_matrix}/{tile_row}/{tile_col}"): OGC_READ,
     ("POST", "/ogc/collections/{collection_id}/items"): OGC_EDIT,
     ("PUT", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_EDIT,
     ("PATCH", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_EDIT,

@@ -224,5 +224,7 @@ def test_tiles_metadata_points_at_the_apis_own_tiles(client: httpx.Client, auth:
     assert tj["tilejson"] == "3.0.0" and tj["vector_layers"][0]["id"] == "grids"
     xyz = tj["tiles"][0].format(z=tile.z, x=tile.x, y=tile.y).replace("http://testserver", "")
     assert client.get(xyz, headers=admin).content == got.content
+    ogc_path = f"/ogc/collections/grids/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}"
+    assert client.get(ogc_path, headers=admin).content == got.content
     assert client.get("/ogc/tileMatrixSets/WebMercatorQuad").json()["id"] == "WebMercatorQuad"
     problem(client.get("/ogc/collections/streets/tiles", headers=admin), 404, "not_found")
