@@ -9,6 +9,7 @@ An unknown property, an operator we do not serve, or a literal of the wrong type
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +126,10 @@ class Translator:
             raise BadFilter(f"a {fmt or kind} value is needed here, not {node!r}", field="filter")
         if fmt == "date-time" and isinstance(node, str):
             raise BadFilter("compare date-time properties with TIMESTAMP('…') or DATE('…')", field="filter")
+        if isinstance(node, int) and not isinstance(node, bool) and not -2**63 <= node < 2**63:
+            raise BadFilter(f"{node} is out of range", field="filter")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise BadFilter("numbers in a filter must be finite", field="filter")
         if isinstance(node, dt.datetime):
             return f"CAST({self.bind(node)} AS timestamptz)"
         if isinstance(node, dt.date):
@@ -168,6 +173,8 @@ class Translator:
             if node.name not in _GEOMETRY_PROPS:
                 raise BadFilter(f"{node.name!r} is not the geometry; call it 'geometry'", field="filter")
             return self.coll.geom_sql
+        # filter-crs is geographic (crs.parse_geographic): CRS84, EPSG:4326 or CGCS2000, which PROJ relates by a
+        # null transformation (they differ by centimetres); only the axis order differs.
         c = self.filter_crs
         box: list[Any] | None = None
         if isinstance(node, ast.Function) and node.name.lower() == "bbox" and len(node.arguments) == 4:
@@ -180,14 +187,11 @@ class Translator:
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
                 raise BadFilter("a bbox is four numbers", field="filter")
             x0, y0, x1, y1 = (box[1], box[0], box[3], box[2]) if c.flip else box
-            env = f"ST_MakeEnvelope({self.bind(float(x0))}, {self.bind(float(y0))}, {self.bind(float(x1))}, " \
-                  f"{self.bind(float(y1))}, {c.srid:d})"
-            return env if c.srid == 4326 else f"ST_Transform({env}, 4326)"
+            return f"ST_MakeEnvelope({self.bind(float(x0))}, {self.bind(float(y0))}, {self.bind(float(x1))}, " \
+                   f"{self.bind(float(y1))}, 4326)"
         if isinstance(node, values.Geometry):
-            geom = f"ST_SetSRID(ST_GeomFromGeoJSON({self.bind(orjson.dumps(node.geometry).decode())}), {c.srid:d})"
-            if c.flip:
-                geom = f"ST_FlipCoordinates({geom})"
-            return geom if c.srid == 4326 else f"ST_Transform({geom}, 4326)"
+            geom = f"ST_SetSRID(ST_GeomFromGeoJSON({self.bind(orjson.dumps(node.geometry).decode())}), 4326)"
+            return f"ST_FlipCoordinates({geom})" if c.flip else geom
         raise BadFilter("a spatial function takes the geometry property and a geometry literal", field="filter")
 
     def _spatial(self, node: Any) -> str:

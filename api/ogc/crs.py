@@ -8,17 +8,18 @@ are x/east first. A CRS whose first axis is north or latitude is answered with `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from api.core.errors import InvalidParameter
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 #: CGCS2000 (EPSG:4490) and its 3-degree Gauss-Krüger zones with the zone number in the easting (4513-4533) are
-#: not served; the 3-degree zones by central meridian (4534-4554, e.g. 4544 = CM 117°E for Beijing) are.
+#: not served; the 3-degree zones by central meridian (4534-4554, e.g. 4548 = CM 117°E for Beijing) are.
 EPSG_CODES = (4326, 4490, 3857, *range(4534, 4555))
 
 
@@ -40,6 +41,11 @@ def _epsg(code: int) -> Crs:
 
 
 DEFAULT = Crs(CRS84, 4326, False, 7)
+
+
+#: CRSs a filter's geometries may be given in (``filter-crs``): the geographic ones, which PostGIS transforms
+#: without a failure whatever the coordinates.
+GEOGRAPHIC_CODES = (4326, 4490)
 
 
 def supported() -> list[str]:
@@ -65,6 +71,14 @@ def parse(raw: str | None, *, field: str) -> Crs:
         f"{field} {raw!r} is not served; use one of: {', '.join(supported())}", field=field)
 
 
+def parse_geographic(raw: str | None, *, field: str) -> Crs:
+    """As :func:`parse`, for the CRSs of ``GEOGRAPHIC_CODES`` (and CRS84) only."""
+    found = parse(raw, field=field)
+    if found != DEFAULT and found.srid not in GEOGRAPHIC_CODES:
+        raise InvalidParameter(f"{field} takes CRS84, EPSG:4326 or EPSG:4490", field=field)
+    return found
+
+
 def content_crs_header(crs: Crs) -> str:
     return f"<{crs.uri}>"
 
@@ -75,13 +89,20 @@ def geometry_sql(column: str, crs: Crs) -> str:
     return f"ST_FlipCoordinates({expr})" if crs.flip else expr
 
 
-def bbox_sql(crs: Crs) -> str:
-    """An envelope in EPSG:4326 from the ``:b0 … :b3`` parameters (the ``bbox`` numbers as sent, in ``crs``'s axis
-    order: lat/lon first for EPSG:4326 and 4490, northing first for the Gauss-Krüger zones).
-
-    The envelope is densified before it is transformed, so a projected box keeps its curved edges in degrees."""
-    x0, y0, x1, y1 = (":b1", ":b0", ":b3", ":b2") if crs.flip else (":b0", ":b1", ":b2", ":b3")
-    env = f"ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, {crs.srid:d})"
+def bbox_degrees(box: list[float], crs: Crs) -> list[float]:
+    """A ``bbox`` given in ``crs`` (its own axis order) as (west, south, east, north) degrees, densified edges
+    included, or a 400 when it lies outside what the CRS can express (a Gauss-Krüger zone far from its meridian)."""
+    x0, y0, x1, y1 = (box[1], box[0], box[3], box[2]) if crs.flip else box
     if crs.srid == 4326:
-        return env
-    return f"ST_Transform(ST_Segmentize({env}, ST_Perimeter({env}) / 64), 4326)"
+        out = [x0, y0, x1, y1]
+    else:
+        out = list(_to_wgs84(crs.srid).transform_bounds(x0, y0, x1, y1, densify_pts=21))
+    inside = -180 <= out[0] <= out[2] <= 180 and -90 <= out[1] <= out[3] <= 90
+    if not all(math.isfinite(v) for v in out) or not inside:
+        raise InvalidParameter(f"bbox is outside what {crs.uri} covers (or in the wrong axis order)", field="bbox")
+    return out
+
+
+@cache
+def _to_wgs84(srid: int) -> Transformer:
+    return Transformer.from_crs(srid, 4326, always_xy=True)

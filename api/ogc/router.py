@@ -128,7 +128,7 @@ def items(
         limit=min(limit or settings.ogc_default_limit, settings.max_page_size), offset=offset,
         bbox=service.parse_bbox(bbox), bbox_crs=crsmod.parse(bbox_crs, field="bbox-crs"),
         crs=crsmod.parse(crs, field="crs"), datetime=datetime, filter=filter, filter_lang=filter_lang,
-        filter_crs=crsmod.parse(filter_crs, field="filter-crs"), equals=equals, tz=settings.timezone)
+        filter_crs=crsmod.parse_geographic(filter_crs, field="filter-crs"), equals=equals, tz=settings.timezone)
     answer = service.items(session, request=request, coll=coll, principal=principal, q=q)
     if html.wants_html(request):
         return html.render(orjson.loads(answer.body), coll.title)

@@ -216,8 +216,8 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
     if coll.layout_by_time and params.get("layout") is None:
         clauses.append("FALSE")  # no layout in force then: an empty collection, not an error
     if q.bbox is not None:
-        clauses.append(f"ST_Intersects({coll.geom_sql}, {crsmod.bbox_sql(q.bbox_crs)})")
-        params.update({f"b{i}": v for i, v in enumerate(q.bbox)})
+        clauses.append(f"ST_Intersects({coll.geom_sql}, ST_MakeEnvelope(:b0, :b1, :b2, :b3, 4326))")
+        params.update({f"b{i}": v for i, v in enumerate(crsmod.bbox_degrees(q.bbox, q.bbox_crs))})
     for i, (name, value) in enumerate(q.equals):
         prop = coll.prop(name, principal)
         if prop is None:
