@@ -90,6 +90,8 @@ def read_declared(path: Path, *, layer: str | None = None, limits: FileLimits | 
     with opened(path, limits) as real:
         if real.suffix.lower() == ".shp":
             check_dbf_encoding(real, display=path.name)
+        # a .prj or GeoJSON crs member is read first: GDAL fails on a malformed one with a riddle ("missing , or ]")
+        declared = None if real.suffix.lower() == ".gpkg" else declared_crs(real, display=path.name, gdal_crs=None)
         try:
             gdf = pyogrio.read_dataframe(real, layer=layer, encoding=None,
                                          max_features=cap + 1 if cap is not None else None)
@@ -101,7 +103,8 @@ def read_declared(path: Path, *, layer: str | None = None, limits: FileLimits | 
             raise ImportFailed(f"{path.name} has more than {cap:,} features (GRIDMAP_UPLOAD_MAX_FEATURES); split it, "
                                "or import it on the server with `gridmap import`", reason="too_many_features",
                                limit=cap, setting="GRIDMAP_UPLOAD_MAX_FEATURES")
-        declared = declared_crs(real, display=path.name, gdal_crs=gdf.crs.to_string() if gdf.crs else None)
+        if declared is None:
+            declared = declared_crs(real, display=path.name, gdal_crs=gdf.crs.to_string() if gdf.crs else None)
     return gdf, declared
 
 
