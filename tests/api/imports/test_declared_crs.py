@@ -60,10 +60,10 @@ def test_degrees_under_a_prj_of_web_mercator_are_refused_naming_the_crs_and_the_
 def test_a_garbage_prj_is_refused_instead_of_becoming_wgs84(client: httpx.Client, db: Session,
                                                              planner: dict[str, str], tmp_path: Path) -> None:
     n = layouts(db)
-    resp = upload(client, planner, zipped(community_grids(db, "wgs84"), tmp_path, prj="PROJCS[nonsense"),
+    resp = upload(client, planner, zipped(community_grids(db, "wgs84"), tmp_path, prj="Beijing 1954 (ask Mr Wang)"),
                   "plan.zip", name="garbage", code_field="BM")
     body = problem(resp, 422, "import_failed")
-    assert body["reason"] == "unreadable_crs" and "plan.prj" in body["detail"] and "nonsense" in body["detail"]
+    assert body["reason"] == "unreadable_crs" and "plan.prj" in body["detail"] and "ask Mr Wang" in body["detail"]
     assert layouts(db) == n
 
 
