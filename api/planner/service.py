@@ -56,6 +56,7 @@ from geo.edit import (
     snap,
     split_polygon,
 )
+from geo.validate import first_over_vertex_limit
 
 STAFF_ROLES = ("grid_leader", "grid_worker")
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
@@ -574,6 +575,13 @@ def apply_edit(session: Session, *, layout_id: int, body: Any, actor: str, setti
     for r in after:
         if r.geom is None or r.geom.is_empty:
             raise EditRefused(f"grid {r.code} would be empty", reason="empty")
+    over = first_over_vertex_limit([r.geom for r in after], settings.import_max_vertices)
+    if over is not None:  # issue 17: the import's vertex cap holds for drawn grids too
+        i, count = over
+        raise InvalidGeometry(f"grid {after[i].code} would have {count:,} vertices; at most "
+                              f"{settings.import_max_vertices:,} are accepted (GRIDMAP_IMPORT_MAX_VERTICES)",
+                              reason="too_many_vertices", limit=settings.import_max_vertices,
+                              setting="GRIDMAP_IMPORT_MAX_VERTICES")
     write_rows(session, layout_id, [r.code for r in before], after)
     edit = _record(session, layout_id=layout_id, op=body.op, params=params, before=before, after=after, actor=actor)
     return _answer(session, layout_id, edit, before, after)

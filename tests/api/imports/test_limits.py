@@ -140,3 +140,20 @@ def test_the_command_line_import_has_the_archive_and_vertex_caps_but_no_feature_
     path.write_text(grids.to_json())
     with pytest.raises(ImportFailed, match="at most 4 are accepted"):
         import_layer(db, layer="grids", path=path, code_field="BM", layout="g", limits=small)
+
+
+def test_a_drawn_grid_past_the_vertex_limit_is_refused_too(client: httpx.Client, db: Session,
+                                                           planner: dict[str, str]) -> None:
+    draft = client.post("/api/v1/layouts", headers=planner, json={"name": "dense edit"}).json()["id"]
+    code = "110101001001001"
+    grid = shapely.from_wkt(db.execute(text("SELECT ST_AsText(boundary) FROM grid WHERE layout_id = :l AND code = :c"),
+                                       {"l": draft, "c": code}).scalar_one())
+    c, r = grid.centroid, 0.2 * min(grid.bounds[2] - grid.bounds[0], grid.bounds[3] - grid.bounds[1])
+    t = np.linspace(0, 2 * np.pi, 60_000, endpoint=False)
+    ring = np.column_stack([c.x + r * np.cos(t), c.y + r * np.sin(t)])
+    dense = shapely.geometry.mapping(shapely.Polygon(ring))
+    resp = client.post(f"/api/v1/layouts/{draft}/edits", headers=planner,
+                       json={"base_revision": 0, "op": "update_geometry", "code": code, "geometry": dense,
+                             "snap_m": 0})
+    body = problem(resp, 422, "invalid_geometry")
+    assert body["reason"] == "too_many_vertices" and code in body["detail"] and "50,000" in body["detail"]
