@@ -74,7 +74,10 @@ def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[st
 
 
 @router.post("/layouts", status_code=201, response_model=LayoutOut, openapi_extra=_CREATE_DOC,
-             responses={201: {"description": "the new draft (with `import` for an uploaded file)"}})
+             responses={201: {"description": "the new draft (with `import` for an uploaded file)"},
+                        413: {"description": "the file passes GRIDMAP_UPLOAD_MAX_BYTES (`payload_too_large`) or, a "
+                                             "zip, its archive limits (`archive_too_large`); the problem names it",
+                              "content": {"application/problem+json": {}}}})
 async def create_layout(request: Request, session: SessionDep, settings: SettingsDep, _: Planner) -> Response:
     """A new draft layout: a copy of a layout (JSON `{name, copy_of}`; `copy_of` null = the one in force), or
     an imported file (multipart: `file`, `name`, `crs`, `code_field`, `name_field`, `code_prefix`)."""
