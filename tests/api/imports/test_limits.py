@@ -157,3 +157,14 @@ def test_a_drawn_grid_past_the_vertex_limit_is_refused_too(client: httpx.Client,
                              "snap_m": 0})
     body = problem(resp, 422, "invalid_geometry")
     assert body["reason"] == "too_many_vertices" and code in body["detail"] and "50,000" in body["detail"]
+
+
+def test_the_report_import_checks_a_zip_before_gdal_reads_it(tmp_path: Path) -> None:
+    from api.imports.files import ArchiveTooLarge
+    from api.reports.bulk import read_reports
+
+    bomb = write_zip(tmp_path / "reports.zip", [("reports.shp", 300), ("reports.shx", b""), ("reports.dbf", b"")])
+    t0 = time.perf_counter()
+    with pytest.raises(ArchiveTooLarge, match="GRIDMAP_ARCHIVE_MAX_RATIO"):
+        read_reports(bomb)
+    assert time.perf_counter() - t0 < 2.0
