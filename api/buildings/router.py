@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.buildings import service
-from api.core.deps import Reader, SessionDep, SessionFactory, SettingsDep
+from api.core.deps import MapReader, SessionDep, SessionFactory, SettingsDep
 from api.core.geojson import LAYER_RESPONSES, LayerLimit, parse_bbox
 from api.core.params import Offset
 
@@ -18,7 +18,7 @@ def list_buildings(
     session: SessionDep,
     factory: SessionFactory,
     settings: SettingsDep,
-    _: Reader,
+    _: MapReader,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84); required")],
     limit: LayerLimit = None,
     offset: Offset = 0,

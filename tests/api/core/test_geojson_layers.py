@@ -32,9 +32,9 @@ def feature_count(path_or_url: str, key: str) -> int:
     return int(re.search(r"Feature Count: (\d+)", info).group(1))
 
 
-def test_ogr2ogr_copies_every_building_of_a_bbox_with_limit_all(live_server: str, commander_key: str,
+def test_ogr2ogr_copies_every_building_of_a_bbox_with_limit_all(live_server: str, dispatcher_key: str,
                                                                 tmp_path: Path) -> None:
-    head = {"Authorization": f"Bearer {commander_key}"}
+    head = {"Authorization": f"Bearer {dispatcher_key}"}
     page = httpx.get(f"{live_server}/api/v1/buildings", params={"bbox": BBOX}, headers=head, timeout=60)
     body = page.json()
     matched = body["numberMatched"]
@@ -43,7 +43,7 @@ def test_ogr2ogr_copies_every_building_of_a_bbox_with_limit_all(live_server: str
     assert body["partial"] is True and page.headers["X-Partial"] == "true"
     assert page.headers["X-Total-Count"] == str(matched) and 'rel="next"' in page.headers["Link"]
     url = f"GeoJSON:{live_server}/api/v1/buildings?bbox={BBOX}"
-    info = gdal("ogrinfo", "-so", "-al", url, key=commander_key)
+    info = gdal("ogrinfo", "-so", "-al", url, key=dispatcher_key)
     assert f"DESCRIPTION=partial: 1,000 of {matched:,} features" in info
     # limit=all: the whole layer, streamed (no Content-Length), and ogr2ogr copies every building
     whole = httpx.get(f"{live_server}/api/v1/buildings", params={"bbox": BBOX, "limit": "all"}, headers=head,
@@ -51,18 +51,18 @@ def test_ogr2ogr_copies_every_building_of_a_bbox_with_limit_all(live_server: str
     assert "content-length" not in whole.headers and whole.headers["X-Partial"] == "false"
     assert whole.json()["numberReturned"] == len(whole.json()["features"]) == matched
     out = tmp_path / "buildings.gpkg"
-    gdal("ogr2ogr", "-f", "GPKG", str(out), f"{url}&limit=all", key=commander_key)
-    assert feature_count(str(out), commander_key) == matched
+    gdal("ogr2ogr", "-f", "GPKG", str(out), f"{url}&limit=all", key=dispatcher_key)
+    assert feature_count(str(out), dispatcher_key) == matched
     codes = {f["properties"]["code"] for f in whole.json()["features"]}
     assert len(codes) == matched  # every building once
 
 
-def test_ogr2ogr_copies_every_grid_of_the_layout(live_server: str, commander_key: str, tmp_path: Path) -> None:
-    head = {"Authorization": f"Bearer {commander_key}"}
+def test_ogr2ogr_copies_every_grid_of_the_layout(live_server: str, dispatcher_key: str, tmp_path: Path) -> None:
+    head = {"Authorization": f"Bearer {dispatcher_key}"}
     matched = httpx.get(f"{live_server}/api/v1/grids", params={"limit": 1}, headers=head).json()["numberMatched"]
     out = tmp_path / "grids.gpkg"
-    gdal("ogr2ogr", "-f", "GPKG", str(out), f"GeoJSON:{live_server}/api/v1/grids?limit=all", key=commander_key)
-    assert feature_count(str(out), commander_key) == matched > 500
+    gdal("ogr2ogr", "-f", "GPKG", str(out), f"GeoJSON:{live_server}/api/v1/grids?limit=all", key=dispatcher_key)
+    assert feature_count(str(out), dispatcher_key) == matched > 500
     small = httpx.get(f"{live_server}/api/v1/grids", params={"limit": 100, "offset": 500}, headers=head).json()
     assert small["partial"] is True and small["numberReturned"] == min(100, matched - 500)
 
