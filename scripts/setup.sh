@@ -20,7 +20,7 @@ if [ -z "${DATABASE_URL:-}${GRIDMAP_DATABASE_URL:-}" ]; then
 fi
 if [ "$want_test" = 1 ]; then
   pkgs+=(chromium fonts-noto-cjk)
-  # GDAL's ogrinfo/ogr2ogr (the OAPIF driver): the real OGC API Features client of the /ogc tests (issue 23)
+  # ogr2ogr/ogrinfo: the GIS-client tests (tests/api/core/test_geojson_layers.py; the OAPIF driver of tests/api/ogc)
   pkgs+=(gdal-bin)
 fi
 missing=()
