@@ -135,5 +135,5 @@ def live_server(engine: Engine) -> Iterator[str]:
     ``GRIDMAP_DUE_INTERVAL_S`` above; the server inherits the environment)."""
     from api.devtools.server import LiveServer
 
-    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30) as server:
+    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=120) as server:
         yield server.base
