@@ -9,6 +9,7 @@ did not exist. Personal data: reporters' names and phones are shown in full to a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -18,10 +19,14 @@ from sqlalchemy.orm import Session
 from api.auth.service import Principal
 from api.cases import workflow
 from api.cases.schemas import CaseDetail, CaseEventOut, CaseOut, Staff, TransitionIn
-from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound, ValidationFailed
+from api.media.schemas import PhotoRef
+from api.media.service import resolve_refs
 from api.people.service import mask_name, mask_phone
 from api.reports.schemas import Point, Reporter
 
+#: Roles that read cases (the router's gate); a photo is shown to them under the case's own scope (api/media).
+CASE_READERS = ("admin", "planner", "commander", "worker")
 UNMASK_REPORTER = ("admin", "commander")
 UNMASK_STAFF = ("admin", "commander", "worker")
 STAFF_ROLES = ("grid_worker", "grid_leader")
@@ -51,6 +56,10 @@ class CaseNotClosed(Conflict):
 
 class CaseFinal(Conflict):
     code, title = "case_final", "The case is closed or rejected"
+
+
+class AfterPhotoRequired(ValidationFailed):
+    code, title = "after_photo_required", "This category is resolved only with an after photo"
 
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
@@ -253,10 +262,19 @@ def transition(session: Session, *, case_id: int, principal: Principal, body: Tr
     elif body.to == "in_progress" and principal.role == "worker" and principal.person_id is not None:
         set_sql += ", assignee_id = :assignee"  # the worker who accepts a case handles it
         params["assignee"] = principal.person_id
+    attachments = resolve_refs(session, principal=principal, refs=body.attachments, field="attachments")
+    if body.to == "resolved" and not attachments and _after_photo_required(session, case.category_code):
+        raise AfterPhotoRequired(f"a case of category {case.category_code} is resolved with an after photo "
+                                 "(处置后照片): upload it to POST /api/v1/media and send its id in attachments",
+                                 field="attachments")
     apply_transition(session, case=case, principal=principal, to=body.to, note=body.note,
-                     attachments=[str(a) for a in body.attachments], set_sql=set_sql, params=params,
-                     data=data or None)
+                     attachments=attachments, set_sql=set_sql, params=params, data=data or None)
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def _after_photo_required(session: Session, category: str | None) -> bool:
+    return bool(category) and bool(session.execute(
+        text("SELECT after_photo_required FROM category WHERE code = :c"), {"c": category}).scalar())
 
 
 def _resolved_by(session: Session, case_id: int) -> str | None:
@@ -294,11 +312,13 @@ def rate(session: Session, *, case_id: int, principal: Principal, rating: int, n
     return get_case(session, case_id=case_id, principal=principal)
 
 
-def add_note(session: Session, *, case_id: int, principal: Principal, note: str, attachments: list[str]) -> CaseOut:
+def add_note(session: Session, *, case_id: int, principal: Principal, note: str,
+             attachments: Sequence[PhotoRef]) -> CaseOut:
     """A progress update (note and photos) without a status change."""
     case = _lock(session, case_id=case_id, principal=principal)
     if case.status in workflow.TERMINAL:
         raise CaseFinal(f"case {case_id} is {case.status}")
+    attachments = resolve_refs(session, principal=principal, refs=attachments, field="attachments")
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=note, attachments=attachments, kind="note")
     return get_case(session, case_id=case_id, principal=principal)
