@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as FormFile
 
 from api.auth.service import Principal
 from api.core.config import Settings
@@ -33,14 +34,14 @@ async def upload_media(request: Request, session: SessionDep, settings: Settings
 
 
 async def store_upload(request: Request, session: Session, settings: Settings, principal: Principal,
-                       file: UploadFile) -> MediaOut:
+                       file: FormFile) -> MediaOut:
     """One upload, checked and stored (also Open311's multipart ``media``, api/open311/router.py)."""
     data = await read_limited(file, settings.media_max_bytes)
     return await run_in_threadpool(service.upload, session, storage=request.app.state.media_storage,
                                    principal=principal, data=data, max_pixels=settings.media_max_pixels)
 
 
-async def read_limited(file: UploadFile, limit: int) -> bytes:
+async def read_limited(file: FormFile, limit: int) -> bytes:
     """The upload's bytes, refused as soon as they pass ``limit`` (never held whole beyond it)."""
     chunks, size = [], 0
     while chunk := await file.read(1 << 20):

@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.core.errors import GridmapError, InvalidParameter, NotFound
+from api.core.errors import GridmapError, NotFound, ValidationFailed
 from api.media.schemas import LocationHint, MediaOut
 from api.media.storage import Storage, content_key
 
@@ -71,6 +71,10 @@ class DecompressionBomb(GridmapError):
 
 class InvalidImage(GridmapError):
     status, code, title = 422, "invalid_image", "The image is truncated or corrupt"
+
+
+class UnknownMedia(ValidationFailed):
+    code, title = "unknown_media", "No such upload that you may use"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +240,7 @@ def resolve_refs(session: Session, *, principal: Principal, refs: Iterable[Any],
         if isinstance(ref, int):
             row = session.execute(text("SELECT id, uploader FROM media WHERE id = :i"), {"i": ref}).first()
             if row is None or not may_see(session, principal=principal, row=row):
-                raise InvalidParameter(f"{field}: no media with id {ref} that you may use; upload the photo to "
+                raise UnknownMedia(f"{field}: no media with id {ref} that you may use; upload the photo to "
                                        "POST /api/v1/media first", field=field)
             out.append(f"{PATH}{ref}")
         else:

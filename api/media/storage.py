@@ -28,6 +28,16 @@ def content_key(data: bytes, content_type: str) -> str:
     return f"{digest[:2]}/{digest}.{EXTENSIONS[content_type]}"
 
 
+def content_type_of(key: str) -> str:
+    """The type a key's extension stands for.
+
+    >>> content_type_of("ab/ab12.webp")
+    'image/webp'
+    """
+    ext = key.rsplit(".", 1)[-1]
+    return next((t for t, e in EXTENSIONS.items() if e == ext), "application/octet-stream")
+
+
 class Storage(Protocol):
     """The two operations the media service needs; both backends are interchangeable."""
 

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake

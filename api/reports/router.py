@@ -19,7 +19,7 @@ from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
 
 router = APIRouter(tags=["reports"])
-Intake = Annotated[Principal, Depends(require_role("intake"))]
+Intake = Annotated[Principal, Depends(require_role("intake", "operator", "worker"))]  # worker: patrol (巡查上报)
 StatusReader = Annotated[Principal, Depends(require_role("intake", "planner", "commander", "worker"))]
 Reader = Annotated[Principal, Depends(require_role("planner", "commander", "worker"))]
 

@@ -74,7 +74,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/locate"): ANY_KEY,
     ("POST", f"{V1}/locate"): ANY_KEY,
     ("GET", f"{V1}/categories"): ANY_KEY,
-    ("POST", f"{V1}/reports"): INTAKE,
+    ("POST", f"{V1}/reports"): _bearer("intake", "operator", "worker"),  # worker: patrol reports (issue 18)
     ("GET", f"{V1}/reports/{{report_id}}"): STATUS_READER,
     ("GET", f"{V1}/reports"): READER,
     # keys, users, audit
@@ -144,6 +144,11 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/people"): COMMANDER,
     ("PATCH", f"{V1}/people/{{person_id}}"): COMMANDER,
     ("DELETE", f"{V1}/people/{{person_id}}"): COMMANDER,
+    # photos (issue 18): uploaded by whoever files or works cases; read under the case's rules (a 404 otherwise)
+    ("POST", f"{V1}/media"): _bearer("dispatcher", "commander", "operator", "worker", "intake"),
+    ("GET", f"{V1}/media/{{media_id}}"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/meta"): ANY_KEY,
     # Open311 GeoReport v2
     ("GET", "/open311/v2/services.json"): OPEN311_READ,
     ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
