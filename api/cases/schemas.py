@@ -27,6 +27,7 @@ class CaseOut(BaseModel):
     category_name: str | None
     category_name_en: str | None = None
     time_limit_hours: float | None
+    after_photo_required: bool = Field(default=False, description="resolved only with an after photo (处置后照片)")
     grid_code: str | None
     grid_name: str | None
     grid_name_en: str | None = None
@@ -65,6 +66,8 @@ class CaseEventOut(BaseModel):
 class CaseDetail(CaseOut):
     events: list[CaseEventOut]
     grid_boundary: dict | None = Field(default=None, description="the grid's boundary (GeoJSON geometry), for a map")
+    navigation: dict[str, Point] | None = Field(
+        default=None, description="the point for navigation apps: `wgs84` (geo: URIs), `gcj02` (Amap), `bd09` (Baidu)")
 
 
 class CaseList(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from api.media.schemas import PhotoRef
 from api.media.service import resolve_refs
 from api.people.service import mask_name, mask_phone
 from api.reports.schemas import Point, Reporter
+from geo import crs
 
 #: Roles that read cases (the router's gate); a photo is shown to them under the case's own scope (api/media).
 CASE_READERS = ("admin", "planner", "commander", "worker")
@@ -34,7 +36,8 @@ _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
-           cat.time_limit_hours, c.grid_code, g.name AS grid_name, g.name_en AS grid_name_en, c.layout_id,
+           cat.time_limit_hours, cat.after_photo_required, c.grid_code, g.name AS grid_name,
+           g.name_en AS grid_name_en, c.layout_id,
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
            (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
@@ -86,6 +89,7 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
     return CaseOut(
         id=r.id, report_id=r.report_id, status=r.status, category=r.category_code, category_name=r.category_name,
         category_name_en=r.category_name_en, grid_name_en=r.grid_name_en, time_limit_hours=r.time_limit_hours,
+        after_photo_required=bool(r.after_photo_required),
         grid_code=r.grid_code, grid_name=r.grid_name, assignee=assignee,
         department_code=r.department_code, deadline=r.deadline, overdue=bool(r.overdue), created_at=r.created_at,
         updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating,
@@ -107,8 +111,21 @@ def get_case(session: Session, *, case_id: int, principal: Principal, with_event
             SELECT ST_AsGeoJSON(g.boundary, 6)::json FROM cases c
             JOIN grid g ON g.layout_id = c.layout_id AND g.code = c.grid_code WHERE c.id = :id"""),
             {"id": case_id}).scalar()
-        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary)
+        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary,
+                          navigation=navigation(out.point))
     return out
+
+
+def navigation(point: Point | None) -> dict[str, Point] | None:
+    """The case's point for navigation apps, each in the datum it expects: Amap (高德) GCJ-02, Baidu BD-09, a
+    plain ``geo:`` URI (RFC 5870) WGS84. Converted here, with geo/crs.py, so the page holds no second copy."""
+    if point is None:
+        return None
+    lon, lat = np.array([point.lon]), np.array([point.lat])
+    gx, gy = crs.wgs84_to_gcj02(lon, lat)
+    bx, by = crs.wgs84_to_bd09(lon, lat)
+    return {"wgs84": point, "gcj02": Point(lon=round(float(gx[0]), 7), lat=round(float(gy[0]), 7)),
+            "bd09": Point(lon=round(float(bx[0]), 7), lat=round(float(by[0]), 7))}
 
 
 def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
