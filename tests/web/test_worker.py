@@ -31,7 +31,7 @@ def worker_world(engine: Engine) -> dict:
 
     with Session(engine) as s:
         g = s.execute(text("""
-            SELECT g.code, g.layout_id, ST_X(ST_PointOnSurface(g.boundary)) AS lon,
+            SELECT g.code, g.name, g.name_en, g.layout_id, ST_X(ST_PointOnSurface(g.boundary)) AS lon,
                    ST_Y(ST_PointOnSurface(g.boundary)) AS lat, p.id AS worker
             FROM grid g JOIN grid_layout l ON l.id = g.layout_id
             JOIN person p ON p.grid_code = g.code AND p.role = 'grid_worker' AND p.on_duty AND p.active
@@ -57,7 +57,8 @@ def worker_world(engine: Engine) -> dict:
                            "VALUES (:c, 'test', NULL, 'dispatched')"), {"c": cid})
             ids.append(cid)
         s.commit()
-    return {"username": name, "lon": g.lon, "lat": g.lat, "far": ids[0], "near": ids[1], "grid": g.code}
+    return {"username": name, "lon": g.lon, "lat": g.lat, "far": ids[0], "near": ids[1], "grid": g.code,
+            "grid_name": {"zh": g.name, "en": g.name_en}}
 
 
 def _login(page, base: str, world: dict) -> None:
@@ -188,6 +189,7 @@ def _patrol(page, base: str, world: dict, engine: Engine, output_dir, lang: str,
     page.fill("#patrol-desc", description)
     _take_photo(page, "#patrol-photo", "#patrol-thumbs")
     page.wait_for_function("document.querySelector('#patrol-loc').textContent.includes('·')")  # the grid, located
+    assert world["grid_name"][lang] in page.inner_text("#patrol-loc")  # located in the worker's grid before sending
     first, second = page.inner_text("#patrol-loc").split(" ")[:2]
     lon, lat = float(first.rstrip(",")), float(second)
     assert abs(lon - world["lon"]) < 1e-5 and abs(lat - world["lat"]) < 1e-5  # the phone's GPS, as Playwright set it

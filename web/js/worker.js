@@ -133,6 +133,7 @@ function photoPicker(inputId, progressId, thumbsId, onHint) {
         const m = await uploadPhoto(file, (f) => { progress.value = f; });
         items.push(m);
         render();
+        for (const e of document.querySelectorAll(".act .error")) e.hidden = true;  // a photo answers "take one"
         toast(t("worker.photoUploaded"));
         if (m.location_hint && onHint) onHint(m.location_hint);
       } catch (e) {
@@ -456,7 +457,7 @@ async function placePatrol(pos) {
   try {
     const r = await apiGet("locate", { params: { lon: pos.lon.toFixed(7), lat: pos.lat.toFixed(7), crs: "wgs84" } });
     if (state.patrolPos === pos) {
-      pos.grid = named(r.grid_name, r.grid_name_en) || r.grid_code || t("worker.patrol.outside");
+      pos.grid = r.grid ? named(r.grid.name, r.grid.name_en) || r.grid.code : t("worker.patrol.outside");
       showPatrolPlace();
     }
   } catch { /* the place is still good: the report is routed on the server */ }
@@ -519,7 +520,7 @@ async function submitPatrol(ev) {
     const done = $("patrol-done");
     done.replaceChildren(el("strong", "", `✓ ${t("worker.patrol.done", { id: r.case ? r.case.id : r.id })}`),
       el("div", "", r.routing && r.routing.grid_code
-        ? `${t("worker.grid")}: ${named(r.routing.grid_name, r.routing.grid_name) || r.routing.grid_code}`
+        ? `${t("worker.grid")}: ${r.routing.grid_name || r.routing.grid_code}`
         : t("worker.patrol.outside")));
     if (r.case) {
       const open = el("a", "btn btn--secondary", t("worker.patrol.openCase"));
@@ -577,6 +578,7 @@ async function init() {
   $("back").addEventListener("click", () => { window.location.hash = ""; });
   $("patrol-open").addEventListener("click", () => { $("patrol-done").hidden = true; window.location.hash = "#/patrol"; });
   $("patrol-relocate").addEventListener("click", locatePatrol);
+  for (const id of ["patrol-category", "patrol-desc"]) $(id).addEventListener("input", () => { $("patrol-error").hidden = true; });
   $("patrol-form").addEventListener("submit", (ev) => { submitPatrol(ev).catch(fail); });
   $("locate").addEventListener("click", locate);
   for (const chip of document.querySelectorAll("[data-scope]")) {
