@@ -240,3 +240,29 @@ def test_worker_screen_in_english(live_server: str, new_page, output_dir, worker
     page.click("#logout")
     page.wait_for_selector("#login-form:visible")
     assert page.errors == []
+
+
+def test_the_reporter_is_callable_where_the_role_sees_the_number(live_server: str, new_page, output_dir,
+                                                                 worker_world, engine: Engine) -> None:
+    """A worker sees the reporter's number masked and gets no call button (above); a role that sees it whole
+    (here admin, as the command centre would) gets a tel: link."""
+    from api.users.schemas import UserCreate
+    from api.users.service import create_user
+
+    name = f"admin{datetime.now(UTC):%H%M%S%f}"
+    with Session(engine) as s:
+        create_user(s, body=UserCreate(username=name, password=PASSWORD, role="admin"))
+        s.commit()
+    page = new_page(locale="zh-CN", **PHONE)
+    page.set_default_timeout(45_000)
+    page.goto(f"{live_server}/worker.html")
+    page.wait_for_selector("#login-form:visible")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#list:visible")
+    page.evaluate(f"window.location.hash = '#/case/{worker_world['far']}'")
+    page.wait_for_selector("#call:visible")
+    assert page.get_attribute("#call", "href") == "tel:13912345678"
+    assert "13912345678" in page.inner_text("#call")
+    assert page.errors == []
