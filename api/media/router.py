@@ -7,14 +7,27 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as FormFile
 
+from api.auth.roles import Can, can, roles_with
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.core.deps import CurrentUser, SessionDep, SettingsDep
+from api.core.errors import Forbidden
 from api.media import service
 from api.media.schemas import MediaOut
 
 router = APIRouter(tags=["media"])
-Uploader = Annotated[Principal, Depends(require_role("dispatcher", "commander", "operator", "worker", "intake"))]
+
+
+async def _uploader(principal: CurrentUser) -> Principal:
+    """Photos are sent by whoever files reports (their 处置前 photos) or acts on cases (处置后): the role table's
+    two capabilities, not a role list of its own."""
+    if not (can(principal.role, Can.FILE_REPORTS) or can(principal.role, Can.ACT_ON_CASES)):
+        roles = sorted(set(roles_with(Can.FILE_REPORTS)) | set(roles_with(Can.ACT_ON_CASES)))
+        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
+    return principal
+
+
+Uploader = Annotated[Principal, Depends(_uploader)]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 PROBLEM = {"content": {"application/problem+json": {}}}
 IMAGE = {200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}, "description": "the image"}}

@@ -30,6 +30,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import Can, can
 from api.auth.service import Principal
 from api.core.errors import GridmapError, NotFound, ValidationFailed
 from api.media.schemas import LocationHint, MediaOut
@@ -206,7 +207,7 @@ def may_see(session: Session, *, principal: Principal, row: Any) -> bool:
         return True
     from api.cases import service as cases  # cases import this module to resolve photo ids
 
-    if principal.role not in cases.CASE_READERS:
+    if not can(principal.role, Can.READ_CASES):
         return False
     for case_id in _cases_showing(session, f"{PATH}{row.id}"):
         try:

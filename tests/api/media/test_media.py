@@ -140,7 +140,7 @@ def test_an_unattached_upload_is_seen_by_its_uploader_only(client, auth, login, 
     colleague = login("worker", person_id=grid_a.other_worker_id)
     body = upload(client, mine, encode(picture(30, 30), "PNG")).json()
     assert client.get(body["url"], headers=mine).status_code == 200
-    for other in (colleague, auth("commander"), auth("planner"), auth("intake")):
+    for other in (colleague, auth("dispatcher"), auth("planner"), auth("intake"), auth("operator"), auth("viewer")):
         problem(client.get(body["url"], headers=other), 404, "not_found")
     assert client.get(body["url"], headers=auth("admin")).status_code == 200
 
@@ -167,9 +167,9 @@ def test_attached_photos_follow_the_case(client, auth, login, make_case, grid_a:
     events = client.get(f"/api/v1/cases/{case}/events", headers=worker_a).json()
     assert events[-1]["attachments"] == [photo["url"]]
 
-    for allowed in (worker_a, colleague_a, auth("commander"), auth("planner"), auth("admin")):
+    for allowed in (worker_a, colleague_a, auth("dispatcher"), auth("planner"), auth("admin")):
         assert client.get(photo["thumbnail_url"], headers=allowed).status_code == 200
-    for refused in (worker_b, auth("intake")):
+    for refused in (worker_b, auth("intake"), auth("operator"), auth("viewer")):  # not their case / no cases
         problem(client.get(photo["url"], headers=refused), 404, "not_found")
     problem(client.get(foreign["url"], headers=worker_a), 404, "not_found")
 
