@@ -40,7 +40,7 @@ def worker_world(engine: Engine) -> dict:
         create_user(s, body=UserCreate(username=name, password=PASSWORD, role="worker", person_id=g.worker))
         ids = []
         for metres, desc, hours, cat in ((300, "人行道护栏损坏（较远）", -30, "C01001"),
-                                         (12, "路边暴露垃圾，气味明显", 5, "E01001")):
+                                         (12, "路边私搭彩钢棚，占用人行道", 5, "E01001")):
             lon = g.lon + metres / (111_320 * math.cos(math.radians(g.lat)))
             at = datetime.now(UTC) - timedelta(hours=48 + hours)
             rid = s.execute(text("""INSERT INTO report (source, category_code, description, reported_at, location,
@@ -105,7 +105,7 @@ def test_worker_accepts_and_resolves_a_case_on_a_phone(live_server: str, new_pag
     assert "已接单" in page.inner_text("#confirm")
     page.wait_for_selector("#actions [data-to=resolved]")
     assert page.is_visible("#photo-req")  # this category asks for an after photo
-    page.fill("#note", "垃圾已清运")
+    page.fill("#note", "违建已拆除")
     page.click("#actions [data-to=resolved]")  # without the photo: refused on the page, nothing sent
     page.wait_for_selector("#act-error:visible")
     assert "处置后照片" in page.inner_text("#act-error")
@@ -130,7 +130,7 @@ def test_worker_accepts_and_resolves_a_case_on_a_phone(live_server: str, new_pag
                                  WHERE case_id = :c ORDER BY id"""), {"c": worker_world["near"]}).all()
         assert [(r.from_status, r.to_status) for r in rows[-2:]] == [("dispatched", "in_progress"),
                                                                       ("in_progress", "resolved")]
-        assert rows[-1].actor == f"user:{worker_world['username']}" and rows[-1].note == "垃圾已清运"
+        assert rows[-1].actor == f"user:{worker_world['username']}" and rows[-1].note == "违建已拆除"
         [path] = rows[-1].attachments
         media = s.execute(text("SELECT sha256, width, height, uploader FROM media WHERE id = :i"),
                           {"i": int(path.rsplit("/", 1)[1])}).one()
@@ -138,7 +138,7 @@ def test_worker_accepts_and_resolves_a_case_on_a_phone(live_server: str, new_pag
     assert media.uploader == f"user:{worker_world['username']}" and (media.width, media.height) == (480, 640)
     assert media.sha256 == hashlib.sha256(PHOTO.read_bytes()).hexdigest()
 
-    _patrol(page, live_server, worker_world, engine, output_dir, "zh", "井盖破损，行人易绊倒")
+    _patrol(page, live_server, worker_world, engine, output_dir, "zh", "路口私搭简易棚")
     assert page.errors == []
 
 
@@ -236,7 +236,7 @@ def test_worker_screen_in_english(live_server: str, new_page, output_dir, worker
     page.wait_for_selector("#timeline .thumb img[src^='blob:']")
     page.wait_for_timeout(2600)
     page.screenshot(path=str(output_dir / "worker_case_en.png"), full_page=True)
-    _patrol(page, live_server, worker_world, engine, output_dir, "en", "Broken kerb stone")
+    _patrol(page, live_server, worker_world, engine, output_dir, "en", "Shed built on the pavement")
     page.click("#logout")
     page.wait_for_selector("#login-form:visible")
     assert page.errors == []

@@ -162,7 +162,7 @@ def test_attached_photos_follow_the_case(client, auth, login, make_case, grid_a:
                         json={"to": "resolved", "note": "done", "attachments": [foreign["id"]]}),
             422, "unknown_media")  # someone else's upload cannot be attached (nor thereby read)
     resp = client.post(f"/api/v1/cases/{case}/transitions", headers=worker_a,
-                       json={"to": "resolved", "note": "清理完毕", "attachments": [photo["id"]]})
+                       json={"to": "resolved", "note": "已拆除", "attachments": [photo["id"]]})
     assert resp.status_code == 200, resp.text
     events = client.get(f"/api/v1/cases/{case}/events", headers=worker_a).json()
     assert events[-1]["attachments"] == [photo["url"]]
