@@ -269,9 +269,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        mapped = database_error(exc)
-        if mapped is not None:
-            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc)
-            return problem_response(mapped, request)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(GridmapError("An unexpected error occurred; it has been logged."), request)
+        return unexpected_response(request, exc)
+
+
+def unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
+    """The answer to an exception no handler took: a 503 for a database that is down or a cancelled query
+    (:func:`database_error`), else a logged 500. Starlette calls the ``Exception`` handler from its outermost
+    middleware, *outside* the metrics and access log (api/core/observe.py), so that middleware renders the
+    answer itself with this function and counts the status the client really got (issue 17: database-down
+    503s were counted as 500)."""
+    mapped = database_error(exc)
+    if mapped is not None:
+        log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc)
+        return problem_response(mapped, request)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(GridmapError("An unexpected error occurred; it has been logged."), request)
