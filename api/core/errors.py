@@ -51,6 +51,25 @@ class BadRequest(GridmapError):
     status, code, title = 400, "bad_request", "Bad request"
 
 
+class MalformedBody(BadRequest):
+    """The body cannot be read at all (not JSON, not the declared form encoding): 400, as opposed to a body
+    that parses but breaks a rule (422 ``validation_error``); see README "Errors"."""
+
+    code, title = "malformed_body", "The body cannot be parsed"
+
+
+class InvalidEncoding(MalformedBody):
+    code, title = "invalid_encoding", "The body is not in its declared character set"
+
+
+class NestingTooDeep(MalformedBody):
+    code, title = "nesting_too_deep", "The JSON body is nested too deeply"
+
+
+class UnsupportedMediaType(GridmapError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
 class InvalidParameter(BadRequest):
     code, title = "invalid_parameter", "Invalid parameter"
 
