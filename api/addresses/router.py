@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.addresses import service
 from api.auth.service import Principal
 from api.core.deps import Reader, SessionDep, SessionFactory, SettingsDep, require_role
-from api.core.params import MAX_BIGINT, IdPath, Offset
+from api.core.params import MAX_BIGINT, IdPath, Integer, Offset
 
 router = APIRouter(tags=["addresses"])
 Operator = Annotated[Principal, Depends(require_role("commander", "planner"))]
@@ -63,7 +63,7 @@ def list_reviews(
 
 
 class Decision(BaseModel):
-    address_id: int | None = Field(default=None, ge=1, le=MAX_BIGINT,
+    address_id: Integer | None = Field(default=None, ge=1, le=MAX_BIGINT,
                                    description="the confirmed address; null rejects the entry")
 
 

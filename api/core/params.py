@@ -7,9 +7,10 @@ by FastAPI before any query runs, and the bounds show in the OpenAPI document.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
+from pydantic import BeforeValidator
 
 MAX_BIGINT = 2**63 - 1
 
@@ -20,3 +21,28 @@ IdQuery = Annotated[int | None, Query(ge=1, le=MAX_BIGINT)]
 #: Paging.
 Offset = Annotated[int, Query(ge=0, le=MAX_BIGINT)]
 Limit = Annotated[int | None, Query(ge=1, le=MAX_BIGINT)]
+
+
+def no_bool(value: Any) -> Any:
+    """Refuse a JSON ``true``/``false`` where a number is expected: pydantic's lax mode reads ``true`` as 1, and
+    ``"lon": true`` was stored as longitude 1.0 (issue 17 #12). Numeric strings stay accepted (form posts)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not a boolean")
+    return value
+
+
+def has_bool(value: Any) -> bool:
+    """Whether a bool hides anywhere in nested lists (GeoJSON coordinates, point batches) parsed from JSON.
+
+    >>> has_bool([[116.4, 39.9], [True, 39.9]]), has_bool([[116.4, 39.9]])
+    (True, False)
+    """
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, list | tuple) and any(has_bool(v) for v in value)
+
+
+#: A number in a request body: int or float, never a boolean (one definition for every body model).
+Number = Annotated[float, BeforeValidator(no_bool)]
+#: An integer in a request body, never a boolean.
+Integer = Annotated[int, BeforeValidator(no_bool)]

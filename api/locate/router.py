@@ -123,5 +123,8 @@ def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> 
         return {"count": len(results), "results": results}
     if not isinstance(doc.get("address"), str):
         raise ValidationFailed("address must be a string", field="address")
+    for name in ("lon", "lat"):
+        if isinstance(doc.get(name), bool):
+            raise ValidationFailed(f"{name} must be a number, not a boolean", field=name)
     return locate_address(session, cache=cache, q=doc["address"], at=when, layout_id=layout, tolerance_m=tolerance_m,
                           lon=doc.get("lon"), lat=doc.get("lat"), crs=doc.get("crs"))

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from api.core.params import Number
+
 
 class CategoryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -38,8 +40,8 @@ class ReportIn(BaseModel):
                                     description="the sender's own id; unique per source")
     category: str = Field(min_length=1, max_length=16, examples=["E01001"], description="a category code")
     description: str | None = Field(default=None, max_length=4000)
-    lon: float | None = Field(default=None, description="longitude (or easting with a projected crs)")
-    lat: float | None = Field(default=None, description="latitude (or northing)")
+    lon: Number | None = Field(default=None, description="longitude (or easting with a projected crs)")
+    lat: Number | None = Field(default=None, description="latitude (or northing)")
     crs: str | None = Field(default=None, description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")
     address: str | None = Field(default=None, max_length=500)
     reported_at: datetime | None = Field(default=None, description="when it was reported; default: now. "
