@@ -70,8 +70,10 @@ class UnsupportedMediaType(GridmapError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
-class InvalidParameter(BadRequest):
-    code, title = "invalid_parameter", "Invalid parameter"
+class InvalidParameter(GridmapError):
+    """A parameter or field that parses but breaks a rule: 422, like every such refusal (README "Errors")."""
+
+    status, code, title = 422, "invalid_parameter", "Invalid parameter"
 
 
 class InvalidGeometry(GridmapError):
@@ -268,6 +270,8 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request"
+        if errors and all(e["type"] == "json_invalid" for e in errors):  # not JSON at all: 400, see MalformedBody
+            return problem_response(MalformedBody(f"the body is not valid JSON: {detail}", field="body"), request)
         return problem_response(ValidationFailed(detail, errors=errors), request)
 
     @app.exception_handler(StarletteHTTPException)
@@ -275,7 +279,12 @@ def install_error_handlers(app: FastAPI) -> None:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         err = GridmapError(str(exc.detail) if exc.detail else title)
         err.status, err.code, err.title = exc.status_code, code, title
-        return problem_response(err, request)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI's own
+            err = MalformedBody("the body cannot be parsed", field="body")
+        response = problem_response(err, request)
+        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BeforeValidator
+from pydantic import Strict
 
 MAX_BIGINT = 2**63 - 1
 
@@ -22,13 +22,6 @@ IdQuery = Annotated[int | None, Query(ge=1, le=MAX_BIGINT)]
 Offset = Annotated[int, Query(ge=0, le=MAX_BIGINT)]
 Limit = Annotated[int | None, Query(ge=1, le=MAX_BIGINT)]
 
-
-def no_bool(value: Any) -> Any:
-    """Refuse a JSON ``true``/``false`` where a number is expected: pydantic's lax mode reads ``true`` as 1, and
-    ``"lon": true`` was stored as longitude 1.0 (issue 17 #12). Numeric strings stay accepted (form posts)."""
-    if isinstance(value, bool):
-        raise ValueError("a number is required, not a boolean")
-    return value
 
 
 def has_bool(value: Any) -> bool:
@@ -42,7 +35,9 @@ def has_bool(value: Any) -> bool:
     return isinstance(value, list | tuple) and any(has_bool(v) for v in value)
 
 
-#: A number in a request body: int or float, never a boolean (one definition for every body model).
-Number = Annotated[float, BeforeValidator(no_bool)]
-#: An integer in a request body, never a boolean.
-Integer = Annotated[int, BeforeValidator(no_bool)]
+#: A number in a request body: a JSON number (an int is fine), never ``true``/``false`` nor a string. Pydantic's
+#: lax mode read ``true`` as 1, and ``"lon": true`` was stored as longitude 1.0 (issue 17 #12). Strict, unlike a
+#: validator, keeps the field's bounds in the JSON schema. One definition for every body model.
+Number = Annotated[float, Strict()]
+#: An integer in a request body: a JSON integer, never a boolean, a string or 1.5.
+Integer = Annotated[int, Strict()]

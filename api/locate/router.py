@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.core.deps import CurrentUser, SessionDep, SessionFactory, SettingsDep
-from api.core.errors import ValidationFailed
+from api.core.errors import MalformedBody, ValidationFailed
 from api.core.params import MAX_BIGINT, IdQuery
 from api.locate import service
 
@@ -106,7 +106,7 @@ def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> 
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
+        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
     if "addresses" in doc:
         items = doc["addresses"]
         if not isinstance(items, list) or not all(isinstance(a, str) for a in items):

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.core.errors import InvalidParameter, NotFound, ValidationFailed
+from api.core.errors import InvalidParameter, MalformedBody, NotFound, ValidationFailed
 from api.core.observe import record_routing
 from api.core.params import has_bool
 from api.locate.index import IndexCache, LayoutIndex
@@ -217,7 +217,7 @@ def parse_batch(body: bytes, *, max_points: int) -> tuple[NDArray, NDArray, str 
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
+        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(doc, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     crs = doc.get("crs")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
-from api.core.errors import Forbidden, InvalidParameter, Unauthorized
+from api.core.errors import Forbidden, InvalidParameter, MalformedBody, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
 from api.open311 import service
 
@@ -79,7 +79,7 @@ async def post_request(
         try:
             payload = await request.json()
         except ValueError:
-            raise InvalidParameter("the body is not valid JSON", field="body") from None
+            raise MalformedBody("the body is not valid JSON", field="body") from None
         form = {k: str(v) for k, v in payload.items() if v is not None} if isinstance(payload, dict) else {}
     else:
         form = {k: str(v) for k, v in (await request.form()).items()}

@@ -66,8 +66,8 @@ def test_outside_coverage_is_an_answer_not_an_error(client, auth) -> None:
     ({"lon": "nan", "lat": 39.9}, 422, "validation_error"),
     ({"lon": 39.9, "lat": 116.4}, 422, "validation_error"),
     ({"lon": 500, "lat": 39.9}, 422, "validation_error"),
-    ({"lon": 116.4, "lat": 39.9, "crs": "klingon-7"}, 400, "invalid_parameter"),
-    ({"lon": 116.4, "lat": 39.9, "at": "yesterday"}, 400, "invalid_parameter"),
+    ({"lon": 116.4, "lat": 39.9, "crs": "klingon-7"}, 422, "invalid_parameter"),
+    ({"lon": 116.4, "lat": 39.9, "at": "yesterday"}, 422, "invalid_parameter"),
     ({"lon": 116.4}, 422, "validation_error"),
     ({"lon": 116.4, "lat": 39.9, "layout": 999999}, 404, "not_found"),
 ])
