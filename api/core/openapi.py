@@ -102,8 +102,14 @@ def parameter_rules() -> dict[str, dict[str, Any]]:
         "category": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,16}(,[A-Za-z0-9_]{1,16})*$",
                      "rule": "category: codes that exist (GET /api/v1/categories)"},
         "source": {"type": "string", "pattern": "^[a-z0-9_]{1,32}(,[a-z0-9_]{1,32})*$"},
+        "q": {"type": "string", "pattern": "\\S", "description": "text to search (not only spaces)"},
     }
 
+
+#: Statuses an operation answers that :func:`error_statuses` cannot see from the route.
+OPERATION_STATUSES: dict[tuple[str, str], list[int]] = {
+    ("POST", "/api/v1/auth/token"): [401],  # a wrong password (the operation itself needs no credentials)
+}
 
 #: What an operation enforces beyond its schema (relations between fields, references that must exist), shown
 #: in its description and as ``x-gridmap-rules``: a 422 naming one of these is the API working as documented.
@@ -123,7 +129,8 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/reports"): ["lon and lat together, or an address; category is a known code"],
     ("POST", "/open311/v2/requests.json"): ["lat and long together, or address_string; service_code is known"],
     ("POST", "/api/v1/auth/token"): ["username and password are not empty"],
-    ("POST", "/api/v1/auth/logout"): ["only a login token logs out (an API key is revoked instead)"],
+    ("POST", "/api/v1/layouts"): ["an uploaded file is GeoJSON, a GeoPackage or a zipped Shapefile of valid "
+                                  "polygons, in a CRS that is named or declared; copy_of is a layout"],
     ("PATCH", "/api/v1/people/{person_id}"): ["grid_code and building_id exist"],
     ("POST", "/api/v1/people"): ["grid_code and building_id exist"],
     ("POST", "/api/v1/users"): ["a worker user names a grid staff person"],
@@ -170,7 +177,8 @@ def declare_errors(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             op["description"] = (op.get("description") or op.get("summary", "")) + "\n\nRules beyond the schema " \
                 "(a 422 says which): " + "; ".join(rules) + "."
         responses = op.setdefault("responses", {})
-        for status in error_statuses(op, method, (method.upper(), path) in intake):
+        statuses = error_statuses(op, method, (method.upper(), path) in intake)
+        for status in statuses + OPERATION_STATUSES.get((method.upper(), path), []):
             declared = responses.get(str(status))
             if declared is None or "content" not in declared or "application/json" in declared["content"] and \
                     status >= 400:
@@ -181,11 +189,17 @@ def declare_errors(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
 
 
 def _integer_bounds(node: Any) -> None:
-    """Integer bounds as integers. FastAPI writes a body model's ``le=2**63 - 1`` as the float 9.223372036854776e18,
-    which is 2**63: a client (or schemathesis) sending that "valid" id got a 422. Bounds past bigint are bigint's."""
+    """Numeric bounds as JSON Schema says them. Pydantic leaves the bounds of a type with a validator
+    (``api.core.params.Integer``) as ``ge``/``le``, which no client reads; and FastAPI writes a body model's
+    ``le=2**63 - 1`` as the float 9.223372036854776e18, which is 2**63: a client sending that "valid" id got a 422.
+    Integer bounds are integers, and those past bigint are bigint's."""
     if isinstance(node, dict):
+        if node.get("type") in ("integer", "number"):
+            for raw, keyword in _BOUNDS.items():
+                if raw in node:
+                    node.setdefault(keyword, node.pop(raw))
         if node.get("type") == "integer":
-            for k in ("minimum", "maximum"):
+            for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
                 v = node.get(k)
                 if isinstance(v, float) and v.is_integer():
                     node[k] = max(-MAX_BIGINT - 1, min(MAX_BIGINT, int(v)))
@@ -194,6 +208,9 @@ def _integer_bounds(node: Any) -> None:
     elif isinstance(node, list):
         for v in node:
             _integer_bounds(v)
+
+
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 
 
 def error_statuses(op: dict[str, Any], method: str, intake: bool) -> list[int]:
@@ -214,7 +231,7 @@ def error_statuses(op: dict[str, Any], method: str, intake: bool) -> list[int]:
         out.append(409)
     if intake:
         out.append(429)
-    return sorted(out)
+    return sorted(set(out))
 
 
 TAG_DESCRIPTIONS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import Strict
+from pydantic import BeforeValidator, Strict
 
 MAX_BIGINT = 2**63 - 1
 
@@ -35,9 +35,18 @@ def has_bool(value: Any) -> bool:
     return isinstance(value, list | tuple) and any(has_bool(v) for v in value)
 
 
+def no_bool(value: Any) -> Any:
+    """Refuse a JSON ``true``/``false`` where an integer is expected (pydantic's lax mode reads ``true`` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("an integer is required, not a boolean")
+    return value
+
+
 #: A number in a request body: a JSON number (an int is fine), never ``true``/``false`` nor a string. Pydantic's
-#: lax mode read ``true`` as 1, and ``"lon": true`` was stored as longitude 1.0 (issue 17 #12). Strict, unlike a
-#: validator, keeps the field's bounds in the JSON schema. One definition for every body model.
+#: lax mode read ``true`` as 1, and ``"lon": true`` was stored as longitude 1.0 (issue 17 #12). One definition
+#: for every body model.
 Number = Annotated[float, Strict()]
-#: An integer in a request body: a JSON integer, never a boolean, a string or 1.5.
-Integer = Annotated[int, Strict()]
+#: An integer in a request body, never a boolean; ``3.0`` is 3, as JSON Schema's ``integer`` says (strict mode
+#: would refuse it). Bounds given with ``Field(ge=...)`` land in the JSON schema as ``ge``: api/core/openapi.py
+#: writes them as ``minimum``/``maximum``.
+Integer = Annotated[int, BeforeValidator(no_bool)]

@@ -105,7 +105,7 @@ def test_batch_takes_geojson_and_names_the_bad_point(client, auth) -> None:
     assert body["crs_assumed"] == "gcj02" and body["results"][0]["grid"]
     bad = client.post("/api/v1/locate", json={"points": [[116.4, 39.9], [116.4, "x"]]}, headers=auth())
     assert assert_problem(bad, 422, "validation_error")["index"] == 1
-    assert_problem(client.post("/api/v1/locate", content=b"{nope", headers=auth()), 422, "validation_error")
+    assert_problem(client.post("/api/v1/locate", content=b"{nope", headers=auth()), 400, "malformed_body")
     fc["features"][0]["geometry"]["type"] = "LineString"
     assert assert_problem(client.post("/api/v1/locate", json=fc, headers=auth()), 422, "validation_error")["index"] == 0
 
