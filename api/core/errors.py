@@ -254,6 +254,23 @@ _HTTP_CODES = {
 }
 
 
+def validation_problem(raw: Any) -> GridmapError:
+    """The problem for pydantic's (or FastAPI's) validation errors: a 422 ``validation_error`` listing each field,
+    or a 400 ``malformed_body`` when the body was not JSON at all (README "Errors": one status per kind)."""
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in raw
+    ]
+    detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors) or "Invalid request"
+    if errors and all(e["type"] == "json_invalid" for e in errors):
+        return MalformedBody(f"the body is not valid JSON: {detail}", field="body")
+    return ValidationFailed(detail, errors=errors)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError) -> JSONResponse:
@@ -261,18 +278,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)),
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request"
-        if errors and all(e["type"] == "json_invalid" for e in errors):  # not JSON at all: 400, see MalformedBody
-            return problem_response(MalformedBody(f"the body is not valid JSON: {detail}", field="body"), request)
-        return problem_response(ValidationFailed(detail, errors=errors), request)
+        return problem_response(validation_problem(exc.errors()), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.service import Principal
 from api.core.config import Settings
 from api.core.deps import CurrentUser, SessionDep, SettingsDep, require_role
-from api.core.errors import InvalidParameter, ValidationFailed
+from api.core.errors import InvalidParameter, ValidationFailed, validation_problem
 from api.core.geojson import GEOJSON
 from api.grids import service as grids
 from api.grids.schemas import LayoutOut
@@ -97,10 +97,7 @@ async def create_layout(request: Request, session: SessionDep, settings: Setting
         raw = await request.body()
         body = LayoutCreate.model_validate_json(raw or b"null")
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-                  for e in exc.errors()]
-        raise ValidationFailed("; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
-                               errors=errors) from None
+        raise validation_problem(exc.errors()) from None
     out = await run_in_threadpool(_create_copy, session, settings, body)
     return _json(out, 201)
 

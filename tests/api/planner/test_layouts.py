@@ -99,7 +99,7 @@ def test_copy_of_a_given_layout_and_json_refusals(client: httpx.Client, draft, p
     assert body["parent_id"] == draft.id and body["grid_count"] == 568 and body["revision"] == 0
     problem(client.post("/api/v1/layouts", headers=planner, json={"name": "x", "copy_of": 99999}), 404, "not_found")
     problem(client.post("/api/v1/layouts", headers=planner, json={"name": ""}), 422, "validation_error")
-    problem(client.post("/api/v1/layouts", headers=planner, content=b"{not json"), 422, "validation_error")
+    problem(client.post("/api/v1/layouts", headers=planner, content=b"{not json"), 400, "malformed_body")
     listed = client.get("/api/v1/layouts", headers=planner).json()["items"]
     mine = next(i for i in listed if i["id"] == body["id"])
     assert mine["revision"] == 0 and mine["parent_id"] == draft.id and mine["created_at"]
