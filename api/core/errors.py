@@ -287,10 +287,10 @@ def install_error_handlers(app: FastAPI) -> None:
         err.status, err.code, err.title = exc.status_code, code, title
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI's own
             err = MalformedBody("the body cannot be parsed", field="body")
-        response = problem_response(err, request)
-        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
-            response.headers.setdefault(name, value)
-        return response
+        resp = problem_response(err, request)
+        for name, value in (exc.headers or {}).items():  # Allow on a 405 (RFC 9110 §15.5.6), WWW-Authenticate…
+            resp.headers[name] = value
+        return resp
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:

@@ -5,9 +5,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth.schemas import Role
 from api.core.params import Integer
 
-Role = Literal["admin", "planner", "commander", "worker", "intake"]
 GridCode = str
 
 
@@ -21,7 +21,7 @@ class UserCreate(BaseModel):
     person_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1,
                                   description="the grid staff member a worker acts for")
     department_code: str | None = Field(default=None, max_length=16,
-                                        description="the department a commander-role department user answers for")
+                                        description="the department a dispatcher-role department user answers for")
     grid_codes: list[Annotated[str, Field(max_length=15)]] = Field(default_factory=list, max_length=50,
                                   description="grids served in addition to the person's own grid")
 
