@@ -87,7 +87,7 @@ def test_a_bad_file_is_refused_with_its_row_and_nothing_is_created(client: httpx
     good = community_grids(db, "wgs84").to_json().encode()
     problem(upload(client, planner, good, "x.geojson", name="f", code_field="NOPE"), 422,
             "invalid_parameter")
-    problem(client.post("/api/v1/layouts", headers=planner, data={"name": "no file"}), 422, "validation_error")
+    problem(client.post("/api/v1/layouts", headers=planner, data={"name": "no file"}), 415, "unsupported_media_type")
     assert layouts(db) == n
 
 
