@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     #: Largest request body accepted (bytes); a batch of 100,000 points is about 3 MB.
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Deepest nesting of arrays and objects a JSON body may have (a MultiPolygon FeatureCollection is 7 deep).
+    #: Deeper bodies are refused with a 400 ``nesting_too_deep`` before any parser recurses into them.
+    max_json_depth: int = Field(default=64, ge=8, le=512)
     #: Minutes a summoned department (or party member) has to acknowledge a whistle before it shows as an
     #: alert. 30 minutes is the common "报到" rule of Beijing's 街道吹哨、部门报到 practice.
     whistle_ack_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.schemas import Role
+from api.core.params import Integer
 
 GridCode = str
 
@@ -17,7 +18,7 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=10, max_length=256, description="at least 10 characters")
     role: Role
     display_name: str | None = Field(default=None, max_length=100)
-    person_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+    person_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1,
                                   description="the grid staff member a worker acts for")
     department_code: str | None = Field(default=None, max_length=16,
                                         description="the department a dispatcher-role department user answers for")
@@ -31,7 +32,7 @@ class UserUpdate(BaseModel):
     password: str | None = Field(default=None, min_length=10, max_length=256)
     role: Role | None = None
     display_name: str | None = Field(default=None, max_length=100)
-    person_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    person_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1)
     department_code: str | None = Field(default=None, max_length=16)
     grid_codes: list[Annotated[str, Field(max_length=15)]] | None = Field(default=None, max_length=50)
     active: bool | None = None
