@@ -141,32 +141,37 @@ def keys_revoke(key_id: int) -> None:
 
 @keys_app.command("ensure-local")
 def keys_ensure_local() -> None:
-    """On first start, create an admin key and a read-only commander key for the map, in .data/ (0600).
+    """On first start, create the ``admin`` user (password in .data/admin-password, 0600) and an admin API key
+    for scripts (.data/admin-api-key, 0600). People sign in with a name and password; keys are for systems.
 
     A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is
-    replaced, so the printed link always works.
+    replaced. The admin password is never reset once a person has changed it.
     """
     from api.auth.service import create_key, verify_key
+    from api.users.seed import ensure_admin
 
     settings = get_settings()
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     engine, factory = _sessions()
-    files = {"admin": data / "admin-api-key", "commander": data / "commander-api-key"}
+    key_path, password_path = data / "admin-api-key", data / "admin-password"
     with session_scope(factory) as s:
-        for role, path in files.items():
-            if path.exists() and verify_key(s, raw=path.read_text().strip()) is not None:
-                continue
-            _, raw = create_key(s, name=f"local {role} (make run)", role=role)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if not (key_path.exists() and verify_key(s, raw=key_path.read_text().strip()) is not None):
+            _, raw = create_key(s, name="local admin scripts (make run)", role="admin")
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(raw + "\n")
-            console.print(f"created the {role} API key: {path} (mode 0600)")
-    console.print(f"admin API key: {files['admin']}")
-    commander = files["commander"].read_text().strip()
+            console.print(f"created the admin API key for scripts: {key_path} (mode 0600)")
+        admin = ensure_admin(s, path=password_path)
+    if admin == "created":
+        console.print(f"created the user [bold]admin[/]; its password is in {password_path} (mode 0600)")
+    elif admin == "changed":
+        console.print(f"[yellow]the user admin exists and its password is no longer the one in {password_path}[/]")
+    base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
     # Plain print: a terminal must be able to copy the whole link, so no wrapping.
-    print(f"open the map: http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-          f"/#key={commander}")
+    print(f"sign in at {base}/ as admin with the password in {password_path} "
+          f"(the sample district's demo users are in sample_data/README.md); "
+          f"pair an unattended wall screen from {base}/admin.html")
 
 
 @app.command("import")

@@ -53,6 +53,8 @@ class CaseEventOut(BaseModel):
     id: int
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="a user's person or display name (never a key's)")
+    actor_role: str | None = Field(default=None, description="the acting user's role")
     kind: str
     from_status: str | None
     to_status: str
