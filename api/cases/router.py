@@ -16,6 +16,8 @@ from api.cases.schemas import (
     CaseEventOut,
     CaseList,
     CaseOut,
+    DepartmentList,
+    DepartmentOut,
     DuplicateList,
     MergeIn,
     NoteIn,
@@ -66,6 +68,12 @@ def list_cases(
         q.update({"offset": str(offset + limit), "limit": str(limit)})
         links.append({"rel": "next", "href": f"{request.url.path}?{urlencode(q)}"})
     return CaseList(items=items, total=total, links=links)
+
+
+@router.get("/departments", response_model=DepartmentList)
+def list_departments(session: SessionDep, _: CaseReader) -> DepartmentList:
+    """Departments a case is dispatched to or summoned by a street whistle (吹哨报到)."""
+    return DepartmentList(items=[DepartmentOut.model_validate(d) for d in service.departments(session)])
 
 
 @router.get("/cases/rates", response_model=RateList)

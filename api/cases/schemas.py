@@ -226,3 +226,15 @@ class AlertOut(BaseModel):
 
 class AlertList(BaseModel):
     items: list[AlertOut]
+
+
+class DepartmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    name_en: str | None
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]

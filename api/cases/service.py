@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
@@ -314,3 +314,9 @@ def add_note(session: Session, *, case_id: int, principal: Principal, note: str,
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=note, attachments=attachments, kind="note")
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def departments(session: Session) -> list[Any]:
+    from api.cases.models import Department
+
+    return list(session.scalars(select(Department).order_by(Department.code)))
