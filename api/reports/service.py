@@ -162,7 +162,7 @@ def prepare_report(
         "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
         "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
-        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": f"key:{principal.name}",
+        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,
         "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
         "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
     }

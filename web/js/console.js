@@ -98,6 +98,7 @@ async function loadCounts() {
   const totals = await Promise.all(TABS.map((tab) => apiGet("cases", { params: { ...f, ...tab.params, limit: 1 } })
     .then((r) => r.total).catch(() => undefined)));
   TABS.forEach((tab, i) => { state.counts[tab.id] = totals[i]; });
+  window.gridmap.counts = { ...state.counts };
   renderTabs();
 }
 
@@ -225,7 +226,8 @@ function renderCase() {
   if (!c) return;
   $("cc-title").textContent = t("cc.caseTitle", { id: c.id, what: named(c.category_name, c.category_name_en) || c.category || "" });
   $("cc-status").replaceChildren(statusChip(c.status));
-  $("cc-deadline").textContent = c.deadline ? `${t("cc.deadline")} ${fmtTime(c.deadline)} · ${fmtDeadline(c)}` : "";
+  $("cc-deadline").textContent = c.closed_at ? t("cc.closedAt", { at: fmtTime(c.closed_at) })
+    : c.deadline ? `${t("cc.deadline")} ${fmtTime(c.deadline)} · ${fmtDeadline(c)}` : "";
   $("cc-deadline").classList.toggle("is-overdue", Boolean(c.overdue));
   renderActions();
   renderFacts();

@@ -356,12 +356,28 @@ async function pick(i, { focusForm = true } = {}) {
   state.pickedGrid = found;
   window.gridmap.grid = found?.grid ? { code: found.grid.code, name: found.grid.name } : null;
   renderGrid();
+  if (found?.grid?.code) loadStaff(found, ctl);
   renderReport();
   if (found?.grid?.code) gridMap.select(found.grid.code, { reveal: true });
   if (c.point) {
     gridMap.map.flyTo([c.point.lat, c.point.lon], Math.max(gridMap.map.getZoom(), 16), { duration: 0.5 });
   }
   if (focusForm && !state.review && !$("op-report").hidden) $("op-category").focus();
+}
+
+/**
+ * The grid's staff with their phone numbers as this role may see them (GET /grids/{code}; the locate answer
+ * carries them masked for everyone): callable `tel:` links where the server gives the number in full.
+ */
+async function loadStaff(found, ctl) {
+  try {
+    const grid = await api.grid(found.grid.code, { signal: ctl.signal });
+    if (state.pickedGrid !== found) return;
+    found.grid.staff_on_duty = (grid.properties?.staff || []).filter((p) => p.on_duty !== false);
+    renderGrid();
+  } catch (err) {
+    if (err?.name !== "AbortError" && !(err instanceof ApiError && err.status === 403)) showError(err);
+  }
 }
 
 function renderGrid({ loading = false } = {}) {
