@@ -1,0 +1,180 @@
+"""A hotline case carried from call to close through the screens alone (issue 18), in real headless Chromium,
+in zh-CN and in English: the operator signs in with a name and password, takes a call (address typed, caller
+recorded) and files; the dispatcher signs in on the console, finds the case, registers, dispatches, takes it
+up and resolves it on the worker's behalf (the worker's phone flow is tests/web/test_worker.py), verifies,
+closes and records the follow-up. No step is an API call made by the test: the users are the sample
+district's demo users (sample_data/users.csv), every click is in the page. Screenshots in tests/output/loop_*.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+pytestmark = pytest.mark.browser
+USERS = Path(__file__).resolve().parents[2] / "sample_data" / "users.csv"
+
+
+def demo(role: str) -> tuple[str, str]:
+    """The demo user of ``role`` and its documented password."""
+    with USERS.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["username"] == f"demo-{role}":
+                return row["username"], row["password"]
+    raise AssertionError(f"no demo user with role {role}")
+
+
+def sign_in(page, role: str) -> None:
+    """Fill the shared sign-in dialog (web/js/signin.js) as the demo user of ``role``."""
+    username, password = demo(role)
+    page.wait_for_selector("#signin[open]")
+    page.fill("#signin-username", username)
+    page.fill("#signin-password", password)
+    page.click("#signin-submit")
+    page.wait_for_function("!document.querySelector('#signin') || !document.querySelector('#signin').open")
+
+
+@pytest.fixture(scope="module")
+def address(engine: Engine) -> str:
+    """A registry building address, typed as the operator hears it."""
+    with Session(engine) as s:
+        full = s.execute(text("""
+            SELECT a.full_text FROM address a JOIN building b ON b.id = a.building_id
+            WHERE a.kind = 'building' AND a.estate IS NOT NULL ORDER BY a.id LIMIT 1""")).scalar()
+    assert full
+    return full.replace("北京市", "").replace("东城区", "")
+
+
+def shot(page, output_dir: Path, name: str) -> None:
+    page.screenshot(path=str(output_dir / f"loop_{name}.png"), full_page=False)
+
+
+def click_action(page, action: str, note: str | None = None, fill=None) -> None:
+    """Press a step's button in the console, fill its dialog and confirm."""
+    before = page.evaluate("window.gridmap.detailLoads")
+    page.click(f"#cc-actions [data-action='{action}']")
+    page.wait_for_selector("#act-dialog[open]")
+    if fill:
+        fill(page)
+    if note:
+        page.fill("#a-note", note)
+    page.click("#act-submit")
+    page.wait_for_function("!document.querySelector('#act-dialog').open")
+    page.wait_for_function(f"window.gridmap.detailLoads > {before}")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_a_call_is_carried_to_close_through_the_screens(new_page, live_server: str, output_dir: Path, address: str,
+                                                         locale: str, engine: Engine) -> None:
+    tag = secrets.token_hex(4)
+    lang = "zh" if locale == "zh-CN" else "en"
+    caller_phone = f"139{secrets.randbelow(10**8):08d}"
+
+    # ---- the operator takes the call -------------------------------------------------------------------
+    op = new_page(locale=locale)
+    op.goto(f"{live_server}/operator.html")
+    sign_in(op, "operator")
+    op.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
+    assert "李话务" in op.locator("[data-testid=chrome-user]").inner_text()  # the person's name, not a key's
+    op.fill("#op-q", address)
+    op.press("#op-q", "Enter")
+    op.wait_for_function("window.gridmap.answer && window.gridmap.answer.address.status")
+    op.press("#op-q", "Enter")  # take the top candidate
+    op.wait_for_function("window.gridmap.grid !== null && window.gridmap.grid !== undefined")
+    op.wait_for_selector("#op-report:not([hidden])")
+    # Grid staff phone numbers are callable for the operator.
+    op.wait_for_selector("#op-staff a[href^='tel:']")
+    op.fill("#op-caller-name", f"张先生{tag}")
+    op.fill("#op-caller-phone", caller_phone)
+    # The category picker finds a category by its pinyin initials.
+    cats = op.evaluate("""fetch('/api/v1/categories', {headers: {Authorization: 'Bearer ' +
+        JSON.parse(localStorage.getItem('gridmap.session')).token}}).then(r => r.json())""")
+    cat = next(c for c in cats["items"] if len(c["initials"]) >= 3)
+    op.fill("#op-cat-q", cat["initials"])
+    assert op.eval_on_selector("#op-category", "s => s.value") in {c["code"] for c in cats["items"]
+                                                                     if cat["initials"] in c["initials"]}
+    op.select_option("#op-category", cat["code"])
+    op.fill("#op-desc", f"楼道堆物 {tag}")
+    shot(op, output_dir, f"operator_form_{lang}")
+    op.click("#op-submit")
+    op.wait_for_function("window.gridmap.report && window.gridmap.report.id")
+    report = op.evaluate("window.gridmap.report")
+    done = op.locator("#op-report-done")
+    assert done.is_visible()
+    box = done.bounding_box()
+    assert box and box["y"] + box["height"] <= op.viewport_size["height"], "the confirmation is on screen"
+    assert str(report["id"]) in done.inner_text()
+    assert op.input_value("#op-q") == "" and op.input_value("#op-caller-name") == "", "the form is reset"
+    shot(op, output_dir, f"operator_filed_{lang}")
+    case_id = report["case"]["id"]
+
+    # ---- the dispatcher works the case on the console ----------------------------------------------------
+    cc = new_page(locale=locale)
+    cc.goto(f"{live_server}/console.html")
+    sign_in(cc, "dispatcher")
+    cc.wait_for_function("window.gridmap.ready === true", timeout=60_000)
+    user = cc.locator("[data-testid=chrome-user]").inner_text()
+    assert "王调度" in user and "gm_" not in user
+    cc.wait_for_function("window.gridmap.counts && Object.values(window.gridmap.counts).every(n => n !== undefined)")
+    counts = cc.evaluate("window.gridmap.counts")
+    shown = cc.eval_on_selector_all(".cc-tab__n", "els => els.map(e => e.textContent.replace(/[^0-9]/g, ''))")
+    assert shown == [str(counts[k]) for k in ("reported", "registered", "working", "resolved", "overdue",
+                                                "escalated", "done")]
+    with Session(engine) as s:
+        reported = s.execute(text("SELECT count(*) FROM cases WHERE status = 'reported'")).scalar()
+    assert counts["reported"] == reported
+    loads = cc.evaluate("window.gridmap.listLoads")
+    cc.fill("#f-q", tag)
+    cc.wait_for_function(f"window.gridmap.listLoads > {loads}")
+    cc.wait_for_selector(f"#cc-rows tr[data-id='{case_id}']")
+    assert cc.locator("#cc-rows tr").count() == 1
+    cc.locator("#cc-list").focus()
+    cc.keyboard.press("Enter")  # keyboard: the first row is active, Enter opens it
+    cc.wait_for_function(f"document.querySelector('#cc-title').textContent.includes('{case_id}')")
+    facts = cc.locator("#cc-facts").inner_text()
+    assert caller_phone in facts, "the dispatcher sees the caller's number in full"
+    assert cc.locator(f"#cc-facts a[href='tel:{caller_phone}']").count() == 1
+    assert cc.locator(".cc-pin").count() == 1, "the reported point is a pin on the map"
+    assert cc.locator("#cc-map path.leaflet-interactive").count() >= 1, "the grid is drawn"
+    # Only what the transition table allows is offered: a reported case is registered or rejected.
+    offered = set(cc.eval_on_selector_all("#cc-actions [data-action]", "els => els.map(e => e.dataset.action)"))
+    assert {"register", "reject"} <= offered and not offered & {"close", "verify", "dispatch"}
+    shot(cc, output_dir, f"console_case_{lang}")
+
+    click_action(cc, "register")
+    click_action(cc, "dispatch")
+    assert cc.locator("#cc-status").inner_text() == ("已派遣" if lang == "zh" else "Dispatched")
+    click_action(cc, "accept")
+    click_action(cc, "resolve", note=f"已清理 {tag}")
+    # Verifying needs nothing more; returning needs a reason: an empty reason is refused in the dialog.
+    cc.click("#cc-actions [data-action='return']")
+    cc.wait_for_selector("#act-dialog[open]")
+    cc.click("#act-submit")
+    assert cc.locator("#act-error").is_visible()
+    cc.click("#act-cancel")
+    shot(cc, output_dir, f"console_resolved_{lang}")
+    click_action(cc, "verify", note="核查属实")
+    click_action(cc, "close")
+    click_action(cc, "followup", note="回访满意", fill=lambda p: p.check("#a-rating input[value='4']"))
+    assert cc.locator("#cc-status").inner_text() == ("已结案" if lang == "zh" else "Closed")
+    timeline = cc.locator("#cc-timeline").inner_text()
+    assert "王调度" in timeline and "李话务" in timeline, "actors are people's names"
+    assert "user:" not in timeline and "key:" not in timeline
+    assert ("回访评价：4" if lang == "zh" else "Follow-up: 4 of 5") in timeline
+    assert ("已核查 → 已结案" if lang == "zh" else "Verified → Closed") in timeline
+    assert not cc.locator("#cc-actions [data-action]").count(), "a closed, rated case offers nothing more"
+    shot(cc, output_dir, f"console_closed_{lang}")
+
+    with Session(engine) as s:
+        row = s.execute(text("SELECT status, rating FROM cases WHERE id = :i"), {"i": case_id}).one()
+        rep = s.execute(text("SELECT reporter_name, reporter_phone FROM report WHERE id = :i"),
+                        {"i": report["id"]}).one()
+    assert (row.status, row.rating) == ("closed", 4)
+    assert (rep.reporter_name, rep.reporter_phone) == (f"张先生{tag}", caller_phone)
+    assert not op.errors and not cc.errors, op.errors + cc.errors
