@@ -2,7 +2,8 @@
 
 ``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key must never sit in a
 URL (proxies and logs keep URLs). So a client first POSTs, with its key, for a **stream ticket**:
-``<key id>.<expiry>.<HMAC-SHA256>`` valid for 60 seconds, signed with the key's stored digest. Opening
+``<key id>.<expiry>.<HMAC-SHA256>`` valid for 60 seconds, signed with the key's stored digest (a signed-in
+person or wall screen: ``u<user id>.…``, signed with a live login token's digest). Opening
 the stream checks the signature, the expiry and that the key is still not revoked; a leaked ticket is
 useless a minute later, and revoking the key stops new streams at once. Tickets work across worker
 processes (no per-process secret).
@@ -42,17 +43,44 @@ def _sign(secret: str, msg: str) -> str:
 
 
 def issue_ticket(session: Session, principal: Principal, now: float | None = None) -> dict[str, Any]:
+    """A ticket for a key (``<key id>.<exp>.<sig>``) or for a signed-in person or wall screen
+    (``u<user id>.<exp>.<sig>``, signed with the digest of one of the user's live login tokens, so that signing out
+    or an admin's "end sessions" stops new streams at once, as revoking a key does)."""
+    exp = int((now or time.time()) + TICKET_SECONDS)
+    if principal.user_id is not None:
+        digest = session.execute(text("""SELECT token_hash FROM user_token WHERE user_id = :u AND revoked_at IS NULL
+                                         AND expires_at > now() ORDER BY id DESC LIMIT 1"""),
+                                 {"u": principal.user_id}).scalar()
+        if digest is None:
+            raise Unauthorized("The login token is unknown, expired or revoked; log in again.")
+        msg = f"u{principal.user_id}.{exp}"
+        return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
     digest = session.execute(text("SELECT key_hash FROM api_key WHERE id = :i"), {"i": principal.key_id}).scalar()
     if digest is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
-    exp = int((now or time.time()) + TICKET_SECONDS)
     msg = f"{principal.key_id}.{exp}"
     return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
+
+
+def _check_user_ticket(session: Session, user_id: int, exp: int, sig: str, bad: Exception) -> Principal:
+    rows = session.execute(text("""
+        SELECT t.token_hash, u.username, u.role FROM user_token t JOIN app_user u ON u.id = t.user_id
+        WHERE t.user_id = :u AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active"""), {"u": user_id}).all()
+    for r in rows:
+        if hmac.compare_digest(_sign(r.token_hash, f"stream:u{user_id}.{exp}"), sig):
+            if r.role != "admin" and r.role not in READERS:
+                raise bad
+            return Principal(0, r.username, r.role, user_id=user_id)
+    raise bad
 
 
 def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> Principal:
     bad = Unauthorized("The stream ticket is missing, invalid or expired; POST /api/v1/wall/stream/ticket for one.")
     parts = (ticket or "").split(".")
+    if len(parts) == 3 and parts[0][:1] == "u" and parts[0][1:].isdigit() and parts[1].isdigit():
+        if int(parts[1]) < (now or time.time()):
+            raise bad
+        return _check_user_ticket(session, int(parts[0][1:]), int(parts[1]), parts[2], bad)
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         raise bad
     key_id, exp, sig = int(parts[0]), int(parts[1]), parts[2]

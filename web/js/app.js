@@ -6,7 +6,7 @@ import { detectLang, formatDate, formatNumber, getLang, onLangChange, setLang, t
 import { GridMap } from "./map.js";
 import { CLASSES, getNorm } from "./norm.js";
 import { DetailPanel } from "./panel.js";
-import { wireSignIn } from "./signin.js";
+import { mountChrome } from "./chrome.js";
 import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
@@ -324,10 +324,12 @@ async function main() {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && panel.isOpen && !$("signin").open) panel.close();
   });
-  signIn = wireSignIn({ onKey: load });
+  // The shared sign-in (web/js/chrome.js): a person's password, or this screen's kiosk pairing code.
+  const chrome = mountChrome({ onReady: load, kiosk: true });
+  signIn = chrome.signIn;
 
   takeKeyFromLocation();
-  await load();
+  await chrome.start();
 }
 
 main().catch((err) => {

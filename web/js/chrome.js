@@ -46,7 +46,7 @@ function buildBar(root) {
   translateDom(root);
 }
 
-function renderUser(box, me, onSignOut) {
+function renderUser(box, me, onSignOut, onSwitch) {
   if (!box) return;
   if (!me) { box.replaceChildren(); return; }
   const grid = featureName({ name: me.grid_name, name_en: me.grid_name_en });
@@ -56,7 +56,10 @@ function renderUser(box, me, onSignOut) {
     h("span", { class: "chrome-user__role", text: tOr(`role.${me.role}`, me.role) }));
   const out = isKiosk() ? null : h("button", { type: "button", class: "btn btn--small chrome-user__out",
     id: "chrome-signout", text: t("auth.signOut"), onclick: onSignOut });
-  box.replaceChildren(who, ...(out ? [out] : []));
+  // Another person takes the seat without signing this one out first (the new sign-in replaces it).
+  const sw = isKiosk() ? null : h("button", { type: "button", class: "btn btn--small chrome-user__switch",
+    id: "signin-open", text: t("auth.switchUser"), onclick: onSwitch });
+  box.replaceChildren(who, ...[sw, out].filter(Boolean));
 }
 
 /**
@@ -90,7 +93,7 @@ export function mountChrome({ onReady, needs, accept, kiosk = false } = {}) {
     for (const b of document.querySelectorAll("#chrome .lang-switch__btn")) {
       b.setAttribute("aria-pressed", b.dataset.lang === getLang() ? "true" : "false");
     }
-    renderUser(userBox, me, doSignOut);
+    renderUser(userBox, me, doSignOut, () => signIn.show(null));
   }
   onLangChange(paintLang);
 
