@@ -159,3 +159,37 @@ def test_a_call_is_carried_to_close_through_the_screens(new_page, live_server: s
     assert (row.status, row.rating) == ("closed", 4)
     assert (rep.reporter_name, rep.reporter_phone) == (f"张先生{tag}", caller_phone)
     assert not op.errors and not cc.errors, op.errors + cc.errors
+
+
+def test_an_unknown_address_is_located_by_a_pin(new_page, live_server: str, output_dir: Path, engine: Engine) -> None:
+    """The address is not in the registry: the operator drops a pin where the caller says, and the report is
+    located by the pin (the confirmation says so); the caller's words stay in the description."""
+    tag = secrets.token_hex(4)
+    op = new_page(locale="zh-CN")
+    op.goto(f"{live_server}/operator.html")
+    sign_in(op, "operator")
+    op.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
+    said = f"不存在的路{tag}号院"
+    op.fill("#op-q", said)
+    op.press("#op-q", "Enter")
+    op.wait_for_function("window.gridmap.answer && window.gridmap.answer.address.status")
+    op.wait_for_selector("#op-report:not([hidden])")
+    op.click("#op-pin")
+    assert "地图" in op.inner_text("#op-pin-state")
+    box = op.locator("#map").bounding_box()
+    op.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    op.wait_for_function("window.gridmap.pin")
+    pin = op.evaluate("window.gridmap.pin")
+    op.select_option("#op-category", index=1)
+    op.fill("#op-caller-phone", "13700000000")
+    op.screenshot(path=str(output_dir / "loop_operator_pin_zh.png"))
+    op.click("#op-submit")
+    op.wait_for_function("window.gridmap.report && window.gridmap.report.id")
+    assert "按地图标点定位" in op.inner_text("#op-report-done")
+    report_id = op.evaluate("window.gridmap.report.id")
+    with Session(engine) as s:
+        r = s.execute(text("""SELECT ST_X(location) AS lon, ST_Y(location) AS lat, description, address_text
+                              FROM report WHERE id = :i"""), {"i": report_id}).one()
+    assert abs(r.lon - pin["lon"]) < 1e-6 and abs(r.lat - pin["lat"]) < 1e-6
+    assert said in r.description
+    assert not op.errors, op.errors

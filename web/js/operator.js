@@ -525,7 +525,7 @@ function dropPin(latlng) {
   $("map").classList.remove("op-map--dropping");
   state.pin = { lon: latlng.lng, lat: latlng.lat };
   pinLayer.clearLayers();
-  L.marker(latlng, { icon: L.divIcon({ className: "op-pin-wrap", html: '<span class="op-pin op-pin--picked op-pin--drop"><b>⌖</b></span>',
+  L.marker(latlng, { icon: L.divIcon({ className: "op-pin-wrap", html: '<span class="op-pin op-pin--picked op-pin--drop"><b>+</b></span>',
     iconSize: [30, 38], iconAnchor: [15, 36] }), keyboard: false, title: t("op.pin.title") }).addTo(pinLayer);
   window.gridmap.pin = state.pin;
   renderReport();
