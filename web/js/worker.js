@@ -2,7 +2,7 @@
 // accept / update / resolve with a note and a photo URL. Talks to /api/v1 through api.js; the login
 // token (short-lived, from POST /api/v1/auth/token) is kept like an API key, in sessionStorage.
 
-import { ApiError, apiGet, getKey, setKey } from "./api.js";
+import { ApiError, apiGet, apiSend, getKey, setKey, signIn, signOut } from "./api.js";
 import { TIME_ZONE, detectLang, getLang, isZh, setLang, t, translateDom } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,31 +11,9 @@ const state = { me: null, scope: "mine", position: null, cases: [], current: nul
 const ACTIONS = ["in_progress", "resolved", "registered", "verified", "returned"];
 const PRIMARY = new Set(["in_progress", "resolved"]);
 
-// ---- HTTP helpers (api.js has GET; writes need a body) ----------------------------------------------
+// ---- HTTP: the one client (web/js/api.js) for reads and writes ---------------------------------------
 
-async function problemOf(res) {
-  let body = {};
-  try { body = await res.json(); } catch { /* not JSON */ }
-  return new ApiError({ status: res.status, code: body.code || `http_${res.status}`, title: body.title || "",
-    detail: typeof body.detail === "string" ? body.detail : "" });
-}
-
-async function send(path, { json, form, method = "POST" } = {}) {
-  const headers = { Accept: "application/json, application/problem+json;q=0.8" };
-  const key = getKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
-  let body;
-  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
-  if (form !== undefined) body = new URLSearchParams(form);
-  let res;
-  try {
-    res = await fetch(`/api/v1/${path}`, { method, headers, body, credentials: "same-origin" });
-  } catch (err) {
-    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
-  }
-  if (!res.ok) throw await problemOf(res);
-  return res.status === 204 ? null : res.json();
-}
+const send = (path, opts) => apiSend(path, opts);
 
 // ---- formatting --------------------------------------------------------------------------------------
 
@@ -299,8 +277,8 @@ async function init() {
     const err = $("login-error");
     err.hidden = true;
     try {
-      const tok = await send("auth/token", { form: { username: $("username").value.trim(), password: $("password").value } });
-      setKey(tok.access_token);
+      // The shared sign-in (web/js/api.js): a shift-long session that survives a reload.
+      await signIn($("username").value.trim().toLowerCase(), $("password").value);
       $("password").value = "";
       await start();
       locate();
@@ -310,8 +288,7 @@ async function init() {
     }
   });
   $("logout").addEventListener("click", async () => {
-    try { await send("auth/logout"); } catch { /* the token may already be gone */ }
-    setKey("");
+    await signOut();
     state.me = null;
     window.location.hash = "";
     show("login");
