@@ -1,31 +1,30 @@
 """Live reports for the wall: NOTIFY gridmap_report -> one LISTEN thread -> every SSE subscriber.
 
-``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key must never sit in a
-URL (proxies and logs keep URLs). So a client first POSTs, with its key, for a **stream ticket**:
-``<key id>.<expiry>.<HMAC-SHA256>`` valid for 60 seconds, signed with the key's stored digest (a signed-in
-person or wall screen: ``u<user id>.…``, signed with a live login token's digest). Opening
-the stream checks the signature, the expiry and that the key is still not revoked; a leaked ticket is
-useless a minute later, and revoking the key stops new streams at once. Tickets work across worker
-processes (no per-process secret).
+``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key or login token must never
+sit in a URL (proxies and logs keep URLs). So a client first POSTs, with its key or token, for a **stream
+ticket**: 32 random bytes, stored as a SHA-256 digest with the credential it stands for, valid for 60 seconds
+and **used once** (opening the stream deletes it, in whichever process: ``DELETE … RETURNING``). Opening the
+stream also checks that the credential is still valid; an open stream is closed when its credential is revoked
+(the ``gridmap_auth`` notice, :meth:`Hub.on_auth`), so revocation ends live access at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import logging
+import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.core.deps import READERS
+from api.auth.roles import Can, can
+from api.auth.service import Principal, matches, verify_key_id
 from api.core.errors import Unauthorized
 
 log = logging.getLogger("gridmap.wall")
@@ -35,64 +34,57 @@ QUEUE_SIZE = 2000
 #: How far back a reconnecting client is caught up, and how many reports at most.
 REPLAY_MINUTES = 10
 REPLAY_MAX = 1000
+#: Put in a subscriber's queue when its credential was revoked: the stream says so and ends.
+REVOKED = {"event": "revoked", "data": "{}"}
 
 
-def _sign(secret: str, msg: str) -> str:
-    mac = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+def issue_ticket(session: Session, principal: Principal, token_digest: str | None = None) -> dict[str, Any]:
+    """A single-use ticket for ``principal`` (a key, or a login token named by its digest)."""
+    raw = secrets.token_urlsafe(32)
+    if principal.user_id is None:
+        key_id, token = principal.key_id, None
+    elif token_digest is not None:
+        key_id, token = None, token_digest
+    else:  # pragma: no cover - a user principal always comes with its token
+        raise Unauthorized("a stream ticket needs an API key or a login token")
+    session.execute(text("DELETE FROM stream_ticket WHERE expires_at < now() - interval '1 minute'"))
+    session.execute(text("""
+        INSERT INTO stream_ticket (ticket_hash, key_id, token_hash, expires_at)
+        VALUES (:h, :k, :t, now() + make_interval(secs => :s))"""),
+        {"h": hashlib.sha256(raw.encode()).hexdigest(), "k": key_id, "t": token, "s": TICKET_SECONDS})
+    return {"ticket": raw, "expires_in": TICKET_SECONDS}
 
 
-def issue_ticket(session: Session, principal: Principal, now: float | None = None) -> dict[str, Any]:
-    """A ticket for a key (``<key id>.<exp>.<sig>``) or for a signed-in person or wall screen
-    (``u<user id>.<exp>.<sig>``, signed with the digest of one of the user's live login tokens, so that signing out
-    or an admin's "end sessions" stops new streams at once, as revoking a key does)."""
-    exp = int((now or time.time()) + TICKET_SECONDS)
-    if principal.user_id is not None:
-        digest = session.execute(text("""SELECT token_hash FROM user_token WHERE user_id = :u AND revoked_at IS NULL
-                                         AND expires_at > now() ORDER BY id DESC LIMIT 1"""),
-                                 {"u": principal.user_id}).scalar()
-        if digest is None:
-            raise Unauthorized("The login token is unknown, expired or revoked; log in again.")
-        msg = f"u{principal.user_id}.{exp}"
-        return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
-    digest = session.execute(text("SELECT key_hash FROM api_key WHERE id = :i"), {"i": principal.key_id}).scalar()
-    if digest is None:
-        raise Unauthorized("The API key is unknown or has been revoked.")
-    msg = f"{principal.key_id}.{exp}"
-    return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
+@dataclass(frozen=True)
+class StreamHolder:
+    """Who holds an open stream: the principal and, for a person, the digest of their login token."""
+
+    principal: Principal
+    token_digest: str | None = None
 
 
-def _check_user_ticket(session: Session, user_id: int, exp: int, sig: str, bad: Exception) -> Principal:
-    rows = session.execute(text("""
-        SELECT t.token_hash, u.username, u.role FROM user_token t JOIN app_user u ON u.id = t.user_id
-        WHERE t.user_id = :u AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active"""), {"u": user_id}).all()
-    for r in rows:
-        if hmac.compare_digest(_sign(r.token_hash, f"stream:u{user_id}.{exp}"), sig):
-            if r.role != "admin" and r.role not in READERS:
-                raise bad
-            return Principal(0, r.username, r.role, user_id=user_id)
-    raise bad
+def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> StreamHolder:
+    """Use up ``ticket`` and answer who it stands for; 401 when it is missing, used, expired or its credential
+    was revoked since."""
+    from api.users.service import verify_token_digest
 
-
-def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> Principal:
-    bad = Unauthorized("The stream ticket is missing, invalid or expired; POST /api/v1/wall/stream/ticket for one.")
-    parts = (ticket or "").split(".")
-    if len(parts) == 3 and parts[0][:1] == "u" and parts[0][1:].isdigit() and parts[1].isdigit():
-        if int(parts[1]) < (now or time.time()):
-            raise bad
-        return _check_user_ticket(session, int(parts[0][1:]), int(parts[1]), parts[2], bad)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    bad = Unauthorized("The stream ticket is missing, used, invalid or expired; POST /api/v1/wall/stream/ticket "
+                       "for one.")
+    if not ticket or len(ticket) > 100:
         raise bad
-    key_id, exp, sig = int(parts[0]), int(parts[1]), parts[2]
-    if exp < (now or time.time()):
+    row = session.execute(text("""
+        DELETE FROM stream_ticket WHERE ticket_hash = :h RETURNING key_id, token_hash, expires_at > now() AS live"""),
+        {"h": hashlib.sha256(ticket.encode()).hexdigest()}).first()
+    session.commit()  # used, whatever follows
+    if row is None or not row.live:
         raise bad
-    row = session.execute(text("SELECT id, name, role, key_hash FROM api_key WHERE id = :i AND revoked_at IS NULL"),
-                          {"i": key_id}).first()
-    if row is None or not hmac.compare_digest(_sign(row.key_hash, f"stream:{key_id}.{exp}"), sig):
+    if row.key_id is not None:
+        principal, digest = verify_key_id(session, key_id=row.key_id), None
+    else:
+        principal, digest = verify_token_digest(session, digest=row.token_hash.strip()), row.token_hash.strip()
+    if principal is None or not can(principal.role, Can.READ_WALL):
         raise bad
-    if row.role != "admin" and row.role not in READERS:
-        raise bad
-    return Principal(row.id, row.name, row.role)
+    return StreamHolder(principal, digest)
 
 
 class Hub:
@@ -101,18 +93,40 @@ class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._subs: set[asyncio.Queue] = set()
+        self._holders: dict[asyncio.Queue, StreamHolder] = {}
         self._lock = threading.Lock()
         self.delivered = 0
 
-    def subscribe(self) -> asyncio.Queue:
+    def subscribe(self, holder: StreamHolder | None = None) -> asyncio.Queue:
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_SIZE)
         with self._lock:
             self._subs.add(q)
+            if holder is not None:
+                self._holders[q] = holder
         return q
 
     def unsubscribe(self, q: asyncio.Queue) -> None:
         with self._lock:
             self._subs.discard(q)
+            self._holders.pop(q, None)
+
+    def on_auth(self, what: str | None) -> None:
+        """Called on a listener thread with an auth notice: end the streams of the principal it names. A lost
+        connection (None) ends none: the credentials are re-checked when the clients reconnect."""
+        if what is None:
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._revoke, what)
+        except RuntimeError:  # the loop is closed: shutting down
+            pass
+
+    def _revoke(self, what: str) -> None:
+        with self._lock:
+            doomed = [q for q, h in self._holders.items() if matches(h.principal, what, h.token_digest)]
+        for q in doomed:
+            while not q.empty():
+                q.get_nowait()
+            q.put_nowait(REVOKED)
 
     @property
     def subscribers(self) -> int:

@@ -1,7 +1,7 @@
 """Browser test of the first web screen (web/index.html) against the real app.
 
 Needs the ``live_server`` (base URL of a uvicorn serving the app on the seeded test
-database) and ``commander_key`` fixtures from tests/conftest.py, and Debian's Chromium
+database) and ``dispatcher_key`` fixtures from tests/conftest.py, and Debian's Chromium
 (see tests/web/conftest.py). Screenshots go to tests/output/ (git-ignored).
 """
 
@@ -53,17 +53,17 @@ def find_grid_on_screen(page) -> dict:
     return hit
 
 
-def test_first_screen_draws_grids_and_switches_language(live_server, commander_key, new_page, output_dir):
-    expected = expected_grid_count(live_server, commander_key)
+def test_first_screen_draws_grids_and_switches_language(live_server, dispatcher_key, new_page, output_dir):
+    expected = expected_grid_count(live_server, dispatcher_key)
     assert expected > 0, "the seeded test database should have grids in the layout in force"
 
     page = new_page(locale="zh-CN")
-    page.goto(f"{live_server}/#key={commander_key}")
+    page.goto(f"{live_server}/#key={dispatcher_key}")
     page.wait_for_selector(READY, timeout=30_000)
 
     # the key came in through the fragment and was removed from the address bar
     href = page.evaluate("location.href")
-    assert commander_key not in href
+    assert dispatcher_key not in href
     assert "key=" not in href
 
     hook = page.evaluate("window.gridmap")

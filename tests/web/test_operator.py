@@ -37,7 +37,7 @@ def _get(base: str, key: str, path: str, **params: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def spoken(engine: Engine, live_server: str, commander_key: str) -> dict:
+def spoken(engine: Engine, live_server: str, dispatcher_key: str) -> dict:
     """A registry building address said the way a caller would: Chinese numerals and 门口 appended."""
     with Session(engine) as s:
         rows = s.execute(text("""
@@ -49,7 +49,7 @@ def spoken(engine: Engine, live_server: str, commander_key: str) -> dict:
     assert rows, "the sample registry has no estate buildings"
     for r in rows:
         said = r.full_text.replace(f"{r.building_no}号楼", f"{chinese(int(r.building_no))}号楼") + "门口"
-        found = _get(live_server, commander_key, "locate", address=said)
+        found = _get(live_server, dispatcher_key, "locate", address=said)
         cands = found["address"]["candidates"]
         if found["address"]["status"] == "matched" and cands and cands[0]["id"] == r.id and found["grid"]:
             return {"said": said, "id": r.id, "building_code": r.building_code, "full_text": r.full_text,
@@ -75,7 +75,7 @@ def _type(page, q: str) -> None:
 
 
 def test_operator_locates_a_spoken_address_and_files_a_report(
-        new_page, live_server: str, commander_key: str, spoken: dict, engine: Engine, output_dir) -> None:
+        new_page, live_server: str, dispatcher_key: str, spoken: dict, engine: Engine, output_dir) -> None:
     page = _open(new_page, live_server)
     assert page.title() == "gridmap · 热线地址定位"
     _type(page, spoken["said"])
@@ -88,7 +88,7 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
     assert "is-picked" in first.get_attribute("class")
     assert spoken["full_text"].removeprefix("北京市").removeprefix("东城区") in first.inner_text()
     assert "100%" in first.inner_text() or "%" in first.inner_text()
-    api = _get(live_server, commander_key, "locate", address=spoken["said"])
+    api = _get(live_server, dispatcher_key, "locate", address=spoken["said"])
     assert page.evaluate("window.gridmap.grid.code") == api["grid"]["code"] == spoken["grid"]
     assert page.text_content("#op-grid-code") == api["grid"]["code"]
     assert page.text_content("#op-grid-title") == api["grid"]["name"]
@@ -133,8 +133,8 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
 
 
 def test_operator_ambiguous_keyboard_language_and_review_queue(
-        new_page, live_server: str, commander_key: str, engine: Engine, output_dir) -> None:
-    api = _get(live_server, commander_key, "locate", address=AMBIGUOUS)
+        new_page, live_server: str, dispatcher_key: str, engine: Engine, output_dir) -> None:
+    api = _get(live_server, dispatcher_key, "locate", address=AMBIGUOUS)
     assert api["address"]["status"] == "ambiguous" and len(api["address"]["candidates"]) >= 2
     page = _open(new_page, live_server)
     _type(page, AMBIGUOUS)
