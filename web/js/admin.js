@@ -294,6 +294,11 @@ async function loadRoles() {
   const fill = (id, roles) => $(id).replaceChildren(...roles.map((r) => h("option", { value: r, text: roleName(r) })));
   fill("u-role", state.userRoles);
   fill("key-role", state.keyRoles);
+  // The least privilege first: an admin picks a stronger role on purpose.
+  for (const [id, roles] of [["u-role", state.userRoles], ["key-role", state.keyRoles]]) {
+    const least = ["viewer", "intake"].find((r) => roles.includes(r));
+    if (least) $(id).value = least;
+  }
 }
 
 let userPicker;
