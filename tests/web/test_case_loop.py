@@ -193,3 +193,56 @@ def test_an_unknown_address_is_located_by_a_pin(new_page, live_server: str, outp
     assert abs(r.lon - pin["lon"]) < 1e-6 and abs(r.lat - pin["lat"]) < 1e-6
     assert said in r.description
     assert not op.errors, op.errors
+
+
+def test_bulk_dispatch_and_a_whistle_with_report_ins(new_page, live_server: str, output_dir: Path,
+                                                      engine: Engine) -> None:
+    """The dispatcher selects two cases to dispatch in one go, then blows a street whistle on one and records a
+    department's report-in; the acknowledgement is tracked on the case."""
+    cc = new_page(locale="zh-CN")
+    cc.goto(f"{live_server}/console.html")
+    sign_in(cc, "dispatcher")
+    cc.wait_for_function("window.gridmap.ready === true", timeout=60_000)
+    loads = cc.evaluate("window.gridmap.listLoads")
+    cc.click(".cc-tab[data-tab='registered']")
+    cc.wait_for_function(f"window.gridmap.listLoads > {loads}")
+    rows = cc.locator("#cc-rows tr")
+    ids = [int(rows.nth(i).get_attribute("data-id")) for i in range(2)]
+    for i in range(2):
+        rows.nth(i).locator("input[type=checkbox]").check()
+    assert "2" in cc.inner_text("#cc-bulk-dispatch")
+    loads = cc.evaluate("window.gridmap.listLoads")
+    cc.click("#cc-bulk-dispatch")
+    cc.wait_for_function(f"window.gridmap.listLoads > {loads}")
+    with Session(engine) as s:
+        statuses = s.execute(text("SELECT status FROM cases WHERE id = ANY(:i)"), {"i": ids}).scalars().all()
+    assert statuses == ["dispatched", "dispatched"]
+
+    # A whistle on the first: the street summons a department, which reports in by phone.
+    cc.fill("#f-q", str(ids[0]))
+    cc.click(".cc-tab[data-tab='working']")
+    cc.wait_for_selector(f"#cc-rows tr[data-id='{ids[0]}']")
+    cc.click(f"#cc-rows tr[data-id='{ids[0]}']")
+    cc.wait_for_function(f"document.querySelector('#cc-title').textContent.includes('{ids[0]}')")
+    before = cc.evaluate("window.gridmap.detailLoads")
+    cc.click("#cc-actions [data-action='whistle']")
+    cc.wait_for_selector("#act-dialog[open]")
+    cc.click("#act-submit")  # no department, no reason: refused in the dialog
+    assert cc.locator("#act-error").is_visible()
+    cc.locator("#a-depts input[type=checkbox]").first.check()
+    cc.fill("#a-note", "占道施工需城管、交通协同处置")
+    cc.click("#act-submit")
+    cc.wait_for_function(f"window.gridmap.detailLoads > {before}")
+    assert cc.locator("#cc-status").inner_text() == "已吹哨"
+    assert "待报到" in cc.inner_text("#cc-whistles")
+    before = cc.evaluate("window.gridmap.detailLoads")
+    cc.locator("#cc-whistles [data-ack]").first.click()
+    cc.wait_for_function(f"window.gridmap.detailLoads > {before}")
+    assert "已报到" in cc.inner_text("#cc-whistles") and cc.locator("#cc-whistles [data-ack]").count() == 0
+    assert "吹哨" in cc.inner_text("#cc-timeline") and "被召集方报到" in cc.inner_text("#cc-timeline")
+    cc.screenshot(path=str(output_dir / "loop_console_whistle_zh.png"))
+    with Session(engine) as s:
+        acked = s.execute(text("""SELECT count(*) FROM whistle_target t JOIN whistle w ON w.id = t.whistle_id
+                                  WHERE w.case_id = :c AND t.acknowledged_at IS NOT NULL"""), {"c": ids[0]}).scalar()
+    assert acked == 1
+    assert not cc.errors, cc.errors

@@ -384,7 +384,7 @@ function renderDups() {
 
 function actorText(e) {
   if (e.actor_name) return `${e.actor_name} · ${tOr(`role.${e.actor_role}`, e.actor_role || "")}`;
-  return e.actor.startsWith("key:") ? t("cc.ev.system") : e.actor;
+  return t("cc.ev.system"); // a system (an API key, a bulk import): never a key's name on the screen
 }
 
 function eventText(e) {
