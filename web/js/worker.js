@@ -101,7 +101,9 @@ async function route() {
 async function loadList() {
   show("list");
   const me = state.me;
-  $("who").textContent = t("worker.who", { name: me.name, grids: me.grid_codes.join("、") || "–" });
+  // The person's name and their grid's name (from /auth/me), not a login name or a code.
+  $("who").textContent = t("worker.who", { name: me.display_name || me.name,
+    grids: named(me.grid_name, me.grid_name_en) || me.grid_codes.join("、") || "–" });
   for (const chip of document.querySelectorAll("[data-scope]")) chip.classList.toggle("is-on", chip.dataset.scope === state.scope);
   const params = { status: "open", limit: 200 };
   if (state.scope === "mine" && me.person_id) params.mine = "true";
