@@ -56,6 +56,8 @@ class CaseEventOut(BaseModel):
     id: int
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="a user's person or display name (never a key's)")
+    actor_role: str | None = Field(default=None, description="the acting user's role")
     kind: str
     from_status: str | None
     to_status: str
@@ -230,3 +232,15 @@ class AlertOut(BaseModel):
 
 class AlertList(BaseModel):
     items: list[AlertOut]
+
+
+class DepartmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    name_en: str | None
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]

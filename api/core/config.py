@@ -64,8 +64,13 @@ class Settings(BaseSettings):
     #: Duplicate suggestion (并单): an open case of the same category within this distance and time window.
     duplicate_radius_m: float = Field(default=50.0, gt=0, le=5_000)
     duplicate_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    #: Lifetime of a login token (users of the web pages); systems keep API keys.
-    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: Lifetime of a person's sign-in (the web pages): one shift. The page keeps the token across reloads for
+    #: this long (web/js/api.js); signing out, deactivation or an admin's "end sessions" revoke it at once.
+    session_hours: float = Field(default=10.0, ge=0.05, le=7 * 24)
+    #: Lifetime of a paired wall screen's (kiosk) credential; revoked from the admin page.
+    kiosk_days: int = Field(default=365, ge=1, le=5 * 365)
+    #: How long a kiosk pairing code shown on the admin page stays usable.
+    kiosk_pairing_minutes: int = Field(default=15, ge=1, le=24 * 60)
     #: Take the client address of the audit log from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
     #: An XYZ raster tile server for the maps' basemap: an intranet tile server such as

@@ -19,6 +19,7 @@ class CategoryOut(BaseModel):
     major_name: str
     major_name_en: str | None
     time_limit_hours: float
+    initials: str = Field(default="", description="pinyin initials of the name (垃圾堆放 → ljdf), for pickers")
 
 
 class CategoryList(BaseModel):

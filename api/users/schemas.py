@@ -49,6 +49,7 @@ class UserOut(BaseModel):
     department_code: str | None
     grid_codes: list[str]
     active: bool
+    kiosk: bool = False
     created_at: datetime
     last_login_at: datetime | None
 
@@ -67,6 +68,11 @@ class TokenOut(BaseModel):
 
 class Me(BaseModel):
     name: str
+    display_name: str = Field(description="the person's name, as the pages show it (never a key's name for a user)")
+    kiosk: bool = Field(default=False, description="a paired wall screen")
+    grid_name: str | None = Field(default=None, description="the grid of the person a worker acts for")
+    grid_name_en: str | None = None
+    session_hours: float | None = Field(default=None, description="length of a sign-in (a shift)")
     role: str
     kind: Literal["user", "key"]
     user_id: int | None
@@ -74,3 +80,25 @@ class Me(BaseModel):
     person_role: str | None
     grid_codes: list[str]
     department_code: str | None
+
+
+class SessionsEnded(BaseModel):
+    ended: int = Field(description="live sign-ins revoked")
+
+
+class KioskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="where the screen hangs, e.g. 指挥中心大屏")
+
+
+class KioskPairing(BaseModel):
+    user: UserOut
+    pairing_code: str = Field(description="typed once on the wall screen; shown once, valid for minutes")
+    expires_at: datetime
+
+
+class PairIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=4, max_length=32)

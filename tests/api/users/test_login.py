@@ -31,7 +31,7 @@ def test_login_logout_and_expiry(client: httpx.Client, auth, db: Session, grid_a
     r = client.post("/api/v1/auth/token", data={"username": "wang.worker", "password": PASSWORD})
     assert r.status_code == 200, r.text
     tok = r.json()
-    assert tok["token_type"] == "bearer" and tok["expires_in"] == 3600 and tok["access_token"].startswith("gmt_")
+    assert tok["token_type"] == "bearer" and tok["expires_in"] > 0 and tok["access_token"].startswith("gmt_")
     stored_tok = db.execute(text("SELECT token_hash FROM user_token WHERE user_id = :i"),
                             {"i": user["id"]}).scalar_one()
     assert tok["access_token"] not in stored_tok
