@@ -50,6 +50,8 @@ class Report(Base):
     request_hash: Mapped[str | None]
     crs_assumed: Mapped[str | None]
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    key_id: Mapped[int | None] = mapped_column(BigInteger, doc="the API key that posted it (api/reports/access.py)")
+    user_id: Mapped[int | None] = mapped_column(BigInteger, doc="the signed-in user that posted it")
 
 
 class Routing(Base):

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
 from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SessionFactory, SettingsDep, require_role
-from api.core.errors import NotFound
 from api.core.params import IdPath, Offset
 from api.reports import service
+from api.reports.access import read_scope
 from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
 
@@ -76,10 +76,9 @@ def submit(state: Any, factory: Callable[[], AbstractContextManager[Session]], *
 
 @router.get("/reports/{report_id}", response_model=ReportOut)
 def get_report(report_id: IdPath, session: SessionDep, principal: StatusReader) -> ReportOut:
-    out = service.get_report(session, report_id=report_id, unmask=principal.role == "admin")
-    if principal.role == "worker" and (out.routing is None or out.routing.grid_code not in principal.grid_codes):
-        raise NotFound(f"no report with id {report_id} in your grids")  # issue 6: workers see their grids only
-    return out
+    """One report, if the caller may read it (api/reports/access.py); else 404, as if it did not exist."""
+    return service.get_report(session, report_id=report_id, unmask=principal.role == "admin",
+                              scope=read_scope(principal))
 
 
 @router.get("/reports", response_model=ReportList)
@@ -101,7 +100,7 @@ def list_reports(
     items, total = service.list_reports(
         session, source=source, category=category, grid=grid, status=status_, since=since, until=until,
         limit=limit, offset=offset, unmask=principal.role == "admin",
-        scope=list(principal.grid_codes) if principal.role == "worker" else None,
+        scope=read_scope(principal),
     )
     links = []
     if offset + limit < total:

@@ -30,6 +30,7 @@ from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.people.service import mask_phone
+from api.reports.access import EVERYTHING, ReadScope, filed_by, read_scope
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
 from geo.routing import METHODS
 
@@ -163,7 +164,7 @@ def prepare_report(
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
         "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": f"key:{principal.name}",
         "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
-        "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
+        "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0, **filed_by(principal),
     }
     return Prepared(body=body, idempotency_key=idempotency_key, principal=principal, digest=digest, params=params,
                     method=method, addr=addr, notify=notify)
@@ -278,11 +279,11 @@ WITH cat AS (SELECT code, time_limit_hours FROM category WHERE code = :category)
 ins AS (
     INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
                         address_text, reporter_name, reporter_phone, photos, reported_at, location,
-                        request_hash, crs_assumed)
+                        request_hash, crs_assumed, key_id, user_id)
     SELECT :source, :external_id, :key, cat.code, :description, :x, :y, :crs, :address, :rname, :rphone,
            CAST(:photos AS jsonb), :reported_at,
            CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-           :hash, :crs_assumed
+           :hash, :crs_assumed, CAST(:key_id AS bigint), CAST(:user_id AS bigint)
     FROM cat
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -331,7 +332,7 @@ _BATCH_TYPES = {
     "x": "float8", "y": "float8", "crs": "text", "rname": "text", "rphone": "text", "photos": "text",
     "reported_at": "timestamptz", "lon": "float8", "lat": "float8", "hash": "text", "crs_assumed": "text",
     "layout": "bigint", "grid": "text", "method": "text", "distance": "float8", "candidates": "text",
-    "reason": "text", "actor": "text", "note": "text",
+    "reason": "text", "actor": "text", "note": "text", "key_id": "bigint", "user_id": "bigint",
 }
 _BATCH_COLUMNS = tuple(_BATCH_TYPES)
 _BATCH_RECORD = ", ".join(f"{c} {t}" for c, t in _BATCH_TYPES.items())
@@ -353,10 +354,11 @@ src AS MATERIALIZED (
           FROM u LEFT JOIN category c ON c.code = u.category ORDER BY u.ord OFFSET 0) o),
 ins AS (
     INSERT INTO report (id, source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
-                        reporter_name, reporter_phone, photos, reported_at, location, request_hash, crs_assumed)
+                        reporter_name, reporter_phone, photos, reported_at, location, request_hash, crs_assumed,
+                        key_id, user_id)
     SELECT rid, source, external_id, key, cat_code, description, x, y, crs, rname, rphone, CAST(photos AS jsonb),
            reported_at, CASE WHEN lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END,
-           hash, crs_assumed
+           hash, crs_assumed, key_id, user_id
     FROM src WHERE rid IS NOT NULL ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -434,17 +436,21 @@ _GENERIC_PLANS = text("SET LOCAL plan_cache_mode = force_generic_plan")
 def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,
             principal: Principal) -> ReportOut:
     row = session.execute(text("""
-        SELECT id, request_hash, idempotency_key FROM report
+        SELECT r.id, r.request_hash, r.idempotency_key, r.key_id, r.user_id, rt.grid_code FROM report r
+        LEFT JOIN LATERAL (SELECT * FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1) rt ON true
         WHERE source = :s AND (idempotency_key = :k OR (CAST(:e AS text) IS NOT NULL AND external_id = :e))
         ORDER BY (idempotency_key = :k) DESC NULLS LAST LIMIT 1"""),
         {"s": body.source, "k": idempotency_key, "e": body.external_id}).first()
     if row is None:  # pragma: no cover - a conflict means one of the unique keys matched
         raise Conflict("the report conflicts with another one")
+    if not read_scope(principal).allows(key_id=row.key_id, user_id=row.user_id, grid_code=row.grid_code):
+        # Another system's report under the same source and key: refused without a word of its content.
+        raise Conflict("the Idempotency-Key or external_id was already used by another sender of this source")
     if row.request_hash is not None and row.request_hash != digest:
         what = "Idempotency-Key" if idempotency_key and row.idempotency_key == idempotency_key else "external_id"
         raise IdempotencyConflict(
             f"{what} was already used for report {row.id} with a different request", report_id=row.id, field=what)
-    out = get_report(session, report_id=row.id, unmask=principal.role == "admin")
+    out = get_report(session, report_id=row.id, unmask=principal.role == "admin", scope=EVERYTHING)
     out.replayed = True
     return out
 
@@ -483,8 +489,10 @@ def _to_out(r: Any, *, unmask: bool) -> ReportOut:
     )
 
 
-def get_report(session: Session, *, report_id: int, unmask: bool) -> ReportOut:
-    row = session.execute(text(REPORT_SELECT + " WHERE r.id = :id"), {"id": report_id}).first()
+def get_report(session: Session, *, report_id: int, unmask: bool, scope: ReadScope) -> ReportOut:
+    """One report, if ``scope`` lets its reader see it; else 404, as if it did not exist (ids are sequential)."""
+    row = session.execute(text(REPORT_SELECT + f" WHERE r.id = :id AND {ReadScope.SQL}"),
+                          {"id": report_id, **scope.params}).first()
     if row is None:
         raise NotFound(f"no report with id {report_id}")
     return _to_out(row, unmask=unmask)
@@ -502,7 +510,7 @@ def list_reports(
     limit: int,
     offset: int,
     unmask: bool,
-    scope: list[str] | None = None,
+    scope: ReadScope,
 ) -> tuple[list[ReportOut], int]:
     where = """WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
                AND (CAST(:category AS text) IS NULL OR r.category_code = :category)
@@ -510,9 +518,9 @@ def list_reports(
                AND (CAST(:status AS text) IS NULL OR k.status = :status)
                AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
                AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)
-               AND (CAST(:scope AS text[]) IS NULL OR rt.grid_code = ANY(CAST(:scope AS text[])))"""
+               AND """ + ReadScope.SQL
     params = {"source": source, "category": category, "grid": grid, "status": status, "since": since,
-              "until": until, "scope": scope}
+              "until": until, **scope.params}
     total = session.execute(text(f"SELECT count(*) FROM ({REPORT_SELECT} {where}) t"), params).scalar_one()
     rows = session.execute(text(f"{REPORT_SELECT} {where} ORDER BY r.reported_at DESC, r.id DESC "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()

@@ -145,11 +145,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("PATCH", f"{V1}/people/{{person_id}}"): COMMANDER,
     ("DELETE", f"{V1}/people/{{person_id}}"): COMMANDER,
     # Open311 GeoReport v2
-    ("GET", "/open311/v2/services.json"): OPEN311_READ,
-    ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
-    ("POST", "/open311/v2/requests.json"): OPEN311_POST,
-    ("GET", "/open311/v2/requests.json"): OPEN311_READ,
-    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_READ,
+    **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
+        ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data
+        ("GET", "services", PUBLIC),
+        ("GET", "services/{service_code}", PUBLIC),
+        ("GET", "service/{service_code}", PUBLIC),  # the PyPI open311 client's spelling
+        ("POST", "requests", OPEN311_POST),
+        ("GET", "requests", OPEN311_READ),  # scoped: an intake key reads the requests it posted
+        ("GET", "requests/{request_id}", OPEN311_READ),
+        ("GET", "servicerequestupdates", OPEN311_READ),
+    )},
 }
 
 
