@@ -104,7 +104,7 @@ CommaStatus = Annotated[str | None, Query(alias="status", pattern=r"^(open|close
                                           description="open, closed, or both comma-separated")]
 CommaCodes = Annotated[str | None, Query(max_length=2000, pattern=r"^[^,]{1,16}(,[^,]{1,16})*$",
                                          description="one service_code or several, comma-separated")]
-CommaIds = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}(,[0-9]{1,19}){0,999}$",
+CommaIds = Annotated[str | None, Query(pattern=r"^[0-9]+(,[0-9]+)*$", max_length=20_000,
                                        description="request ids, comma-separated; overrides the other filters")]
 
 
