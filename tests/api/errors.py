@@ -12,12 +12,21 @@ import httpx
 PROBLEM = "application/problem+json"
 
 
-def error_of(resp: httpx.Response) -> dict[str, Any] | None:
-    """``{"status", "code", "detail"}`` of a well-formed error response, or None when it is not one."""
-    ctype = resp.headers.get("content-type", "")
+def _content_type(resp: Any) -> str:
+    for name, values in resp.headers.items():  # schemathesis' responses keep each header as a list
+        if name.lower() == "content-type":
+            return values[0] if isinstance(values, list) else values
+    return ""
+
+
+def error_of(resp: httpx.Response | Any, path: str | None = None) -> dict[str, Any] | None:
+    """``{"status", "code", "detail"}`` of a well-formed error response, or None when it is not one. ``path``:
+    the request's path, for responses that do not carry their URL (schemathesis')."""
+    ctype = _content_type(resp)
+    path = path if path is not None else resp.url.path
     try:
         # (On /open311 too, what is refused before a route is matched, a body over the size limit, is a problem.)
-        if resp.url.path.startswith("/open311/") and not ctype.startswith(PROBLEM):
+        if path.startswith("/open311/") and not ctype.startswith(PROBLEM):
             if ctype.startswith("text/xml"):
                 err = ET.fromstring(resp.content).find("error")
                 if err is None:

@@ -165,7 +165,7 @@ def test_fuzz(method: str, path: str, role: str, fuzz_app: Any, db: Session) -> 
             STATS["server_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
             problems.append("5xx: " + _describe(case, resp))
         elif resp.status_code >= 400:
-            body = error_of(resp)  # problem+json, or GeoReport's error list on /open311
+            body = error_of(resp, path)  # problem+json, or GeoReport's error list on /open311
             if not (isinstance(body, dict) and body.get("code") and body.get("status") == resp.status_code):
                 STATS["non_problem_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
                 problems.append("not problem+json: " + _describe(case, resp))
