@@ -19,6 +19,7 @@ building) by ``MARGIN``; otherwise the answer is *ambiguous* with its top candid
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from api.addresses.normalize import (
     DEFAULT_DISTRICTS,
+    HOMOPHONE,
     NAME_FILLERS,
     Parsed,
     bigrams,
@@ -222,12 +224,13 @@ class AddressIndex:
             for k in range(len(sy) - 1):
                 for n in self.name_gram.get("\0" + sy[k] + " " + sy[k + 1], ()):
                     shortlist[n] += 2
-        best = sorted(shortlist.items(), key=lambda kv: (-kv[1], kv[0]))[:SHORTLIST]
+        # the best SHORTLIST of them (a partial sort: a common character like 里 shortlists hundreds of names)
+        best = heapq.nsmallest(SHORTLIST, shortlist.items(), key=lambda kv: (-kv[1], kv[0]))
         out = []
         for n, _ in best:
             s = name_similarity(q, n)
             how = "contains" if n in q else "fuzzy"
-            if self.typed and s < 1.0:
+            if self.typed and s < HOMOPHONE:  # (a sound match scores at most HOMOPHONE)
                 heard = sound_similarity(q, n)
                 if heard > s:
                     s, how = heard, "sound"
