@@ -19,13 +19,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.auth.roles import Can, can, roles_with, row_scope
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
 from api.open311 import service
 from api.open311.formats import FORMATS, Open311Route, render, responses
-from api.reports.access import EVERYTHING, ReadScope, read_scope
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 _bearer = HTTPBearer(auto_error=False, description="An API key (or send it as the api_key parameter)")
@@ -84,9 +84,14 @@ Client = Annotated[Principal, Depends(open311_principal)]
 Reader = Annotated[Principal, Depends(open311_reader)]
 
 
-def _scope(principal: Principal) -> tuple[ReadScope, bool]:
-    """The reports' one read rule (api/reports/access.py); the public reads everything, published."""
-    return (EVERYTHING, True) if principal is PUBLIC else (read_scope(principal), False)
+def _scope(principal: Principal) -> tuple[tuple[str, dict[str, object]], bool]:
+    """The reports' one read rule (api/auth/roles.py row_scope: an intake key reads the reports it filed, a worker
+    its grids' ...) as a SQL condition; the public reads everything, published."""
+    if principal is PUBLIC:
+        return ("TRUE", {}), True
+    if not can(principal.role, Can.READ_REPORTS):
+        raise Forbidden(f"reading requests needs one of the roles: {', '.join(roles_with(Can.READ_REPORTS))}")
+    return row_scope(principal, grid="rt.grid_code", filer="r.filed_by"), False
 
 
 async def open311_intake_guard(request: Request, principal: Client) -> AsyncIterator[Principal]:
@@ -134,8 +139,8 @@ async def post_request(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """Create a service request (form-encoded as GeoReport v2 says, or JSON)."""
-    if principal.role not in ("intake", "admin"):
-        raise Forbidden("posting requests needs an intake key")
+    if not can(principal.role, Can.FILE_REPORTS):
+        raise Forbidden(f"posting requests needs one of the roles: {', '.join(roles_with(Can.FILE_REPORTS))}")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             payload = await request.json()

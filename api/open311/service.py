@@ -5,8 +5,9 @@ statuses collapse to Open311's ``open``/``closed`` (closed = closed or rejected)
 status, the grid and the routing method in ``extended_attributes``. A case's later events are mySociety's
 ``servicerequestupdates`` (statuses in :data:`EXTENDED`).
 
-Who reads what: every read applies the reports' one rule (``api/reports/access.py``: an intake key reads the
-requests it posted). With ``GRIDMAP_OPEN311_PUBLIC_READ`` a caller without a key reads every request, *published*
+Who reads what: every read applies the reports' one rule (``api/auth/roles.py`` ``row_scope``: an intake key
+reads the requests it filed, a worker its grids'), passed in as ``scope``: a SQL condition and its parameters.
+With ``GRIDMAP_OPEN311_PUBLIC_READ`` a caller without a key reads every request, *published*
 (:func:`publish`): what a city puts on its open-data portal, nothing more.
 """
 
@@ -26,9 +27,10 @@ from api.core.config import Settings
 from api.core.errors import InvalidParameter, NotFound, ValidationFailed
 from api.locate.index import IndexCache
 from api.reports import service as reports
-from api.reports.access import ReadScope
 from api.reports.schemas import Reporter, ReportIn
 
+#: A read scope: a SQL condition over ``report r`` and its latest ``routing rt``, and its parameters.
+Scope = tuple[str, dict[str, object]]
 CLOSED = TERMINAL
 #: gridmap's case status -> mySociety's extended Open311 status (servicerequestupdates).
 EXTENDED = {"reported": "open", "registered": "investigating", "dispatched": "action_scheduled",
@@ -172,14 +174,14 @@ def date_range(start: datetime | None, end: datetime | None, *, default: timedel
 
 
 def get_requests(session: Session, *, ids: list[int] | None, service_codes: list[str] | None,
-                 start: datetime | None, end: datetime | None, statuses: list[str] | None, scope: ReadScope,
+                 start: datetime | None, end: datetime | None, statuses: list[str] | None, scope: Scope,
                  public: bool = False) -> list[dict[str, Any]]:
     """Requests by id, or the latest (at most 1,000) in a date window, filtered by service codes and
     statuses (``open``, ``closed``: GeoReport's comma lists), within the caller's ``scope``; ``public``:
     published (:func:`publish`)."""
     if ids:
-        rows = session.execute(text(SELECT + f" WHERE r.id = ANY(:ids) AND {ReadScope.SQL} ORDER BY r.id"),
-                               {"ids": ids, **scope.params}).all()
+        rows = session.execute(text(SELECT + f" WHERE r.id = ANY(:ids) AND {scope[0]} ORDER BY r.id"),
+                               {"ids": ids, **scope[1]}).all()
     else:
         start, end = date_range(start, end, default=MAX_RANGE)
         wanted = set(statuses or ())
@@ -191,15 +193,15 @@ def get_requests(session: Session, *, ids: list[int] | None, service_codes: list
         rows = session.execute(text(SELECT + f"""
             WHERE r.reported_at >= :start AND r.reported_at < :end
               AND (CAST(:codes AS text[]) IS NULL OR r.category_code = ANY(CAST(:codes AS text[]))) {status_sql}
-              AND {ReadScope.SQL}
+              AND {scope[0]}
             ORDER BY r.reported_at DESC LIMIT {MAX_ITEMS}"""),
             {"start": start, "end": end, "codes": service_codes or None, "closed": list(CLOSED),
-             **scope.params}).all()
+             **scope[1]}).all()
     out = [_request(r) for r in rows]
     return [publish(r) for r in out] if public else out
 
 
-def get_request(session: Session, *, request_id: int, scope: ReadScope, public: bool = False) -> list[dict[str, Any]]:
+def get_request(session: Session, *, request_id: int, scope: Scope, public: bool = False) -> list[dict[str, Any]]:
     """One request (as a one-item list, as GeoReport answers); 404 when it is not in ``scope``."""
     found = get_requests(session, ids=[request_id], service_codes=None, start=None, end=None, statuses=None,
                          scope=scope, public=public)
@@ -208,7 +210,7 @@ def get_request(session: Session, *, request_id: int, scope: ReadScope, public: 
     return found
 
 
-def get_updates(session: Session, *, start: datetime | None, end: datetime | None, scope: ReadScope,
+def get_updates(session: Session, *, start: datetime | None, end: datetime | None, scope: Scope,
                 public: bool = False) -> list[dict[str, Any]]:
     """mySociety's ``servicerequestupdates``: the status changes of the requests in ``scope`` made in the window
     (default: the last 24 hours), oldest first, at most 1,000, so that a system polls with ``start_date`` = the
@@ -223,8 +225,8 @@ def get_updates(session: Session, *, start: datetime | None, end: datetime | Non
         JOIN report r ON r.id = k.report_id
         LEFT JOIN LATERAL (SELECT grid_code FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1)
             rt ON true
-        WHERE e.from_status IS NOT NULL AND e.at >= :start AND e.at < :end AND {ReadScope.SQL}
-        ORDER BY e.at, e.id LIMIT {MAX_ITEMS}"""), {"start": start, "end": end, **scope.params}).all()
+        WHERE e.from_status IS NOT NULL AND e.at >= :start AND e.at < :end AND {scope[0]}
+        ORDER BY e.at, e.id LIMIT {MAX_ITEMS}"""), {"start": start, "end": end, **scope[1]}).all()
     return [{"update_id": str(r.id), "service_request_id": str(r.report_id),
              "status": EXTENDED.get(r.to_status, "open"), "external_status_code": r.to_status,
              "updated_datetime": r.at.isoformat(), "description": None if public else (r.note or r.to_status),

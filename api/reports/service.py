@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import Can, can, filed_by, row_scope, sees
 from api.auth.service import Principal
 from api.cases import duplicates
 from api.cases.workflow import OPEN_STATUSES
@@ -30,7 +31,6 @@ from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.people.service import mask_phone
-from api.reports.access import EVERYTHING, ReadScope, filed_by, read_scope
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
 from geo.routing import METHODS
 
@@ -162,9 +162,10 @@ def prepare_report(
         "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
         "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
-        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": f"key:{principal.name}",
+        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,
+        "filed_by": filed_by(principal),
         "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
-        "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0, **filed_by(principal),
+        "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
     }
     return Prepared(body=body, idempotency_key=idempotency_key, principal=principal, digest=digest, params=params,
                     method=method, addr=addr, notify=notify)
@@ -200,7 +201,7 @@ def _answer(session: Session, p: Prepared, row: Any) -> ReportOut:
         on_commit(session, lambda: send(CHANNEL, payload))
     addr = p.addr
     review_id = addr.queue(session, report_id=row.id) if addr is not None else None
-    out = _to_out(row, unmask=p.principal.role == "admin")
+    out = _to_out(row, unmask=can(p.principal.role, Can.SEE_CALLER))
     out.address_check = addr.summary(review_id) if addr is not None else None
     if out.case is not None:
         out.case.duplicates = dups
@@ -279,11 +280,11 @@ WITH cat AS (SELECT code, time_limit_hours FROM category WHERE code = :category)
 ins AS (
     INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
                         address_text, reporter_name, reporter_phone, photos, reported_at, location,
-                        request_hash, crs_assumed, key_id, user_id)
+                        request_hash, crs_assumed, filed_by)
     SELECT :source, :external_id, :key, cat.code, :description, :x, :y, :crs, :address, :rname, :rphone,
            CAST(:photos AS jsonb), :reported_at,
            CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-           :hash, :crs_assumed, CAST(:key_id AS bigint), CAST(:user_id AS bigint)
+           :hash, :crs_assumed, :filed_by
     FROM cat
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -332,7 +333,7 @@ _BATCH_TYPES = {
     "x": "float8", "y": "float8", "crs": "text", "rname": "text", "rphone": "text", "photos": "text",
     "reported_at": "timestamptz", "lon": "float8", "lat": "float8", "hash": "text", "crs_assumed": "text",
     "layout": "bigint", "grid": "text", "method": "text", "distance": "float8", "candidates": "text",
-    "reason": "text", "actor": "text", "note": "text", "key_id": "bigint", "user_id": "bigint",
+    "reason": "text", "actor": "text", "note": "text", "filed_by": "text",
 }
 _BATCH_COLUMNS = tuple(_BATCH_TYPES)
 _BATCH_RECORD = ", ".join(f"{c} {t}" for c, t in _BATCH_TYPES.items())
@@ -355,10 +356,10 @@ src AS MATERIALIZED (
 ins AS (
     INSERT INTO report (id, source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
                         reporter_name, reporter_phone, photos, reported_at, location, request_hash, crs_assumed,
-                        key_id, user_id)
+                        filed_by)
     SELECT rid, source, external_id, key, cat_code, description, x, y, crs, rname, rphone, CAST(photos AS jsonb),
            reported_at, CASE WHEN lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END,
-           hash, crs_assumed, key_id, user_id
+           hash, crs_assumed, filed_by
     FROM src WHERE rid IS NOT NULL ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -436,21 +437,24 @@ _GENERIC_PLANS = text("SET LOCAL plan_cache_mode = force_generic_plan")
 def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,
             principal: Principal) -> ReportOut:
     row = session.execute(text("""
-        SELECT r.id, r.request_hash, r.idempotency_key, r.key_id, r.user_id, rt.grid_code FROM report r
-        LEFT JOIN LATERAL (SELECT * FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1) rt ON true
+        SELECT r.id, r.request_hash, r.idempotency_key, r.filed_by, rt.grid_code FROM report r
+        LEFT JOIN LATERAL (SELECT grid_code FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1) rt
+            ON true
         WHERE source = :s AND (idempotency_key = :k OR (CAST(:e AS text) IS NOT NULL AND external_id = :e))
         ORDER BY (idempotency_key = :k) DESC NULLS LAST LIMIT 1"""),
         {"s": body.source, "k": idempotency_key, "e": body.external_id}).first()
     if row is None:  # pragma: no cover - a conflict means one of the unique keys matched
         raise Conflict("the report conflicts with another one")
-    if not read_scope(principal).allows(key_id=row.key_id, user_id=row.user_id, grid_code=row.grid_code):
-        # Another system's report under the same source and key: refused without a word of its content.
+    if not sees(principal, grid_code=row.grid_code, filer=row.filed_by):
+        # Another sender's report under the same source and key (issue 17, defect 1): refused without a word of
+        # it (not its id, not its content), where it used to be answered with that report.
         raise Conflict("the Idempotency-Key or external_id was already used by another sender of this source")
     if row.request_hash is not None and row.request_hash != digest:
         what = "Idempotency-Key" if idempotency_key and row.idempotency_key == idempotency_key else "external_id"
         raise IdempotencyConflict(
             f"{what} was already used for report {row.id} with a different request", report_id=row.id, field=what)
-    out = get_report(session, report_id=row.id, unmask=principal.role == "admin", scope=EVERYTHING)
+    # The first answer again, to a retry by whoever may read it: the unique keys (source + key or external id) matched.
+    out = report_out(session, report_id=row.id, unmask=can(principal.role, Can.SEE_CALLER))
     out.replayed = True
     return out
 
@@ -489,13 +493,23 @@ def _to_out(r: Any, *, unmask: bool) -> ReportOut:
     )
 
 
-def get_report(session: Session, *, report_id: int, unmask: bool, scope: ReadScope) -> ReportOut:
-    """One report, if ``scope`` lets its reader see it; else 404, as if it did not exist (ids are sequential)."""
-    row = session.execute(text(REPORT_SELECT + f" WHERE r.id = :id AND {ReadScope.SQL}"),
-                          {"id": report_id, **scope.params}).first()
+def get_report(session: Session, *, report_id: int, principal: Principal) -> ReportOut:
+    """One report, if ``principal`` may read it (api/auth/roles.py row_scope); otherwise 404, as if absent."""
+    scope, params = _scope(principal)
+    row = session.execute(text(REPORT_SELECT + f" WHERE r.id = :id AND {scope}"), {**params, "id": report_id}).first()
     if row is None:
         raise NotFound(f"no report with id {report_id}")
-    return _to_out(row, unmask=unmask)
+    return _to_out(row, unmask=can(principal.role, Can.SEE_CALLER))
+
+
+def report_out(session: Session, *, report_id: int, unmask: bool) -> ReportOut:
+    """One report for a caller already known to be entitled to it (the wall's case detail, a retry's replay)."""
+    return _to_out(session.execute(text(REPORT_SELECT + " WHERE r.id = :id"), {"id": report_id}).one(),
+                   unmask=unmask)
+
+
+def _scope(principal: Principal) -> tuple[str, dict[str, object]]:
+    return row_scope(principal, grid="rt.grid_code", filer="r.filed_by")
 
 
 def list_reports(
@@ -509,19 +523,20 @@ def list_reports(
     until: datetime | None,
     limit: int,
     offset: int,
-    unmask: bool,
-    scope: ReadScope,
+    principal: Principal,
 ) -> tuple[list[ReportOut], int]:
-    where = """WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
+    scope, scope_params = _scope(principal)
+    where = f"""WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
                AND (CAST(:category AS text) IS NULL OR r.category_code = :category)
                AND (CAST(:grid AS text) IS NULL OR rt.grid_code = :grid)
                AND (CAST(:status AS text) IS NULL OR k.status = :status)
                AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
                AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)
-               AND """ + ReadScope.SQL
+               AND {scope}"""
     params = {"source": source, "category": category, "grid": grid, "status": status, "since": since,
-              "until": until, **scope.params}
+              "until": until, **scope_params}
     total = session.execute(text(f"SELECT count(*) FROM ({REPORT_SELECT} {where}) t"), params).scalar_one()
     rows = session.execute(text(f"{REPORT_SELECT} {where} ORDER BY r.reported_at DESC, r.id DESC "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
+    unmask = can(principal.role, Can.SEE_CALLER)
     return [_to_out(r, unmask=unmask) for r in rows], total

@@ -48,7 +48,7 @@ def test_open311_errors_are_4xx_in_georeport_form(client, make_key) -> None:
     assert "lat" in open311_error(client.post("/open311/v2/requests.json", data={
         "api_key": key, "service_code": "E01001", "lat": "abc", "long": "116.4"}), 422, "validation_error")
     open311_error(client.post("/open311/v2/requests.json", data={"api_key": key}), 422, "validation_error")
-    open311_error(client.post("/open311/v2/requests.json", data={"api_key": make_key("commander"),
+    open311_error(client.post("/open311/v2/requests.json", data={"api_key": make_key("viewer"),
                                                                   "service_code": "E01001"}), 403, "forbidden")
     open311_error(client.get("/open311/v2/requests/99999999.json", params={"api_key": key}), 404, "not_found")
     open311_error(client.get("/open311/v2/services/NOPE.json"), 404, "not_found")

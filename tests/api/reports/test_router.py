@@ -65,7 +65,7 @@ def test_retries_return_the_same_report_and_a_changed_body_is_409(client, auth, 
     changed = client.post("/api/v1/reports", json=report(spot, description="另一件事"), headers=h)
     assert assert_problem(changed, 409, "idempotency_key_reused")["report_id"] == first.json()["id"]
     # Without a key, the sender's external id plays the same role.
-    sender = auth("intake")  # the same system (key): another key's retry is a 409 (tests/api/open311/test_scope.py)
+    sender = auth("intake")  # the same system: another key's retry is a 409 (tests/api/open311/test_scope.py)
     e1 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=sender)
     e2 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=sender)
     assert e2.status_code == 200 and e2.json()["id"] == e1.json()["id"]
@@ -114,14 +114,18 @@ def test_bad_reports_are_422_naming_the_field(client, auth, spot, change, field)
     assert field in (problem.get("field") or "") + " ".join(e["field"] for e in problem.get("errors", []))
 
 
-def test_only_intake_posts_and_only_readers_list(client, auth, spot) -> None:
-    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("commander")), 403, "forbidden")
-    assert_problem(client.get("/api/v1/reports", headers=auth("intake")), 403, "forbidden")
-    sender = auth("intake")
-    rid = client.post("/api/v1/reports", json=report(spot), headers=sender).json()["id"]
-    assert client.get(f"/api/v1/reports/{rid}", headers=sender).status_code == 200
-    assert_problem(client.get(f"/api/v1/reports/{rid}", headers=auth("intake")), 404, "not_found")  # another system
-    listed = client.get("/api/v1/reports", params={"grid": spot[2], "limit": 5}, headers=auth("commander")).json()
+def test_only_filers_post_and_intake_reads_back_only_its_own(client, auth, spot) -> None:
+    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("dispatcher")), 403, "forbidden")
+    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("viewer")), 403, "forbidden")
+    mine, other = auth("intake"), auth("intake")
+    rid = client.post("/api/v1/reports", json=report(spot), headers=mine).json()["id"]
+    assert client.get(f"/api/v1/reports/{rid}", headers=mine).status_code == 200
+    # issue 17 defect 1: another intake system neither reads it by id nor finds it in a list
+    assert_problem(client.get(f"/api/v1/reports/{rid}", headers=other), 404, "not_found")
+    assert client.get("/api/v1/reports", headers=other).json()["total"] == 0
+    own = client.get("/api/v1/reports", headers=mine).json()
+    assert [i["id"] for i in own["items"]] == [rid] and own["total"] == 1
+    listed = client.get("/api/v1/reports", params={"grid": spot[2], "limit": 5}, headers=auth("dispatcher")).json()
     assert listed["items"][0]["id"] == rid and listed["total"] >= 1
     assert all(i["routing"]["grid_code"] == spot[2] for i in listed["items"])
     assert_problem(client.get("/api/v1/reports/999999999", headers=auth()), 404, "not_found")
@@ -168,10 +172,9 @@ def test_the_intake_answer_is_what_a_read_returns_and_the_heat_rollups_count_it(
     body = report(spot, reporter={"name": "李四", "phone": "13900139000"}, photos=["https://example.org/a.jpg"])
     cases = []
     for role in ("intake", "admin"):  # the reporter is masked for one and not the other
-        h = auth(role)
-        posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=h)
+        posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=auth(role))
         assert posted.status_code == 201, posted.text
-        read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=h).json()
+        read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=auth(role)).json()
         answer = posted.json()
         assert answer["case"].pop("duplicates") == cases  # the second one is the first one's duplicate
         cases.append(answer["case"]["id"])
