@@ -18,12 +18,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from api.auth.roles import Can, can, roles_with, row_scope
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
+from api.media.router import absolute_media_urls, store_upload
 from api.open311 import service
 from api.open311.formats import FORMATS, Open311Route, render, responses
 
@@ -150,7 +152,10 @@ async def post_request(
             raise InvalidParameter("the body must be a JSON object of GeoReport fields", field="body")
         form = {k: str(v) for k, v in payload.items() if v is not None}
     else:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        raw = await request.form()
+        form = {k: str(v) for k, v in raw.items() if not isinstance(v, UploadFile)}
+        if isinstance(media := raw.get("media"), UploadFile):  # a photo posted with the request (issue 18)
+            form["media_url"] = str((await store_upload(request, session, settings, principal, media)).id)
     # The body is read on the event loop; the database work goes to the thread pool, like the sync routes.
     out = await run_in_threadpool(
         service.post_request, session, cache=request.app.state.index_cache, form=form, principal=principal,
@@ -178,7 +183,7 @@ def get_requests(
     found = service.get_requests(session, ids=ids, service_codes=service_code.split(",") if service_code else None,
                                  start=start_date, end=end_date, statuses=status_.split(",") if status_ else None,
                                  scope=scope, public=public)
-    return render(request, found, root="service_requests", item="request")
+    return render(request, absolute_media_urls(request, found), root="service_requests", item="request")
 
 
 def get_request(request: Request, request_id: IdPath, session: SessionDep, principal: Reader,
@@ -186,7 +191,7 @@ def get_request(request: Request, request_id: IdPath, session: SessionDep, princ
     """One request, if the caller may read it; 404 otherwise (as if it did not exist)."""
     scope, public = _scope(principal)
     found = service.get_request(session, request_id=request_id, scope=scope, public=public)
-    return render(request, found, root="service_requests", item="request")
+    return render(request, absolute_media_urls(request, found), root="service_requests", item="request")
 
 
 def get_updates(

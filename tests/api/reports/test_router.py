@@ -172,7 +172,7 @@ def test_the_intake_answer_is_what_a_read_returns_and_the_heat_rollups_count_it(
     body = report(spot, reporter={"name": "李四", "phone": "13900139000"}, photos=["https://example.org/a.jpg"])
     cases = []
     for role in ("intake", "admin"):  # the reporter is masked for one and not the other
-        h = auth(role)  # one key: an intake key reads back only the reports it filed
+        h = auth(role)  # one key: an intake system reads back what its own key posted
         posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=h)
         assert posted.status_code == 201, posted.text
         read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=h).json()
