@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     log_sample: float = Field(default=0.05, ge=0, le=1)
     log_slow_ms: float = Field(default=500.0, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
+    #: Open311 reads without a key, for a city that publishes its 311 data: every request, masked and coarse
+    #: (api/open311/service.py ``publish``: no free text, no photo, the point rounded to ~100 m). Off: reads need
+    #: a key, and an intake key reads only the requests it posted.
+    open311_public_read: bool = False
     #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
     metrics: bool = True
     #: Roles that may publish a grid layout (issue 8); admin always may, and only admin may override

@@ -52,7 +52,6 @@ CASE_ACTOR = _bearer("dispatcher", "worker")
 DISPATCHER = _bearer("dispatcher")
 STAFF_READ = _bearer("dispatcher", "operator", "planner", "worker")
 PLANNER = _bearer("planner")
-OPEN311_READ = Access("open311", frozenset(ROLES))
 OPEN311_REQUESTS = Access("open311", frozenset(("admin", "dispatcher", "operator", "planner", "worker", "intake")))
 OPEN311_POST = Access("open311", frozenset(("admin", "operator", "worker", "intake")))
 TICKET = Access("ticket")
@@ -167,11 +166,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ANY_KEY,
     ("GET", f"{V1}/media/{{media_id}}/meta"): ANY_KEY,
     # Open311 GeoReport v2
-    ("GET", "/open311/v2/services.json"): OPEN311_READ,
-    ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
-    ("POST", "/open311/v2/requests.json"): OPEN311_POST,
-    ("GET", "/open311/v2/requests.json"): OPEN311_REQUESTS,
-    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_REQUESTS,
+    **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
+        ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data
+        ("GET", "services", PUBLIC),
+        ("GET", "services/{service_code}", PUBLIC),
+        ("GET", "service/{service_code}", PUBLIC),  # the PyPI open311 client's spelling
+        ("POST", "requests", OPEN311_POST),
+        ("GET", "requests", OPEN311_REQUESTS),  # scoped: an intake key reads the requests it posted
+        ("GET", "requests/{request_id}", OPEN311_REQUESTS),
+        ("GET", "servicerequestupdates", OPEN311_REQUESTS),
+    )},
     # OGC API Features and Tiles (issue 23): the documents that say nothing about the data need no key
     ("GET", "/ogc"): PUBLIC,
     ("GET", "/ogc/conformance"): PUBLIC,
