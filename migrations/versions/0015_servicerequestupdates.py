@@ -5,14 +5,14 @@ creation, which is the request itself and no update) has no ``from_status``. (Wh
 update and request reads are scoped by, is migration 0014's ``report.filed_by``.)
 
 Revision ID: 0015
-Revises: 0016
+Revises: 0014
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0016"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
