@@ -38,8 +38,10 @@ def neighbour(draft: Draft, code: str) -> str:
 def test_blocking_findings_refuse_a_planner_even_with_a_reason_and_an_admin_overrides(
         draft: Draft, auth: Callable[[str], dict[str, str]]) -> None:
     old = published_id(draft.db)
+    a, _b = adjacent_pair(draft.db, draft.id, same_community=True)
+    draft.ok("delete", code=a)  # a hole the size of a grid: new, so it blocks (the planted defects are known)
     body = problem(publish(draft), 409, "blocking_findings")
-    assert body["blocking_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
+    assert body["blocking_counts"]["gap"] == 1 and set(body["blocking_counts"]) == {"gap", "building_uncovered"}
     problem(publish(draft, override_reason="we know"), 409, "blocking_findings")
     admin = auth("admin")
     problem(publish(draft, admin), 409, "blocking_findings")  # an admin must give the reason
@@ -54,7 +56,7 @@ def test_blocking_findings_refuse_a_planner_even_with_a_reason_and_an_admin_over
     assert prev.status == "published" and prev.effective_to == t
     rec = draft.db.execute(text("SELECT * FROM layout_publish WHERE layout_id = :l"), {"l": draft.id}).mappings().one()
     assert rec["override_reason"] == "标准调整，缺陷已登记" and rec["previous_id"] == old and rec["role"] == "admin"
-    assert rec["counts"]["gap"] == 1
+    assert rec["counts"]["gap"] == 2
     audit = draft.db.execute(text("""SELECT actor, query FROM audit_log WHERE method = 'PUBLISH'
                                      AND path = :p"""), {"p": f"/api/v1/layouts/{draft.id}/publish"}).one()
     assert "override_reason" in audit.query and audit.actor.startswith("key:")
