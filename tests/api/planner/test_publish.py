@@ -162,14 +162,20 @@ def test_publish_roles_follow_the_setting(draft: Draft, monkeypatch: pytest.Monk
     assert publish(draft, auth("admin")).status_code == 200
 
 
-def test_staff_moves_apply_when_the_layout_comes_in_force(draft: Draft, db: Session) -> None:
-    fix_planted_defects(draft)
-    code = "110101001001001"
-    person = db.execute(text("SELECT id FROM person WHERE role = 'grid_worker' AND grid_code <> :c LIMIT 1"),
-                        {"c": code}).scalar_one()
+def staff_from_elsewhere(draft: Draft, code: str) -> int:
+    """Add a grid worker of another grid to the draft's staff of grid ``code``; returns the person's id."""
+    person = draft.db.execute(text("SELECT id FROM person WHERE role = 'grid_worker' AND grid_code <> :c LIMIT 1"),
+                              {"c": code}).scalar_one()
     staff = [s["id"] for s in draft.ok("update_attrs", code=code, name="x")["changed"]["features"][0]
              ["properties"]["staff"]]
     draft.ok("update_attrs", code=code, staff=[*staff, person])
+    return person
+
+
+def test_staff_moves_apply_when_the_layout_comes_in_force(draft: Draft, db: Session) -> None:
+    fix_planted_defects(draft)
+    code = "110101001001001"
+    person = staff_from_elsewhere(draft, code)
     assert publish(draft).status_code == 200  # tomorrow: nobody moves yet
     assert db.execute(text("SELECT grid_code FROM person WHERE id = :p"), {"p": person}).scalar_one() != code
     pending = db.execute(text("SELECT staff_pending FROM layout_publish WHERE layout_id = :l"),

@@ -16,7 +16,7 @@ from api.planner.publish import apply_due
 from tests.api.planner.conftest import Draft, problem, published_id
 from tests.api.planner.test_checks import fix_planted_defects, validation
 from tests.api.planner.test_edits import geom
-from tests.api.planner.test_publish import now, publish
+from tests.api.planner.test_publish import now, publish, staff_from_elsewhere
 
 
 def split_in_two(draft: Draft, code: str) -> str:
@@ -61,11 +61,7 @@ def test_a_scheduled_publish_is_cancelled_before_its_moment_and_routing_is_untou
         draft: Draft, db: Session, auth: Callable[[str], dict[str, str]]) -> None:
     fix_planted_defects(draft)
     code = "110101001001001"
-    person = db.execute(text("SELECT id FROM person WHERE role = 'grid_worker' AND grid_code <> :c LIMIT 1"),
-                        {"c": code}).scalar_one()
-    staff = [s["id"] for s in draft.ok("update_attrs", code=code, name="x")["changed"]["features"][0]
-             ["properties"]["staff"]]
-    draft.ok("update_attrs", code=code, staff=[*staff, person])
+    person = staff_from_elsewhere(draft, code)
     old = published_id(db)
     x, y = db.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(boundary) p FROM grid
                               WHERE layout_id = :l AND code = :c) t"""), {"l": old, "c": code}).one()
