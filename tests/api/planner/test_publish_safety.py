@@ -69,7 +69,7 @@ def test_a_scheduled_publish_is_cancelled_before_its_moment_and_routing_is_untou
     rev = draft.revision
     assert publish(draft, effective_from=t.isoformat(), reroute_open_cases=True).status_code == 200
     cancel = f"/api/v1/layouts/{draft.id}/publish/cancel"
-    problem(draft.client.post(cancel, json={}, headers=auth("commander")), 403, "forbidden")
+    problem(draft.client.post(cancel, json={}, headers=auth("dispatcher")), 403, "forbidden")
     resp = draft.client.post(cancel, json={"reason": "区里要求推迟"}, headers=draft.headers)
     assert resp.status_code == 200, resp.text
     out = resp.json()
