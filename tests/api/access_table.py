@@ -130,6 +130,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/validation"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/impact"): PLANNER,
     ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/publish/cancel"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
     # the address registry
     ("GET", f"{V1}/addresses/search"): ADDRESS_SEARCH,
