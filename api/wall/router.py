@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
 from sse_starlette.sse import EventSourceResponse
 
 from api.auth.service import Principal
@@ -157,7 +158,8 @@ async def stream(
                                        "reports received since are replayed first")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: `report` (the intake notice: id, case_id, lon, lat, grid, method, category,
+    """Server-sent events: `hello` first (`last_id`: the newest report id when it opened), `report` (the intake
+    notice: id, case_id, lon, lat, grid, method, category,
     source, reported_at, notified_at in ms) for every new report, `resync` when notices may have been
     missed, and a comment ping every 15 s. Open with `?ticket=` from POST /wall/stream/ticket.
 
@@ -180,9 +182,15 @@ async def stream(
         with request.app.state.sessionmaker() as session:
             return replay_after(session, since)
 
+    def _last_id() -> int | None:
+        with request.app.state.sessionmaker() as session:
+            return session.execute(text("SELECT max(id) FROM report")).scalar()
+
     async def events() -> AsyncIterator[dict]:
         try:
-            yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers}).decode()}
+            # `last_id`: where a client that has seen no report yet resumes from after a drop (?after=).
+            last = since if since is not None else await run_in_threadpool(_last_id)
+            yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers, "last_id": last}).decode()}
             seen: set[str] = set()
             if since is not None:
                 missed = await run_in_threadpool(_missed)

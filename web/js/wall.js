@@ -795,7 +795,14 @@ export class Wall {
     const after = this.lastReportId ? `&after=${this.lastReportId}` : "";
     const es = new EventSource(`/api/v1/wall/stream?ticket=${encodeURIComponent(ticket)}${after}`);
     this.es = es;
-    es.addEventListener("hello", () => this.setLive("on"));
+    es.addEventListener("hello", (ev) => {
+      // Where to resume after a drop even when no report has come yet (the server says its newest id).
+      try {
+        const id = JSON.parse(ev.data).last_id;
+        if (id) this.lastReportId = Math.max(this.lastReportId || 0, id);
+      } catch { /* an older server: resume from the last report seen */ }
+      this.setLive("on");
+    });
     es.addEventListener("report", (ev) => {
       try {
         const report = JSON.parse(ev.data);
