@@ -14,7 +14,10 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from tests.web.test_wall import WALL_READY, api_get, keys, open_wall, post  # noqa: F401 - keys is a fixture
+from tests.web import test_wall
+from tests.web.test_wall import WALL_READY, api_get, open_wall, post
+
+keys = test_wall.keys  # the intake key and report spots fixture, shared
 
 pytestmark = pytest.mark.browser
 
@@ -138,7 +141,8 @@ def test_heat_layer_toggles_has_its_own_palette_and_scales_to_the_window(live_se
             let h = mx === r ? ((g - b) / d) % 6 : mx === g ? (b - r) / d + 2 : (r - g) / d + 4;
             return { h: (h * 60 + 360) % 360, s: d }; };
         const css = getComputedStyle(document.documentElement);
-        const choro = ['--c1', '--c2', '--c3', '--c4', '--under', '--within', '--over'].map((v) => hue(css.getPropertyValue(v).trim()));
+        const choro = ['--c1', '--c2', '--c3', '--c4', '--under', '--within', '--over']
+            .map((v) => hue(css.getPropertyValue(v).trim()));
         return { heat: Object.values(HEAT_GRADIENT).map(hue), choro }; }""")
     for c in hues["heat"]:
         assert c is None or c["s"] < 0.05 or 255 <= c["h"] <= 300, hues
@@ -176,10 +180,13 @@ def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(li
         page.wait_for_function("document.body.classList.contains('wall')")
         page.wait_for_timeout(500)
         sizes = page.evaluate("""() => {
+            // the computed size is the rendered one: nothing on the wall is scaled by a CSS transform
+            const scaled = [...document.querySelectorAll('#dash, #legend, .gm-label')]
+                .some((el) => getComputedStyle(el).transform !== 'none' && !el.classList.contains('gm-label'));
             const min = (sel) => { const px = [...document.querySelectorAll(sel)].filter((el) => el.offsetParent
-                && el.textContent.trim()).map((el) => parseFloat(getComputedStyle(el).fontSize)
-                * (el.getBoundingClientRect().height / Math.max(el.offsetHeight, 1) || 1));
+                && el.textContent.trim()).map((el) => parseFloat(getComputedStyle(el).fontSize));
                 return px.length ? Math.min(...px) : null; };
+            if (scaled) return { scaled };
             return { cases: min('#overdue-list .case span, #escalated-list .case span'),
                      ranks: min('#top-grids .rank__name, #top-grids .rank__n'),
                      legend: min('#legend li, #legend .legend__title, #legend .legend__heat span'),
@@ -298,11 +305,11 @@ def test_exports_download_and_open_and_the_report_prints(live_server, commander_
     with page.expect_download() as dl:
         page.locator("[data-export='cases'][data-format='xlsx']").click()
     assert dl.value.suggested_filename.endswith(".xlsx")
-    ws = load_workbook(dl.value.path()).active
+    ws = load_workbook(io.BytesIO(open(dl.value.path(), "rb").read())).active
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
     assert rows[0][0] == "Cases (filtered)"
     head = _header(rows)
-    assert head["Source"] == "12345 hotline" and head["Time window"].startswith("Last 24 h: ")
+    assert head["Source"] == "12345 hotline" and head["Time window"].startswith("24 hours: ")
     body = [r for r in rows[8:] if r[0] is not None]
     expected = api_get(live_server, commander_key, "wall/lists/cases", source="hotline_12345", limit=1)["total"]
     assert len(body) == expected and all(r[6] == "12345 hotline" for r in body)
