@@ -51,8 +51,28 @@ def _trend(session: Session, f: Filters) -> dict[str, Any]:
         params.update(d0=f.since.astimezone(TZ).date(), d1=f.until.astimezone(TZ).date())
         sql = f"""SELECT day AS b, sum(n) AS n FROM {roll.day}
                   WHERE {roll.cond} AND day >= :d0 AND day <= :d1 GROUP BY 1 ORDER BY 1"""
-    rows = session.execute(text(sql), params).all()
-    return {"bucket": bucket, "points": [[r.b.isoformat(), int(r.n)] for r in rows]}
+    counts = {r.b: int(r.n) for r in session.execute(text(sql), params)}
+    return {"bucket": bucket, "points": [[b.isoformat(), counts.get(b, 0)] for b in _buckets(f, bucket, counts)]}
+
+
+def _buckets(f: Filters, bucket: str, counts: dict) -> list:
+    """Every bucket of the window, empty ones included, so that the axis under the bars is the window's (a night
+    without reports is a row of zeros, not a gap the chart would close)."""
+    if bucket == "day":
+        d, end = f.since.astimezone(TZ).date(), min(f.until, datetime.now(TZ)).astimezone(TZ).date()
+        out = []
+        while d <= end:
+            out.append(d)
+            d += timedelta(days=1)
+        return sorted(set(out) | set(counts))
+    step = timedelta(minutes=5) if bucket == "5min" else timedelta(hours=1)
+    t = f.since if bucket == "5min" else f.since.astimezone(TZ).replace(minute=0, second=0, microsecond=0)
+    end = min(f.until, datetime.now(TZ))
+    out = []
+    while t < end:
+        out.append(t)
+        t += step
+    return sorted(set(out) | set(counts), key=lambda b: b.timestamp())
 
 
 def summary(session: Session, f: Filters, settings: Settings, limit: int = 12) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -239,10 +241,14 @@ def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(li
 def test_replay_says_what_the_panel_shows_and_a_case_has_its_pin(live_server, commander_key, new_page, output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
     open_wall(page, live_server, commander_key)
+    yesterday = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)).date().isoformat()
+    page.fill("#replay-day", yesterday)
+    page.dispatch_event("#replay-day", "change")
+    page.wait_for_function("window.gridmap.replay && window.gridmap.replay.total > 0")
     page.locator("#replay-slider").fill("720")
     page.dispatch_event("#replay-slider", "input")
     page.wait_for_function("window.gridmap.replay && window.gridmap.replay.minute === 720")
-    assert page.locator("#dash-replay").is_visible()
+    assert page.locator("#dash-replay").is_visible() and page.evaluate("window.gridmap.replay.shown") > 0
     assert "看板仍为实时数据" in page.locator("#dash-replay").inner_text()
     shown = page.evaluate("window.gridmap.replay.shown")
     assert page.locator("#heat-info").inner_text().startswith(f"回放 12:00：已上报 {shown:,} 件")
@@ -333,6 +339,8 @@ def test_exports_download_and_open_and_the_report_prints(live_server, commander_
         rep.screenshot(path=str(output_dir / f"wall_trust_report_{tag}.png"), full_page=True)
         rep.emulate_media(media="print")
         assert rep.locator("#rep-print").is_hidden()
+        rep.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi: how the printed page lays out
+        rep.screenshot(path=str(output_dir / f"wall_trust_report_{tag}_print.png"))
         pdf = rep.pdf(path=str(output_dir / f"wall_trust_report_{tag}.pdf"), format="A4")
         assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
         assert rep.errors == []

@@ -9,7 +9,7 @@
 
 //
 // Intensity is scaled to what is on screen, not to a fixed count: after merging, a cell's weight is placed
-// between the median and the 98th percentile of all cells' weights (below the median: not drawn). A 30-day
+// between the 60th and the 98th percentile of all cells' weights (below the 60th: not drawn). A 30-day
 // window has thirty times the cases of a day, and with a fixed scale the whole district saturated; scaled
 // this way the hotspots stand out at any window. `scaleMax` is the count that draws full colour (the legend
 // says it).
@@ -25,7 +25,7 @@ function quantile(sorted, p) {
 }
 
 export const GridHeat = L.HeatLayer.extend({
-  options: { resolution: 0.5, low: 0.5, high: 0.98 },
+  options: { resolution: 0.5, low: 0.6, high: 0.98 },
 
   _initCanvas() {
     const canvas = L.DomUtil.create("canvas", "leaflet-heatmap-layer leaflet-layer");
@@ -91,7 +91,7 @@ export const GridHeat = L.HeatLayer.extend({
     const cells = [...merged.values()].filter((m) => m[2] > 0);
     const weights = cells.map((m) => m[2]).sort((a, b) => a - b);
     const hi = Math.max(1, quantile(weights, this.options.high));
-    // With few cells (a quiet hour) every cell is drawn; otherwise those at or below the median are not.
+    // With few cells (a quiet hour) every cell is drawn; otherwise those at or below the 60th percentile are not.
     const lo = weights.length >= 20 ? Math.min(quantile(weights, this.options.low), hi - 1) : 0;
     this.scaleMax = hi;
     const data = [];
