@@ -646,7 +646,7 @@ export class Wall {
       return;
     }
     const max = Math.max(...rows.map((r) => r.open), 1);
-    const n = document.body.classList.contains("wall") ? 5 : 8;
+    const n = document.body.classList.contains("wall") ? 4 : 8;
     for (const r of rows.slice(0, n)) {
       const cls = classify(r.households, norm);
       list.append(h("li", {},
