@@ -440,7 +440,10 @@ export class Wall {
       this.renderWindow();
     }
     this.shown = { ...keys, at: s.generated_at || new Date().toISOString() };
-    for (const kind of LISTS) Object.assign(this.lists[kind], { page: 0, items: s[kind], total: s.totals[kind] });
+    for (const kind of LISTS) {
+      Object.assign(this.lists[kind], { page: 0, items: s[kind], total: s.totals[kind] });
+      this.failures.delete(`list-${kind}`); // the lists start again from this answer's first page
+    }
     this.renderDashboard();
   }
 
@@ -471,10 +474,12 @@ export class Wall {
   renderHealth() {
     const now = Date.now();
     const failed = [...this.failures.values()];
+    // A failed download says so in the banner but is not the figures' health: no red light, no retries.
+    const dataFailed = [...this.failures.keys()].some((k) => k !== "export");
     const late = [...this.pending.values()].filter((t0) => now - t0 >= LATE_MS);
     const dash = $("dash");
     const asOf = this.shown ? fmtTime(this.shown.at) : null;
-    const stale = failed.length > 0 || late.length > 0;
+    const stale = dataFailed || late.length > 0;
     dash.classList.toggle("is-stale", stale && !!this.shown);
     $("dash-asof").hidden = !(stale && this.shown);
     if (this.shown) $("dash-asof").textContent = t("dash.asOf", { time: asOf });
@@ -490,10 +495,11 @@ export class Wall {
       const err = this.failures.get("summary") || failed[0];
       const reason = describe(err);
       level = "error";
-      title = t("health.failed");
-      detail = this.shown && sameWindow ? t("health.failedDetail", { time: asOf, reason })
-        : t("health.noData", { reason });
-      if (!this.retryTimer) {
+      title = this.failures.size === 1 && this.failures.has("export") ? t("export.failed") : t("health.failed");
+      if (!dataFailed) detail = reason;
+      else if (this.shown && sameWindow) detail = t("health.failedDetail", { time: asOf, reason });
+      else detail = t("health.noData", { reason });
+      if (dataFailed && !this.retryTimer) {
         this.retryTimer = setTimeout(() => { this.retryTimer = 0; if (this.failures.size) this.refreshAll(); }, RETRY_MS);
       }
     } else if (late.length) {
@@ -512,11 +518,11 @@ export class Wall {
     box.dataset.level = level || "";
     $("wall-alert-title").textContent = title;
     $("wall-alert-detail").textContent = detail;
-    $("wall-alert-retry").hidden = level !== "error" || !failed.length;
+    $("wall-alert-retry").hidden = level !== "error" || !dataFailed;
 
     // The light: the worse of the data and the live stream.
     let light = this.liveState;
-    if (failed.length) light = "stale";
+    if (dataFailed) light = "stale";
     else if (late.length && light === "on") light = "slow";
     if (this.replay && light === "on") light = "replay";
     const el = $("live");
@@ -713,7 +719,7 @@ export class Wall {
     clearInterval(this.cycleTimer);
     if (!document.body.classList.contains("wall")) return;
     this.cycleTimer = setInterval(() => {
-      if (this.failures.size) return;
+      if (this.failures.has("summary")) return;
       for (const kind of LISTS) if (this.lists[kind].total > this.pageSize()) this.turnPage(kind, +1);
     }, CYCLE_MS);
   }
