@@ -65,7 +65,7 @@ def header_rows(s: dict[str, str], f: Filters, kind: str) -> list[list[str]]:
         [_t(s, f"export.title.{kind}")],
         [s["export.generated"], datetime.now(TZ).strftime("%Y-%m-%d %H:%M:%S %z")],
         [s["filter.window"], f"{_t(s, f'window.{f.window}')}: {f.since.astimezone(TZ):%Y-%m-%d %H:%M} – "
-                             f"{f.until.astimezone(TZ):%Y-%m-%d %H:%M}"],
+                             f"{min(f.until, datetime.now(TZ)).astimezone(TZ):%Y-%m-%d %H:%M}"],
         [s["filter.category"], chosen(f.categories, None)],
         [s["filter.status"], chosen(f.statuses, "case")],
         [s["filter.source"], chosen(f.sources, "source")],

@@ -127,11 +127,13 @@ async function main() {
     const filters = [p.category && `${t("filter.category")}: ${p.category}`,
       p.status && `${t("filter.status")}: ${p.status.split(",").map((x) => t(`case.${x}`)).join(", ")}`,
       p.source && `${t("filter.source")}: ${p.source.split(",").map((x) => t(`source.${x}`)).join(", ")}`].filter(Boolean);
-    $("rep-meta").textContent = [`${t("report.window")}: ${t(`window.${s.window}`)} (${fmt(s.since)} – ${fmt(s.until)})`,
+    // A live window reaches 10 minutes ahead (intake accepts clocks that run fast): the period ends now.
+    const until = new Date(Math.min(new Date(s.until), new Date(s.generated_at))).toISOString();
+    $("rep-meta").textContent = [`${t("report.window")}: ${t(`window.${s.window}`)} (${fmt(s.since)} – ${fmt(until)})`,
       ...filters, `${t("report.generated")} ${fmt(s.generated_at, { dateStyle: "medium", timeStyle: "medium" })}`].join(" · ");
     renderKpis(s);
     $("rep-trend-title").textContent = t(`trend.${s.trend?.bucket || "day"}`);
-    $("rep-trend").replaceChildren(trendChart(s.trend, { width: 700, height: 120 })
+    $("rep-trend").replaceChildren(trendChart(s.trend, { width: 420, height: 110 })
       || h("p", { text: t("dash.noData") }));
     renderMap(grids, streets, metrics);
     renderTop(s.top_grids);
