@@ -274,6 +274,15 @@ def test_replay_says_what_the_panel_shows_and_a_case_has_its_pin(live_server, co
     codes = page.locator("#panel .events [data-note-code]").evaluate_all("els => els.map((e) => e.textContent)")
     assert codes and all(re.search(r"[\u4e00-\u9fff]", c) for c in codes), codes
     page.screenshot(path=str(output_dir / "wall_trust_case_pin_zh.png"))
+    # the same timeline in English: the codes' English strings, not the stored text passed through
+    page.locator(".topbar .lang-switch__btn[data-lang='en']").click()
+    page.wait_for_function("window.gridmap.lang === 'en'")
+    notes = page.locator("#panel .events [data-note-code]").evaluate_all(
+        "els => els.map((e) => [e.dataset.noteCode, e.textContent])")
+    english = {"imported": "Imported report", "received": "Received from "}
+    assert notes and all(text.startswith(english.get(code, "")) and not re.search(r"[\u4e00-\u9fff]", text)
+                         for code, text in notes), notes
+    page.screenshot(path=str(output_dir / "wall_trust_case_pin_en.png"))
     page.locator("#panel-close").click()
     assert page.locator(".gm-case-pin").count() == 0
     page.locator("#replay-exit").click()
