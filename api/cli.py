@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import text
 
+from api.auth.roles import ROLES
 from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
@@ -45,10 +46,20 @@ class Layer(StrEnum):
     addresses = "addresses"
 
 
-def _sessions():
+def _sessions(*, writes: bool = True):
+    """An engine and session factory on the configured database. A command that writes first says which database
+    it writes to (host, port, name) on stderr: a second local cluster on another port is easy to hit by mistake."""
     settings = get_settings()
+    if writes:
+        say_target(settings.database_url)
     engine = make_engine(settings, pool_size=2)
     return engine, make_sessionmaker(engine)
+
+
+def say_target(url: str) -> None:
+    from api.ops.backup import Target
+
+    err.print(f"[dim]database: {Target.from_url(url).describe()}[/]")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -64,6 +75,7 @@ def db_upgrade(revision: str = "head") -> None:
 
     from api.core.config import ROOT
 
+    say_target(get_settings().database_url)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     try:
@@ -99,7 +111,7 @@ def sample_load(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="who or what uses the key")],
-    role: Annotated[str, typer.Option(help="admin, planner, commander, worker or intake")],
+    role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")],
 ) -> None:
     """Create an API key and print it (only its hash is stored)."""
     from api.auth.service import create_key
@@ -110,14 +122,14 @@ def keys_create(
             key, raw = create_key(s, name=name, role=role)
     except GridmapError as exc:
         _fail(exc.detail)
-    console.print(f"key {key.id} ({role}): {raw}")
+    console.print(f"key {key.id} ({key.role}): {raw}")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     from api.auth.service import list_keys
 
-    engine, factory = _sessions()
+    engine, factory = _sessions(writes=False)
     with factory() as s:
         table = Table("id", "name", "role", "prefix", "created", "revoked")
         for k in list_keys(s):
@@ -141,19 +153,28 @@ def keys_revoke(key_id: int) -> None:
 
 @keys_app.command("ensure-local")
 def keys_ensure_local() -> None:
-    """On first start, create an admin key and a read-only commander key for the map, in .data/ (0600).
+    """On first start, create an admin key and a read-only ``viewer`` key for the map wall, in .data/ (0600).
 
     A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is
-    replaced, so the printed link always works.
+    replaced, so the printed link always works. The ``commander`` key of earlier versions became a
+    ``dispatcher`` key (migration 0014), which can move cases: it sat in a map link, so it is revoked here and
+    its file removed.
     """
-    from api.auth.service import create_key, verify_key
+    from api.auth.service import create_key, revoke_key, verify_key
 
     settings = get_settings()
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     engine, factory = _sessions()
-    files = {"admin": data / "admin-api-key", "commander": data / "commander-api-key"}
+    files = {"admin": data / "admin-api-key", "viewer": data / "viewer-api-key"}
+    old = data / "commander-api-key"
     with session_scope(factory) as s:
+        if old.exists():
+            principal = verify_key(s, raw=old.read_text().strip())
+            if principal is not None:
+                revoke_key(s, key_id=principal.key_id)
+            old.unlink()
+            console.print(f"revoked the old wall key of {old} (the commander role is now dispatcher, which acts)")
         for role, path in files.items():
             if path.exists() and verify_key(s, raw=path.read_text().strip()) is not None:
                 continue
@@ -163,10 +184,10 @@ def keys_ensure_local() -> None:
                 fh.write(raw + "\n")
             console.print(f"created the {role} API key: {path} (mode 0600)")
     console.print(f"admin API key: {files['admin']}")
-    commander = files["commander"].read_text().strip()
+    viewer = files["viewer"].read_text().strip()
     # Plain print: a terminal must be able to copy the whole link, so no wrapping.
-    print(f"open the map: http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-          f"/#key={commander}")
+    print(f"open the map (read-only): http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+          f"/#key={viewer}")
 
 
 @app.command("import")
@@ -275,7 +296,7 @@ def export_cmd(
     from api.grids.service import resolve_layout
     from api.imports.service import export_layer
 
-    engine, factory = _sessions()
+    engine, factory = _sessions(writes=False)
     try:
         with factory() as s:
             lid = resolve_layout(s, layout_id=layout) if layer is Layer.grids else None
@@ -290,7 +311,7 @@ def export_cmd(
 @app.command("check")
 def check() -> None:
     """Check that the database answers and PostGIS is there."""
-    engine, factory = _sessions()
+    engine, factory = _sessions(writes=False)
     try:
         with factory() as s:
             console.print(s.execute(text("SELECT postgis_full_version()")).scalar_one())

@@ -238,7 +238,7 @@ def http_locate(url: str, repeat: int) -> list[dict]:
     from bench import loadgen
 
     load_before = _load()
-    key = _key(url, "commander")
+    key = _key(url, "dispatcher")
     q = "/api/v1/locate?lon=116.4105&lat=39.9245"
     auth = {"Authorization": f"Bearer {key}"}
     server = Server(url)

@@ -78,7 +78,7 @@ def grids_geojson(url: str, repeat: int) -> dict:
     os.environ["GRIDMAP_DATABASE_URL"] = url
     get_settings.cache_clear()
     app = create_app(get_settings())
-    app.dependency_overrides[get_principal] = lambda: Principal(0, "bench", "commander")
+    app.dependency_overrides[get_principal] = lambda: Principal(0, "bench", "dispatcher")
     with TestClient(app) as client:
         engine = app.state.engine
         lid = client.get("/api/v1/layouts").json()["items"][0]["id"]

@@ -103,7 +103,7 @@ def prepare(url: str, plan: Plan, run_id: str) -> tuple[list[str], str, list[dic
     rng = np.random.default_rng(plan.seed)
     with Session(engine) as s:
         keys = [create_key(s, name=f"soak intake {i}", role="intake")[1] for i in range(plan.keys)]
-        commander = create_key(s, name="soak wall", role="commander")[1]
+        commander = create_key(s, name="soak wall", role="dispatcher")[1]
         s.commit()
         lid = s.execute(text("SELECT id FROM grid_layout WHERE status = 'published' ORDER BY effective_from DESC "
                              "LIMIT 1")).scalar_one()

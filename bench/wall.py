@@ -154,7 +154,7 @@ def _client(url: str):
     os.environ["GRIDMAP_DATABASE_URL"] = url
     get_settings.cache_clear()
     app = create_app(get_settings())
-    app.dependency_overrides[get_principal] = lambda: Principal(0, "bench", "commander")
+    app.dependency_overrides[get_principal] = lambda: Principal(0, "bench", "dispatcher")
     return TestClient(app)
 
 
@@ -307,7 +307,7 @@ def stream_wall(url: str, rate: int, seconds: int, patch_js: str | None = None) 
     eng = _engine(url)
     with Session(eng) as s:
         _, intake = create_key(s, name="bench wall frames intake", role="intake")
-        _, reader = create_key(s, name="bench wall frames commander", role="commander")
+        _, reader = create_key(s, name="bench wall frames commander", role="dispatcher")
         spots = s.execute(text("""
             SELECT ST_X(p), ST_Y(p) FROM (
               SELECT ST_PointOnSurface(ST_Buffer(boundary, -0.0003)) p FROM grid g
@@ -440,7 +440,7 @@ def wall_frames_page(url: str, repeat: int) -> list[dict]:
 
     eng = _engine(url)
     with Session(eng) as s:
-        _, reader = create_key(s, name="bench wall page", role="commander")
+        _, reader = create_key(s, name="bench wall page", role="dispatcher")
         s.commit()
     eng.dispose()
     server = LiveServer(url, log_path=Path(__file__).resolve().parents[1] / ".data" / "bench-wall-page.log")

@@ -115,16 +115,16 @@ def make_key(db: Session) -> Callable[[str], str]:
 
 @pytest.fixture
 def auth(make_key: Callable[[str], str]) -> Callable[[str], dict[str, str]]:
-    return lambda role="commander": {"Authorization": f"Bearer {make_key(role)}"}
+    return lambda role="dispatcher": {"Authorization": f"Bearer {make_key(role)}"}
 
 
 @pytest.fixture(scope="session")
-def commander_key(engine: Engine) -> str:
-    """A committed commander key (the live server runs in another process and must see it)."""
+def dispatcher_key(engine: Engine) -> str:
+    """A committed dispatcher key (the live server runs in another process and must see it)."""
     from api.auth.service import create_key
 
     with Session(engine) as s:
-        _, raw = create_key(s, name="browser tests", role="commander")
+        _, raw = create_key(s, name="browser tests", role="dispatcher")
         s.commit()
     return raw
 

@@ -2,23 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.addresses import service
-from api.auth.service import Principal
-from api.core.deps import Reader, SessionDep, SessionFactory, SettingsDep, require_role
+from api.auth.roles import grid_scope
+from api.core.deps import AddressReviewer, AddressSearcher, SessionDep, SessionFactory, SettingsDep
 from api.core.params import MAX_BIGINT, IdPath, Offset
 
 router = APIRouter(tags=["addresses"])
-Operator = Annotated[Principal, Depends(require_role("commander", "planner"))]
 
 
 @router.get("/addresses/search")
 async def search(
     factory: SessionFactory,
-    _: Reader,
+    _: AddressSearcher,
     q: Annotated[str, Query(max_length=service.MAX_QUERY, description="an address as typed: 幸福里小区3号楼2单元门口")],
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
     engine: Annotated[Literal["index", "postgis"], Query(
@@ -37,7 +36,7 @@ async def search(
 @router.get("/addresses/reverse")
 def reverse(
     session: SessionDep,
-    _: Reader,
+    _: AddressSearcher,
     lon: Annotated[float, Query()],
     lat: Annotated[float, Query()],
     crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
@@ -51,7 +50,7 @@ def reverse(
 @router.get("/addresses/reviews")
 def list_reviews(
     session: SessionDep,
-    principal: Reader,
+    principal: AddressSearcher,
     status: Annotated[Literal["pending", "confirmed", "rejected"] | None, Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
@@ -59,7 +58,7 @@ def list_reviews(
     """Reports whose address needs an operator: ambiguous, not found, or far from their coordinates.
     A worker sees only the entries of reports routed to its own grids (issue 9: no other grid's reports)."""
     return service.list_reviews(session, status=status, limit=limit, offset=offset,
-                                scope=list(principal.grid_codes) if principal.role == "worker" else None)
+                                scope=grid_scope(principal))
 
 
 class Decision(BaseModel):
@@ -69,7 +68,7 @@ class Decision(BaseModel):
 
 @router.post("/addresses/reviews/{review_id}")
 def decide_review(review_id: IdPath, body: Decision, request: Request, session: SessionDep, settings: SettingsDep,
-                  principal: Operator) -> dict:
+                  principal: AddressReviewer) -> dict:
     """Confirm a queued report's address (it is re-routed, method `address`) or reject the entry."""
     return service.decide_review(session, cache=request.app.state.index_cache, review_id=review_id,
                                  address_id=body.address_id, actor=f"key:{principal.name}",
@@ -77,6 +76,6 @@ def decide_review(review_id: IdPath, body: Decision, request: Request, session: 
 
 
 @router.get("/addresses/{address_id}")
-def get_address(address_id: IdPath, session: SessionDep, _: Reader) -> dict:
+def get_address(address_id: IdPath, session: SessionDep, _: AddressSearcher) -> dict:
     """One registry address with its hierarchy, aliases and point."""
     return service.get_address(session, address_id=address_id)

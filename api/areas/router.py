@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.areas import service
-from api.core.deps import Reader, SessionDep
+from api.core.deps import MapReader, SessionDep
 from api.core.geojson import GEOJSON, parse_bbox
 
 router = APIRouter(tags=["areas"])
@@ -13,7 +13,7 @@ BBoxQuery = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat
 
 
 @router.get("/streets", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
-def list_streets(session: SessionDep, _: Reader, bbox: BBoxQuery = None) -> Response:
+def list_streets(session: SessionDep, _: MapReader, bbox: BBoxQuery = None) -> Response:
     """Streets (街道) as a GeoJSON FeatureCollection."""
     return service.streets(session, bbox=parse_bbox(bbox))
 
@@ -22,7 +22,7 @@ def list_streets(session: SessionDep, _: Reader, bbox: BBoxQuery = None) -> Resp
 def list_communities(
     request: Request,
     session: SessionDep,
-    _: Reader,
+    _: MapReader,
     street: Annotated[str | None, Query(pattern=r"^[0-9]{9}$", description="9-digit street code")] = None,
     bbox: BBoxQuery = None,
 ) -> Response:

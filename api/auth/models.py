@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
 
-KEY_ROLES = ("admin", "planner", "commander", "worker", "intake")
-
 
 class ApiKey(Base):
     __tablename__ = "api_key"

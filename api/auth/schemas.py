@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Role = Literal["admin", "planner", "commander", "worker", "intake"]
+from api.auth.roles import ROLES, accepted_roles, normalize
+
+#: A role as given on input: the seven roles, or a deprecated name (``commander``) stored as what it now means.
+Role = Annotated[Literal[accepted_roles()], AfterValidator(normalize),  # type: ignore[valid-type]
+                 Field(description=f"one of {', '.join(ROLES)} (`commander`, deprecated, means `dispatcher`)")]
 
 
 class KeyCreate(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.buildings import service
-from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.deps import MapReader, SessionDep, SettingsDep
 from api.core.geojson import GEOJSON, parse_bbox
 from api.core.params import Limit, Offset
 
@@ -17,7 +17,7 @@ def list_buildings(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _: Reader,
+    _: MapReader,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84); required")],
     limit: Limit = None,
     offset: Offset = 0,

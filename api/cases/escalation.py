@@ -9,7 +9,7 @@ escalated case only adds targets). Every target must acknowledge before ``due_at
 ``ack_minutes``, default ``GRIDMAP_WHISTLE_ACK_MINUTES`` = 30); a target still unacknowledged after it is an
 *alert*. The whistle, each acknowledgement and each report-back are case events.
 
-Who acknowledges: for a department, a commander (or admin); a department user (a commander user with a
+Who acknowledges: for a department, a dispatcher (or admin); a department user (a dispatcher user with a
 ``department_code``) only for its own department. For a person, the worker user acting for that person,
 or the command centre on their behalf (they called in).
 """
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import Can, can
 from api.auth.service import Principal
 from api.cases import service
 from api.cases.schemas import AlertOut, TargetOut, WhistleIn, WhistleOut
@@ -41,7 +42,7 @@ class NotAcknowledged(Conflict):
 def raise_whistle(session: Session, *, case_id: int, principal: Principal, body: WhistleIn,
                   default_ack_minutes: int) -> WhistleOut:
     if body.level == "street":
-        if principal.role not in ("admin", "commander"):
+        if not can(principal.role, Can.DISPATCH):
             raise Forbidden("the street whistle (街道吹哨) is blown by the command centre")
         if not body.departments or body.people:
             raise InvalidParameter("a street whistle summons departments: send departments, not people",
@@ -49,7 +50,7 @@ def raise_whistle(session: Session, *, case_id: int, principal: Principal, body:
     else:
         if principal.role == "worker" and principal.person_role != "grid_leader":
             raise Forbidden("the community whistle (社区吹哨) is blown by the grid leader or the command centre")
-        if principal.role not in ("admin", "commander", "worker"):
+        if not can(principal.role, Can.ACT_ON_CASES):
             raise Forbidden("the community whistle is blown by the grid leader or the command centre")
         if body.departments:
             raise InvalidParameter("a community whistle summons people: send people, not departments",
@@ -142,14 +143,14 @@ def _target_for_update(session: Session, *, target_id: int, principal: Principal
     if t is None:
         raise NotFound(f"no whistle target with id {target_id}")
     if t.department_code is not None:
-        if principal.role not in ("admin", "commander"):
-            raise Forbidden("a department's summons is acknowledged by that department (a commander user)")
+        if not can(principal.role, Can.DISPATCH):
+            raise Forbidden("a department's summons is acknowledged by that department (a dispatcher user)")
         if principal.department_code is not None and principal.department_code != t.department_code:
             raise Forbidden(f"you answer for department {principal.department_code}, not {t.department_code}")
     elif principal.role == "worker":
         if principal.person_id != t.person_id:
             raise Forbidden("only the summoned person (or the command centre) acknowledges this summons")
-    elif principal.role not in ("admin", "commander"):
+    elif not can(principal.role, Can.DISPATCH):
         raise Forbidden("only the summoned person (or the command centre) acknowledges this summons")
     return t
 

@@ -4,9 +4,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
-from api.auth.service import Principal
 from api.cases import duplicates, escalation, rates, service
 from api.cases.schemas import (
     AckIn,
@@ -27,12 +26,9 @@ from api.cases.schemas import (
     WhistleList,
     WhistleOut,
 )
-from api.core.deps import SessionDep, SettingsDep, require_role
+from api.core.deps import CaseActor, CaseReader, Dispatcher, SessionDep, SettingsDep
 
 router = APIRouter(tags=["cases"])
-CaseReader = Annotated[Principal, Depends(require_role("planner", "commander", "worker"))]
-CaseActor = Annotated[Principal, Depends(require_role("commander", "worker"))]
-Commander = Annotated[Principal, Depends(require_role("commander"))]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -109,7 +105,7 @@ def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActo
 
 
 @router.post("/cases/{case_id}/rating", response_model=CaseOut)
-def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Commander) -> CaseOut:
+def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
     """The resident's follow-up rating (回访评价) of a closed case."""
     return service.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
 
@@ -126,7 +122,7 @@ def case_duplicates(case_id: Id, session: SessionDep, settings: SettingsDep, pri
 
 
 @router.post("/cases/{case_id}/merge", response_model=CaseOut)
-def merge_case(case_id: Id, body: MergeIn, session: SessionDep, principal: Commander) -> CaseOut:
+def merge_case(case_id: Id, body: MergeIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
     """Merge this case into `into`: this one is rejected as a duplicate and its report linked to `into`."""
     return duplicates.merge(session, case_id=case_id, into=body.into, principal=principal, note=body.note)
 

@@ -3,8 +3,9 @@ follow-up rating and notes. Every change writes a ``case_event`` (who, when, fro
 
 Scope: a ``worker`` principal sees and acts on cases of its own grids only (``Principal.grid_codes``: the
 grid of the person it acts for plus any extra grids on its user); a case outside them is a 404, as if it
-did not exist. Personal data: reporters' names and phones are shown in full to admin and commander only
-(the command centre calls residents back); staff phones to admin, commander and worker.
+did not exist; an operator sees the cases of the reports it filed (api/auth/roles.py row_scope). Personal data:
+reporters' names and phones in full to the roles with ``Can.SEE_CALLER`` (admin, dispatcher, operator: they
+call residents back), staff phones to ``Can.SEE_STAFF_PHONE``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import Can, can, filer_scope, grid_scope, row_scope, sees
 from api.auth.service import Principal
 from api.cases import workflow
 from api.cases.schemas import CaseDetail, CaseEventOut, CaseOut, Staff, TransitionIn
@@ -22,8 +24,6 @@ from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from api.people.service import mask_name, mask_phone
 from api.reports.schemas import Point, Reporter
 
-UNMASK_REPORTER = ("admin", "commander")
-UNMASK_STAFF = ("admin", "commander", "worker")
 STAFF_ROLES = ("grid_worker", "grid_leader")
 _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 
@@ -35,7 +35,7 @@ CASE_SELECT = f"""
            (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
            c.created_at, c.updated_at, c.closed_at, c.rating,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
-           r.reported_at, r.reporter_name, r.reporter_phone, r.photos, l.into_case_id AS merged_into
+           r.reported_at, r.reporter_name, r.reporter_phone, r.photos, r.filed_by, l.into_case_id AS merged_into
     FROM cases c
     JOIN report r ON r.id = c.report_id
     LEFT JOIN category cat ON cat.code = c.category_code
@@ -55,25 +55,32 @@ class CaseFinal(Conflict):
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
     """A WHERE fragment limiting cases to what the principal may see."""
-    if principal.role == "worker":
-        return f"{alias}.grid_code = ANY(CAST(:_scope AS text[]))", {"_scope": list(principal.grid_codes)}
-    return "TRUE", {}
+    return row_scope(principal, grid=f"{alias}.grid_code",
+                     filer=f"(SELECT filed_by FROM report WHERE id = {alias}.report_id)")
 
 
-def in_scope(principal: Principal, grid_code: str | None) -> bool:
-    return principal.role != "worker" or (grid_code is not None and grid_code in principal.grid_codes)
+_WHERE_SCOPED = " among the cases you may see"
+
+
+def _scoped(principal: Principal) -> bool:
+    return grid_scope(principal) is not None or filer_scope(principal) is not None
+
+
+def in_scope(principal: Principal, grid_code: str | None, filer: str | None) -> bool:
+    return sees(principal, grid_code=grid_code, filer=filer)
 
 
 def _to_out(r: Any, principal: Principal, distance: float | None = None) -> CaseOut:
-    unmask_rep = principal.role in UNMASK_REPORTER
+    unmask_rep = can(principal.role, Can.SEE_CALLER)
     reporter = None
     if r.reporter_name or r.reporter_phone:
         reporter = Reporter(name=r.reporter_name if unmask_rep else mask_name(r.reporter_name),
                             phone=r.reporter_phone if unmask_rep else mask_phone(r.reporter_phone))
     assignee = None
+    unmask_staff = can(principal.role, Can.SEE_STAFF_PHONE)
     if r.assignee_id is not None:
         assignee = Staff(id=r.assignee_id, name=r.assignee_name, role=r.assignee_role,
-                         phone=r.assignee_phone if principal.role in UNMASK_STAFF else mask_phone(r.assignee_phone))
+                         phone=r.assignee_phone if unmask_staff else mask_phone(r.assignee_phone))
     return CaseOut(
         id=r.id, report_id=r.report_id, status=r.status, category=r.category_code, category_name=r.category_name,
         category_name_en=r.category_name_en, grid_name_en=r.grid_name_en, time_limit_hours=r.time_limit_hours,
@@ -84,14 +91,14 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
         description=r.description, source=r.source, reported_at=r.reported_at, reporter=reporter,
         photos=list(r.photos or []), merged_into=r.merged_into,
         distance_m=None if distance is None else round(float(distance), 1),
-        next=[s for s in workflow.next_statuses(r.status, principal.role)] if in_scope(principal, r.grid_code) else [],
+        next=workflow.next_statuses(r.status, principal.role) if in_scope(principal, r.grid_code, r.filed_by) else [],
     )
 
 
 def get_case(session: Session, *, case_id: int, principal: Principal, with_events: bool = False) -> CaseOut:
     row = session.execute(text(CASE_SELECT + " WHERE c.id = :id"), {"id": case_id}).first()
-    if row is None or not in_scope(principal, row.grid_code):
-        raise NotFound(f"no case with id {case_id}" + (" in your grids" if principal.role == "worker" else ""))
+    if row is None or not in_scope(principal, row.grid_code, row.filed_by):
+        raise NotFound(f"no case with id {case_id}" + (_WHERE_SCOPED if _scoped(principal) else ""))
     out = _to_out(row, principal)
     if with_events:
         boundary = session.execute(text("""
@@ -185,10 +192,11 @@ def list_cases(
 
 
 def _lock(session: Session, *, case_id: int, principal: Principal) -> Any:
-    row = session.execute(text("""SELECT id, status, grid_code, category_code, assignee_id, report_id
+    row = session.execute(text("""SELECT id, status, grid_code, category_code, assignee_id, report_id,
+                                         (SELECT filed_by FROM report WHERE id = cases.report_id) AS filed_by
                                   FROM cases WHERE id = :id FOR UPDATE"""), {"id": case_id}).first()
-    if row is None or not in_scope(principal, row.grid_code):
-        raise NotFound(f"no case with id {case_id}" + (" in your grids" if principal.role == "worker" else ""))
+    if row is None or not in_scope(principal, row.grid_code, row.filed_by):
+        raise NotFound(f"no case with id {case_id}" + (_WHERE_SCOPED if _scoped(principal) else ""))
     return row
 
 
@@ -269,7 +277,7 @@ def assign(session: Session, *, case_id: int, principal: Principal, person_id: i
     """Reassign within the case's grid: the command centre, or the grid leader of that grid."""
     if principal.role == "worker" and principal.person_role != "grid_leader":
         raise Forbidden("only the grid leader (or the command centre) reassigns a case")
-    if principal.role not in ("admin", "commander", "worker"):
+    if not can(principal.role, Can.ACT_ON_CASES):
         raise Forbidden("only the grid leader (or the command centre) reassigns a case")
     case = _lock(session, case_id=case_id, principal=principal)
     if case.status in workflow.TERMINAL:

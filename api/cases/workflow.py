@@ -34,7 +34,7 @@ class Rule:
     via: str | None = None
 
 
-C, W = "commander", "worker"
+C, W = "dispatcher", "worker"
 TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("reported", "registered"): Rule("register", (C, W)),
     ("reported", "rejected"): Rule("reject", (C,)),

@@ -256,7 +256,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         err = GridmapError(str(exc.detail) if exc.detail else title)
         err.status, err.code, err.title = exc.status_code, code, title
-        return problem_response(err, request)
+        resp = problem_response(err, request)
+        for name, value in (exc.headers or {}).items():  # Allow on a 405 (RFC 9110 §15.5.6), WWW-Authenticate…
+            resp.headers[name] = value
+        return resp
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:

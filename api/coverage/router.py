@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Response
 
-from api.core.deps import Reader, SessionDep, SettingsDep
+from api.auth.roles import grid_scope
+from api.core.deps import CoverageReader, SessionDep, SettingsDep
 from api.core.errors import InvalidParameter
 from api.core.params import MAX_BIGINT
 from api.coverage import service
@@ -47,7 +48,7 @@ def _json(body: object) -> Response:
 @router.get("/layouts/{layout_id}/coverage", response_model=CoverageOut,
             responses={200: {"content": {JSON: {}}}, 404: {"description": "no such layout"}})
 def layout_coverage(
-    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, _: Reader,
+    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: CoverageReader,
     min_area_m2: MinArea = 1.0, min_building_share: MinShare = 0.01,
     norm_min: NormBound = None, norm_max: NormBound = None, since: Since = None, until: Until = None,
 ) -> Response:
@@ -56,13 +57,13 @@ def layout_coverage(
     tol = _tolerances(settings, min_area_m2, min_building_share, norm_min, norm_max)
     layout = service.layout_row(session, layout_id)
     data = service.load_layout(session, layout_id=layout_id, win=service.window(since, until))
-    return _json(service.coverage_body(layout, service.run(data, tol)))
+    return _json(service.coverage_body(layout, service.for_grids(service.run(data, tol), grid_scope(principal))))
 
 
 @router.get("/layouts/{layout_id}/communities/{code}/coverage", response_model=CoverageOut,
             responses={200: {"content": {JSON: {}}}, 404: {"description": "no such layout or community"}})
 def community_coverage(
-    layout_id: LayoutId, code: CommunityCode, session: SessionDep, settings: SettingsDep, _: Reader,
+    layout_id: LayoutId, code: CommunityCode, session: SessionDep, settings: SettingsDep, principal: CoverageReader,
     min_area_m2: MinArea = 1.0, min_building_share: MinShare = 0.01,
     norm_min: NormBound = None, norm_max: NormBound = None, since: Since = None, until: Until = None,
 ) -> Response:
@@ -70,14 +71,15 @@ def community_coverage(
     tol = _tolerances(settings, min_area_m2, min_building_share, norm_min, norm_max)
     layout = service.layout_row(session, layout_id)
     data = service.load_layout(session, layout_id=layout_id, community=code, win=service.window(since, until))
-    return _json(service.coverage_body(layout, service.run(data, tol), community=code))
+    return _json(service.coverage_body(layout, service.for_grids(service.run(data, tol), grid_scope(principal)),
+                                       community=code))
 
 
-def _workload(session, settings, layout_id: int, norm_min, norm_max, since, until, period):
+def _workload(session, settings, principal, layout_id: int, norm_min, norm_max, since, until, period):
     tol = _tolerances(settings, 1.0, 0.01, norm_min, norm_max, period)
     layout = service.layout_row(session, layout_id)
     data = service.load_layout(session, layout_id=layout_id, win=service.window(since, until))
-    return layout, tol, service.run(data, tol)
+    return layout, tol, service.for_grids(service.run(data, tol), grid_scope(principal))
 
 
 def _csv(res, layout_id: int) -> Response:
@@ -87,25 +89,25 @@ def _csv(res, layout_id: int) -> Response:
 
 @router.get("/layouts/{layout_id}/workload.csv", response_class=Response, responses={200: {"content": {CSV: {}}}})
 def layout_workload_csv(
-    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, _: Reader,
+    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: CoverageReader,
     norm_min: NormBound = None, norm_max: NormBound = None, since: Since = None, until: Until = None,
 ) -> Response:
     """Workload per grid as CSV (UTF-8 with BOM, one row a grid)."""
-    _, _, res = _workload(session, settings, layout_id, norm_min, norm_max, since, until, "month")
+    _, _, res = _workload(session, settings, principal, layout_id, norm_min, norm_max, since, until, "month")
     return _csv(res, layout_id)
 
 
 @router.get("/layouts/{layout_id}/workload", response_model=WorkloadOut,
             responses={200: {"content": {JSON: {}, CSV: {}}}})
 def layout_workload(
-    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, _: Reader,
+    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: CoverageReader,
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
     norm_min: NormBound = None, norm_max: NormBound = None, since: Since = None, until: Until = None,
     period: Period = "month",
 ) -> Response:
     """Workload per grid: households, population, buildings, facilities, reports and cases (per period and
     category), deviation from the households norm, and the layout's balance index (coefficient of variation)."""
-    layout, tol, res = _workload(session, settings, layout_id, norm_min, norm_max, since, until, period)
+    layout, tol, res = _workload(session, settings, principal, layout_id, norm_min, norm_max, since, until, period)
     if format == "csv":
         return _csv(res, layout_id)
     s = res.summary
@@ -132,7 +134,7 @@ def _reach(raw: list[str] | None) -> dict[str, float]:
 @router.get("/layouts/{layout_id}/catchments", response_model=CatchmentOut,
             responses={200: {"content": {JSON: {}}}})
 def layout_catchments(
-    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, _: Reader,
+    layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: CoverageReader,
     distance_m: Annotated[float, Query(gt=0, le=20_000, description="straight-line reach (m), 15-minute circle")]
     = DEFAULT_WALK_M,
     reach: Annotated[list[str] | None, Query(description="per-kind reach, e.g. kindergarten:300")] = None,
@@ -148,4 +150,5 @@ def layout_catchments(
     data = service.load_layout(session, layout_id=layout_id, win=service.window(None, None),
                                reach_m=2 * params.max_reach)
     data.reports = data.reports.iloc[0:0]
-    return _json(service.catchment_body(layout, service.run(data, tol, params), params))
+    res = service.for_grids(service.run(data, tol, params), grid_scope(principal))
+    return _json(service.catchment_body(layout, res, params))

@@ -7,6 +7,7 @@ whatever the number of grids; the analysis itself is :func:`geo.coverage.analyse
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -207,6 +208,24 @@ def findings_geojson(findings: pd.DataFrame) -> dict[str, Any]:
     for k, (row, g) in enumerate(zip(findings.drop(columns="geometry").to_dict("records"), gj, strict=True)):
         feats.append({"type": "Feature", "id": k + 1, "geometry": orjson.loads(g), "properties": _jsonable(row)})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def for_grids(res: CoverageResult, grids: list[str] | None) -> CoverageResult:
+    """The analysis as a principal held to ``grids`` may read it (None: whole). A worker reads the rows and
+    findings of its own grids only; the summary stays the layout's (totals and the balance index, no other
+    grid's figures)."""
+    if grids is None:
+        return res
+    keep = set(grids)
+    findings = res.findings[[bool(keep.intersection(c)) for c in res.findings["codes"]]] if len(res.findings) \
+        else res.findings
+    periods = res.report_periods[res.report_periods["code"].isin(keep)] if len(res.report_periods) \
+        else res.report_periods
+    catchment = res.catchment
+    if catchment is not None and len(catchment) and "code" in catchment:
+        catchment = catchment[catchment["code"].isin(keep)]
+    return dataclasses.replace(res, findings=findings, workload=res.workload[res.workload["code"].isin(keep)],
+                               report_periods=periods, catchment=catchment)
 
 
 def coverage_body(layout: dict[str, Any], res: CoverageResult, *, community: str | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.core.deps import Reader, SessionDep
+from api.core.deps import MapReader, SessionDep
 from api.core.geojson import GEOJSON, bbox_clause, bbox_params, feature_collection, parse_bbox
 
 router = APIRouter(tags=["facilities"])
@@ -13,7 +13,7 @@ router = APIRouter(tags=["facilities"])
 @router.get("/facilities", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 def list_facilities(
     session: SessionDep,
-    _: Reader,
+    _: MapReader,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]+$")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
 ) -> Response:

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.core.deps import Reader, SessionDep, SettingsDep
+from api.auth.roles import Can, can
+from api.core.deps import MapReader, SessionDep, SettingsDep
 from api.core.geojson import GEOJSON, parse_bbox
 from api.core.params import MAX_BIGINT, IdPath, Limit, Offset
 from api.grids import service
@@ -17,7 +18,7 @@ LayoutQuery = Annotated[int | None, Query(ge=1, le=MAX_BIGINT,
 
 
 @router.get("/layouts", response_model=LayoutList)
-def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
+def list_layouts(session: SessionDep, _: MapReader) -> LayoutList:
     """Every grid layout (draft, published, retired), newest first; `current` marks the one in force.
     What a future-dated publish left for its moment is done first, once it has come (issue 8: the replaced
     layout retired, the draft's staff moves applied)."""
@@ -28,7 +29,7 @@ def list_layouts(session: SessionDep, _: Reader) -> LayoutList:
 
 
 @router.get("/layouts/{layout_id}", response_model=LayoutOut)
-def get_layout(layout_id: IdPath, session: SessionDep, _: Reader) -> LayoutOut:
+def get_layout(layout_id: IdPath, session: SessionDep, _: MapReader) -> LayoutOut:
     return service.layout(session, layout_id=layout_id)
 
 
@@ -37,7 +38,7 @@ def list_grids(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _: Reader,
+    _: MapReader,
     layout: LayoutQuery = None,
     community: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
@@ -54,10 +55,11 @@ def list_grids(
 
 @router.get("/grids/{code}", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 def get_grid(
-    code: GridCode, session: SessionDep, settings: SettingsDep, principal: Reader, layout: LayoutQuery = None
+    code: GridCode, session: SessionDep, settings: SettingsDep, principal: MapReader, layout: LayoutQuery = None
 ) -> Response:
-    """One grid with its community, street, staff (phones masked except for admins) and counts."""
+    """One grid with its community, street, staff (phones in full to the roles that call them: the role table's
+    ``SEE_STAFF_PHONE``) and counts."""
     return service.grid_detail(
-        session, code=code, layout_id=layout, unmask=principal.role == "admin",
+        session, code=code, layout_id=layout, unmask=can(principal.role, Can.SEE_STAFF_PHONE),
         norm=(settings.households_norm_min, settings.households_norm_max),
     )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.core.deps import CurrentUser, SessionDep, SessionFactory, SettingsDep
+from api.core.deps import Locator, SessionDep, SessionFactory, SettingsDep
 from api.core.errors import ValidationFailed
 from api.core.params import MAX_BIGINT, IdQuery
 from api.locate import service
@@ -21,7 +21,7 @@ async def locate(
     request: Request,
     factory: SessionFactory,
     settings: SettingsDep,
-    _: CurrentUser,
+    _: Locator,
     lon: Annotated[float | None, Query(description="longitude (or easting, with a projected crs)")] = None,
     lat: Annotated[float | None, Query(description="latitude (or northing)")] = None,
     crs: Annotated[str | None, Query(description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")] = None,
@@ -67,7 +67,7 @@ async def locate_batch(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _: CurrentUser,
+    _: Locator,
     at: Annotated[str | None, Query()] = None,
     layout: IdQuery = None,
 ) -> StreamingResponse:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.auth.roles import Can, can, grid_scope, roles_with
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
@@ -73,8 +74,8 @@ async def post_request(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> list[dict]:
     """Create a service request (form-encoded as GeoReport v2 says, or JSON)."""
-    if principal.role not in ("intake", "admin"):
-        raise Forbidden("posting requests needs an intake key")
+    if not can(principal.role, Can.FILE_REPORTS):
+        raise Forbidden(f"posting requests needs one of the roles: {', '.join(roles_with(Can.FILE_REPORTS))}")
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             payload = await request.json()
@@ -113,4 +114,6 @@ def get_request(request_id: IdPath, session: SessionDep, principal: Client) -> l
 
 def _scope(principal: Principal) -> list[str] | None:
     """A worker key sees the requests of its grids only (a key has none: nothing), as on /api/v1/cases."""
-    return list(principal.grid_codes) if principal.role == "worker" else None
+    if not can(principal.role, Can.READ_REPORTS):
+        raise Forbidden(f"reading requests needs one of the roles: {', '.join(roles_with(Can.READ_REPORTS))}")
+    return grid_scope(principal)

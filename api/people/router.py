@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 
-from api.auth.service import Principal
-from api.core.deps import SessionDep, require_role
+from api.core.deps import SessionDep, StaffManager, StaffReader
 from api.people import service
 from api.people.schemas import PersonIn, PersonList, PersonOut, PersonRole, PersonUpdate
 
 router = APIRouter(prefix="/people", tags=["people"])
-StaffReader = Annotated[Principal, Depends(require_role("planner", "commander", "worker"))]
-StaffManager = Annotated[Principal, Depends(require_role("commander"))]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
+from api.auth.roles import Can, can, grid_scope
+from api.auth.service import Principal, announce
 from api.core.errors import InvalidParameter, NotFound
 from api.people.schemas import PersonIn, PersonOut, PersonUpdate
 
@@ -45,8 +46,6 @@ def mask_name(name: str | None) -> str | None:
 
 # ---- staff management -------------------------------------------------------------------------------------
 
-#: Who sees staff phone numbers in full: the command centre calls them; planners and others see them masked.
-UNMASK_ROLES = ("admin", "commander")
 #: Roles that must be attached to a grid, and roles that must be attached to a building.
 GRID_ROLES = ("grid_leader", "grid_worker", "party_member", "volunteer")
 BUILDING_ROLES = ("building_chief", "unit_chief")
@@ -60,9 +59,10 @@ def _person_out(r: Any, *, unmask: bool) -> PersonOut:
 
 def list_people(session: Session, *, principal: Principal, grid: str | None, area: str | None, role: str | None,
                 building_id: int | None, active: bool | None, limit: int, offset: int) -> tuple[list[PersonOut], int]:
-    scope, params = "TRUE", {}
-    if principal.role == "worker":
-        scope, params = "p.grid_code = ANY(CAST(:_scope AS text[]))", {"_scope": list(principal.grid_codes)}
+    # Staff are read by grid only: an operator reads every grid's staff (to hand a case over by phone).
+    grids = grid_scope(principal)
+    scope, params = ("p.grid_code = ANY(CAST(:_scope AS text[]))", {"_scope": grids}) if grids is not None \
+        else ("TRUE", {})
     where = f"""WHERE {scope}
         AND (CAST(:grid AS text) IS NULL OR p.grid_code = :grid)
         AND (CAST(:area AS text) IS NULL OR starts_with(p.grid_code, :area) OR p.community_code = :area)
@@ -73,15 +73,18 @@ def list_people(session: Session, *, principal: Principal, grid: str | None, are
     total = session.execute(text(f"SELECT count(*) FROM person p {where}"), params).scalar_one()
     rows = session.execute(text(f"SELECT p.* FROM person p {where} ORDER BY p.grid_code NULLS LAST, p.role, p.id "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
-    unmask = principal.role in UNMASK_ROLES
+    unmask = can(principal.role, Can.SEE_STAFF_PHONE)
     return [_person_out(r, unmask=unmask) for r in rows], total
 
 
 def get_person(session: Session, *, person_id: int, principal: Principal) -> PersonOut:
     r = session.execute(text("SELECT * FROM person WHERE id = :i"), {"i": person_id}).first()
-    if r is None or (principal.role == "worker" and r.grid_code not in principal.grid_codes):
+    grids = grid_scope(principal)
+    # A deactivated person is gone for readers (issue 17, defect 15); the list shows them with active=false
+    # only when asked for (``active=false``), for the roster's history.
+    if r is None or not r.active or (grids is not None and r.grid_code not in grids):
         raise NotFound(f"no person with id {person_id}")
-    return _person_out(r, unmask=principal.role in UNMASK_ROLES)
+    return _person_out(r, unmask=can(principal.role, Can.SEE_STAFF_PHONE))
 
 
 def _validate(session: Session, fields: dict) -> dict:
@@ -126,12 +129,14 @@ def _save(session: Session, person_id: int | None, fields: dict) -> int:
                                values).scalar_one()
     session.execute(text(f"UPDATE person SET {', '.join(f'{c} = :{c}' for c in _COLUMNS)} WHERE id = :id"),
                     {**values, "id": person_id})
+    # A worker user's grids are its person's grid: a move or a deactivation changes its scope in every process.
+    announce(session, f"person:{person_id}")
     return person_id
 
 
 def create_person(session: Session, *, body: PersonIn, principal: Principal) -> PersonOut:
     fields = _validate(session, {**body.model_dump(), "active": True})
-    return get_person(session, person_id=_save(session, None, fields), principal=principal)
+    return _written(session, person_id=_save(session, None, fields), principal=principal)
 
 
 def update_person(session: Session, *, person_id: int, body: PersonUpdate, principal: Principal) -> PersonOut:
@@ -149,4 +154,10 @@ def update_person(session: Session, *, person_id: int, body: PersonUpdate, princ
     if fields.get("active") is False:
         fields["on_duty"] = False
     _save(session, person_id, _validate(session, fields))
-    return get_person(session, person_id=person_id, principal=principal)
+    return _written(session, person_id=person_id, principal=principal)
+
+
+def _written(session: Session, *, person_id: int, principal: Principal) -> PersonOut:
+    """The answer to a write: the person as stored, deactivated or not."""
+    r = session.execute(text("SELECT * FROM person WHERE id = :i"), {"i": person_id}).one()
+    return _person_out(r, unmask=can(principal.role, Can.SEE_STAFF_PHONE))

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.core.deps import CurrentUser, Planner, SessionDep, SettingsDep
 from api.core.errors import InvalidParameter, ValidationFailed
 from api.core.geojson import GEOJSON
 from api.grids import service as grids
@@ -23,7 +23,6 @@ from api.planner.schemas import EditIn, LayoutCreate, PublishIn, UndoIn
 
 router = APIRouter(tags=["planner"])
 LayoutId = Annotated[int, Path(ge=1, description="grid layout id")]
-Planner = Annotated[Principal, Depends(require_role("planner"))]
 
 
 async def _publisher(principal: CurrentUser, settings: SettingsDep) -> Principal:

@@ -28,11 +28,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth.roles import Can, can
 from api.locate.fast import _principal
 from api.reports.schemas import ReportIn
 
 PATH = "/api/v1/reports"
-_ROLES = frozenset({"intake", "admin"})
 
 
 class IntakeFastPath:
@@ -88,7 +88,7 @@ class IntakeFastPath:
         if not json:
             return None
         principal = _principal(scope)
-        if principal is None or principal.role not in _ROLES:
+        if principal is None or not can(principal.role, Can.FILE_REPORTS):
             return None
         return principal, key
 

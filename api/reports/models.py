@@ -50,6 +50,8 @@ class Report(Base):
     request_hash: Mapped[str | None]
     crs_assumed: Mapped[str | None]
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    #: Who filed it (api/auth/roles.py filed_by): operators and intake systems read back only their own.
+    filed_by: Mapped[str | None]
 
 
 class Routing(Base):

@@ -6,26 +6,22 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.core.deps import CurrentUser, IntakeGuard, SessionDep, SessionFactory, SettingsDep, require_role
-from api.core.errors import NotFound
+from api.core.deps import IntakeGuard, Locator, ReportFiler, ReportReader, SessionDep, SessionFactory, SettingsDep
 from api.core.params import IdPath, Offset
 from api.reports import service
 from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
 
 router = APIRouter(tags=["reports"])
-Intake = Annotated[Principal, Depends(require_role("intake"))]
-StatusReader = Annotated[Principal, Depends(require_role("intake", "planner", "commander", "worker"))]
-Reader = Annotated[Principal, Depends(require_role("planner", "commander", "worker"))]
 
 
 @router.get("/categories", response_model=CategoryList)
-def list_categories(session: SessionDep, _: CurrentUser) -> CategoryList:
+def list_categories(session: SessionDep, _: Locator) -> CategoryList:
     """Report categories (GB/T 30428.2 components and events, plus community governance), with time limits."""
     rows = session.scalars(select(Category).order_by(Category.code))
     return CategoryList(items=[CategoryOut.model_validate(r) for r in rows])
@@ -38,7 +34,7 @@ async def create_report(
     request: Request,
     response: Response,
     factory: SessionFactory,
-    principal: Intake,
+    principal: ReportFiler,
     _guard: IntakeGuard,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ReportOut:
@@ -75,11 +71,10 @@ def submit(state: Any, factory: Callable[[], AbstractContextManager[Session]], *
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut)
-def get_report(report_id: IdPath, session: SessionDep, principal: StatusReader) -> ReportOut:
-    out = service.get_report(session, report_id=report_id, unmask=principal.role == "admin")
-    if principal.role == "worker" and (out.routing is None or out.routing.grid_code not in principal.grid_codes):
-        raise NotFound(f"no report with id {report_id} in your grids")  # issue 6: workers see their grids only
-    return out
+def get_report(report_id: IdPath, session: SessionDep, principal: ReportReader) -> ReportOut:
+    """A report as received, with its routing and case: workers read their grids' reports, operators and intake
+    systems the reports they filed (another's answers 404, so ids cannot be probed)."""
+    return service.get_report(session, report_id=report_id, principal=principal)
 
 
 @router.get("/reports", response_model=ReportList)
@@ -87,7 +82,7 @@ def list_reports(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Reader,
+    principal: ReportReader,
     source: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$")] = None,
     category: Annotated[str | None, Query(max_length=16)] = None,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{15}$")] = None,
@@ -100,9 +95,7 @@ def list_reports(
     """Reports, newest first, with their routing and case, filtered."""
     items, total = service.list_reports(
         session, source=source, category=category, grid=grid, status=status_, since=since, until=until,
-        limit=limit, offset=offset, unmask=principal.role == "admin",
-        scope=list(principal.grid_codes) if principal.role == "worker" else None,
-    )
+        limit=limit, offset=offset, principal=principal)
     links = []
     if offset + limit < total:
         q = dict(request.query_params)

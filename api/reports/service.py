@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.auth.roles import Can, can, filed_by, row_scope
 from api.auth.service import Principal
 from api.cases import duplicates
 from api.cases.workflow import OPEN_STATUSES
@@ -161,7 +162,8 @@ def prepare_report(
         "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
         "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
-        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": f"key:{principal.name}",
+        "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,
+        "filed_by": filed_by(principal),
         "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
         "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
     }
@@ -199,7 +201,7 @@ def _answer(session: Session, p: Prepared, row: Any) -> ReportOut:
         on_commit(session, lambda: send(CHANNEL, payload))
     addr = p.addr
     review_id = addr.queue(session, report_id=row.id) if addr is not None else None
-    out = _to_out(row, unmask=p.principal.role == "admin")
+    out = _to_out(row, unmask=can(p.principal.role, Can.SEE_CALLER))
     out.address_check = addr.summary(review_id) if addr is not None else None
     if out.case is not None:
         out.case.duplicates = dups
@@ -278,11 +280,11 @@ WITH cat AS (SELECT code, time_limit_hours FROM category WHERE code = :category)
 ins AS (
     INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
                         address_text, reporter_name, reporter_phone, photos, reported_at, location,
-                        request_hash, crs_assumed)
+                        request_hash, crs_assumed, filed_by)
     SELECT :source, :external_id, :key, cat.code, :description, :x, :y, :crs, :address, :rname, :rphone,
            CAST(:photos AS jsonb), :reported_at,
            CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
-           :hash, :crs_assumed
+           :hash, :crs_assumed, :filed_by
     FROM cat
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -331,7 +333,7 @@ _BATCH_TYPES = {
     "x": "float8", "y": "float8", "crs": "text", "rname": "text", "rphone": "text", "photos": "text",
     "reported_at": "timestamptz", "lon": "float8", "lat": "float8", "hash": "text", "crs_assumed": "text",
     "layout": "bigint", "grid": "text", "method": "text", "distance": "float8", "candidates": "text",
-    "reason": "text", "actor": "text", "note": "text",
+    "reason": "text", "actor": "text", "note": "text", "filed_by": "text",
 }
 _BATCH_COLUMNS = tuple(_BATCH_TYPES)
 _BATCH_RECORD = ", ".join(f"{c} {t}" for c, t in _BATCH_TYPES.items())
@@ -353,10 +355,11 @@ src AS MATERIALIZED (
           FROM u LEFT JOIN category c ON c.code = u.category ORDER BY u.ord OFFSET 0) o),
 ins AS (
     INSERT INTO report (id, source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
-                        reporter_name, reporter_phone, photos, reported_at, location, request_hash, crs_assumed)
+                        reporter_name, reporter_phone, photos, reported_at, location, request_hash, crs_assumed,
+                        filed_by)
     SELECT rid, source, external_id, key, cat_code, description, x, y, crs, rname, rphone, CAST(photos AS jsonb),
            reported_at, CASE WHEN lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END,
-           hash, crs_assumed
+           hash, crs_assumed, filed_by
     FROM src WHERE rid IS NOT NULL ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING *),
@@ -444,7 +447,8 @@ def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, di
         what = "Idempotency-Key" if idempotency_key and row.idempotency_key == idempotency_key else "external_id"
         raise IdempotencyConflict(
             f"{what} was already used for report {row.id} with a different request", report_id=row.id, field=what)
-    out = get_report(session, report_id=row.id, unmask=principal.role == "admin")
+    # The first answer again, whoever retries: the unique keys (source + key or external id) matched.
+    out = report_out(session, report_id=row.id, unmask=can(principal.role, Can.SEE_CALLER))
     out.replayed = True
     return out
 
@@ -483,11 +487,23 @@ def _to_out(r: Any, *, unmask: bool) -> ReportOut:
     )
 
 
-def get_report(session: Session, *, report_id: int, unmask: bool) -> ReportOut:
-    row = session.execute(text(REPORT_SELECT + " WHERE r.id = :id"), {"id": report_id}).first()
+def get_report(session: Session, *, report_id: int, principal: Principal) -> ReportOut:
+    """One report, if ``principal`` may read it (api/auth/roles.py row_scope); otherwise 404, as if absent."""
+    scope, params = _scope(principal)
+    row = session.execute(text(REPORT_SELECT + f" WHERE r.id = :id AND {scope}"), {**params, "id": report_id}).first()
     if row is None:
         raise NotFound(f"no report with id {report_id}")
-    return _to_out(row, unmask=unmask)
+    return _to_out(row, unmask=can(principal.role, Can.SEE_CALLER))
+
+
+def report_out(session: Session, *, report_id: int, unmask: bool) -> ReportOut:
+    """One report for a caller already known to be entitled to it (the wall's case detail, a retry's replay)."""
+    return _to_out(session.execute(text(REPORT_SELECT + " WHERE r.id = :id"), {"id": report_id}).one(),
+                   unmask=unmask)
+
+
+def _scope(principal: Principal) -> tuple[str, dict[str, object]]:
+    return row_scope(principal, grid="rt.grid_code", filer="r.filed_by")
 
 
 def list_reports(
@@ -501,19 +517,20 @@ def list_reports(
     until: datetime | None,
     limit: int,
     offset: int,
-    unmask: bool,
-    scope: list[str] | None = None,
+    principal: Principal,
 ) -> tuple[list[ReportOut], int]:
-    where = """WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
+    scope, scope_params = _scope(principal)
+    where = f"""WHERE (CAST(:source AS text) IS NULL OR r.source = :source)
                AND (CAST(:category AS text) IS NULL OR r.category_code = :category)
                AND (CAST(:grid AS text) IS NULL OR rt.grid_code = :grid)
                AND (CAST(:status AS text) IS NULL OR k.status = :status)
                AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
                AND (CAST(:until AS timestamptz) IS NULL OR r.reported_at < :until)
-               AND (CAST(:scope AS text[]) IS NULL OR rt.grid_code = ANY(CAST(:scope AS text[])))"""
+               AND {scope}"""
     params = {"source": source, "category": category, "grid": grid, "status": status, "since": since,
-              "until": until, "scope": scope}
+              "until": until, **scope_params}
     total = session.execute(text(f"SELECT count(*) FROM ({REPORT_SELECT} {where}) t"), params).scalar_one()
     rows = session.execute(text(f"{REPORT_SELECT} {where} ORDER BY r.reported_at DESC, r.id DESC "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
+    unmask = can(principal.role, Can.SEE_CALLER)
     return [_to_out(r, unmask=unmask) for r in rows], total

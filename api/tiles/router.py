@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 
-from api.core.deps import Reader, SessionDep, SettingsDep
+from api.core.deps import MapReader, SessionDep, SettingsDep
 from api.core.params import MAX_BIGINT
 from api.tiles.service import TileCache, get_tile
 from api.wall.listen import Listener
@@ -37,7 +37,7 @@ router = APIRouter(tags=["tiles"], lifespan=lifespan)
 def tile(
     request: Request,
     session: SessionDep,
-    _: Reader,
+    _: MapReader,
     layer: Annotated[str, Path(description="`grids` or `buildings`")],
     z: int,
     x: int,

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.auth.roles import ROLES
 from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
@@ -19,7 +20,7 @@ console = Console()
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="lower-case login name")],
-    role: Annotated[str, typer.Option(help="admin, planner, commander, worker or intake")],
+    role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")],
     person_id: Annotated[int | None, typer.Option(help="worker: the grid leader or worker it acts for")] = None,
     department: Annotated[str | None, typer.Option(help="a department user: the department it answers for")]
     = None,
@@ -39,6 +40,9 @@ def users_create(
     except ValidationError as exc:
         console.print(f"[red]{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}[/]")
         raise typer.Exit(1) from None
+    from api.cli import say_target
+
+    say_target(get_settings().database_url)
     engine = make_engine(get_settings(), pool_size=1)
     try:
         with session_scope(make_sessionmaker(engine)) as s:

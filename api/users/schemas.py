@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["admin", "planner", "commander", "worker", "intake"]
+from api.auth.schemas import Role
+
 GridCode = str
 
 
@@ -19,7 +20,7 @@ class UserCreate(BaseModel):
     person_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
                                   description="the grid staff member a worker acts for")
     department_code: str | None = Field(default=None, max_length=16,
-                                        description="the department a commander-role department user answers for")
+                                        description="the department a dispatcher-role department user answers for")
     grid_codes: list[Annotated[str, Field(max_length=15)]] = Field(default_factory=list, max_length=50,
                                   description="grids served in addition to the person's own grid")
 

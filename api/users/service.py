@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
+from api.auth.service import Principal, announce, matches, on_auth_change
 from api.core.errors import AccountLocked, InvalidCredentials, InvalidParameter, NotFound
 from api.users.models import User, UserToken
 from api.users.schemas import UserCreate, UserUpdate
@@ -129,6 +129,7 @@ def update_user(session: Session, *, user_id: int, body: UserUpdate) -> User:
 def revoke_tokens(session: Session, *, user_id: int) -> None:
     session.execute(update(UserToken).where(UserToken.user_id == user_id, UserToken.revoked_at.is_(None))
                     .values(revoked_at=text("now()")))
+    announce(session, f"user:{user_id}")
     with _cache_lock:
         for digest, (principal, _) in list(_cache.items()):
             if principal.user_id == user_id:
@@ -175,6 +176,7 @@ def logout(session: Session, *, raw: str) -> None:
     digest = _digest(raw)
     session.execute(update(UserToken).where(UserToken.token_hash == digest, UserToken.revoked_at.is_(None))
                     .values(revoked_at=text("now()")))
+    announce(session, f"token:{digest}")
     with _cache_lock:
         _cache.pop(digest, None)
 
@@ -184,9 +186,27 @@ def cached_token_principal(raw: str) -> Principal | None:
     return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
 
+def _forget(what: str | None) -> None:
+    with _cache_lock:
+        for digest, (principal, _) in list(_cache.items()):
+            if matches(principal, what, digest):
+                del _cache[digest]
+
+
+on_auth_change(_forget)
+
+
+def token_digest(raw: str) -> str:
+    return _digest(raw)
+
+
 def verify_token(session: Session, *, raw: str) -> Principal | None:
     """The principal of a valid (unexpired, unrevoked) token of an active user, or None."""
-    digest = _digest(raw)
+    return verify_token_digest(session, digest=_digest(raw))
+
+
+def verify_token_digest(session: Session, *, digest: str) -> Principal | None:
+    """:func:`verify_token` by the token's digest (a stream ticket keeps the digest, never the token)."""
     row = session.execute(text("""
         SELECT u.id, u.username, u.role, u.person_id, u.department_code, u.grid_codes, p.role AS person_role,
                p.grid_code AS person_grid, EXTRACT(EPOCH FROM (t.expires_at - now())) AS seconds_left

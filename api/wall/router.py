@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sse_starlette.sse import EventSourceResponse
 
-from api.auth.service import Principal
-from api.core.deps import SessionDep, SettingsDep, require_role
+from api.auth.service import off_auth_change, on_auth_change
+from api.core.deps import SessionDep, SettingsDep, WallReader
 from api.core.errors import InvalidParameter, ServiceUnavailable
 from api.core.geojson import parse_bbox
 from api.core.params import IdPath, IdQuery
@@ -21,12 +21,13 @@ from api.wall.exports import XLSX
 from api.wall.filters import Filters, parse_filters
 from api.wall.heat import MAX_CELLS, heat_bins
 from api.wall.listen import Listener
-from api.wall.stream import CHANNEL, Hub, check_ticket, issue_ticket, replay_after
+from api.wall.stream import CHANNEL, REVOKED, Hub, StreamHolder, check_ticket, issue_ticket, replay_after
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = app.state.wall_hub = Hub(asyncio.get_running_loop())
+    on_auth_change(hub.on_auth)  # a revoked credential's open streams end (api/auth/service.py)
     listener = None
     if app.state.settings.listen:
         listener = app.state.wall_listener = Listener(app.state.engine, {CHANNEL: hub.on_notice},
@@ -35,13 +36,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        off_auth_change(hub.on_auth)
         if listener is not None:
             listener.stop()
 
 
 #: The wall shows every grid's cases (with case details), so it is for the command centre and planners;
 #: grid workers see their own grids' cases through /api/v1/cases (issue 6's worker scope).
-WallReader = Annotated[Principal, Depends(require_role("commander", "planner"))]
 router = APIRouter(prefix="/wall", tags=["wall"], lifespan=lifespan)
 
 Window = Annotated[str | None, Query(description="1h, 24h, today, 7d, 30d or custom (then since and until); "
@@ -145,9 +146,10 @@ def replay(
 
 
 @router.post("/stream/ticket")
-def stream_ticket(session: SessionDep, principal: WallReader) -> Response:
-    """A 60-second ticket for opening the event stream (EventSource cannot send an Authorization header)."""
-    return _json(issue_ticket(session, principal))
+def stream_ticket(request: Request, session: SessionDep, principal: WallReader) -> Response:
+    """A 60-second, single-use ticket for opening the event stream (EventSource cannot send an Authorization
+    header)."""
+    return _json(issue_ticket(session, principal, getattr(request.state, "token_digest", None)))
 
 
 @router.get("/stream")
@@ -167,16 +169,16 @@ async def stream(
     EventSource sends on its own reconnects): the reports received since (up to the last
     10 minutes, at most 1,000) come first, marked `"replayed": true`, so a dropped
     connection loses no pulse; when more were missed than that, a `resync` tells it to reload instead."""
-    def _check() -> None:
+    def _check() -> StreamHolder:
         with request.app.state.sessionmaker() as session:
-            check_ticket(session, ticket)
+            return check_ticket(session, ticket)
 
-    await run_in_threadpool(_check)
+    holder = await run_in_threadpool(_check)
     hub: Hub | None = getattr(request.app.state, "wall_hub", None)
     if hub is None:
         raise ServiceUnavailable("the live stream is not running")
     since = after if after is not None else (int(last_event_id) if (last_event_id or "").isdigit() else None)
-    queue = hub.subscribe()  # before reading the missed reports, so that nothing falls between the two
+    queue = hub.subscribe(holder)  # before reading the missed reports, so that nothing falls between the two
 
     def _missed() -> list[dict] | None:
         with request.app.state.sessionmaker() as session:
@@ -201,6 +203,9 @@ async def stream(
                     yield ev
             while True:
                 ev = await queue.get()
+                if ev is REVOKED:  # the credential was revoked: say so and end the stream
+                    yield ev
+                    return
                 if seen and ev.get("id") in seen:  # announced live while we read it from the table
                     continue
                 yield ev

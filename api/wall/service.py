@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.core.config import Settings
 from api.core.errors import InvalidParameter, NotFound
-from api.reports.service import get_report
+from api.reports.service import report_out
 from api.wall.filters import CLOSED, TZ, Filters, where
 from api.wall.heat import count_cases, rollup
 
@@ -187,7 +187,7 @@ def case_detail(session: Session, case_id: int) -> dict[str, Any]:
     row = session.execute(text(f"{CASE_ROW} WHERE c.id = :id"), {"id": case_id}).first()
     if row is None:
         raise NotFound(f"no case with id {case_id}")
-    report = get_report(session, report_id=row.report_id, unmask=False)
+    report = report_out(session, report_id=row.report_id, unmask=False)
     events = session.execute(text("""
         SELECT at, from_status, to_status, note, kind FROM case_event WHERE case_id = :id ORDER BY at, id"""),
         {"id": case_id}).all()

@@ -1,30 +1,30 @@
 """Live reports for the wall: NOTIFY gridmap_report -> one LISTEN thread -> every SSE subscriber.
 
-``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key must never sit in a
-URL (proxies and logs keep URLs). So a client first POSTs, with its key, for a **stream ticket**:
-``<key id>.<expiry>.<HMAC-SHA256>`` valid for 60 seconds, signed with the key's stored digest. Opening
-the stream checks the signature, the expiry and that the key is still not revoked; a leaked ticket is
-useless a minute later, and revoking the key stops new streams at once. Tickets work across worker
-processes (no per-process secret).
+``EventSource`` cannot send an ``Authorization`` header, and a long-lived API key or login token must never
+sit in a URL (proxies and logs keep URLs). So a client first POSTs, with its key or token, for a **stream
+ticket**: 32 random bytes, stored as a SHA-256 digest with the credential it stands for, valid for 60 seconds
+and **used once** (opening the stream deletes it, in whichever process: ``DELETE … RETURNING``). Opening the
+stream also checks that the credential is still valid; an open stream is closed when its credential is revoked
+(the ``gridmap_auth`` notice, :meth:`Hub.on_auth`), so revocation ends live access at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import logging
+import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.core.deps import READERS
+from api.auth.roles import Can, can
+from api.auth.service import Principal, matches, verify_key_id
 from api.core.errors import Unauthorized
 
 log = logging.getLogger("gridmap.wall")
@@ -34,37 +34,57 @@ QUEUE_SIZE = 2000
 #: How far back a reconnecting client is caught up, and how many reports at most.
 REPLAY_MINUTES = 10
 REPLAY_MAX = 1000
+#: Put in a subscriber's queue when its credential was revoked: the stream says so and ends.
+REVOKED = {"event": "revoked", "data": "{}"}
 
 
-def _sign(secret: str, msg: str) -> str:
-    mac = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+def issue_ticket(session: Session, principal: Principal, token_digest: str | None = None) -> dict[str, Any]:
+    """A single-use ticket for ``principal`` (a key, or a login token named by its digest)."""
+    raw = secrets.token_urlsafe(32)
+    if principal.user_id is None:
+        key_id, token = principal.key_id, None
+    elif token_digest is not None:
+        key_id, token = None, token_digest
+    else:  # pragma: no cover - a user principal always comes with its token
+        raise Unauthorized("a stream ticket needs an API key or a login token")
+    session.execute(text("DELETE FROM stream_ticket WHERE expires_at < now() - interval '1 minute'"))
+    session.execute(text("""
+        INSERT INTO stream_ticket (ticket_hash, key_id, token_hash, expires_at)
+        VALUES (:h, :k, :t, now() + make_interval(secs => :s))"""),
+        {"h": hashlib.sha256(raw.encode()).hexdigest(), "k": key_id, "t": token, "s": TICKET_SECONDS})
+    return {"ticket": raw, "expires_in": TICKET_SECONDS}
 
 
-def issue_ticket(session: Session, principal: Principal, now: float | None = None) -> dict[str, Any]:
-    digest = session.execute(text("SELECT key_hash FROM api_key WHERE id = :i"), {"i": principal.key_id}).scalar()
-    if digest is None:
-        raise Unauthorized("The API key is unknown or has been revoked.")
-    exp = int((now or time.time()) + TICKET_SECONDS)
-    msg = f"{principal.key_id}.{exp}"
-    return {"ticket": f"{msg}.{_sign(digest, 'stream:' + msg)}", "expires_in": TICKET_SECONDS}
+@dataclass(frozen=True)
+class StreamHolder:
+    """Who holds an open stream: the principal and, for a person, the digest of their login token."""
+
+    principal: Principal
+    token_digest: str | None = None
 
 
-def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> Principal:
-    bad = Unauthorized("The stream ticket is missing, invalid or expired; POST /api/v1/wall/stream/ticket for one.")
-    parts = (ticket or "").split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+def check_ticket(session: Session, ticket: str | None, now: float | None = None) -> StreamHolder:
+    """Use up ``ticket`` and answer who it stands for; 401 when it is missing, used, expired or its credential
+    was revoked since."""
+    from api.users.service import verify_token_digest
+
+    bad = Unauthorized("The stream ticket is missing, used, invalid or expired; POST /api/v1/wall/stream/ticket "
+                       "for one.")
+    if not ticket or len(ticket) > 100:
         raise bad
-    key_id, exp, sig = int(parts[0]), int(parts[1]), parts[2]
-    if exp < (now or time.time()):
+    row = session.execute(text("""
+        DELETE FROM stream_ticket WHERE ticket_hash = :h RETURNING key_id, token_hash, expires_at > now() AS live"""),
+        {"h": hashlib.sha256(ticket.encode()).hexdigest()}).first()
+    session.commit()  # used, whatever follows
+    if row is None or not row.live:
         raise bad
-    row = session.execute(text("SELECT id, name, role, key_hash FROM api_key WHERE id = :i AND revoked_at IS NULL"),
-                          {"i": key_id}).first()
-    if row is None or not hmac.compare_digest(_sign(row.key_hash, f"stream:{key_id}.{exp}"), sig):
+    if row.key_id is not None:
+        principal, digest = verify_key_id(session, key_id=row.key_id), None
+    else:
+        principal, digest = verify_token_digest(session, digest=row.token_hash.strip()), row.token_hash.strip()
+    if principal is None or not can(principal.role, Can.READ_WALL):
         raise bad
-    if row.role != "admin" and row.role not in READERS:
-        raise bad
-    return Principal(row.id, row.name, row.role)
+    return StreamHolder(principal, digest)
 
 
 class Hub:
@@ -73,18 +93,40 @@ class Hub:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._subs: set[asyncio.Queue] = set()
+        self._holders: dict[asyncio.Queue, StreamHolder] = {}
         self._lock = threading.Lock()
         self.delivered = 0
 
-    def subscribe(self) -> asyncio.Queue:
+    def subscribe(self, holder: StreamHolder | None = None) -> asyncio.Queue:
         q: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_SIZE)
         with self._lock:
             self._subs.add(q)
+            if holder is not None:
+                self._holders[q] = holder
         return q
 
     def unsubscribe(self, q: asyncio.Queue) -> None:
         with self._lock:
             self._subs.discard(q)
+            self._holders.pop(q, None)
+
+    def on_auth(self, what: str | None) -> None:
+        """Called on a listener thread with an auth notice: end the streams of the principal it names. A lost
+        connection (None) ends none: the credentials are re-checked when the clients reconnect."""
+        if what is None:
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._revoke, what)
+        except RuntimeError:  # the loop is closed: shutting down
+            pass
+
+    def _revoke(self, what: str) -> None:
+        with self._lock:
+            doomed = [q for q, h in self._holders.items() if matches(h.principal, what, h.token_digest)]
+        for q in doomed:
+            while not q.empty():
+                q.get_nowait()
+            q.put_nowait(REVOKED)
 
     @property
     def subscribers(self) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-ROLES = ("admin", "planner", "commander", "worker", "intake")
+ROLES = ("admin", "dispatcher", "operator", "planner", "worker", "viewer", "intake")
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,26 @@ def _bearer(*roles: str) -> Access:
     return Access("bearer", frozenset(("admin", *roles)))
 
 
+# Written out by hand from issue 17's role decisions, NOT imported from api/auth/roles.py: this is the
+# expectation the app is held to.
 PUBLIC = Access("public")
-ANY_KEY = _bearer("planner", "commander", "worker", "intake")
+ANY_KEY = _bearer("dispatcher", "operator", "planner", "worker", "viewer", "intake")
 ADMIN = _bearer()
-READER = _bearer("planner", "commander", "worker")  # api.core.deps.Reader
-WALL = _bearer("commander", "planner")  # the map wall: command centre and planners
-CASE_ACTOR = _bearer("commander", "worker")
-COMMANDER = _bearer("commander")
+MAP = _bearer("dispatcher", "operator", "planner", "worker", "viewer")  # map data: not personal
+WALL = _bearer("dispatcher", "planner", "viewer")  # the map wall: command centre, planners, the kiosk
+COVERAGE = _bearer("dispatcher", "planner", "worker", "viewer")
+ADDRESS_SEARCH = _bearer("dispatcher", "operator", "planner", "worker")
+ADDRESS_REVIEW = _bearer("dispatcher", "operator", "planner")
+FILE_REPORTS = _bearer("operator", "worker", "intake")
+READ_REPORTS = _bearer("dispatcher", "operator", "planner", "worker", "intake")
+READ_CASES = _bearer("dispatcher", "operator", "planner", "worker")
+CASE_ACTOR = _bearer("dispatcher", "worker")
+DISPATCHER = _bearer("dispatcher")
+STAFF_READ = _bearer("dispatcher", "operator", "planner", "worker")
 PLANNER = _bearer("planner")
-INTAKE = _bearer("intake")
-STATUS_READER = _bearer("intake", "planner", "commander", "worker")
 OPEN311_READ = Access("open311", frozenset(ROLES))
-OPEN311_POST = Access("open311", frozenset(("admin", "intake")))
+OPEN311_REQUESTS = Access("open311", frozenset(("admin", "dispatcher", "operator", "planner", "worker", "intake")))
+OPEN311_POST = Access("open311", frozenset(("admin", "operator", "worker", "intake")))
 TICKET = Access("ticket")
 
 V1 = "/api/v1"
@@ -59,23 +67,23 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # Prometheus scrapers send no key (api/core/observe.py)
     # map data
-    ("GET", f"{V1}/streets"): READER,
-    ("GET", f"{V1}/communities"): READER,
-    ("GET", f"{V1}/layouts"): READER,
-    ("GET", f"{V1}/layouts/{{layout_id}}"): READER,
-    ("GET", f"{V1}/grids"): READER,
-    ("GET", f"{V1}/grids/{{code}}"): READER,
-    ("GET", f"{V1}/buildings"): READER,
-    ("GET", f"{V1}/facilities"): READER,
-    ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): READER,
+    ("GET", f"{V1}/streets"): MAP,
+    ("GET", f"{V1}/communities"): MAP,
+    ("GET", f"{V1}/layouts"): MAP,
+    ("GET", f"{V1}/layouts/{{layout_id}}"): MAP,
+    ("GET", f"{V1}/grids"): MAP,
+    ("GET", f"{V1}/grids/{{code}}"): MAP,
+    ("GET", f"{V1}/buildings"): MAP,
+    ("GET", f"{V1}/facilities"): MAP,
+    ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): MAP,
     ("GET", f"{V1}/basemap"): PUBLIC,  # the deployment's intranet basemap URL: the same for everyone
     # routing and intake
     ("GET", f"{V1}/locate"): ANY_KEY,
     ("POST", f"{V1}/locate"): ANY_KEY,
     ("GET", f"{V1}/categories"): ANY_KEY,
-    ("POST", f"{V1}/reports"): INTAKE,
-    ("GET", f"{V1}/reports/{{report_id}}"): STATUS_READER,
-    ("GET", f"{V1}/reports"): READER,
+    ("POST", f"{V1}/reports"): FILE_REPORTS,
+    ("GET", f"{V1}/reports/{{report_id}}"): READ_REPORTS,
+    ("GET", f"{V1}/reports"): READ_REPORTS,
     # keys, users, audit
     ("GET", f"{V1}/keys"): ADMIN,
     ("POST", f"{V1}/keys"): ADMIN,
@@ -101,11 +109,11 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/wall/stream/ticket"): WALL,
     ("GET", f"{V1}/wall/stream"): TICKET,
     # coverage analysis
-    ("GET", f"{V1}/layouts/{{layout_id}}/coverage"): READER,
-    ("GET", f"{V1}/layouts/{{layout_id}}/communities/{{code}}/coverage"): READER,
-    ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): READER,
-    ("GET", f"{V1}/layouts/{{layout_id}}/workload"): READER,
-    ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): READER,
+    ("GET", f"{V1}/layouts/{{layout_id}}/coverage"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/communities/{{code}}/coverage"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/workload"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): COVERAGE,
     # the planner workspace (issue 8); publishing: GRIDMAP_PUBLISH_ROLES, planner and admin by default
     ("POST", f"{V1}/layouts"): PLANNER,
     ("GET", f"{V1}/layouts/compare"): PLANNER,
@@ -119,38 +127,38 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
     # the address registry
-    ("GET", f"{V1}/addresses/search"): READER,
-    ("GET", f"{V1}/addresses/reverse"): READER,
-    ("GET", f"{V1}/addresses/reviews"): READER,
-    ("POST", f"{V1}/addresses/reviews/{{review_id}}"): _bearer("commander", "planner"),
-    ("GET", f"{V1}/addresses/{{address_id}}"): READER,
+    ("GET", f"{V1}/addresses/search"): ADDRESS_SEARCH,
+    ("GET", f"{V1}/addresses/reverse"): ADDRESS_SEARCH,
+    ("GET", f"{V1}/addresses/reviews"): ADDRESS_SEARCH,
+    ("POST", f"{V1}/addresses/reviews/{{review_id}}"): ADDRESS_REVIEW,
+    ("GET", f"{V1}/addresses/{{address_id}}"): ADDRESS_SEARCH,
     # cases, whistles, staff
-    ("GET", f"{V1}/cases"): READER,
-    ("GET", f"{V1}/cases/rates"): READER,
-    ("GET", f"{V1}/cases/{{case_id}}"): READER,
-    ("GET", f"{V1}/cases/{{case_id}}/events"): READER,
+    ("GET", f"{V1}/cases"): READ_CASES,
+    ("GET", f"{V1}/cases/rates"): READ_CASES,
+    ("GET", f"{V1}/cases/{{case_id}}"): READ_CASES,
+    ("GET", f"{V1}/cases/{{case_id}}/events"): READ_CASES,
     ("POST", f"{V1}/cases/{{case_id}}/transitions"): CASE_ACTOR,
     ("POST", f"{V1}/cases/{{case_id}}/assignee"): CASE_ACTOR,
     ("POST", f"{V1}/cases/{{case_id}}/notes"): CASE_ACTOR,
-    ("POST", f"{V1}/cases/{{case_id}}/rating"): COMMANDER,
+    ("POST", f"{V1}/cases/{{case_id}}/rating"): DISPATCHER,
     ("GET", f"{V1}/cases/{{case_id}}/duplicates"): CASE_ACTOR,
-    ("POST", f"{V1}/cases/{{case_id}}/merge"): COMMANDER,
+    ("POST", f"{V1}/cases/{{case_id}}/merge"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/whistles"): CASE_ACTOR,
-    ("GET", f"{V1}/cases/{{case_id}}/whistles"): READER,
-    ("GET", f"{V1}/whistles/alerts"): READER,
+    ("GET", f"{V1}/cases/{{case_id}}/whistles"): READ_CASES,
+    ("GET", f"{V1}/whistles/alerts"): READ_CASES,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/acknowledge"): CASE_ACTOR,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/report"): CASE_ACTOR,
-    ("GET", f"{V1}/people"): READER,
-    ("GET", f"{V1}/people/{{person_id}}"): READER,
-    ("POST", f"{V1}/people"): COMMANDER,
-    ("PATCH", f"{V1}/people/{{person_id}}"): COMMANDER,
-    ("DELETE", f"{V1}/people/{{person_id}}"): COMMANDER,
+    ("GET", f"{V1}/people"): STAFF_READ,
+    ("GET", f"{V1}/people/{{person_id}}"): STAFF_READ,
+    ("POST", f"{V1}/people"): DISPATCHER,
+    ("PATCH", f"{V1}/people/{{person_id}}"): DISPATCHER,
+    ("DELETE", f"{V1}/people/{{person_id}}"): DISPATCHER,
     # Open311 GeoReport v2
     ("GET", "/open311/v2/services.json"): OPEN311_READ,
     ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
     ("POST", "/open311/v2/requests.json"): OPEN311_POST,
-    ("GET", "/open311/v2/requests.json"): OPEN311_READ,
-    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_READ,
+    ("GET", "/open311/v2/requests.json"): OPEN311_REQUESTS,
+    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_REQUESTS,
 }
 
 

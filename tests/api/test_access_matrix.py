@@ -92,7 +92,7 @@ def test_route_admits_exactly_its_declared_roles(
 
 def test_a_revoked_key_is_refused_everywhere_it_worked(client: httpx.Client, make_key: Callable[[str], str]) -> None:
     admin = {"Authorization": f"Bearer {make_key('admin')}"}
-    victim = make_key("commander")
+    victim = make_key("dispatcher")
     assert client.get("/api/v1/layouts", headers={"Authorization": f"Bearer {victim}"}).status_code == 200
     key_id = next(k["id"] for k in client.get("/api/v1/keys", headers=admin).json()["items"]
                   if victim.startswith(k["prefix"]) and k["revoked_at"] is None)

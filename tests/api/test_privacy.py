@@ -106,9 +106,9 @@ def test_a_reporters_full_phone_number_is_shown_to_the_command_centre_only(
             resp = client.get(p, headers=auth(role))
             assert resp.status_code == 200 and PHONE_A not in _text(resp), role
     # the command centre calls residents back: it sees the number
-    assert client.get(f"/api/v1/cases/{a}", headers=auth("commander")).json()["reporter"]["phone"] == PHONE_A
-    # and the map wall (commander, planner) shows no reporter phone at all
-    for role in ("commander", "planner"):
+    assert client.get(f"/api/v1/cases/{a}", headers=auth("dispatcher")).json()["reporter"]["phone"] == PHONE_A
+    # and the map wall (dispatcher, planner, viewer) shows no reporter phone at all
+    for role in ("dispatcher", "planner", "viewer"):
         resp = client.get(f"/api/v1/wall/cases/{a}", headers=auth(role))
         assert resp.status_code == 200 and PHONE_A not in _text(resp), role
 

@@ -34,7 +34,7 @@ def test_every_api_route_needs_a_key(client: httpx.Client) -> None:
 def test_roles_are_enforced(client: httpx.Client, auth: Auth) -> None:
     intake = auth("intake")
     assert_problem(client.get("/api/v1/grids", headers=intake), 403, "forbidden")
-    commander = auth("commander")
+    commander = auth("dispatcher")
     assert client.get("/api/v1/grids", headers=commander).status_code == 200
     assert_problem(client.post("/api/v1/keys", json={"name": "x", "role": "admin"}, headers=commander), 403,
                    "forbidden")
@@ -113,7 +113,7 @@ def test_buildings_by_bbox(client: httpx.Client, auth: Auth) -> None:
 
 def test_grid_detail_has_staff_with_masked_phones_and_counts(client: httpx.Client, auth: Auth, db: Session) -> None:
     code = db.execute(text("SELECT grid_code FROM person WHERE role = 'grid_leader' LIMIT 1")).scalar_one()
-    detail = client.get(f"/api/v1/grids/{code}", headers=auth("commander")).json()
+    detail = client.get(f"/api/v1/grids/{code}", headers=auth("dispatcher")).json()
     props = detail["properties"]
     assert props["code"] == code and props["community_name"] and props["street_name"]
     assert props["counts"]["buildings"] > 0 and props["counts"]["households"] > 0

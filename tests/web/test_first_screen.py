@@ -1,7 +1,7 @@
 """Browser test of the first web screen (web/index.html) against the real app.
 
 Needs the ``live_server`` (base URL of a uvicorn serving the app on the seeded test
-database) and ``commander_key`` fixtures from tests/conftest.py, and Debian's Chromium
+database) and ``dispatcher_key`` fixtures from tests/conftest.py, and Debian's Chromium
 (see tests/web/conftest.py). Screenshots go to tests/output/ (git-ignored).
 """
 
@@ -53,17 +53,17 @@ def find_grid_on_screen(page) -> dict:
     return hit
 
 
-def test_first_screen_draws_grids_and_switches_language(live_server, commander_key, new_page, output_dir):
-    expected = expected_grid_count(live_server, commander_key)
+def test_first_screen_draws_grids_and_switches_language(live_server, dispatcher_key, new_page, output_dir):
+    expected = expected_grid_count(live_server, dispatcher_key)
     assert expected > 0, "the seeded test database should have grids in the layout in force"
 
     page = new_page(locale="zh-CN")
-    page.goto(f"{live_server}/#key={commander_key}")
+    page.goto(f"{live_server}/#key={dispatcher_key}")
     page.wait_for_selector(READY, timeout=30_000)
 
     # the key came in through the fragment and was removed from the address bar
     href = page.evaluate("location.href")
-    assert commander_key not in href
+    assert dispatcher_key not in href
     assert "key=" not in href
 
     hook = page.evaluate("window.gridmap")
@@ -118,12 +118,12 @@ def test_first_screen_draws_grids_and_switches_language(live_server, commander_k
     assert page.errors == []
 
 
-def test_sign_in_dialog_without_key(live_server, commander_key, new_page, output_dir):
+def test_sign_in_dialog_without_key(live_server, dispatcher_key, new_page, output_dir):
     page = new_page(locale="zh-CN")
     page.goto(f"{live_server}/")
     dialog = page.locator("#signin")
     dialog.wait_for(state="visible")
-    assert ".data/commander-api-key" in dialog.inner_text()
+    assert ".data/viewer-api-key" in dialog.inner_text()
     assert "API" in dialog.inner_text()
     assert page.evaluate("document.body.dataset.ready") != "1"
     # nothing was drawn without a key
@@ -155,13 +155,13 @@ def test_sign_in_dialog_without_key(live_server, commander_key, new_page, output
     page.screenshot(path=str(output_dir / "first_screen_signin.png"))
 
     # the right key gets in; it is kept in sessionStorage, never in the URL
-    page.locator("#signin-key").fill(commander_key)
+    page.locator("#signin-key").fill(dispatcher_key)
     page.locator("#signin button[type='submit']").click()
     page.wait_for_selector(READY, timeout=30_000)
     assert not dialog.is_visible()
     assert page.evaluate("window.gridmap.gridCount") > 0
-    assert commander_key not in page.evaluate("location.href")
-    assert page.evaluate("sessionStorage.getItem('gridmap.apiKey')") == commander_key
+    assert dispatcher_key not in page.evaluate("location.href")
+    assert page.evaluate("sessionStorage.getItem('gridmap.apiKey')") == dispatcher_key
 
     assert page.errors == []
 

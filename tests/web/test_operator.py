@@ -45,7 +45,7 @@ def _get(base: str, key: str, path: str, **params: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def spoken(engine: Engine, live_server: str, commander_key: str) -> dict:
+def spoken(engine: Engine, live_server: str, dispatcher_key: str) -> dict:
     """A registry building address said the way a caller would: Chinese numerals and 门口 appended."""
     with Session(engine) as s:
         rows = s.execute(text("""
@@ -57,7 +57,7 @@ def spoken(engine: Engine, live_server: str, commander_key: str) -> dict:
     assert rows, "the sample registry has no estate buildings"
     for r in rows:
         said = r.full_text.replace(f"{r.building_no}号楼", f"{chinese(int(r.building_no))}号楼") + "门口"
-        found = _get(live_server, commander_key, "locate", address=said)
+        found = _get(live_server, dispatcher_key, "locate", address=said)
         cands = found["address"]["candidates"]
         if found["address"]["status"] == "matched" and cands and cands[0]["id"] == r.id and found["grid"]:
             return {"said": said, "id": r.id, "building_code": r.building_code, "full_text": r.full_text,
@@ -81,9 +81,9 @@ def _type(page, q: str) -> None:
 
 
 def test_operator_locates_a_spoken_address_and_files_a_report(
-        new_page, live_server: str, commander_key: str, intake_key: str, spoken: dict, engine: Engine,
+        new_page, live_server: str, dispatcher_key: str, intake_key: str, spoken: dict, engine: Engine,
         output_dir) -> None:
-    page = _open(new_page, live_server, commander_key)
+    page = _open(new_page, live_server, dispatcher_key)
     assert page.title() == "gridmap · 热线地址定位"
     _type(page, spoken["said"])
     # matched: the top candidate is that building, picked at once, and its grid is what /locate says
@@ -95,7 +95,7 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
     assert "is-picked" in first.get_attribute("class")
     assert spoken["full_text"].removeprefix("北京市").removeprefix("东城区") in first.inner_text()
     assert "100%" in first.inner_text() or "%" in first.inner_text()
-    api = _get(live_server, commander_key, "locate", address=spoken["said"])
+    api = _get(live_server, dispatcher_key, "locate", address=spoken["said"])
     assert page.evaluate("window.gridmap.grid.code") == api["grid"]["code"] == spoken["grid"]
     assert page.text_content("#op-grid-code") == api["grid"]["code"]
     assert page.text_content("#op-grid-title") == api["grid"]["name"]
@@ -144,10 +144,10 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
 
 
 def test_operator_ambiguous_keyboard_language_and_review_queue(
-        new_page, live_server: str, commander_key: str, intake_key: str, engine: Engine, output_dir) -> None:
-    api = _get(live_server, commander_key, "locate", address=AMBIGUOUS)
+        new_page, live_server: str, dispatcher_key: str, intake_key: str, engine: Engine, output_dir) -> None:
+    api = _get(live_server, dispatcher_key, "locate", address=AMBIGUOUS)
     assert api["address"]["status"] == "ambiguous" and len(api["address"]["candidates"]) >= 2
-    page = _open(new_page, live_server, commander_key)
+    page = _open(new_page, live_server, dispatcher_key)
     _type(page, AMBIGUOUS)
     # ambiguous: several candidates, none picked for the operator
     assert page.get_attribute("#op-state", "data-state") == "ambiguous"

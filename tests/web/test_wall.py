@@ -57,16 +57,16 @@ def api_get(base: str, key: str, path: str, **params) -> dict:
     return r.json()
 
 
-def test_wall_layers_heatmap_legend_live_pulse_and_language(live_server, commander_key, keys, new_page, output_dir):
+def test_wall_layers_heatmap_legend_live_pulse_and_language(live_server, dispatcher_key, keys, new_page, output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
 
     # layers, heatmap canvas, legend
     assert page.locator("path.gm-grid").count() > 500
     assert page.locator("path.gm-street").count() > 0
     assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
     heat = page.evaluate("window.gridmap.heat")
-    summary = api_get(live_server, commander_key, "wall/summary", window="today")
+    summary = api_get(live_server, dispatcher_key, "wall/summary", window="today")
     assert heat["cells"] <= 20_000
     # the heat canvas has painted pixels
     painted = page.evaluate("""() => {
@@ -134,15 +134,15 @@ def test_wall_layers_heatmap_legend_live_pulse_and_language(live_server, command
     assert page.errors == []
 
 
-def test_wall_filter_by_category_matches_the_api(live_server, commander_key, new_page, output_dir):
+def test_wall_filter_by_category_matches_the_api(live_server, dispatcher_key, new_page, output_dir):
     page = new_page(locale="en", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     page.locator("#f-window button[data-window='30d']").click()
     page.wait_for_selector(WALL_READY)
-    cats = api_get(live_server, commander_key, "wall/summary", window="30d")
+    cats = api_get(live_server, dispatcher_key, "wall/summary", window="30d")
     # the busiest category of the last 30 days
     top = httpx.get(f"{live_server}/api/v1/reports", params={"limit": 500},
-                    headers={"Authorization": f"Bearer {commander_key}"}).json()
+                    headers={"Authorization": f"Bearer {dispatcher_key}"}).json()
     counts: dict[str, int] = {}
     for r in top["items"]:
         counts[r["category"]] = counts.get(r["category"], 0) + 1
@@ -151,7 +151,7 @@ def test_wall_filter_by_category_matches_the_api(live_server, commander_key, new
     page.wait_for_function(f"window.gridmap.heat && document.querySelector('#f-category').value === '{category}'")
     page.wait_for_selector(WALL_READY)
     page.wait_for_timeout(300)
-    expected = api_get(live_server, commander_key, "wall/summary", window="30d", category=category)
+    expected = api_get(live_server, dispatcher_key, "wall/summary", window="30d", category=category)
     shown = int(page.locator("#kpi-new").get_attribute("data-value"))
     assert shown == expected["totals"]["new"] < cats["totals"]["new"]
     assert int(page.locator("#kpi-open").get_attribute("data-value")) == expected["totals"]["open"]
@@ -171,9 +171,9 @@ def test_wall_filter_by_category_matches_the_api(live_server, commander_key, new
     assert page.errors == []
 
 
-def test_wall_mode_replay_and_buildings(live_server, commander_key, new_page, output_dir, engine):
+def test_wall_mode_replay_and_buildings(live_server, dispatcher_key, new_page, output_dir, engine):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     # The last day with reports and a slider step just after its first one: reports the suite itself posted
     # today all lie after the hour it started, so a fixed 15:00 found none when it ran in the afternoon.
     with Session(engine) as s:
@@ -207,7 +207,7 @@ def test_wall_mode_replay_and_buildings(live_server, commander_key, new_page, ou
     assert page.errors == []
 
 
-def test_the_configured_intranet_basemap_is_drawn_under_our_layers(live_server, commander_key, new_page) -> None:
+def test_the_configured_intranet_basemap_is_drawn_under_our_layers(live_server, dispatcher_key, new_page) -> None:
     """GRIDMAP_BASEMAP_URL reaches the page through GET /api/v1/basemap (null here: the live server has none,
     the offline default); with one configured, the page draws its tiles and offers it in the layer control."""
     assert httpx.get(f"{live_server}/api/v1/basemap").json()["url"] is None
@@ -219,7 +219,7 @@ def test_the_configured_intranet_basemap_is_drawn_under_our_layers(live_server, 
         json={"url": "/intranet-tiles/{z}/{x}/{y}.png", "attribution": "Intranet basemap", "max_zoom": 18}))
     page.route("**/intranet-tiles/**", lambda route: (tiles.append(route.request.url),
                                                       route.fulfill(body=png, content_type="image/png")))
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length > 0", timeout=15_000)
     assert tiles and all(re.search(r"/intranet-tiles/\d+/\d+/\d+\.png$", u) for u in tiles)
     assert "Intranet basemap" in page.locator(".leaflet-control-attribution").inner_text()

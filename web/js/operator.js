@@ -12,8 +12,8 @@ const L = window.L;
 const $ = (id) => document.getElementById(id);
 const INTAKE_STORAGE = "gridmap.intakeKey";
 const DEBOUNCE_MS = 220;
-const READERS = ["admin", "planner", "commander", "worker"];
-const DECIDERS = ["admin", "commander", "planner"];
+const READERS = ["admin", "dispatcher", "operator", "planner", "worker"];
+const DECIDERS = ["admin", "dispatcher", "operator", "planner"];
 
 const state = {
   me: null, // /auth/me

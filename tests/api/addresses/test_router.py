@@ -131,7 +131,7 @@ def test_ambiguous_report_is_stored_queued_and_confirmed_by_an_operator(client, 
     assert_problem(client.post(f"/api/v1/addresses/reviews/{review_id}", json={"address_id": pick["id"]},
                                headers=auth("worker")), 403, "forbidden")
     done = client.post(f"/api/v1/addresses/reviews/{review_id}", json={"address_id": pick["id"]},
-                       headers=auth("commander")).json()
+                       headers=auth("dispatcher")).json()
     assert done["status"] == "confirmed" and done["routing"]["method"] == "address"
     report = client.get(f"/api/v1/reports/{out['id']}", headers=auth()).json()
     assert report["routing"]["method"] == "address" and report["routing"]["grid_code"] == done["routing"]["grid_code"]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("quiet_app")
 def test_writes_are_audited_and_reads_are_not(client: httpx.Client, auth, login, make_case, grid_a,
                                               db: Session) -> None:
     admin = auth("admin")
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     case_id = make_case(grid_a, "reported")
     client.get(f"/api/v1/cases/{case_id}", headers=cmd)
     client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "registered"}, headers=cmd,
@@ -28,7 +28,7 @@ def test_writes_are_audited_and_reads_are_not(client: httpx.Client, auth, login,
     assert r.status_code == 200, r.text
     items = r.json()["items"]
     assert [(i["method"], i["status"], i["actor"], i["role"]) for i in items] == [
-        ("POST", 409, "key:test commander", "commander"), ("POST", 200, "key:test commander", "commander")]
+        ("POST", 409, "key:test dispatcher", "dispatcher"), ("POST", 200, "key:test dispatcher", "dispatcher")]
     assert items[0]["client_ip"] == "testclient" and items[0]["at"]
     assert items[1]["query"] == "api_key=%2A%2A%2A"  # no secrets in the log
     logins = client.get("/api/v1/audit", params={"path_prefix": "/api/v1/auth/token"}, headers=admin).json()["items"]

@@ -47,7 +47,7 @@ def test_duplicates_endpoint_and_merge(client: httpx.Client, auth, make_case, gr
     keep = make_case(grid_a, "dispatched", reported_at=T0)
     dup = make_case(grid_a, "reported", reported_at=T0 + timedelta(hours=2),
                     lon=east(grid_a.lon, grid_a.lat, 30), lat=grid_a.lat)
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     r = client.get(f"/api/v1/cases/{dup}/duplicates", headers=cmd)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -77,7 +77,7 @@ def test_duplicates_endpoint_and_merge(client: httpx.Client, auth, make_case, gr
 
 
 def test_merge_refusals(client: httpx.Client, auth, make_case, grid_a) -> None:
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     keep = make_case(grid_a, "dispatched", reported_at=T0)
     handled = make_case(grid_a, "in_progress", reported_at=T0)
     problem(client.post(f"/api/v1/cases/{handled}/merge", json={"into": keep}, headers=cmd), 409,

@@ -24,7 +24,7 @@ def _age(db: Session, whistle_id: int, minutes: int) -> None:
 
 def test_street_whistle_acknowledgement_and_alerts(client: httpx.Client, auth, login, make_case, grid_a,
                                                    db: Session) -> None:
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     case_id = make_case(grid_a, "dispatched")
     r = client.post(f"/api/v1/cases/{case_id}/whistles",
                     json={"level": "street", "departments": ["D01", "D02"], "note": "road collapse"}, headers=cmd)
@@ -50,7 +50,7 @@ def test_street_whistle_acknowledgement_and_alerts(client: httpx.Client, auth, l
     assert all(abs(a["minutes_late"] - 10) < 0.1 and a["case_id"] == case_id for a in alerts)
 
     d1, d2 = (t["id"] for t in w["targets"])
-    dept1 = login("commander", department_code="D01")
+    dept1 = login("dispatcher", department_code="D01")
     problem(client.post(f"/api/v1/whistles/targets/{d2}/acknowledge", headers=dept1), 403, "forbidden")
     problem(client.post(f"/api/v1/whistles/targets/{d1}/report", json={"note": "done"}, headers=dept1), 409,
             "not_acknowledged")
@@ -76,7 +76,7 @@ def test_street_whistle_acknowledgement_and_alerts(client: httpx.Client, auth, l
 
 
 def test_acknowledged_in_time_is_not_late(client: httpx.Client, auth, make_case, grid_a) -> None:
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     case_id = make_case(grid_a, "in_progress")
     w = client.post(f"/api/v1/cases/{case_id}/whistles", json={"level": "street", "departments": ["D03"],
                                                                 "ack_minutes": 5}, headers=cmd).json()
@@ -94,7 +94,7 @@ def test_configured_ack_time_is_the_default(db: Session, make_case, grid_a) -> N
     from api.cases.schemas import WhistleIn
 
     case_id = make_case(grid_a, "registered")
-    w = raise_whistle(db, case_id=case_id, principal=Principal(1, "t", "commander"),
+    w = raise_whistle(db, case_id=case_id, principal=Principal(1, "t", "dispatcher"),
                       body=WhistleIn(level="street", departments=["D01"]), default_ack_minutes=45)
     assert w.due_at - w.raised_at == timedelta(minutes=45)
 
@@ -122,12 +122,12 @@ def test_community_whistle_summons_the_grids_party_members_and_volunteers(client
     target = r.json()["targets"][0]["id"]
     problem(client.post(f"/api/v1/whistles/targets/{target}/acknowledge", headers=worker), 403, "forbidden")
     r = client.post(f"/api/v1/whistles/targets/{target}/acknowledge", json={"note": "called in"},
-                    headers=auth("commander"))
+                    headers=auth("dispatcher"))
     assert r.status_code == 200
 
 
 def test_whistle_bad_input_and_illegal_states(client: httpx.Client, auth, make_case, grid_a) -> None:
-    cmd = auth("commander")
+    cmd = auth("dispatcher")
     closed = make_case(grid_a, "closed")
     problem(client.post(f"/api/v1/cases/{closed}/whistles", json={"level": "street", "departments": ["D01"]},
                         headers=cmd), 409, "illegal_transition")

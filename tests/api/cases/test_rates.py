@@ -47,7 +47,7 @@ def fixture_cases(db: Session, make_case, grid_a, grid_b) -> None:
 
 @pytest.mark.usefixtures("fixture_cases")
 def test_rates_per_grid_and_street(client: httpx.Client, auth, grid_a, grid_b) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     r = client.get("/api/v1/cases/rates", params={"level": "grid", **WINDOW}, headers=h)
     assert r.status_code == 200, r.text
     rows = {x["code"]: x for x in r.json()["items"]}
@@ -75,7 +75,7 @@ def test_rates_per_grid_and_street(client: httpx.Client, auth, grid_a, grid_b) -
 
 def test_rates_are_null_without_a_denominator(client: httpx.Client, auth) -> None:
     r = client.get("/api/v1/cases/rates", params={"level": "grid", "since": "2031-01-01T00:00:00Z"},
-                   headers=auth("commander"))
+                   headers=auth("dispatcher"))
     assert r.status_code == 200 and r.json()["items"] == []
     from api.cases.rates import _rate
 

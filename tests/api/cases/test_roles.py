@@ -95,7 +95,7 @@ def test_planner_reads_but_does_not_act(client: httpx.Client, auth, make_case, g
 def test_personal_data_is_masked_for_roles_that_do_not_need_it(client: httpx.Client, auth, login, make_case,
                                                                grid_a) -> None:
     case_id = make_case(grid_a, "dispatched", reporter=("王小明", "13912345678"))
-    full = client.get(f"/api/v1/cases/{case_id}", headers=auth("commander")).json()
+    full = client.get(f"/api/v1/cases/{case_id}", headers=auth("dispatcher")).json()
     assert full["reporter"] == {"name": "王小明", "phone": "13912345678"}
     assert "****" not in (full["assignee"]["phone"] or "")
     for h in (auth("planner"), login("worker", person_id=grid_a.worker_id)):
@@ -103,7 +103,7 @@ def test_personal_data_is_masked_for_roles_that_do_not_need_it(client: httpx.Cli
         assert masked["reporter"] == {"name": "王**", "phone": "139****5678"}
     planner_people = client.get("/api/v1/people", params={"grid": grid_a.code}, headers=auth("planner")).json()
     assert all(p["phone"] is None or "****" in p["phone"] for p in planner_people["items"])
-    commander_people = client.get("/api/v1/people", params={"grid": grid_a.code}, headers=auth("commander")).json()
+    commander_people = client.get("/api/v1/people", params={"grid": grid_a.code}, headers=auth("dispatcher")).json()
     assert any(p["phone"] and "****" not in p["phone"] for p in commander_people["items"])
 
 
@@ -122,7 +122,7 @@ def test_grid_leader_reassigns_within_the_grid_only(client: httpx.Client, login,
     problem(client.post(f"/api/v1/cases/{case_id}/assignee", json={"person_id": grid_b.worker_id},
                         headers=other_leader), 404, "not_found")
     r = client.post(f"/api/v1/cases/{case_id}/assignee", json={"person_id": grid_a.worker_id},
-                    headers=auth("commander"))
+                    headers=auth("dispatcher"))
     assert r.status_code == 200
 
 

@@ -32,7 +32,7 @@ def test_the_table_covers_the_lifecycle() -> None:
 def test_every_legal_transition(frm: str, to: str, client: httpx.Client, auth, make_case, grid_a, db: Session) -> None:
     case_id = make_case(grid_a, frm)
     body = {"to": to, "note": f"{frm} to {to}", "attachments": ["https://img.example.cn/a.jpg"]}
-    resp = client.post(f"/api/v1/cases/{case_id}/transitions", json=body, headers=auth("commander"))
+    resp = client.post(f"/api/v1/cases/{case_id}/transitions", json=body, headers=auth("dispatcher"))
     assert resp.status_code == 200, resp.text
     out = resp.json()
     assert out["status"] == to
@@ -40,7 +40,7 @@ def test_every_legal_transition(frm: str, to: str, client: httpx.Client, auth, m
     ev = db.execute(text("""SELECT actor, from_status, to_status, note, attachments, kind, at FROM case_event
                             WHERE case_id = :c ORDER BY id DESC LIMIT 1"""), {"c": case_id}).one()
     assert (ev.from_status, ev.to_status, ev.kind) == (frm, to, "transition")
-    assert ev.actor == "key:test commander" and ev.note == f"{frm} to {to}"
+    assert ev.actor == "key:test dispatcher" and ev.note == f"{frm} to {to}"
     assert ev.attachments == ["https://img.example.cn/a.jpg"] and ev.at is not None
 
 
@@ -60,12 +60,12 @@ def test_every_illegal_transition_is_a_409(frm: str, to: str, client: httpx.Clie
 @pytest.mark.parametrize(("frm", "to"), VIA_WHISTLE, ids=[f"{f}->{t}" for f, t in VIA_WHISTLE])
 def test_escalation_goes_through_a_whistle(frm: str, to: str, client: httpx.Client, auth, make_case, grid_a) -> None:
     case_id = make_case(grid_a, frm)
-    resp = client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=auth("commander"))
+    resp = client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=auth("dispatcher"))
     assert "whistles" in problem(resp, 400, "invalid_parameter")["detail"]
 
 
 def test_unknown_status_and_bad_input(client: httpx.Client, auth, make_case, grid_a) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     case_id = make_case(grid_a, "reported")
     problem(client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "done"}, headers=h), 409,
             "illegal_transition")
@@ -90,7 +90,7 @@ def test_unknown_status_and_bad_input(client: httpx.Client, auth, make_case, gri
 
 
 def test_dispatch_to_a_department_and_a_person(client: httpx.Client, auth, make_case, grid_a, grid_b) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     case_id = make_case(grid_a, "registered")
     problem(client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "dispatched", "department_code": "D99"},
                         headers=h), 400, "invalid_parameter")
@@ -107,7 +107,7 @@ def test_dispatch_to_a_department_and_a_person(client: httpx.Client, auth, make_
 
 
 def test_full_loop_with_history(client: httpx.Client, auth, make_case, grid_a) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     case_id = make_case(grid_a, "reported")
     for to in ("registered", "dispatched", "in_progress", "resolved", "returned", "in_progress", "resolved",
                "verified", "closed"):
@@ -123,12 +123,12 @@ def test_full_loop_with_history(client: httpx.Client, auth, make_case, grid_a) -
 
 def test_rating_needs_a_closed_case(client: httpx.Client, auth, make_case, grid_a) -> None:
     case_id = make_case(grid_a, "verified")
-    problem(client.post(f"/api/v1/cases/{case_id}/rating", json={"rating": 4}, headers=auth("commander")), 409,
+    problem(client.post(f"/api/v1/cases/{case_id}/rating", json={"rating": 4}, headers=auth("dispatcher")), 409,
             "case_not_closed")
 
 
 def test_deadline_and_overdue(client: httpx.Client, auth, make_case, grid_a, db: Session) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     now = db.execute(text("SELECT now()")).scalar_one()
     late = make_case(grid_a, "in_progress", reported_at=now - timedelta(hours=50), deadline_hours=48)
     on_time = make_case(grid_a, "in_progress", reported_at=now - timedelta(hours=10), deadline_hours=48)

@@ -145,14 +145,14 @@ def test_a_database_that_is_down_is_503_database_unavailable_with_retry_after(en
         _problem(client.get("/healthz"), 503, "service_unavailable")
 
 
-def test_every_connection_carries_the_statement_timeout_and_a_timeout_is_503(commander_key: str) -> None:
+def test_every_connection_carries_the_statement_timeout_and_a_timeout_is_503(dispatcher_key: str) -> None:
     app = create_app(get_settings().model_copy(update={"statement_timeout_ms": 1234, "listen": False}))
     with TestClient(app, raise_server_exceptions=False):
         with app.state.engine.connect() as conn:
             assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "1234ms"
     slow = create_app(get_settings().model_copy(update={"statement_timeout_ms": 1, "listen": False}))
     with TestClient(slow, raise_server_exceptions=False) as client:
-        resp = client.get("/api/v1/grids?limit=10000", headers={"Authorization": f"Bearer {commander_key}"})
+        resp = client.get("/api/v1/grids?limit=10000", headers={"Authorization": f"Bearer {dispatcher_key}"})
         _problem(resp, 503, "query_timeout")
 
 

@@ -8,7 +8,7 @@ from api.core.config import get_settings
 from api.main import create_app
 
 
-def test_an_oversized_body_is_413_problem_json(commander_key: str) -> None:
+def test_an_oversized_body_is_413_problem_json(dispatcher_key: str) -> None:
     app = create_app(get_settings().model_copy(update={"max_body_bytes": 1000, "listen": False}))
     with TestClient(app) as client:
         resp = client.post("/api/v1/locate", content=b"[" + b"[116.4,39.9]," * 500 + b"]")
@@ -21,7 +21,7 @@ def test_an_oversized_body_is_413_problem_json(commander_key: str) -> None:
                 yield b"x" * 100
 
         streamed = client.post("/api/v1/locate", content=chunks(),
-                               headers={"Authorization": f"Bearer {commander_key}"})
+                               headers={"Authorization": f"Bearer {dispatcher_key}"})
         assert streamed.status_code in (400, 413) and streamed.headers["content-type"].startswith(
             "application/problem+json")
         # Small bodies pass through (and fail later for the right reason: no key).

@@ -39,7 +39,7 @@ def test_metrics_count_requests_by_route_template_routing_and_intake(client, aut
     assert created.status_code == 201
     assert client.post("/api/v1/reports", json=body, headers=h).status_code == 200  # an idempotent replay
     assert client.post("/api/v1/reports", json={**body, "category": "nope"}, headers=h).status_code == 422
-    reader = auth("commander")
+    reader = auth("dispatcher")
     rid = created.json()["id"]
     assert client.get(f"/api/v1/reports/{rid}", headers=reader).status_code == 200
     assert client.get(f"/api/v1/locate?lon={x}&lat={y}", headers=reader).status_code == 200
@@ -70,7 +70,7 @@ def test_json_logs_one_object_a_line_with_request_id_route_status_and_principal(
     buf = io.StringIO()
     configure_logging("json", "INFO", stream=buf)
     try:
-        key = make_key("commander")
+        key = make_key("dispatcher")
         resp = client.get("/api/v1/layouts", headers={"Authorization": f"Bearer {key}", "X-Request-ID": "rq-42"})
         assert resp.status_code == 200 and resp.headers["x-request-id"] == "rq-42"
         other = client.get("/api/v1/layouts", headers={"X-Request-ID": "bad id with spaces"})
@@ -81,7 +81,7 @@ def test_json_logs_one_object_a_line_with_request_id_route_status_and_principal(
     access = [r for r in lines if r["logger"] == "gridmap.access"]
     mine = next(r for r in access if r["request_id"] == "rq-42")
     assert mine["route"] == "/api/v1/layouts" and mine["status"] == 200 and mine["method"] == "GET"
-    assert mine["principal"] == "key:test commander" and mine["duration_ms"] >= 0 and mine["level"] == "info"
+    assert mine["principal"] == "key:test dispatcher" and mine["duration_ms"] >= 0 and mine["level"] == "info"
     anon = next(r for r in access if r["request_id"] == other.headers["x-request-id"])
     assert anon["status"] == 401 and anon["principal"] is None
     assert key not in buf.getvalue()  # the key itself is never logged

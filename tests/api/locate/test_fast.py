@@ -32,7 +32,7 @@ def point(db: Session) -> dict:
 
 
 def test_the_shortcut_answers_exactly_what_the_endpoint_answered(client, auth, point) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     first = client.get("/api/v1/locate", params=point, headers=h)  # the endpoint: builds the index, arms the shortcut
     fast = _fast(client)
     assert first.status_code == 200 and fast.answered == 0 and fast.route is not None
@@ -70,7 +70,7 @@ def test_bad_input_after_the_shortcut_is_armed_is_still_the_endpoints_problem(cl
 
 
 def test_keys_the_shortcut_does_not_know_go_to_the_endpoint(client, auth, make_key, point) -> None:
-    key = make_key("commander")
+    key = make_key("dispatcher")
     assert client.get("/api/v1/locate", params=point, headers={"Authorization": f"Bearer {key}"}).status_code == 200
     fast = _fast(client)
     assert_problem(client.get("/api/v1/locate", params=point), 401, "unauthorized")
@@ -86,7 +86,7 @@ def test_keys_the_shortcut_does_not_know_go_to_the_endpoint(client, auth, make_k
 
 def test_a_revoked_key_is_refused_on_the_shortcut_at_once(client, auth, make_key, point) -> None:
     admin = auth("admin")
-    victim = make_key("commander")
+    victim = make_key("dispatcher")
     h = {"Authorization": f"Bearer {victim}"}
     assert client.get("/api/v1/locate", params=point, headers=h).status_code == 200
     assert client.get("/api/v1/locate", params=point, headers=h).status_code == 200

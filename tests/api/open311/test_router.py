@@ -40,6 +40,6 @@ def test_open311_errors_are_4xx(client, make_key) -> None:
                                                                    "lat": "abc", "long": "116.4"}), 422,
                    "validation_error")
     assert_problem(client.post("/open311/v2/requests.json", data={"api_key": key}), 422, "validation_error")
-    assert_problem(client.post("/open311/v2/requests.json", data={"api_key": make_key("commander"),
+    assert_problem(client.post("/open311/v2/requests.json", data={"api_key": make_key("dispatcher"),
                                                                    "service_code": "E01001"}), 403, "forbidden")
     assert_problem(client.get("/open311/v2/requests/99999999.json", params={"api_key": key}), 404, "not_found")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("quiet_app")
 
 
 def test_attach_staff_and_move_the_duty(client: httpx.Client, auth, grid_a, db: Session) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     r = client.post("/api/v1/people", json={"name": "陈新", "role": "grid_worker", "phone": "13800001111",
                                             "grid_code": grid_a.code, "on_duty": True}, headers=h)
     assert r.status_code == 201, r.text
@@ -34,7 +34,7 @@ def test_attach_staff_and_move_the_duty(client: httpx.Client, auth, grid_a, db: 
 
 
 def test_staff_validation(client: httpx.Client, auth, grid_a) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     for body, code, status in [
         ({"name": "x", "role": "grid_worker"}, "invalid_parameter", 400),
         ({"name": "x", "role": "grid_worker", "grid_code": "999999999999999"}, "invalid_parameter", 400),

@@ -284,7 +284,7 @@ def test_edits_of_a_published_layout_and_of_nothing_are_refused(draft: Draft, db
 
 
 def test_roles(draft: Draft, auth, client: httpx.Client) -> None:  # noqa: ANN001
-    for role in ("commander", "worker", "intake"):
+    for role in ("dispatcher", "operator", "viewer", "worker", "intake"):
         resp = client.post(f"/api/v1/layouts/{draft.id}/edits", headers=auth(role), json={
             "base_revision": 0, "op": "delete", "code": f"{COMMUNITY}001"})
         problem(resp, 403, "forbidden")

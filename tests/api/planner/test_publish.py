@@ -156,7 +156,7 @@ def test_publish_roles_follow_the_setting(draft: Draft, monkeypatch: pytest.Monk
     fix_planted_defects(draft)
     monkeypatch.setattr(get_settings(), "publish_roles", "admin")
     problem(publish(draft), 403, "forbidden")
-    problem(publish(draft, auth("commander")), 403, "forbidden")
+    problem(publish(draft, auth("dispatcher")), 403, "forbidden")
     assert publish(draft, auth("admin")).status_code == 200
 
 

@@ -77,7 +77,7 @@ def test_refusals_are_the_endpoints_own(client, auth, db: Session, spot) -> None
     # not taken: a body that does not validate, a reader's key, no key: the endpoint answers with its body
     bad = client.post("/api/v1/reports", json=report(spot, lon="east"), headers=h)
     assert any(e["field"] == "lon" for e in assert_problem(bad, 422, "validation_error")["errors"])
-    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("commander")), 403, "forbidden")
+    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("dispatcher")), 403, "forbidden")
     assert_problem(client.post("/api/v1/reports", json=report(spot)), 401, "unauthorized")
     assert_problem(client.post("/api/v1/reports", content=b"{", headers={**h, "content-type": "application/json"}),
                    422, "validation_error")

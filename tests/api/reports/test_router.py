@@ -113,12 +113,18 @@ def test_bad_reports_are_422_naming_the_field(client, auth, spot, change, field)
     assert field in (problem.get("field") or "") + " ".join(e["field"] for e in problem.get("errors", []))
 
 
-def test_only_intake_posts_and_only_readers_list(client, auth, spot) -> None:
-    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("commander")), 403, "forbidden")
-    assert_problem(client.get("/api/v1/reports", headers=auth("intake")), 403, "forbidden")
-    rid = client.post("/api/v1/reports", json=report(spot), headers=auth("intake")).json()["id"]
-    assert client.get(f"/api/v1/reports/{rid}", headers=auth("intake")).status_code == 200
-    listed = client.get("/api/v1/reports", params={"grid": spot[2], "limit": 5}, headers=auth("commander")).json()
+def test_only_filers_post_and_intake_reads_back_only_its_own(client, auth, spot) -> None:
+    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("dispatcher")), 403, "forbidden")
+    assert_problem(client.post("/api/v1/reports", json=report(spot), headers=auth("viewer")), 403, "forbidden")
+    mine, other = auth("intake"), auth("intake")
+    rid = client.post("/api/v1/reports", json=report(spot), headers=mine).json()["id"]
+    assert client.get(f"/api/v1/reports/{rid}", headers=mine).status_code == 200
+    # issue 17 defect 1: another intake system neither reads it by id nor finds it in a list
+    assert_problem(client.get(f"/api/v1/reports/{rid}", headers=other), 404, "not_found")
+    assert client.get("/api/v1/reports", headers=other).json()["total"] == 0
+    own = client.get("/api/v1/reports", headers=mine).json()
+    assert [i["id"] for i in own["items"]] == [rid] and own["total"] == 1
+    listed = client.get("/api/v1/reports", params={"grid": spot[2], "limit": 5}, headers=auth("dispatcher")).json()
     assert listed["items"][0]["id"] == rid and listed["total"] >= 1
     assert all(i["routing"]["grid_code"] == spot[2] for i in listed["items"])
     assert_problem(client.get("/api/v1/reports/999999999", headers=auth()), 404, "not_found")

@@ -96,7 +96,7 @@ def test_admin_manages_users(client: httpx.Client, auth, grid_a, grid_b) -> None
 
 
 def test_api_keys_still_work_next_to_tokens(client: httpx.Client, auth) -> None:
-    h = auth("commander")
+    h = auth("dispatcher")
     me = client.get("/api/v1/auth/me", headers=h).json()
-    assert me["kind"] == "key" and me["role"] == "commander" and me["grid_codes"] == []
+    assert me["kind"] == "key" and me["role"] == "dispatcher" and me["grid_codes"] == []
     assert client.get("/api/v1/grids", params={"limit": 1}, headers=h).status_code == 200

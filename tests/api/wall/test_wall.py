@@ -266,33 +266,37 @@ def test_replay_gives_a_day_in_time_order(client, auth, db: Session) -> None:
     assert len(secs) == sql_count(db, start, start + timedelta(days=1))
 
 
-def test_stream_tickets_expire_and_are_bound_to_the_key(client, auth, db: Session) -> None:
-    from api.wall.stream import check_ticket, issue_ticket
+def test_stream_tickets_are_single_use_expire_and_are_bound_to_the_key(client, auth, db: Session) -> None:
+    import hashlib
+
+    from api.wall.stream import check_ticket
 
     h = auth()
     t = client.post("/api/v1/wall/stream/ticket", headers=h)
     assert t.status_code == 200 and t.json()["expires_in"] == 60
     ticket = t.json()["ticket"]
-    key_id = int(ticket.split(".")[0])
-    assert check_ticket(db, ticket).key_id == key_id
-    forged = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
-    for bad in (None, "", "1.2", forged, f"{key_id}.{int(time.time()) + 3600}.{ticket.split('.')[2]}"):
+    me = client.get("/api/v1/auth/me", headers=h).json()
+    assert check_ticket(db, ticket).principal.name == me["name"]
+    # issue 17 defect 6: a ticket opens one stream only
+    assert_problem(client.get("/api/v1/wall/stream", params={"ticket": ticket}), 401, "unauthorized")
+    for bad in (None, "", "1.2", ticket[:-2] + "AA", "x" * 200):
         assert_problem(client.get("/api/v1/wall/stream", params={"ticket": bad} if bad is not None else {}),
                        401, "unauthorized")
-    from api.auth.service import Principal
-    old = issue_ticket(db, Principal(key_id, "x", "commander"), now=time.time() - 120)["ticket"]
+    old = client.post("/api/v1/wall/stream/ticket", headers=h).json()["ticket"]
+    db.execute(text("UPDATE stream_ticket SET expires_at = now() - interval '1 second' WHERE ticket_hash = :h"),
+               {"h": hashlib.sha256(old.encode()).hexdigest()})
     assert_problem(client.get("/api/v1/wall/stream", params={"ticket": old}), 401, "unauthorized")
     assert_problem(client.post("/api/v1/wall/stream/ticket", headers=auth("intake")), 403, "forbidden")
 
 
 def _stream_keys(engine: Engine, name: str, grid_offset: int) -> tuple[str, str, float, float, int]:
-    """Committed intake and commander keys (the live server must see them), a point inside a grid, and the
+    """Committed intake and dispatcher keys (the live server must see them), a point inside a grid, and the
     newest report id so far."""
     from api.auth.service import create_key
 
     with Session(engine) as s:
         _, intake = create_key(s, name=f"{name} intake", role="intake")
-        _, reader = create_key(s, name=f"{name} reader", role="commander")
+        _, reader = create_key(s, name=f"{name} reader", role="dispatcher")
         x, y = s.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(boundary) c FROM grid "
                               "ORDER BY code LIMIT 1 OFFSET :o) t"), {"o": grid_offset}).one()
         last = s.execute(text("SELECT max(id) FROM report")).scalar_one()
