@@ -34,14 +34,14 @@ def light(page) -> dict:
         dot: getComputedStyle(document.querySelector('#live .live__dot')).backgroundColor })""")
 
 
-def test_failures_are_visible_and_figures_never_sit_under_the_wrong_label(live_server, commander_key, keys,
+def test_failures_are_visible_and_figures_never_sit_under_the_wrong_label(live_server, dispatcher_key, keys,
                                                                            new_page, output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     # the default window is the last 24 hours, shown as chosen, with its own label
     assert page.locator("#f-window button[data-window='24h']").get_attribute("aria-pressed") == "true"
     assert page.locator("#kpi-new-label").inner_text() == "近24小时新增"
-    day = api_get(live_server, commander_key, "wall/summary")
+    day = api_get(live_server, dispatcher_key, "wall/summary")
     assert day["window"] == "24h"
     assert page.locator("#kpi-new").get_attribute("data-value") == str(day["totals"]["new"])
     assert light(page)["state"] == "on" and page.locator("#wall-alert").is_hidden()
@@ -73,7 +73,7 @@ def test_failures_are_visible_and_figures_never_sit_under_the_wrong_label(live_s
     page.locator("#wall-alert-retry").click()
     page.wait_for_selector("#wall-alert", state="hidden", timeout=10_000)
     page.wait_for_function("document.getElementById('live').dataset.state === 'on'")
-    week = api_get(live_server, commander_key, "wall/summary", window="7d")
+    week = api_get(live_server, dispatcher_key, "wall/summary", window="7d")
     assert page.locator("#kpi-new").get_attribute("data-value") == str(week["totals"]["new"])
     assert page.evaluate("getComputedStyle(document.getElementById('kpi-open')).color") != GREY
     assert page.locator("#dash-asof").is_hidden()
@@ -120,10 +120,10 @@ def test_failures_are_visible_and_figures_never_sit_under_the_wrong_label(live_s
     assert page.errors == []
 
 
-def test_heat_layer_toggles_has_its_own_palette_and_scales_to_the_window(live_server, commander_key, new_page,
+def test_heat_layer_toggles_has_its_own_palette_and_scales_to_the_window(live_server, dispatcher_key, new_page,
                                                                           output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     page.locator(".leaflet-control-layers").hover()
     box = page.locator(".leaflet-control-layers-overlays label", has_text="案件热力").locator("input")
     assert box.is_enabled() and box.is_checked()
@@ -173,11 +173,11 @@ def test_heat_layer_toggles_has_its_own_palette_and_scales_to_the_window(live_se
     assert page.errors == []
 
 
-def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(live_server, commander_key,
+def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(live_server, dispatcher_key,
                                                                             new_page, output_dir):
     for lang in ("zh-CN", "en"):
         page = new_page(locale=lang, width=1920, height=1080)
-        open_wall(page, live_server, commander_key)
+        open_wall(page, live_server, dispatcher_key)
         page.locator("#wall-toggle").click()
         page.wait_for_function("document.body.classList.contains('wall')")
         page.wait_for_timeout(500)
@@ -220,7 +220,7 @@ def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(li
             first = page.locator("#overdue-list .case").first.get_attribute("data-case")
             page.wait_for_function("document.getElementById('overdue-list').dataset.page === '1'", timeout=12_000)
             assert page.locator("#overdue-list .case").first.get_attribute("data-case") != first
-            api_page = api_get(live_server, commander_key, "wall/lists/overdue", limit=5, offset=5)
+            api_page = api_get(live_server, dispatcher_key, "wall/lists/overdue", limit=5, offset=5)
             assert [int(x) for x in page.locator("#overdue-list .case").evaluate_all(
                 "els => els.map((e) => e.dataset.case)")] == [r["id"] for r in api_page["items"]]
 
@@ -239,9 +239,9 @@ def test_wall_mode_is_legible_lists_page_themselves_and_labels_do_not_collide(li
         assert page.errors == []
 
 
-def test_replay_says_what_the_panel_shows_and_a_case_has_its_pin(live_server, commander_key, new_page, output_dir):
+def test_replay_says_what_the_panel_shows_and_a_case_has_its_pin(live_server, dispatcher_key, new_page, output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
+    open_wall(page, live_server, dispatcher_key)
     yesterday = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)).date().isoformat()
     page.fill("#replay-day", yesterday)
     page.dispatch_event("#replay-day", "change")
@@ -260,7 +260,7 @@ def test_replay_says_what_the_panel_shows_and_a_case_has_its_pin(live_server, co
     page.locator("#overdue-list button").first.click()
     page.locator("#panel[data-kind='case'] .events li").first.wait_for()
     pin = page.evaluate("window.gridmap.casePin")
-    case = api_get(live_server, commander_key, f"wall/cases/{pin['id']}")
+    case = api_get(live_server, dispatcher_key, f"wall/cases/{pin['id']}")
     assert (pin["lat"], pin["lon"]) == (case["lat"], case["lon"])
     page.wait_for_timeout(900)  # the fly-to
     geom = page.evaluate("""() => { const pin = document.querySelector('.gm-case-pin').getBoundingClientRect();
@@ -294,10 +294,10 @@ def _header(rows: list[list]) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows[1:6] if r and len(r) > 1}
 
 
-def test_exports_download_and_open_and_the_report_prints(live_server, commander_key, new_page, output_dir):
+def test_exports_download_and_open_and_the_report_prints(live_server, dispatcher_key, new_page, output_dir):
     page = new_page(locale="zh-CN", width=1920, height=1080)
-    open_wall(page, live_server, commander_key)
-    total = api_get(live_server, commander_key, "wall/summary")["totals"]["overdue"]
+    open_wall(page, live_server, dispatcher_key)
+    total = api_get(live_server, dispatcher_key, "wall/summary")["totals"]["overdue"]
 
     with page.expect_download() as dl:
         page.locator("[data-export='overdue'][data-format='csv']").click()
@@ -327,15 +327,15 @@ def test_exports_download_and_open_and_the_report_prints(live_server, commander_
     head = _header(rows)
     assert head["Source"] == "12345 hotline" and head["Time window"].startswith("24 hours: ")
     body = [r for r in rows[8:] if r[0] is not None]
-    expected = api_get(live_server, commander_key, "wall/lists/cases", source="hotline_12345", limit=1)["total"]
+    expected = api_get(live_server, dispatcher_key, "wall/lists/cases", source="hotline_12345", limit=1)["total"]
     assert len(body) == expected and all(r[6] == "12345 hotline" for r in body)
 
     # the printable report, both languages, as a page and as a PDF
     for lang in ("zh-CN", "en"):
         rep = new_page(locale=lang, width=1280, height=1600)
-        rep.goto(f"{live_server}/report.html?window=24h&lang={lang}#key={commander_key}")
+        rep.goto(f"{live_server}/report.html?window=24h&lang={lang}#key={dispatcher_key}")
         rep.wait_for_selector('body[data-ready="1"]', timeout=30_000)
-        s = api_get(live_server, commander_key, "wall/summary", window="24h")
+        s = api_get(live_server, dispatcher_key, "wall/summary", window="24h")
         kpis = rep.locator("#rep-kpis dd").all_inner_texts()
         assert [int(k.replace(",", "")) for k in kpis] == [s["totals"][k] for k in
                                                             ("new", "open", "overdue", "escalated", "closed")]
@@ -357,7 +357,7 @@ def test_exports_download_and_open_and_the_report_prints(live_server, commander_
     assert page.errors == []
 
 
-def test_the_export_refuses_an_unknown_list(live_server, commander_key):
+def test_the_export_refuses_an_unknown_list(live_server, dispatcher_key):
     r = httpx.get(f"{live_server}/api/v1/wall/export/everything.csv",
-                  headers={"Authorization": f"Bearer {commander_key}"})
+                  headers={"Authorization": f"Bearer {dispatcher_key}"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")

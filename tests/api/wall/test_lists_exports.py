@@ -24,7 +24,7 @@ def overdue_sql(db: Session, source: str | None = None) -> int:
 
 
 def test_the_default_window_is_the_last_24_hours_and_configurable(client, auth, monkeypatch) -> None:
-    h = auth("commander")
+    h = auth("viewer")
     s = client.get("/api/v1/wall/summary", headers=h).json()
     assert s["window"] == "24h" and s["trend"]["bucket"] == "hour"
     assert 23.9 * 3600 < (__import__("datetime").datetime.fromisoformat(s["until"])
@@ -35,7 +35,7 @@ def test_the_default_window_is_the_last_24_hours_and_configurable(client, auth, 
 
 
 def test_lists_page_through_every_overdue_case(client, auth, db: Session) -> None:
-    h = auth("commander")
+    h = auth("viewer")
     total = overdue_sql(db)
     assert total > 20
     seen: list[int] = []
@@ -51,7 +51,7 @@ def test_lists_page_through_every_overdue_case(client, auth, db: Session) -> Non
 
 def test_csv_export_has_the_filters_and_every_row(client, auth, db: Session) -> None:
     r = client.get("/api/v1/wall/export/overdue.csv", params={"source": "patrol", "lang": "zh-CN"},
-                   headers=auth("commander"))
+                   headers=auth("viewer"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert 'filename="gridmap-overdue-' in r.headers["content-disposition"]
     assert r.content.startswith(b"\xef\xbb\xbf")
@@ -67,7 +67,7 @@ def test_csv_export_has_the_filters_and_every_row(client, auth, db: Session) -> 
 
 def test_xlsx_export_in_english(client, auth, db: Session) -> None:
     r = client.get("/api/v1/wall/export/cases.xlsx", params={"window": "7d", "status": "escalated,closed",
-                                                            "lang": "en"}, headers=auth("commander"))
+                                                            "lang": "en"}, headers=auth("viewer"))
     assert r.status_code == 200
     ws = load_workbook(io.BytesIO(r.content)).active
     rows = [list(x) for x in ws.iter_rows(values_only=True)]
@@ -108,5 +108,5 @@ def test_case_detail_gives_note_codes(client, auth, db: Session) -> None:
     case_id = db.execute(text("""SELECT case_id FROM case_event WHERE note = 'imported report' LIMIT 1""")).scalar()
     if case_id is None:
         pytest.skip("no imported history in the sample")
-    events = client.get(f"/api/v1/wall/cases/{case_id}", headers=auth("commander")).json()["events"]
+    events = client.get(f"/api/v1/wall/cases/{case_id}", headers=auth("viewer")).json()["events"]
     assert events[0]["note_code"] == "imported"
