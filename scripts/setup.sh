@@ -20,6 +20,7 @@ if [ -z "${DATABASE_URL:-}${GRIDMAP_DATABASE_URL:-}" ]; then
 fi
 if [ "$want_test" = 1 ]; then
   pkgs+=(chromium fonts-noto-cjk)
+  pkgs+=(gdal-bin)  # ogr2ogr/ogrinfo: the GIS-client tests (tests/api/core/test_geojson_layers.py)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

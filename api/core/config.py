@@ -114,6 +114,25 @@ class Settings(BaseSettings):
     publish_roles: str = "planner,admin"
     #: A planner's edit may leave this much (m²) of a grid outside its community before it is refused.
     planner_outside_tolerance_m2: float = Field(default=5.0, ge=0, le=1e6)
+    #: Uploaded and imported files (issue 17, api/imports/files.py). An uploaded file larger than ``upload_max_bytes``
+    #: is refused (413) while it is copied to disk; a zip is inspected before anything is extracted: more than
+    #: ``archive_max_members`` members, more than ``archive_max_bytes`` uncompressed in all, or a member over 1 MiB
+    #: that expands more than ``archive_max_ratio`` times (a zip bomb: 2 MB of zip declaring a 2 GiB Shapefile) is
+    #: refused (413) before a byte is inflated, and extraction stops at the declared sizes.
+    upload_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    archive_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    archive_max_members: int = Field(default=64, ge=1, le=100_000)
+    archive_max_ratio: float = Field(default=200.0, ge=1)
+    #: Imported geometries (issue 17): a polygon with more vertices than this is refused (422, naming its row):
+    #: a 1,000,000-vertex grid made every later validation of its draft take 13 s and answer 55 MB. Real grid and
+    #: community boundaries have hundreds to a few thousand vertices.
+    import_max_vertices: int = Field(default=50_000, ge=4)
+    #: Features in one uploaded file (the planner's import over HTTP); `gridmap import` on the command line is not
+    #: limited in features (a city's buildings), only in vertices and archive sizes.
+    upload_max_features: int = Field(default=100_000, ge=1)
+    #: ``limit=all`` on the plain GeoJSON layers (``/buildings``, ``/grids``): the whole bounded layer in one
+    #: streamed response, up to this many features (more: 422 ``too_many_features``, narrow the bbox).
+    max_stream_features: int = Field(default=200_000, ge=1)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
 
