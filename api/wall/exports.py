@@ -72,12 +72,14 @@ def header_rows(s: dict[str, str], f: Filters, kind: str) -> list[list[str]]:
     ]
 
 
-def rows(s: dict[str, str], items: list[dict], lang: str) -> list[list[Any]]:
+def rows(s: dict[str, str], items: list[dict], lang: str, kind: str) -> list[list[Any]]:
     out = []
     for r in items:
         name = (r.get("category_name_en") or r.get("category_name")) if lang == "en" else r.get("category_name")
         grid = (r.get("grid_name_en") or r.get("grid_name")) if lang == "en" else r.get("grid_name")
         late = r.get("overdue_hours") if r["status"] not in ("closed", "rejected") else None
+        if kind == "overdue":  # past its deadline by definition, even when by less than the 0.1 h rounding
+            late = max(late or 0.0, 1e-9)
         out.append([r["id"], r["category"], name or "", _t(s, f"case.{r['status']}"), r.get("grid_code") or "",
                     grid or "", _t(s, f"source.{r['source']}"), _when(r["reported_at"]), _when(r.get("deadline")),
                     overdue_text(s, late), _when(r.get("updated_at")), r.get("lon"), r.get("lat")])
@@ -89,7 +91,7 @@ def export(session: Session, f: Filters, *, kind: str, fmt: str, lang: str, web_
     items = case_list(session, f, kind=kind, limit=MAX_ROWS)
     head = header_rows(s, f, kind)
     titles = [s[f"export.col.{c}"] for c in COLUMNS]
-    body = rows(s, items, lang)
+    body = rows(s, items, lang, kind)
     stamp = datetime.now(TZ).strftime("%Y%m%d-%H%M")
     name = f"gridmap-{kind}-{stamp}.{fmt}"
     if fmt == "csv":

@@ -54,7 +54,7 @@ function renderList(kind, page, total) {
     h("td", { text: (getLang() === "en" ? r.category_name_en || r.category_name : r.category_name) || r.category }),
     h("td", { text: (getLang() === "en" ? r.grid_name_en || r.grid_name : r.grid_name) || r.grid_code || "–" }),
     h("td", { text: t(`case.${r.status}`) }),
-    h("td", { text: kind === "overdue" ? formatOverdue(r.overdue_hours) : fmt(r.updated_at) })));
+    h("td", { text: kind === "overdue" ? formatOverdue(Math.max(r.overdue_hours, 1e-9)) : fmt(r.updated_at) })));
   table.replaceChildren(h("thead", {}, head), h("tbody", {}, body.length ? body
     : h("tr", {}, h("td", { colspan: 5, text: t("dash.none") }))));
   $(`rep-${kind}-n`).textContent = `(${formatNumber(total)})`;

@@ -691,7 +691,8 @@ export class Wall {
     }
     for (const r of rows) {
       const grid = (getLang() === "en" ? r.grid_name_en || r.grid_name : r.grid_name) || r.grid_code || "–";
-      const late = kind === "overdue" ? formatOverdue(r.overdue_hours) : fmtTime(r.updated_at, true);
+      // An overdue case is late by definition, even by less than the 0.1 h the server rounds to.
+      const late = kind === "overdue" ? formatOverdue(Math.max(r.overdue_hours, 1e-9)) : fmtTime(r.updated_at, true);
       list.append(h("li", {},
         h("button", { type: "button", class: `case case--${kind}`, "data-case": r.id, onclick: () => this.onCase?.(r.id) },
           h("span", { class: "case__cat", text: catName(r.category, r) }),
