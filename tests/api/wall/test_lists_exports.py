@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.config import Settings
-from api.wall.exports import overdue_text, strings
+from api.wall.exports import overdue_text, rows, strings
 from api.wall.service import note_code
 from tests.api.test_read_api import assert_problem
 
@@ -87,6 +87,11 @@ def test_overdue_reads_in_days_and_hours() -> None:
     assert overdue_text(zh, 2127.4) == "超期 88 天 15 小时"
     assert overdue_text(en, 2127.4) == "88 d 15 h overdue"
     assert overdue_text(zh, 5.2) == "超期 5 小时" and overdue_text(zh, -1) == ""
+    # in the overdue list a case late by less than the 0.1 h rounding is still overdue
+    row = {"id": 1, "category": "E01001", "category_name": "x", "status": "in_progress", "grid_code": None,
+           "source": "patrol", "reported_at": None, "deadline": None, "updated_at": None, "overdue_hours": 0.0}
+    assert rows(zh, [row], "zh-CN", "overdue")[0][9] == "超期 0 小时"
+    assert rows(zh, [row], "zh-CN", "open")[0][9] == ""
 
 
 @pytest.mark.parametrize(("note", "code", "args"), [
