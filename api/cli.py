@@ -325,17 +325,18 @@ app.command("coverage")(coverage_cmd)
 @app.command("backup")
 def backup_cmd(file: Annotated[Path, typer.Argument(help="where to write the backup (pg_dump custom format)")]) -> None:
     """Back up the configured database (DATABASE_URL or the local cluster) with pg_dump."""
+    from api.media.storage import make_storage
     from api.ops.backup import Target, backup
 
     url = get_settings().database_url
     console.print(f"backing up {Target.from_url(url).describe()} to {file} …")
     t = time.perf_counter()
     try:
-        out = backup(url, file)
+        out = backup(url, file, storage=make_storage(get_settings()))
     except GridmapError as exc:
         _fail(exc.detail)
     console.print(f"[green]wrote {out['file']}: {out['bytes'] / 1e6:.1f} MB, {out['tables']} tables, "
-                  f"{time.perf_counter() - t:.1f} s[/]")
+                  f"{out['media']} photo files, {time.perf_counter() - t:.1f} s[/]")
 
 
 @app.command("restore")
@@ -344,19 +345,21 @@ def restore_cmd(
     force: Annotated[bool, typer.Option("--force", help="replace the tables of a database that is not empty")] = False,
 ) -> None:
     """Restore a backup into the configured database, in one transaction (all or nothing)."""
+    from api.media.storage import make_storage
     from api.ops.backup import RestoreRefused, Target, restore
 
     url = get_settings().database_url
     console.print(f"restoring {file} into {Target.from_url(url).describe()} …")
     t = time.perf_counter()
     try:
-        out = restore(url, file, force=force)
+        out = restore(url, file, force=force, storage=make_storage(get_settings()))
     except RestoreRefused as exc:
         _fail(exc.detail, code=2)
     except GridmapError as exc:
         _fail(exc.detail)
     replaced = f", replacing {out['replaced']} tables" if out["replaced"] else ""
-    console.print(f"[green]restored {out['tables']} tables into {out['database']}{replaced} in "
+    console.print(f"[green]restored {out['tables']} tables and {out['media']} photo files into {out['database']}"
+                  f"{replaced} in "
                   f"{time.perf_counter() - t:.1f} s[/]")
 
 

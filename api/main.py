@@ -36,6 +36,8 @@ from api.grids.router import router as grids_router
 from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
+from api.media.router import router as media_router
+from api.media.storage import make_storage
 from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.media_storage = make_storage(settings)  # photos (issue 18): a directory or an S3 bucket
     app.state.intake_bucket = TokenBucket(rate=settings.intake_rate, burst=settings.intake_burst)
     # Group commit (api/core/batch.py): intake's transactions run on ``intake_writers`` connections whatever the
     # number of clients, so the map wall's reads keep the rest of the pool, the threadpool and PostgreSQL's CPU.
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(addresses_router)  # issue 10
     for r in (cases_router, people_router, users_router, audit_router):  # issue 6
         v1.include_router(r)
+    v1.include_router(media_router)  # issue 18
     app.include_router(v1)
     app.include_router(open311_router)
     app.include_router(docs_router)

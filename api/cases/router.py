@@ -101,7 +101,7 @@ def assign(case_id: Id, body: AssignIn, session: SessionDep, principal: CaseActo
 def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActor) -> CaseOut:
     """A progress update with photos, without a status change."""
     return service.add_note(session, case_id=case_id, principal=principal, note=body.note,
-                            attachments=[str(a) for a in body.attachments])
+                            attachments=body.attachments)
 
 
 @router.post("/cases/{case_id}/rating", response_model=CaseOut)
@@ -157,4 +157,4 @@ def acknowledge(target_id: Id, session: SessionDep, principal: CaseActor, body: 
 def report_back(target_id: Id, body: ReportBackIn, session: SessionDep, principal: CaseActor) -> WhistleOut:
     """A summoned department or person reports back what it did."""
     return escalation.report_back(session, target_id=target_id, principal=principal, note=body.note,
-                                  attachments=[str(a) for a in body.attachments])
+                                  attachments=body.attachments)

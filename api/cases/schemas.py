@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.media.schemas import PhotoRef
 from api.reports.schemas import Point, Reporter
 
 #: A row id: positive and within PostgreSQL bigint (a larger number is a 422, not a database error).
@@ -26,6 +27,7 @@ class CaseOut(BaseModel):
     category_name: str | None
     category_name_en: str | None = None
     time_limit_hours: float | None
+    after_photo_required: bool = Field(default=False, description="resolved only with an after photo (处置后照片)")
     grid_code: str | None
     grid_name: str | None
     grid_name_en: str | None = None
@@ -64,6 +66,8 @@ class CaseEventOut(BaseModel):
 class CaseDetail(CaseOut):
     events: list[CaseEventOut]
     grid_boundary: dict | None = Field(default=None, description="the grid's boundary (GeoJSON geometry), for a map")
+    navigation: dict[str, Point] | None = Field(
+        default=None, description="the point for navigation apps: `wgs84` (geo: URIs), `gcj02` (Amap), `bd09` (Baidu)")
 
 
 class CaseList(BaseModel):
@@ -77,7 +81,8 @@ class TransitionIn(BaseModel):
 
     to: str = Field(pattern=r"^[a-z_]{1,16}$", examples=["in_progress"], description="the status to move to")
     note: str | None = Field(default=None, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20, description="photo URLs")
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20,
+                                       description="photos: URLs, or ids of uploads to POST /api/v1/media")
     department_code: str | None = Field(default=None, max_length=16, description="dispatch: the department")
     assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
                                     description="dispatch: a person of the case's grid")
@@ -101,7 +106,7 @@ class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20)
 
 
 class DuplicateOut(BaseModel):
@@ -204,7 +209,7 @@ class ReportBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20)
 
 
 class AlertOut(BaseModel):

@@ -10,8 +10,10 @@ call residents back), staff phones to ``Can.SEE_STAFF_PHONE``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,16 +22,20 @@ from api.auth.roles import Can, can, filer_scope, grid_scope, row_scope, sees
 from api.auth.service import Principal
 from api.cases import workflow
 from api.cases.schemas import CaseDetail, CaseEventOut, CaseOut, Staff, TransitionIn
-from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound, ValidationFailed
+from api.media.schemas import PhotoRef
+from api.media.service import resolve_refs
 from api.people.service import mask_name, mask_phone
 from api.reports.schemas import Point, Reporter
+from geo import crs
 
 STAFF_ROLES = ("grid_worker", "grid_leader")
 _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
-           cat.time_limit_hours, c.grid_code, g.name AS grid_name, g.name_en AS grid_name_en, c.layout_id,
+           cat.time_limit_hours, cat.after_photo_required, c.grid_code, g.name AS grid_name,
+           g.name_en AS grid_name_en, c.layout_id,
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
            (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
@@ -51,6 +57,10 @@ class CaseNotClosed(Conflict):
 
 class CaseFinal(Conflict):
     code, title = "case_final", "The case is closed or rejected"
+
+
+class AfterPhotoRequired(ValidationFailed):
+    code, title = "after_photo_required", "This category is resolved only with an after photo"
 
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
@@ -84,6 +94,7 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
     return CaseOut(
         id=r.id, report_id=r.report_id, status=r.status, category=r.category_code, category_name=r.category_name,
         category_name_en=r.category_name_en, grid_name_en=r.grid_name_en, time_limit_hours=r.time_limit_hours,
+        after_photo_required=bool(r.after_photo_required),
         grid_code=r.grid_code, grid_name=r.grid_name, assignee=assignee,
         department_code=r.department_code, deadline=r.deadline, overdue=bool(r.overdue), created_at=r.created_at,
         updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating,
@@ -105,8 +116,21 @@ def get_case(session: Session, *, case_id: int, principal: Principal, with_event
             SELECT ST_AsGeoJSON(g.boundary, 6)::json FROM cases c
             JOIN grid g ON g.layout_id = c.layout_id AND g.code = c.grid_code WHERE c.id = :id"""),
             {"id": case_id}).scalar()
-        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary)
+        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary,
+                          navigation=navigation(out.point))
     return out
+
+
+def navigation(point: Point | None) -> dict[str, Point] | None:
+    """The case's point for navigation apps, each in the datum it expects: Amap (高德) GCJ-02, Baidu BD-09, a
+    plain ``geo:`` URI (RFC 5870) WGS84. Converted here, with geo/crs.py, so the page holds no second copy."""
+    if point is None:
+        return None
+    lon, lat = np.array([point.lon]), np.array([point.lat])
+    gx, gy = crs.wgs84_to_gcj02(lon, lat)
+    bx, by = crs.wgs84_to_bd09(lon, lat)
+    return {"wgs84": point, "gcj02": Point(lon=round(float(gx[0]), 7), lat=round(float(gy[0]), 7)),
+            "bd09": Point(lon=round(float(bx[0]), 7), lat=round(float(by[0]), 7))}
 
 
 def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
@@ -261,10 +285,19 @@ def transition(session: Session, *, case_id: int, principal: Principal, body: Tr
     elif body.to == "in_progress" and principal.role == "worker" and principal.person_id is not None:
         set_sql += ", assignee_id = :assignee"  # the worker who accepts a case handles it
         params["assignee"] = principal.person_id
+    attachments = resolve_refs(session, principal=principal, refs=body.attachments, field="attachments")
+    if body.to == "resolved" and not attachments and _after_photo_required(session, case.category_code):
+        raise AfterPhotoRequired(f"a case of category {case.category_code} is resolved with an after photo "
+                                 "(处置后照片): upload it to POST /api/v1/media and send its id in attachments",
+                                 field="attachments")
     apply_transition(session, case=case, principal=principal, to=body.to, note=body.note,
-                     attachments=[str(a) for a in body.attachments], set_sql=set_sql, params=params,
-                     data=data or None)
+                     attachments=attachments, set_sql=set_sql, params=params, data=data or None)
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def _after_photo_required(session: Session, category: str | None) -> bool:
+    return bool(category) and bool(session.execute(
+        text("SELECT after_photo_required FROM category WHERE code = :c"), {"c": category}).scalar())
 
 
 def _resolved_by(session: Session, case_id: int) -> str | None:
@@ -302,11 +335,13 @@ def rate(session: Session, *, case_id: int, principal: Principal, rating: int, n
     return get_case(session, case_id=case_id, principal=principal)
 
 
-def add_note(session: Session, *, case_id: int, principal: Principal, note: str, attachments: list[str]) -> CaseOut:
+def add_note(session: Session, *, case_id: int, principal: Principal, note: str,
+             attachments: Sequence[PhotoRef]) -> CaseOut:
     """A progress update (note and photos) without a status change."""
     case = _lock(session, case_id=case_id, principal=principal)
     if case.status in workflow.TERMINAL:
         raise CaseFinal(f"case {case_id} is {case.status}")
+    attachments = resolve_refs(session, principal=principal, refs=attachments, field="attachments")
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=note, attachments=attachments, kind="note")
     return get_case(session, case_id=case_id, principal=principal)

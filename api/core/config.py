@@ -135,6 +135,20 @@ class Settings(BaseSettings):
     max_stream_features: int = Field(default=200_000, ge=1)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
+    #: Photos (api/media, issue 18): where they are kept (``directory``: GRIDMAP_MEDIA_DIR, default
+    #: ``.data/media``; ``s3``: an S3-compatible bucket), the largest upload accepted (413 beyond it) and the
+    #: most pixels an image may declare (Pillow's decompression-bomb limit: a 12-megapixel phone photo is
+    #: 12 M, a 100-megapixel camera 100 M; a tiny file declaring more is refused before it is decoded).
+    media_backend: str = Field(default="directory", pattern="^(directory|s3)$")
+    media_dir: Path | None = None
+    media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    media_max_pixels: int = Field(default=120_000_000, ge=10_000, le=1_000_000_000)
+    media_s3_bucket: str | None = None
+    media_s3_endpoint: str | None = None
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
+    media_s3_region: str | None = None
+    media_s3_prefix: str = ""
 
 
 @lru_cache

@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from api.auth.roles import Can, can, grid_scope, roles_with
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
 from api.core.errors import Forbidden, InvalidParameter, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
+from api.media.router import absolute_media_urls, store_upload
 from api.open311 import service
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -83,7 +85,10 @@ async def post_request(
             raise InvalidParameter("the body is not valid JSON", field="body") from None
         form = {k: str(v) for k, v in payload.items() if v is not None} if isinstance(payload, dict) else {}
     else:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        raw = await request.form()
+        form = {k: str(v) for k, v in raw.items() if not isinstance(v, UploadFile)}
+        if isinstance(media := raw.get("media"), UploadFile):  # a photo posted with the request (issue 18)
+            form["media_url"] = str((await store_upload(request, session, settings, principal, media)).id)
     # The body is read on the event loop; the database work goes to the thread pool, like the sync routes.
     return await run_in_threadpool(
         service.post_request, session, cache=request.app.state.index_cache, form=form, principal=principal,
@@ -92,6 +97,7 @@ async def post_request(
 
 @router.get("/requests.json")
 def get_requests(
+    request: Request,
     session: SessionDep,
     principal: Client,
     service_request_id: Annotated[str | None, Query(pattern=r"^[0-9]+(,[0-9]+)*$")] = None,
@@ -103,13 +109,14 @@ def get_requests(
     ids = [int(i) for i in service_request_id.split(",")] if service_request_id else None
     if ids and max(ids) > MAX_BIGINT:
         raise InvalidParameter("service_request_id: ids are at most 2^63 - 1", field="service_request_id")
-    return service.get_requests(session, ids=ids, service_code=service_code, start=start_date, end=end_date,
-                                status=status_, scope=_scope(principal))
+    return absolute_media_urls(request, service.get_requests(
+        session, ids=ids, service_code=service_code, start=start_date, end=end_date, status=status_,
+        scope=_scope(principal)))
 
 
 @router.get("/requests/{request_id}.json")
-def get_request(request_id: IdPath, session: SessionDep, principal: Client) -> list[dict]:
-    return service.get_request(session, request_id=request_id, scope=_scope(principal))
+def get_request(request_id: IdPath, request: Request, session: SessionDep, principal: Client) -> list[dict]:
+    return absolute_media_urls(request, service.get_request(session, request_id=request_id, scope=_scope(principal)))
 
 
 def _scope(principal: Principal) -> list[str] | None:

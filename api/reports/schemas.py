@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.media.schemas import PhotoRef
 
 
 class CategoryOut(BaseModel):
@@ -44,7 +46,8 @@ class ReportIn(BaseModel):
     address: str | None = Field(default=None, max_length=500)
     reported_at: datetime | None = Field(default=None, description="when it was reported; default: now. "
                                          "A time without an offset is Beijing time.")
-    photos: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    photos: list[PhotoRef] = Field(default_factory=list, max_length=20,
+                                   description="photo URLs, or ids of uploads to POST /api/v1/media")
     reporter: Reporter | None = None
 
 

@@ -30,6 +30,7 @@ from api.core.notify import on_commit
 from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
 from api.locate.index import IndexCache
 from api.locate.service import normalise
+from api.media.service import resolve_refs
 from api.people.service import mask_phone
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
 from geo.routing import METHODS
@@ -159,7 +160,8 @@ def prepare_report(
         "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
         "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
         "address": body.address, "rname": reporter.name, "rphone": reporter.phone,
-        "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
+        "photos": orjson.dumps(resolve_refs(session, principal=principal, refs=body.photos, field="photos")).decode(),
+        "reported_at": reported_at,
         "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
         "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,

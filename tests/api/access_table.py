@@ -153,6 +153,12 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/people"): DISPATCHER,
     ("PATCH", f"{V1}/people/{{person_id}}"): DISPATCHER,
     ("DELETE", f"{V1}/people/{{person_id}}"): DISPATCHER,
+    # photos (issue 18): uploaded by whoever files reports or acts on cases; read under the case's rules (a 404
+    # otherwise: a worker only its grids' cases, an upload not yet attached only its uploader)
+    ("POST", f"{V1}/media"): _bearer("dispatcher", "operator", "worker", "intake"),
+    ("GET", f"{V1}/media/{{media_id}}"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/meta"): ANY_KEY,
     # Open311 GeoReport v2
     ("GET", "/open311/v2/services.json"): OPEN311_READ,
     ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,

@@ -106,7 +106,7 @@ def test_a_draft_layout_with_misnumbered_and_misplaced_grids(client: httpx.Clien
 
 
 def test_workload_json(client: httpx.Client, auth, layout: int) -> None:
-    resp = client.get(f"/api/v1/layouts/{layout}/workload", params={"period": "week"}, headers=auth("worker"))
+    resp = client.get(f"/api/v1/layouts/{layout}/workload", params={"period": "week"}, headers=auth("planner"))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["norm"] == [300, 500] and body["period"] == "week"
