@@ -333,9 +333,13 @@ def test_exports_download_and_open_and_the_report_prints(live_server, dispatcher
     # the printable report, both languages, as a page and as a PDF
     for lang in ("zh-CN", "en"):
         rep = new_page(locale=lang, width=1280, height=1600)
-        rep.goto(f"{live_server}/report.html?window=24h&lang={lang}#key={dispatcher_key}")
+        # a fixed shift (a rolling window moves between the page's request and this one)
+        end = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0, tzinfo=None)
+        shift = {"window": "custom", "since": (end - timedelta(hours=24)).isoformat(), "until": end.isoformat()}
+        rep.goto(f"{live_server}/report.html?window=custom&since={shift['since']}&until={shift['until']}"
+                 f"&lang={lang}#key={dispatcher_key}")
         rep.wait_for_selector('body[data-ready="1"]', timeout=30_000)
-        s = api_get(live_server, dispatcher_key, "wall/summary", window="24h")
+        s = api_get(live_server, dispatcher_key, "wall/summary", **shift)
         kpis = rep.locator("#rep-kpis dd").all_inner_texts()
         assert [int(k.replace(",", "")) for k in kpis] == [s["totals"][k] for k in
                                                             ("new", "open", "overdue", "escalated", "closed")]
