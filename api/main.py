@@ -25,9 +25,10 @@ from api.core.batch import BatchWriter
 from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
-from api.core.limits import BodySizeLimit
+from api.core.limits import BodyChecks, BodySizeLimit
 from api.core.notify import Notifier
 from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpoint
+from api.core.openapi import install_openapi
 from api.core.ratelimit import InflightLimit, TokenBucket
 from api.coverage.router import router as coverage_router
 from api.facilities.router import router as facilities_router
@@ -116,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          bulk=record_many)
     app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)
+    install_openapi(app)  # the errors declared per operation, parameter rules, tags (issue 17)
     app.add_middleware(IntakeFastPath)  # POST /reports past the router once it has answered (issue 4)
+    app.add_middleware(BodyChecks, max_json_depth=settings.max_json_depth)  # JSON depth, form charset (issue 17)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)  # every write request → audit_log (issue 6)
     app.add_middleware(LocateFastPath)  # GET /locate answered from memory past the router (issue 4)

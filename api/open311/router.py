@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from api.auth.roles import Can, can, grid_scope, roles_with
 from api.auth.service import Principal, verify_key
 from api.core.deps import SessionDep, SettingsDep, limit_intake
-from api.core.errors import Forbidden, InvalidParameter, Unauthorized
+from api.core.errors import Forbidden, InvalidParameter, MalformedBody, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
 from api.media.router import absolute_media_urls, store_upload
 from api.open311 import service
@@ -82,7 +82,7 @@ async def post_request(
         try:
             payload = await request.json()
         except ValueError:
-            raise InvalidParameter("the body is not valid JSON", field="body") from None
+            raise MalformedBody("the body is not valid JSON", field="body") from None
         form = {k: str(v) for k, v in payload.items() if v is not None} if isinstance(payload, dict) else {}
     else:
         raw = await request.form()

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.params import Number
 from api.media.schemas import PhotoRef
 
 
@@ -21,6 +22,7 @@ class CategoryOut(BaseModel):
     time_limit_hours: float = Field(description="the time limit's amount, in time_limit_unit (the name is historic)")
     time_limit_unit: Literal["hours", "working_hours", "working_days"] = Field(
         default="hours", description="clock hours, or working hours/days on the working calendar (/api/v1/calendar)")
+    initials: str = Field(default="", description="pinyin initials of the name (垃圾堆放 → ljdf), for pickers")
 
 
 class CategoryList(BaseModel):
@@ -43,8 +45,8 @@ class ReportIn(BaseModel):
                                     description="the sender's own id; unique per source")
     category: str = Field(min_length=1, max_length=16, examples=["E01001"], description="a category code")
     description: str | None = Field(default=None, max_length=4000)
-    lon: float | None = Field(default=None, description="longitude (or easting with a projected crs)")
-    lat: float | None = Field(default=None, description="latitude (or northing)")
+    lon: Number | None = Field(default=None, description="longitude (or easting with a projected crs)")
+    lat: Number | None = Field(default=None, description="latitude (or northing)")
     crs: str | None = Field(default=None, description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")
     address: str | None = Field(default=None, max_length=500)
     reported_at: datetime | None = Field(default=None, description="when it was reported; default: now. "

@@ -14,7 +14,7 @@
   (``deadline`` is NULL, so it is never overdue); on resume the deadline moves by the working time suspended.
 
 Revision ID: 0024
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-07
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0024"
-down_revision = "0016"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

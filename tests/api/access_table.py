@@ -100,6 +100,10 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/users/{{user_id}}"): ADMIN,
     ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
     ("DELETE", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}/sessions"): ADMIN,  # screens: an admin ends a user's sessions
+    ("POST", f"{V1}/kiosks"): ADMIN,  # screens: a wall screen and its pairing code
+    ("POST", f"{V1}/kiosks/{{user_id}}/pairing"): ADMIN,
+    ("POST", f"{V1}/auth/kiosk"): PUBLIC,  # the wall trades its one-time pairing code for a viewer token
     ("GET", f"{V1}/audit"): ADMIN,
     # the map wall
     ("GET", f"{V1}/wall/heatmap"): WALL,
@@ -147,6 +151,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/cases/{{case_id}}/merge"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/whistles"): CASE_ACTOR,
     ("GET", f"{V1}/cases/{{case_id}}/whistles"): READ_CASES,
+    ("GET", f"{V1}/departments"): READ_CASES,  # screens: the console's dispatch-to-department and whistle pickers
     ("GET", f"{V1}/whistles/alerts"): READ_CASES,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/acknowledge"): CASE_ACTOR,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/report"): CASE_ACTOR,
