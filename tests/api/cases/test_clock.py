@@ -65,9 +65,9 @@ def test_extend(client: httpx.Client, auth, make_case, grid_a, db: Session) -> N
     h = auth("dispatcher")
     case_id = make_case(grid_a, "in_progress")
     before = dt.datetime.fromisoformat(client.get(f"/api/v1/cases/{case_id}", headers=h).json()["deadline"])
-    problem(client.post(f"/api/v1/cases/{case_id}/extension", json=APPROVAL, headers=h), 400, "invalid_parameter")
+    problem(client.post(f"/api/v1/cases/{case_id}/extension", json=APPROVAL, headers=h), 422, "invalid_parameter")
     earlier = {**APPROVAL, "deadline": (before - dt.timedelta(hours=1)).isoformat()}
-    problem(client.post(f"/api/v1/cases/{case_id}/extension", json=earlier, headers=h), 400, "invalid_parameter")
+    problem(client.post(f"/api/v1/cases/{case_id}/extension", json=earlier, headers=h), 422, "invalid_parameter")
     resp = client.post(f"/api/v1/cases/{case_id}/extension", json={**APPROVAL, "amount": 2, "unit": "working_days"},
                        headers=h)
     assert resp.status_code == 200, resp.text
