@@ -84,7 +84,8 @@ def _routing_latency_child(via: str) -> Any:
     return ROUTING_LATENCY.labels(via)
 
 
-INTAKE_PATHS = {("POST", "/api/v1/reports"), ("POST", "/open311/v2/requests.json")}
+INTAKE_PATHS = {("POST", "/api/v1/reports"), ("POST", "/open311/v2/requests.json"),
+                ("POST", "/open311/v2/requests.xml")}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 

@@ -52,7 +52,6 @@ CASE_ACTOR = _bearer("dispatcher", "worker")
 DISPATCHER = _bearer("dispatcher")
 STAFF_READ = _bearer("dispatcher", "operator", "planner", "worker")
 PLANNER = _bearer("planner")
-OPEN311_READ = Access("open311", frozenset(ROLES))
 OPEN311_REQUESTS = Access("open311", frozenset(("admin", "dispatcher", "operator", "planner", "worker", "intake")))
 OPEN311_POST = Access("open311", frozenset(("admin", "operator", "worker", "intake")))
 TICKET = Access("ticket")
@@ -66,7 +65,6 @@ EXPECTED: dict[tuple[str, str], Access] = {
     # documentation and health
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # Prometheus scrapers send no key (api/core/observe.py)
@@ -108,6 +106,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     # the map wall
     ("GET", f"{V1}/wall/heatmap"): WALL,
     ("GET", f"{V1}/wall/summary"): WALL,
+    ("GET", f"{V1}/wall/lists/{{kind}}"): WALL,
+    ("GET", f"{V1}/wall/export/{{kind}}.{{fmt}}"): WALL,
     ("GET", f"{V1}/wall/grids"): WALL,
     ("GET", f"{V1}/wall/grids/{{code}}/cases"): WALL,
     ("GET", f"{V1}/wall/cases/{{case_id}}"): WALL,
@@ -131,6 +131,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/validation"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/impact"): PLANNER,
     ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/publish/cancel"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
     # the address registry
     ("GET", f"{V1}/addresses/search"): ADDRESS_SEARCH,
@@ -175,11 +176,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/cases/{{case_id}}/resumption"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/extension"): DISPATCHER,
     # Open311 GeoReport v2
-    ("GET", "/open311/v2/services.json"): OPEN311_READ,
-    ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
-    ("POST", "/open311/v2/requests.json"): OPEN311_POST,
-    ("GET", "/open311/v2/requests.json"): OPEN311_REQUESTS,
-    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_REQUESTS,
+    **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
+        ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data
+        ("GET", "services", PUBLIC),
+        ("GET", "services/{service_code}", PUBLIC),
+        ("GET", "service/{service_code}", PUBLIC),  # the PyPI open311 client's spelling
+        ("POST", "requests", OPEN311_POST),
+        ("GET", "requests", OPEN311_REQUESTS),  # scoped: an intake key reads the requests it posted
+        ("GET", "requests/{request_id}", OPEN311_REQUESTS),
+        ("GET", "servicerequestupdates", OPEN311_REQUESTS),
+    )},
     # OGC API Features and Tiles (issue 23): the documents that say nothing about the data need no key
     ("GET", "/ogc"): PUBLIC,
     ("GET", "/ogc/conformance"): PUBLIC,

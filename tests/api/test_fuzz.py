@@ -40,9 +40,9 @@ from sqlalchemy.orm import Session
 from api.core.config import get_settings
 from api.main import create_app
 from tests.api.access_table import EXPECTED, ROLES
+from tests.api.errors import error_of
 from tests.api.harness import bind_savepoints
 
-PROBLEM = "application/problem+json"
 PROFILE = os.environ.get("GRIDMAP_FUZZ_PROFILE", "short")
 if PROFILE not in ("short", "long"):
     raise ValueError(f"GRIDMAP_FUZZ_PROFILE must be short or long, not {PROFILE!r}")
@@ -194,13 +194,7 @@ def test_fuzz(method: str, path: str, role: str, fuzz_app: Any, db: Session) -> 
             STATS["server_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
             problems.append("5xx: " + _describe(case, resp))
         elif resp.status_code >= 400:
-            ctype = _content_type(resp)
-            body: Any = None
-            if ctype.startswith(PROBLEM):
-                try:
-                    body = resp.json()
-                except ValueError:
-                    body = None
+            body = error_of(resp, path)  # problem+json, or GeoReport's error list on /open311
             if not (isinstance(body, dict) and body.get("code") and body.get("status") == resp.status_code):
                 STATS["non_problem_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
                 problems.append("not problem+json: " + _describe(case, resp))

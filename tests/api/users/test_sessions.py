@@ -91,7 +91,7 @@ def test_a_wall_screen_pairs_once_and_is_revoked(client: httpx.Client, auth, db:
     # People are not paired.
     person = client.post("/api/v1/users", json={"username": "not.a.screen", "password": PASSWORD, "role": "planner"},
                          headers=admin).json()
-    problem(client.post(f"/api/v1/kiosks/{person['id']}/pairing", headers=admin), 400, "invalid_parameter")
+    problem(client.post(f"/api/v1/kiosks/{person['id']}/pairing", headers=admin), 422, "invalid_parameter")
     # Revoking the screen (deactivating its user) signs it out at once.
     assert client.delete(f"/api/v1/users/{uid}", headers=admin).status_code == 204
     problem(client.get("/api/v1/auth/me", headers=h), 401, "unauthorized")
