@@ -76,6 +76,13 @@ class InvalidParameter(GridmapError):
     status, code, title = 422, "invalid_parameter", "Invalid parameter"
 
 
+class InvalidQuery(InvalidParameter):
+    """A query parameter of an OGC API request that breaks a rule: 400, because OGC API Features requires it
+    (/req/core/query-param-invalid); the one exception to the 422 rule, confined to /ogc."""
+
+    status = 400
+
+
 class InvalidGeometry(GridmapError):
     status, code, title = 422, "invalid_geometry", "Invalid geometry"
 

@@ -178,6 +178,8 @@ def declare_errors(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
                 "(a 422 says which): " + "; ".join(rules) + "."
         responses = op.setdefault("responses", {})
         statuses = error_statuses(op, method, (method.upper(), path) in intake)
+        if path.startswith("/ogc") and op.get("parameters"):  # OGC API: a bad query parameter is a 400
+            statuses = sorted({*statuses, 400})
         for status in statuses + OPERATION_STATUSES.get((method.upper(), path), []):
             declared = responses.get(str(status))
             if declared is None or "content" not in declared or "application/json" in declared["content"] and \

@@ -19,7 +19,7 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from api.auth.service import Principal
-from api.core.errors import InvalidParameter
+from api.core.errors import InvalidQuery
 from api.ogc import crs as crsmod
 from api.ogc.collections import Collection
 
@@ -37,7 +37,7 @@ _SPATIAL = {
 _GEOMETRY_PROPS = ("geometry", "geom", "the_geom", "boundary", "footprint", "location")
 
 
-class BadFilter(InvalidParameter):
+class BadFilter(InvalidQuery):
     code, title = "invalid_filter", "Invalid CQL2 filter"
 
 

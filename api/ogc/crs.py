@@ -14,7 +14,7 @@ from functools import cache
 
 from pyproj import CRS, Transformer
 
-from api.core.errors import InvalidParameter
+from api.core.errors import InvalidQuery
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
@@ -67,7 +67,7 @@ def parse(raw: str | None, *, field: str) -> Crs:
         code = value[5:]
     if code is not None and code.isdigit() and int(code) in EPSG_CODES:
         return _epsg(int(code))
-    raise InvalidParameter(
+    raise InvalidQuery(
         f"{field} {raw!r} is not served; use one of: {', '.join(supported())}", field=field)
 
 
@@ -75,7 +75,7 @@ def parse_geographic(raw: str | None, *, field: str) -> Crs:
     """As :func:`parse`, for the CRSs of ``GEOGRAPHIC_CODES`` (and CRS84) only."""
     found = parse(raw, field=field)
     if found != DEFAULT and found.srid not in GEOGRAPHIC_CODES:
-        raise InvalidParameter(f"{field} takes CRS84, EPSG:4326 or EPSG:4490", field=field)
+        raise InvalidQuery(f"{field} takes CRS84, EPSG:4326 or EPSG:4490", field=field)
     return found
 
 
@@ -99,7 +99,7 @@ def bbox_degrees(box: list[float], crs: Crs) -> list[float]:
         out = list(_to_wgs84(crs.srid).transform_bounds(x0, y0, x1, y1, densify_pts=21))
     inside = -180 <= out[0] <= out[2] <= 180 and -90 <= out[1] <= out[3] <= 90
     if not all(math.isfinite(v) for v in out) or not inside:
-        raise InvalidParameter(f"bbox is outside what {crs.uri} covers (or in the wrong axis order)", field="bbox")
+        raise InvalidQuery(f"bbox is outside what {crs.uri} covers (or in the wrong axis order)", field="bbox")
     return out
 
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from api.auth.service import Principal
 from api.core.deps import Planner, SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
-from api.core.errors import Forbidden, InvalidParameter
+from api.core.errors import Forbidden, InvalidQuery
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls
 from api.ogc import crs as crsmod
@@ -123,7 +123,7 @@ def items(
     equals = tuple((k, v) for k, v in request.query_params.items() if k not in service.ITEM_PARAMS)
     for name, _ in equals:
         if coll.prop(name, principal) is None:
-            raise InvalidParameter(f"unknown query parameter {name!r} (not a queryable of {coll.id})", field=name)
+            raise InvalidQuery(f"unknown query parameter {name!r} (not a queryable of {coll.id})", field=name)
     q = service.ItemsQuery(
         limit=min(limit or settings.ogc_default_limit, settings.max_page_size), offset=offset,
         bbox=service.parse_bbox(bbox), bbox_crs=crsmod.parse(bbox_crs, field="bbox-crs"),

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.core.errors import InvalidParameter, NotFound
+from api.core.errors import InvalidQuery, NotFound
 from api.core.geojson import GEOJSON
 from api.locate.service import parse_time
 from api.ogc import cql
@@ -147,13 +147,13 @@ def parse_bbox(raw: str | None) -> list[float] | None:
     try:
         nums = [float(v) for v in raw.split(",")]
     except ValueError:
-        raise InvalidParameter("bbox must be four (or six) comma-separated numbers", field="bbox") from None
+        raise InvalidQuery("bbox must be four (or six) comma-separated numbers", field="bbox") from None
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     if len(nums) != 4 or not all(abs(v) < 1e9 for v in nums):
-        raise InvalidParameter("bbox must be four (or six) comma-separated finite numbers", field="bbox")
+        raise InvalidQuery("bbox must be four (or six) comma-separated finite numbers", field="bbox")
     if nums[0] > nums[2] or nums[1] > nums[3]:
-        raise InvalidParameter("bbox minimums must not exceed its maximums (in the bbox-crs axis order)",
+        raise InvalidQuery("bbox minimums must not exceed its maximums (in the bbox-crs axis order)",
                                field="bbox")
     return nums
 
@@ -161,8 +161,8 @@ def parse_bbox(raw: str | None) -> list[float] | None:
 def _time(raw: str, tz: str) -> datetime:
     try:
         return parse_time(raw, tz=tz)
-    except InvalidParameter:
-        raise InvalidParameter(f"datetime: not an RFC 3339 time: {raw!r}", field="datetime") from None
+    except InvalidQuery:
+        raise InvalidQuery(f"datetime: not an RFC 3339 time: {raw!r}", field="datetime") from None
 
 
 def _interval(raw: str, tz: str) -> tuple[datetime | None, datetime | None, bool]:
@@ -174,7 +174,7 @@ def _interval(raw: str, tz: str) -> tuple[datetime | None, datetime | None, bool
     start = None if a in ("", "..") else _time(a, tz)
     end = None if b in ("", "..") else _time(b, tz)
     if start is not None and end is not None and start > end:
-        raise InvalidParameter("datetime: the interval ends before it starts", field="datetime")
+        raise InvalidQuery("datetime: the interval ends before it starts", field="datetime")
     return start, end, False
 
 
@@ -182,11 +182,11 @@ def _typed(name: str, kind: str, raw: str) -> Any:
     """A ``name=value`` query parameter as its property's type (GDAL sends booleans as 0/1)."""
     if kind == "boolean":
         if raw.lower() not in ("true", "false", "1", "0"):
-            raise InvalidParameter(f"{name} is true or false, not {raw!r}", field=name)
+            raise InvalidQuery(f"{name} is true or false, not {raw!r}", field=name)
         return raw.lower() in ("true", "1")
     if kind == "integer":
         if not raw.lstrip("-").isdigit() or len(raw) > 18:
-            raise InvalidParameter(f"{name} is an integer, not {raw!r}", field=name)
+            raise InvalidQuery(f"{name} is an integer, not {raw!r}", field=name)
         return int(raw)
     return raw
 
@@ -199,7 +199,7 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
         start, end, instant = _interval(q.datetime, q.tz)
         if coll.layout_by_time:
             if not instant:
-                raise InvalidParameter("the grids collection takes a datetime instant: the layout in force then",
+                raise InvalidQuery("the grids collection takes a datetime instant: the layout in force then",
                                        field="datetime")
             at = start
         elif coll.temporal is not None:
@@ -221,7 +221,7 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
     for i, (name, value) in enumerate(q.equals):
         prop = coll.prop(name, principal)
         if prop is None:
-            raise InvalidParameter(f"unknown query parameter {name!r}", field=name)
+            raise InvalidQuery(f"unknown query parameter {name!r}", field=name)
         clauses.append(f"{prop.sql} = :_q{i}" if prop.type in ("boolean", "integer") else
                        f"CAST({prop.sql} AS text) = :_q{i}")
         params[f"_q{i}"] = _typed(name, prop.type, value)

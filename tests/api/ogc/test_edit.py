@@ -57,10 +57,10 @@ def test_put_geometry_is_validated_like_the_planner_page(draft: Draft) -> None:
                           json={"type": "Feature", "geometry": mapping(smaller), "properties": feature["properties"]})
     assert ok.status_code == 204, ok.text
     assert draft.checksum() != before
-    problem(draft.client.put(_url(draft, code), headers=draft.headers, json={"properties": {}}), 400,
+    problem(draft.client.put(_url(draft, code), headers=draft.headers, json={"properties": {}}), 422,
             "invalid_parameter")
     problem(draft.client.patch(_url(draft, code), headers=draft.headers, json={"properties": {"colour": "red"}}),
-            400, "invalid_parameter")
+            422, "invalid_parameter")
 
 
 def test_delete_then_create_in_the_freed_space(draft: Draft) -> None:
