@@ -67,8 +67,11 @@ def render(request: Request, data: Any, *, root: str, item: str | None = None, s
 def error_response(request: Request, err: GridmapError) -> Response:
     """``err`` as a GeoReport error list, with the headers its problem document would carry."""
     kept = {k: v for k, v in problem_response(err).headers.items() if k in ("www-authenticate", "retry-after")}
-    errors = [{"code": err.status, "description": err.detail, "gridmap_code": err.code}]
-    return render(request, errors, root="errors", item="error", status=err.status, headers=kept)
+    # GeoReport v2 answers a missing or invalid parameter with 400 Bad Request: its clients know no 422, so the
+    # rest of the API's 422 (a value that parses but breaks a rule) is a 400 here; ``gridmap_code`` still says which.
+    status = 400 if err.status == 422 else err.status
+    errors = [{"code": status, "description": err.detail, "gridmap_code": err.code}]
+    return render(request, errors, root="errors", item="error", status=status, headers=kept)
 
 
 class Open311Route(APIRoute):
@@ -112,8 +115,9 @@ def responses(root: str, item: str | None = None, status: int = 200) -> dict[int
     xml = f"<{root}>" + (f"<{item}>…</{item}>" if item else "…") + f"</{root}>"
     out: dict[int | str, Any] = {status: {"description": "the answer (JSON or XML, as the path says)", "content": {
         "text/xml": {"schema": {"type": "string", "description": xml}}}}}
-    for status, what in ((400, "a bad parameter"), (401, "no key, or an unknown or revoked one"),
+    for status, what in ((400, "a missing or invalid parameter (GeoReport has no 422)"),
+                         (401, "no key, or an unknown or revoked one"),
                          (403, "not for this role"), (404, "no such service or request (or not yours)"),
-                         (422, "a request that fails validation"), (503, "the database is unavailable")):
+                         (503, "the database is unavailable")):
         out[status] = {"description": what, "content": error}
     return out

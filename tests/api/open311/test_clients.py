@@ -178,5 +178,5 @@ def test_the_open311_client_as_shipped_on_python_2(live_server: str, keys, spot,
     assert "E01002" in out["services"] and out["definition"] == "E01002"
     assert out["posted"] in out["listed"] and theirs not in out["listed"]
     code, body = out["refused"]  # a refused post: GeoReport's XML error list, with the HTTP status
-    assert code == 422 and "<errors><error><code>422</code><description>" in body
+    assert code == 400 and "<errors><error><code>400</code><description>" in body
     assert out["single"] == 401  # reads are keyed, and this call of the client cannot send one
