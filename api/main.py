@@ -35,6 +35,7 @@ from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.media.router import router as media_router
+from api.proposals.router import router as proposals_router
 from api.media.storage import make_storage
 from api.open311.router import router as open311_router
 from api.ops.due import DueWork
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for r in (cases_router, people_router, users_router, audit_router):  # issue 6
         v1.include_router(r)
     v1.include_router(media_router)  # issue 18
+    v1.include_router(proposals_router)  # issue 20
     app.include_router(v1)
     app.include_router(open311_router)
 
