@@ -30,6 +30,8 @@ from scipy.cluster.vq import kmeans2
 from geo.coverage import _to_metric, assign_points, metric_zones, reading_order
 
 KEEP_IOU = 0.8
+SIMPLIFY_M = 10.0  # metres: how far a region edge may move to run straight (then buildings are made whole)
+CV_WEIGHT = 0.5  # evenness against compactness, once every region is within the norm
 
 
 @dataclass
@@ -170,7 +172,7 @@ def _balance_run(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, see
         inertia = float(((xy - cen[lab]) ** 2).sum())
         inertia0 = inertia0 or max(inertia, 1e-9)
         # in the band first; then compact (spread about the centroids, against plain k-means) and even
-        key = (_band_penalty(h, hh_min, hh_max), inertia / inertia0 + 0.5 * float(h.std() / max(target, 1.0)))
+        key = (_band_penalty(h, hh_min, hh_max), inertia / inertia0 + CV_WEIGHT * float(h.std() / max(target, 1.0)))
         if best_key is None or key < best_key:
             best, best_key = lab.copy(), key
         w += 0.1 * spacing * (target - h) / max(target, 1.0)
@@ -184,13 +186,12 @@ def _balance_run(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, see
 # Regions to polygons
 
 
-def building_cells(footprints: ArrayLike, fwd: Any, inv: Any, box: Any) -> NDArray[np.object_]:
-    """Each building's cell (WGS84): the Voronoi cells of its footprint's vertices (metres, ``fwd``/``inv``),
-    dissolved, so that cell edges run through the gaps between buildings.
+def building_cells(footprints: ArrayLike, fwd: Any, box: Any) -> NDArray[np.object_]:
+    """Each building's cell (metres, ``fwd`` from WGS84) within ``box``: the Voronoi cells of its footprint's
+    vertices, dissolved, so that cell edges run through the gaps between buildings.
 
-    >>> ident = lambda xy: xy
     >>> fps = [shapely.box(0, 0, 1, 1), shapely.box(3, 0, 4, 1)]
-    >>> cells = building_cells(fps, ident, ident, shapely.box(-1, -1, 5, 2))
+    >>> cells = building_cells(fps, lambda xy: xy, shapely.box(-1, -1, 5, 2))
     >>> [round(c.area, 6) for c in cells]
     [9.0, 9.0]
     """
@@ -205,24 +206,81 @@ def building_cells(footprints: ArrayLike, fwd: Any, inv: Any, box: Any) -> NDArr
     first.sort()
     xy, own = xy[first], own[first]
     if len(xy) < 3:
-        return np.array([shapely.transform(box, inv)] * len(fp), dtype=object)
+        return np.array([box] * len(fp), dtype=object)
     vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=box, ordered=True))
     vor = shapely.intersection(vor, box)
     out = np.empty(len(fp), dtype=object)
     for i in range(len(fp)):
-        out[i] = shapely.transform(shapely.union_all(vor[own == i]), inv)
+        out[i] = shapely.union_all(vor[own == i])
     return out
 
 
-def regions_to_polygons(community: Any, footprints: ArrayLike, labels: NDArray, n: int) -> list[Any]:
-    """Region polygons (WGS84): each region's building cells (:func:`building_cells`), less the other
+def _pp(g: Any) -> float:
+    p = shapely.length(g)
+    return float(4 * np.pi * shapely.area(g) / p**2) if p > 0 else 0.0
+
+
+def _one_piece(g: Any, min_area: float = 1.0) -> bool:
+    return sum(1 for p in shapely.get_parts(g) if p.area > min_area) == 1
+
+
+def improve(labels: NDArray, cells: NDArray, hh: NDArray, hh_min: int, hh_max: int, fixed: NDArray,
+            *, passes: int = 2) -> NDArray[np.int64]:
+    """Local search for compactness: a building on a region's edge moves to the neighbouring region when the
+    two regions' Polsby–Popper sum rises, both stay in one piece, and no households leave the norm that were
+    in it. ``cells`` are the buildings' cells in metres; regions in ``fixed`` (oversize) never change.
+
+    >>> cells = np.array([shapely.box(i, 0, i + 1, 1) for i in range(4)] + [shapely.box(1, 1, 2, 2)], dtype=object)
+    >>> improve(np.array([0, 0, 1, 1, 1]), cells, np.ones(5, dtype=int), 2, 3, np.zeros(2, bool)).tolist()
+    [0, 0, 1, 1, 0]
+    """
+    labels = labels.copy()
+    n = int(labels.max()) + 1
+    reg = [shapely.union_all(cells[labels == r]) for r in range(n)]
+    h = np.bincount(labels, weights=hh, minlength=n)
+    tree = shapely.STRtree(cells)
+    a, b = tree.query(cells, predicate="intersects")
+    nbrs: list[list[int]] = [[] for _ in range(len(cells))]
+    for i, j in zip(a, b, strict=True):
+        if i != j:
+            nbrs[i].append(int(j))
+
+    def bad(x: float) -> float:
+        return max(hh_min - x, 0) + max(x - hh_max, 0)
+
+    for _ in range(passes):
+        moved = 0
+        for i in range(len(cells)):
+            r = labels[i]
+            if fixed[r]:
+                continue
+            for s in sorted({int(labels[j]) for j in nbrs[i]} - {r}):
+                if fixed[s] or bad(h[r] - hh[i]) + bad(h[s] + hh[i]) > bad(h[r]) + bad(h[s]):
+                    continue
+                new_r, new_s = shapely.difference(reg[r], cells[i]), shapely.union(reg[s], cells[i])
+                if new_r.is_empty or not (_one_piece(new_r) and _one_piece(new_s)):
+                    continue
+                if _pp(new_r) + _pp(new_s) > _pp(reg[r]) + _pp(reg[s]) + 1e-4:
+                    reg[r], reg[s] = new_r, new_s
+                    h[r] -= hh[i]
+                    h[s] += hh[i]
+                    labels[i] = s
+                    moved += 1
+                    break
+        if not moved:
+            break
+    return labels
+
+
+def regions_to_polygons(community: Any, footprints: ArrayLike, labels: NDArray, n: int, bc: NDArray,
+                        inv: Any) -> list[Any]:
+    """Region polygons (WGS84): each region's building cells ``bc`` (metres; ``inv`` maps back), less the other
     regions' footprints, plus its own, within the community; each overlap and leftover settled."""
     fp = np.asarray(footprints, dtype=object)
-    fwd, inv = _frame(community)
-    x0, y0, x1, y1 = shapely.transform(community, fwd).bounds
-    box = shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50)
-    bc = building_cells(fp, fwd, inv, box)
-    cells = [shapely.union_all(bc[labels == r]) for r in range(n)]
+    # straighten the steps of the building cells' edges (a coverage simplification keeps them shared)
+    cells = shapely.coverage_simplify(np.array([shapely.union_all(bc[labels == r]) for r in range(n)], dtype=object),
+                                      SIMPLIFY_M, simplify_boundary=False)
+    cells = [shapely.transform(g, inv) for g in cells]
     own = [shapely.union_all(fp[labels == r]) if (labels == r).any() else shapely.Polygon() for r in range(n)]
     all_fp = shapely.union_all(fp) if len(fp) else shapely.Polygon()
     out: list[Any] = []
@@ -308,7 +366,12 @@ def propose(community: Any, footprints: ArrayLike, households: ArrayLike, hh_min
     n = n_free + int(big.sum())
     if n == 0:
         return Layout([community], labels, np.array([0]), oversize=[False])
-    polys = regions_to_polygons(community, fp, labels, n)
+    cm = shapely.transform(community, fwd)
+    x0, y0, x1, y1 = cm.bounds
+    bc = building_cells(fp, fwd, shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50))
+    if n > 1:
+        labels = improve(labels, shapely.intersection(bc, cm), hh, hh_min, hh_max, np.arange(n) >= n_free)
+    polys = regions_to_polygons(community, fp, labels, n, bc, inv)
     h = np.bincount(labels, weights=hh, minlength=n).astype(np.int64)
     keep = [i for i, g in enumerate(polys) if not g.is_empty]
     remap = np.full(n, -1)

@@ -86,4 +86,5 @@ def test_deterministic_for_a_seed(world) -> None:  # noqa: ANN001
     fps, hh = world
     a = regions.propose(COMMUNITY, fps, hh, 300, 500, seed=2)
     b = regions.propose(COMMUNITY, fps, hh, 300, 500, seed=2)
-    assert (a.labels == b.labels).all() and all(p.equals_exact(q, 0) for p, q in zip(a.polygons, b.polygons, strict=True))
+    assert (a.labels == b.labels).all()
+    assert all(p.equals_exact(q, 0) for p, q in zip(a.polygons, b.polygons, strict=True))
