@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.auth.roles import Can, can, filer_scope, grid_scope, row_scope, sees
@@ -31,6 +31,8 @@ from geo import crs
 
 STAFF_ROLES = ("grid_worker", "grid_leader")
 _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
+#: A case (alias ``c``) is overdue: open and past its deadline. The one SQL form of the rule (lists, /ogc).
+OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now())"
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
@@ -38,7 +40,7 @@ CASE_SELECT = f"""
            g.name_en AS grid_name_en, c.layout_id,
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
-           (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
+           {OVERDUE_SQL} AS overdue,
            c.created_at, c.updated_at, c.closed_at, c.rating,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
            r.reported_at, r.reporter_name, r.reporter_phone, r.photos, r.filed_by, l.into_case_id AS merged_into
@@ -135,9 +137,14 @@ def navigation(point: Point | None) -> dict[str, Point] | None:
 
 def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
     rows = session.execute(text("""
-        SELECT id, at, actor, kind, from_status, to_status, note, attachments, data
-        FROM case_event WHERE case_id = :c ORDER BY at, id"""), {"c": case_id}).all()
-    return [CaseEventOut(id=r.id, at=r.at, actor=r.actor, kind=r.kind, from_status=r.from_status,
+        SELECT e.id, e.at, e.actor, e.kind, e.from_status, e.to_status, e.note, e.attachments, e.data,
+               coalesce(p.name, u.display_name, u.username) AS actor_name, u.role AS actor_role
+        FROM case_event e
+        LEFT JOIN app_user u ON starts_with(e.actor, 'user:') AND u.username = substr(e.actor, 6)
+        LEFT JOIN person p ON p.id = u.person_id
+        WHERE e.case_id = :c ORDER BY e.at, e.id"""), {"c": case_id}).all()
+    return [CaseEventOut(id=r.id, at=r.at, actor=r.actor, actor_name=r.actor_name, actor_role=r.actor_role,
+                         kind=r.kind, from_status=r.from_status,
                          to_status=r.to_status, note=r.note, attachments=list(r.attachments or []), data=r.data)
             for r in rows]
 
@@ -182,6 +189,8 @@ def list_cases(
     overdue: bool | None = None,
     mine: bool = False,
     near: tuple[float, float] | None = None,
+    source: str | None = None,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[CaseOut], int]:
@@ -197,11 +206,15 @@ def list_cases(
         AND (CAST(:grid AS text) IS NULL OR c.grid_code = :grid)
         AND (CAST(:area AS text) IS NULL OR starts_with(c.grid_code, :area))
         AND (CAST(:category AS text) IS NULL OR c.category_code = :category)
-        AND (CAST(:overdue AS boolean) IS NULL OR
-             (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) = :overdue)
-        AND (NOT :mine OR c.assignee_id = :person)"""
+        AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE_SQL} = :overdue)
+        AND (NOT :mine OR c.assignee_id = :person)
+        AND (CAST(:source AS text) IS NULL
+             OR EXISTS (SELECT 1 FROM report rs WHERE rs.id = c.report_id AND rs.source = :source))
+        AND (CAST(:q AS text) IS NULL OR CAST(c.id AS text) = :q
+             OR EXISTS (SELECT 1 FROM report rq WHERE rq.id = c.report_id
+                        AND strpos(coalesce(rq.description, '') || ' ' || coalesce(rq.address_text, ''), :q) > 0))"""
     params.update({"statuses": statuses, "grid": grid, "area": area, "category": category, "overdue": overdue,
-                   "mine": mine, "person": principal.person_id})
+                   "mine": mine, "person": principal.person_id, "source": source, "q": q or None})
     total = session.execute(text(f"SELECT count(*) FROM cases c {where}"), params).scalar_one()
     if near is not None:
         dist = "ST_Distance(r.location::geography, ST_SetSRID(ST_MakePoint(:nlon, :nlat), 4326)::geography)"
@@ -345,3 +358,9 @@ def add_note(session: Session, *, case_id: int, principal: Principal, note: str,
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=note, attachments=attachments, kind="note")
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def departments(session: Session) -> list[Any]:
+    from api.cases.models import Department
+
+    return list(session.scalars(select(Department).order_by(Department.code)))

@@ -55,14 +55,22 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     #: Largest request body accepted (bytes); a batch of 100,000 points is about 3 MB.
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Deepest nesting of arrays and objects a JSON body may have (a MultiPolygon FeatureCollection is 7 deep).
+    #: Deeper bodies are refused with a 400 ``nesting_too_deep`` before any parser recurses into them.
+    max_json_depth: int = Field(default=64, ge=8, le=512)
     #: Minutes a summoned department (or party member) has to acknowledge a whistle before it shows as an
     #: alert. 30 minutes is the common "报到" rule of Beijing's 街道吹哨、部门报到 practice.
     whistle_ack_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     #: Duplicate suggestion (并单): an open case of the same category within this distance and time window.
     duplicate_radius_m: float = Field(default=50.0, gt=0, le=5_000)
     duplicate_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    #: Lifetime of a login token (users of the web pages); systems keep API keys.
-    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: Lifetime of a person's sign-in (the web pages): one shift. The page keeps the token across reloads for
+    #: this long (web/js/api.js); signing out, deactivation or an admin's "end sessions" revoke it at once.
+    session_hours: float = Field(default=10.0, ge=0.05, le=7 * 24)
+    #: Lifetime of a paired wall screen's (kiosk) credential; revoked from the admin page.
+    kiosk_days: int = Field(default=365, ge=1, le=5 * 365)
+    #: How long a kiosk pairing code shown on the admin page stays usable.
+    kiosk_pairing_minutes: int = Field(default=15, ge=1, le=24 * 60)
     #: Take the client address of the audit log from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
     #: An XYZ raster tile server for the maps' basemap: an intranet tile server such as
@@ -96,6 +104,10 @@ class Settings(BaseSettings):
     log_sample: float = Field(default=0.05, ge=0, le=1)
     log_slow_ms: float = Field(default=500.0, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
+    #: Open311 reads without a key, for a city that publishes its 311 data: every request, masked and coarse
+    #: (api/open311/service.py ``publish``: no free text, no photo, the point rounded to ~100 m). Off: reads need
+    #: a key, and an intake key reads only the requests it posted.
+    open311_public_read: bool = False
     #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
     metrics: bool = True
     #: Roles that may publish a grid layout (issue 8); admin always may, and only admin may override
@@ -124,6 +136,15 @@ class Settings(BaseSettings):
     max_stream_features: int = Field(default=200_000, ge=1)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
+    #: /ogc (OGC API Features, issue 23): collections readable without credentials, comma-separated, among
+    #: ``streets,communities,grids`` (the map's outlines; never cases or drafts). Empty: every request needs a key.
+    ogc_public_collections: str = Field(default="", pattern=r"^((streets|communities|grids)(,|$))*$")
+    #: /ogc items per page when the client does not say (``limit``); at most ``max_page_size``.
+    ogc_default_limit: int = Field(default=100, ge=1, le=10_000)
+
+    @property
+    def ogc_public_set(self) -> frozenset[str]:
+        return frozenset(c for c in self.ogc_public_collections.split(",") if c)
     #: Photos (api/media, issue 18): where they are kept (``directory``: GRIDMAP_MEDIA_DIR, default
     #: ``.data/media``; ``s3``: an S3-compatible bucket), the largest upload accepted (413 beyond it) and the
     #: most pixels an image may declare (Pillow's decompression-bomb limit: a 12-megapixel phone photo is

@@ -82,6 +82,10 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     counts.update(load_sample_registry(session))  # the standard address registry (api/addresses/sample.py)
     counts["person"] = _load_people(session, directory / "people.csv.gz")
     say(f"people: {counts['person']}")
+    from api.users.seed import load_demo_users  # one demo user per role (sample_data/users.csv)
+
+    counts["app_user"] = load_demo_users(session, path=directory / "users.csv")
+    say(f"demo users: {counts['app_user']} (passwords in sample_data/README.md)")
     shift = timedelta(days=max(0, (now - REFERENCE_DATE).days))
     counts.update(_load_reports(session, artefact, shift=shift))
     say(f"reports: {counts['report']} (routed {counts['routed']}, cases {counts['cases']}, "

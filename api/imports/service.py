@@ -182,8 +182,10 @@ def _check_lonlat(geoms: np.ndarray, rows: np.ndarray) -> None:
 
 
 def _column(df: pd.DataFrame, name: str | None, *fallbacks: str) -> pd.Series | None:
-    for candidate in (name, *fallbacks):
-        if candidate and candidate in df.columns:
+    """The field the caller named, which must exist (issue 17 #11: a missing ``code_field`` silently fell back
+    to a ``code`` field), or else the first default field the file has, or None."""
+    for candidate in (name,) if name else fallbacks:
+        if candidate in df.columns:
             return df[candidate]
     if name:
         raise InvalidParameter(

@@ -4,9 +4,11 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
+from api.core.params import Integer
+
 #: A photo in a report's ``photos`` or a case event's ``attachments``: a URL elsewhere, or the id of an upload
 #: to ``POST /api/v1/media`` (stored as its path, ``/api/v1/media/{id}``, api/media/service.py).
-MediaId = Annotated[int, Field(ge=1, le=2**63 - 1, description="the id of an upload to POST /api/v1/media")]
+MediaId = Annotated[Integer, Field(ge=1, le=2**63 - 1, description="the id of an upload to POST /api/v1/media")]
 PhotoRef = AnyHttpUrl | MediaId
 
 

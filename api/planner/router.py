@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.service import Principal
 from api.core.config import Settings
 from api.core.deps import CurrentUser, Planner, SessionDep, SettingsDep
-from api.core.errors import InvalidParameter, ValidationFailed
+from api.core.errors import InvalidParameter, UnsupportedMediaType, ValidationFailed, validation_problem
 from api.core.geojson import GEOJSON
 from api.grids import service as grids
 from api.grids.schemas import LayoutOut
@@ -98,14 +98,14 @@ async def create_layout(request: Request, session: SessionDep, settings: Setting
         fields["file"] = {"content": upload.file, "filename": upload.filename or ""}
         out = await run_in_threadpool(_create_import, session, settings, fields)
         return _json(out, 201)
+    if ctype.startswith("application/x-www-form-urlencoded"):  # a form without its file
+        raise UnsupportedMediaType("send the file as multipart/form-data (a field named 'file'), or JSON "
+                                   "{name, copy_of}", field="file")
     try:
         raw = await request.body()
         body = LayoutCreate.model_validate_json(raw or b"null")
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-                  for e in exc.errors()]
-        raise ValidationFailed("; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
-                               errors=errors) from None
+        raise validation_problem(exc.errors()) from None
     out = await run_in_threadpool(_create_copy, session, settings, body)
     return _json(out, 201)
 

@@ -41,6 +41,7 @@ from api.core.errors import (
     SplitFailed,
 )
 from api.core.geojson import DECIMALS
+from api.core.params import has_bool
 from api.grids.service import layout_in_force
 from api.imports.files import FileLimits
 from api.planner import schemas as s
@@ -277,6 +278,8 @@ def grid_features(session: Session, *, layout_id: int, codes: list[str] | None =
 
 
 def _geometry(obj: dict[str, Any], *, what: str) -> Any:
+    if isinstance(obj, dict) and has_bool(obj.get("coordinates")):  # shapely would read true as 1.0
+        raise InvalidGeometry(f"the {what} has a boolean among its coordinates", reason="not_geojson")
     try:
         return shape(obj)
     except Exception as exc:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.params import Number
 from api.media.schemas import PhotoRef
 
 
@@ -18,6 +19,7 @@ class CategoryOut(BaseModel):
     major_name: str
     major_name_en: str | None
     time_limit_hours: float
+    initials: str = Field(default="", description="pinyin initials of the name (垃圾堆放 → ljdf), for pickers")
 
 
 class CategoryList(BaseModel):
@@ -40,8 +42,8 @@ class ReportIn(BaseModel):
                                     description="the sender's own id; unique per source")
     category: str = Field(min_length=1, max_length=16, examples=["E01001"], description="a category code")
     description: str | None = Field(default=None, max_length=4000)
-    lon: float | None = Field(default=None, description="longitude (or easting with a projected crs)")
-    lat: float | None = Field(default=None, description="latitude (or northing)")
+    lon: Number | None = Field(default=None, description="longitude (or easting with a projected crs)")
+    lat: Number | None = Field(default=None, description="latitude (or northing)")
     crs: str | None = Field(default=None, description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")
     address: str | None = Field(default=None, max_length=500)
     reported_at: datetime | None = Field(default=None, description="when it was reported; default: now. "

@@ -97,7 +97,7 @@ def test_bbox_filters_and_bad_bboxes_are_4xx(client: httpx.Client, auth: Auth) -
     expected = {f["id"] for f in all_grids if shape(f["geometry"]).intersects(query)}
     assert {f["id"] for f in some["features"]} == expected and 0 < len(expected) < len(all_grids)
     for bad in ("1,2,3", "a,b,c,d", "116.5,39.9,116.4,40.0", "39.9,116.4,40.0,116.5", "nan,1,2,3"):
-        body = assert_problem(client.get("/api/v1/grids", params={"bbox": bad}, headers=h), 400, "invalid_parameter")
+        body = assert_problem(client.get("/api/v1/grids", params={"bbox": bad}, headers=h), 422, "invalid_parameter")
         assert body["field"] == "bbox"
     assert_problem(client.get("/api/v1/buildings", headers=h), 422, "validation_error")
 

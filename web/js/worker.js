@@ -4,7 +4,7 @@
 // patrol reports (巡查上报: GPS, photo, category, description). Talks to /api/v1 through api.js; the login
 // token (short-lived, from POST /api/v1/auth/token) is kept like an API key, in sessionStorage.
 
-import { ApiError, apiGet, getKey, setKey } from "./api.js";
+import { ApiError, apiGet, apiSend, getKey, setKey, signIn, signOut } from "./api.js";
 import { TIME_ZONE, detectLang, getLang, isZh, setLang, t, translateDom } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +15,7 @@ const MEDIA_PATH = "/api/v1/media/";
 const ACTIONS = ["in_progress", "resolved", "registered", "verified", "returned"];
 const PRIMARY = new Set(["in_progress", "resolved"]);
 
-// ---- HTTP helpers (api.js has GET; writes need a body) ----------------------------------------------
+// ---- HTTP: the one client (web/js/api.js) for reads and writes ---------------------------------------
 
 async function problemOf(res) {
   let body = {};
@@ -24,22 +24,13 @@ async function problemOf(res) {
     detail: typeof body.detail === "string" ? body.detail : "" });
 }
 
-async function send(path, { json, form, method = "POST", extraHeaders = {} } = {}) {
-  const headers = { Accept: "application/json, application/problem+json;q=0.8", ...extraHeaders };
-  const key = getKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
-  let body;
-  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
-  if (form !== undefined) body = new URLSearchParams(form);
-  let res;
-  try {
-    res = await fetch(`/api/v1/${path}`, { method, headers, body, credentials: "same-origin" });
-  } catch (err) {
-    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
-  }
-  if (!res.ok) throw await problemOf(res);
-  return res.status === 204 ? null : res.json();
-}
+/** Writes through the one client (web/js/api.js); `extraHeaders` (Idempotency-Key), a plain-object form is sent
+ * url-encoded as before. */
+const send = (path, { extraHeaders = {}, form, ...opts } = {}) => apiSend(path, {
+  ...opts,
+  headers: extraHeaders,
+  form: form && !(form instanceof FormData) && !(form instanceof URLSearchParams) ? new URLSearchParams(form) : form,
+});
 
 // ---- photos: upload with progress, shown through the API (they need the bearer token) -----------------
 
@@ -248,7 +239,9 @@ async function route() {
 async function loadList() {
   show("list");
   const me = state.me;
-  $("who").textContent = t("worker.who", { name: me.name, grids: me.grid_codes.join("、") || "–" });
+  // The person's name and their grid's name (from /auth/me), not a login name or a code.
+  $("who").textContent = t("worker.who", { name: me.display_name || me.name,
+    grids: named(me.grid_name, me.grid_name_en) || me.grid_codes.join("、") || "–" });
   for (const chip of document.querySelectorAll("[data-scope]")) chip.classList.toggle("is-on", chip.dataset.scope === state.scope);
   const params = { status: "open", limit: 200 };
   if (state.scope === "mine" && me.person_id) params.mine = "true";
@@ -558,8 +551,8 @@ async function init() {
     const err = $("login-error");
     err.hidden = true;
     try {
-      const tok = await send("auth/token", { form: { username: $("username").value.trim(), password: $("password").value } });
-      setKey(tok.access_token);
+      // The shared sign-in (web/js/api.js): a shift-long session that survives a reload.
+      await signIn($("username").value.trim().toLowerCase(), $("password").value);
       $("password").value = "";
       await start();
       locate();
@@ -569,8 +562,7 @@ async function init() {
     }
   });
   $("logout").addEventListener("click", async () => {
-    try { await send("auth/logout"); } catch { /* the token may already be gone */ }
-    setKey("");
+    await signOut();
     state.me = null;
     window.location.hash = "";
     show("login");
