@@ -36,13 +36,13 @@ from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
 from api.media.router import router as media_router
-from api.proposals.router import router as proposals_router
 from api.media.storage import make_storage
 from api.ogc.router import router as ogc_router
 from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
 from api.planner.router import router as planner_router
+from api.proposals.router import router as proposals_router
 from api.reports.fast import IntakeFastPath
 from api.reports.router import router as reports_router
 from api.reports.service import write_batch

@@ -77,7 +77,7 @@ def test_propose_apply_validate_undo(draft: Draft) -> None:
 
 def test_bad_requests(draft: Draft) -> None:
     bad = draft.client.post(f"/api/v1/layouts/{draft.id}/proposals/nonsense/apply", headers=draft.headers)
-    problem(bad, 400, "invalid_parameter")
+    problem(bad, 422, "invalid_parameter")
     missing = draft.client.post(f"/api/v1/layouts/{draft.id}/proposals", json={**BODY, "community": "110101999999"},
                                 headers=draft.headers)
     problem(missing, 404, "not_found")
