@@ -384,6 +384,12 @@ export class GridMap {
     }
   }
 
+  /** Label type changed size (the wall's large-type mode): measure again before placing. */
+  remeasureLabels() {
+    for (const tier of TIERS) for (const e of this.labels[tier]) e.size = null;
+    this.updateLabels();
+  }
+
   // ---- language --------------------------------------------------------------
 
   relabel() {
@@ -417,6 +423,8 @@ export class GridMap {
    */
   reveal(layer, panelWidth) {
     const size = this.map.getSize();
+    // Controls over the bottom of the map (the wall's replay bar) cover it: keep the grid above them.
+    const bottom = this.bottomInset?.() || 0;
     const b = layer.getBounds();
     const nw = this.map.latLngToContainerPoint(b.getNorthWest());
     const se = this.map.latLngToContainerPoint(b.getSouthEast());
@@ -424,7 +432,7 @@ export class GridMap {
       const pad = Math.round(Math.min(size.x - panelWidth, size.y) / 4);
       this.map.flyToBounds(b, {
         paddingTopLeft: [pad, pad],
-        paddingBottomRight: [panelWidth + pad, pad],
+        paddingBottomRight: [panelWidth + pad, pad + bottom],
         maxZoom: 17,
         duration: 0.6,
       });
@@ -437,7 +445,7 @@ export class GridMap {
     if (c.x > visibleRight) dx = c.x - visibleRight + 40;
     if (c.x < 40) dx = c.x - 40;
     if (c.y < 40) dy = c.y - 40;
-    if (c.y > size.y - 40) dy = c.y - size.y + 40;
+    if (c.y > size.y - 40 - bottom) dy = c.y - size.y + 40 + bottom;
     if (dx || dy) this.map.panBy([dx, dy], { animate: true, duration: 0.35 });
   }
 

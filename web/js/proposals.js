@@ -36,22 +36,22 @@ function thumbnail(fc, size = 150) {
     const over = f.properties.oversize ? ' stroke-dasharray="3 2"' : "";
     return `<path d="${d}" fill="${COLOURS[i % COLOURS.length]}" fill-opacity=".45" stroke="#1d2b36" stroke-width="1"${over}><title>${esc(f.properties.code)} · ${f.properties.households}</title></path>`;
   }).join("");
-  return `<svg class="pp-thumb" viewBox="0 0 ${size} ${size}" width="${size}" height="${size}" role="img" aria-label="${esc(t("pp.thumb"))}">${paths}</svg>`;
+  return `<svg class="pp-thumb" viewBox="0 0 ${size} ${size}" width="${size}" height="${size}" role="img" aria-label="${esc(t("prop.thumb"))}">${paths}</svg>`;
 }
 
 function scoreRows(s, base) {
   if (!s) return "";
   const row = (label, v, b, better) => `<tr${better ? ' class="pp-better"' : ""}><th>${esc(t(label))}</th><td>${v}</td><td>${b ?? "–"}</td></tr>`;
   return [
-    row("pp.grids", s.grids, base?.grids),
-    row("pp.hhRange", `${s.households.min}–${s.households.max}`, base ? `${base.households.min}–${base.households.max}` : null),
-    row("pp.cv", s.cv.toFixed(3), base?.cv.toFixed(3), base && s.cv < base.cv),
-    row("pp.pp", s.polsby_popper.mean.toFixed(2), base?.polsby_popper.mean.toFixed(2), base && s.polsby_popper.mean > base.polsby_popper.mean),
-    row("pp.split", s.split_buildings, base?.split_buildings, base && s.split_buildings < base.split_buildings),
-    row("pp.bMoving", formatNumber(s.buildings_moving), null),
-    row("pp.hhMoving", formatNumber(s.households_moving), null),
-    row("pp.openMoving", formatNumber(s.open_cases_moving), null),
-    row("pp.load", Math.max(0, ...Object.values(s.cases_per_month)).toFixed(1), null),
+    row("prop.grids", s.grids, base?.grids),
+    row("prop.hhRange", `${s.households.min}–${s.households.max}`, base ? `${base.households.min}–${base.households.max}` : null),
+    row("prop.cv", s.cv.toFixed(3), base?.cv.toFixed(3), base && s.cv < base.cv),
+    row("prop.pp", s.polsby_popper.mean.toFixed(2), base?.polsby_popper.mean.toFixed(2), base && s.polsby_popper.mean > base.polsby_popper.mean),
+    row("prop.split", s.split_buildings, base?.split_buildings, base && s.split_buildings < base.split_buildings),
+    row("prop.bMoving", formatNumber(s.buildings_moving), null),
+    row("prop.hhMoving", formatNumber(s.households_moving), null),
+    row("prop.openMoving", formatNumber(s.open_cases_moving), null),
+    row("prop.load", Math.max(0, ...Object.values(s.cases_per_month)).toFixed(1), null),
   ].join("");
 }
 
@@ -61,17 +61,17 @@ function render() {
   const cur = last.current;
   const cards = last.proposals.map((p, i) => `
     <article class="pp-card" data-i="${i}">
-      <header class="pp-card__head"><strong>${esc(t("pp.alt", { n: i + 1 }))}</strong></header>
+      <header class="pp-card__head"><strong>${esc(t("prop.alt", { n: i + 1 }))}</strong></header>
       ${thumbnail(p.grids)}
-      <table class="pp-scores"><thead><tr><th></th><th>${esc(t("pp.this"))}</th><th>${esc(t("pp.baseline"))}</th></tr></thead>
+      <table class="pp-scores"><thead><tr><th></th><th>${esc(t("prop.this"))}</th><th>${esc(t("prop.baseline"))}</th></tr></thead>
         <tbody>${scoreRows(p.scores, last.baseline)}</tbody></table>
       <div class="pp-card__actions">
-        <button type="button" class="btn btn--small" data-preview="${i}">${esc(t("pp.preview"))}</button>
-        <button type="button" class="btn btn--small btn--primary" data-apply="${esc(p.id)}">${esc(t("pp.apply"))}</button>
+        <button type="button" class="btn btn--small" data-preview="${i}">${esc(t("prop.preview"))}</button>
+        <button type="button" class="btn btn--small btn--primary" data-apply="${esc(p.id)}">${esc(t("prop.apply"))}</button>
       </div>
     </article>`).join("");
-  const now = cur ? `<p class="pp-now">${esc(t("pp.now", { n: cur.grids, min: cur.households.min, max: cur.households.max, cv: cur.cv.toFixed(3) }))}</p>` : "";
-  out.innerHTML = `${now}<div class="pp-cards">${cards}</div><p class="pp-note">${esc(t("pp.note"))}</p>`;
+  const now = cur ? `<p class="pp-now">${esc(t("prop.now", { n: cur.grids, min: cur.households.min, max: cur.households.max, cv: cur.cv.toFixed(3) }))}</p>` : "";
+  out.innerHTML = `${now}<div class="pp-cards">${cards}</div><p class="pp-note">${esc(t("prop.note"))}</p>`;
 }
 
 function showPreview(i) {
@@ -90,7 +90,7 @@ async function propose(ev) {
   const draft = hooks.draft();
   const err = $("pp-error");
   err.hidden = true;
-  if (!draft) { err.textContent = t("pp.needDraft"); err.hidden = false; return; }
+  if (!draft) { err.textContent = t("prop.needDraft"); err.hidden = false; return; }
   const json = { community: $("pp-community").value.trim(), households_min: Number($("pp-min").value),
     households_max: Number($("pp-max").value), alternatives: 3 };
   $("pp-submit").disabled = true;
