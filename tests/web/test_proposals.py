@@ -41,6 +41,9 @@ def test_alternatives_side_by_side_apply_and_undo(new_page, live_server: str, pl
     page.click(".lang-switch__btn[data-lang='en']")
     page.wait_for_function("window.gridmap.lang === 'en'")
     assert page.locator(".pp-card").first.locator("header").inner_text() == "Alternative 1"
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)  # the map repaints its labels in the new language (slow on a loaded machine)
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     page.screenshot(path=str(out / "alternatives_en.png"))
 
     page.click(".pp-card [data-apply]")
