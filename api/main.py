@@ -19,6 +19,7 @@ from api.audit.service import AuditMiddleware, audit_prepare, record_many
 from api.auth.router import router as keys_router
 from api.auth.service import AUTH_CHANNEL, on_auth_notice
 from api.buildings.router import router as buildings_router
+from api.calendar.router import router as calendar_router
 from api.cases.router import router as cases_router
 from api.core.batch import BatchWriter
 from api.core.config import Settings, get_settings
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for r in (cases_router, people_router, users_router, audit_router):  # issue 6
         v1.include_router(r)
     v1.include_router(media_router)  # issue 18
+    v1.include_router(calendar_router)  # issue 19: the working calendar
     v1.include_router(proposals_router)  # issue 20
     app.include_router(v1)
     app.include_router(open311_router)

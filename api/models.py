@@ -4,6 +4,7 @@ and the tests that compare models with the migrated database import this)."""
 from api.areas.models import Community, Street
 from api.auth.models import ApiKey
 from api.buildings.models import Address, Building
+from api.calendar.models import CalendarException, Workday
 from api.cases.models import Case, CaseEvent, Department
 from api.core.db import Base
 from api.facilities.models import Facility
@@ -14,7 +15,7 @@ from api.reports.models import Category, Report, Routing
 from api.users.models import User, UserToken
 
 __all__ = [
-    "Address", "ApiKey", "Base", "Building", "Case", "CaseEvent", "Category", "Community",
+    "Address", "ApiKey", "Base", "Building", "CalendarException", "Case", "CaseEvent", "Category", "Community",
     "Department", "Facility", "Grid", "GridLayout", "Media",
-    "Person", "Report", "Routing", "Street", "User", "UserToken",
+    "Person", "Report", "Routing", "Street", "User", "UserToken", "Workday",
 ]

@@ -6,10 +6,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.cases import duplicates, escalation, rates, service
+from api.cases import clock, duplicates, escalation, rates, service
 from api.cases.schemas import (
     AckIn,
     AlertList,
+    ApprovalIn,
     AssignIn,
     CaseDetail,
     CaseEventOut,
@@ -18,11 +19,13 @@ from api.cases.schemas import (
     DepartmentList,
     DepartmentOut,
     DuplicateList,
+    ExtensionIn,
     MergeIn,
     NoteIn,
     RateList,
     RatingIn,
     ReportBackIn,
+    ResumeIn,
     TransitionIn,
     WhistleIn,
     WhistleList,
@@ -120,6 +123,24 @@ def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActo
 def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
     """The resident's follow-up rating (回访评价) of a closed case."""
     return service.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
+
+
+@router.post("/cases/{case_id}/suspension", response_model=CaseOut)
+def suspend(case_id: Id, body: ApprovalIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
+    """Suspend (挂起) an open case with an approval and a reason: its clock stops until it is resumed."""
+    return clock.suspend(session, case_id=case_id, principal=principal, body=body)
+
+
+@router.post("/cases/{case_id}/resumption", response_model=CaseOut)
+def resume(case_id: Id, session: SessionDep, principal: Dispatcher, body: ResumeIn | None = None) -> CaseOut:
+    """End a suspension: the deadline moves by the working time the case was suspended."""
+    return clock.resume(session, case_id=case_id, principal=principal, note=body.note if body else None)
+
+
+@router.post("/cases/{case_id}/extension", response_model=CaseOut)
+def extend(case_id: Id, body: ExtensionIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
+    """Extend (延期) an open case's deadline with an approval and a reason."""
+    return clock.extend(session, case_id=case_id, principal=principal, body=body)
 
 
 @router.get("/cases/{case_id}/duplicates", response_model=DuplicateList)

@@ -40,6 +40,8 @@ class CaseOut(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     rating: int | None
+    suspended_at: datetime | None = Field(default=None, description="suspended (挂起) since: the deadline is "
+                                          "null meanwhile and moves by the working time suspended on resume")
     point: Point | None
     address: str | None
     description: str | None
@@ -232,6 +234,30 @@ class AlertOut(BaseModel):
 
 class AlertList(BaseModel):
     items: list[AlertOut]
+
+
+class ApprovalIn(BaseModel):
+    """A suspension or an extension is decided by someone above the dispatcher: who, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=4000, examples=["等待产权单位确认"])
+    approved_by: str = Field(min_length=1, max_length=200, description="who approved it (审批人), and the "
+                             "approval's reference if there is one", examples=["街道主任 王某 (审批单 2026-118)"])
+
+
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ExtensionIn(ApprovalIn):
+    """Either a new ``deadline``, or an ``amount`` of ``unit`` added to the current deadline."""
+
+    deadline: datetime | None = Field(default=None, description="the new deadline (later than the current one)")
+    amount: float | None = Field(default=None, gt=0, le=8760)
+    unit: Literal["hours", "working_hours", "working_days"] = "working_days"
 
 
 class DepartmentOut(BaseModel):

@@ -41,7 +41,7 @@ CASE_SELECT = f"""
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
            {OVERDUE_SQL} AS overdue,
-           c.created_at, c.updated_at, c.closed_at, c.rating,
+           c.created_at, c.updated_at, c.closed_at, c.rating, c.suspended_at,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
            r.reported_at, r.reporter_name, r.reporter_phone, r.photos, r.filed_by, l.into_case_id AS merged_into
     FROM cases c
@@ -59,6 +59,10 @@ class CaseNotClosed(Conflict):
 
 class CaseFinal(Conflict):
     code, title = "case_final", "The case is closed or rejected"
+
+
+class CaseSuspended(Conflict):
+    code, title = "case_suspended", "The case is suspended (挂起)"
 
 
 class AfterPhotoRequired(ValidationFailed):
@@ -99,7 +103,7 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
         after_photo_required=bool(r.after_photo_required),
         grid_code=r.grid_code, grid_name=r.grid_name, assignee=assignee,
         department_code=r.department_code, deadline=r.deadline, overdue=bool(r.overdue), created_at=r.created_at,
-        updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating,
+        updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating, suspended_at=r.suspended_at,
         point=Point(lon=r.lon, lat=r.lat) if r.lon is not None else None, address=r.address_text,
         description=r.description, source=r.source, reported_at=r.reported_at, reporter=reporter,
         photos=list(r.photos or []), merged_into=r.merged_into,
@@ -229,7 +233,7 @@ def list_cases(
 
 
 def _lock(session: Session, *, case_id: int, principal: Principal) -> Any:
-    row = session.execute(text("""SELECT id, status, grid_code, category_code, assignee_id, report_id,
+    row = session.execute(text("""SELECT id, status, grid_code, category_code, assignee_id, report_id, suspended_at,
                                          (SELECT filed_by FROM report WHERE id = cases.report_id) AS filed_by
                                   FROM cases WHERE id = :id FOR UPDATE"""), {"id": case_id}).first()
     if row is None or not in_scope(principal, row.grid_code, row.filed_by):
@@ -266,6 +270,8 @@ def apply_transition(session: Session, *, case: Any, principal: Principal, to: s
 
     Every status change in gridmap goes through here (the transitions endpoint, whistles, merges)."""
     rule = workflow.check(case.status, to, principal.role)
+    if case.suspended_at is not None:
+        raise CaseSuspended(f"case {case.id} is suspended since {case.suspended_at:%Y-%m-%d %H:%M}: resume it first")
     if rule.via and not via_ok:
         raise InvalidParameter(f"to {rule.action} a case use {rule.via}", field="to")
     session.execute(text(f"""

@@ -62,7 +62,7 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     counts: dict[str, int] = {}
     counts["category"] = _load_csv(session, "category", directory / "categories.csv",
                                    ["code", "name", "name_en", "kind", "major_code", "major_name", "major_name_en",
-                                    "time_limit_hours", "after_photo_required"])
+                                    "time_limit_hours", "after_photo_required", "time_limit_unit"])
     counts["department"] = _load_csv(session, "department", directory / "departments.csv", ["code", "name", "name_en"])
 
     for layer in ("streets", "communities"):

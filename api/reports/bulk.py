@@ -262,7 +262,8 @@ def import_reports(
     if cat is None:
         raise ImportFailed("the file has no category_code column", reason="missing_column")
     categories = cat.astype(str).to_numpy()
-    limits = dict(session.execute(text("SELECT code, time_limit_hours FROM category")).all())
+    limits = {r.code: (r.time_limit_hours, r.time_limit_unit)
+              for r in session.execute(text("SELECT code, time_limit_hours, time_limit_unit FROM category"))}
     _fail(~pd.Series(categories).isin(list(limits)).to_numpy(), "unknown category code", "unknown_category")
     when = _col(df, "reported_at", "requested_datetime")
     if when is None:
@@ -378,12 +379,12 @@ def import_reports(
     routing = pd.DataFrame({"report_id": report_ids, "layout_id": pd.array(layout, dtype="Int64"), "grid_code": grid,
                             "method": method, "distance_m": np.round(distance, 2), "candidates": candidates,
                             "reason": reason, "decided_at": rep_at.to_numpy()})
-    hours = pd.Series(categories[idx]).map(limits).to_numpy(dtype=float)
+    deadline = _deadlines(session, start=rep_at.to_numpy(), categories=categories[idx], limits=limits)
     cl = closed.iloc[idx].to_numpy()
     cases = pd.DataFrame({
         "id": case_ids, "report_id": report_ids, "layout_id": pd.array(layout, dtype="Int64"), "grid_code": grid,
         "category_code": categories[idx], "status": status[idx],
-        "deadline": rep_at.to_numpy() + (hours * 3600e9).astype("timedelta64[ns]"),
+        "deadline": deadline,
         "created_at": rep_at.to_numpy(), "updated_at": np.where(pd.isna(cl), rep_at.to_numpy(), cl),
         "closed_at": cl, "rating": pd.array(rating.iloc[idx].to_numpy(), dtype="Int64"),
     })
@@ -798,6 +799,25 @@ def _allocate_ids(session: Session, table: str, m: int) -> np.ndarray:
         FROM (SELECT nextval(CAST(:seq AS regclass)) AS v FROM generate_series(1, :n)) t"""),
         {"seq": seq, "n": m}).one()
     return np.arange(lo, hi + 1, dtype=np.int64) if listed is None else np.array(listed, dtype=np.int64)
+
+
+def _deadlines(session: Session, *, start: np.ndarray, categories: np.ndarray,
+               limits: dict[str, tuple[float, str]]) -> np.ndarray:
+    """Each case's deadline (naive UTC) from its category's time limit: clock hours in numpy, working time by
+    the one SQL rule (``gridmap_deadline``, migration 0024) in one statement for the rows that need it."""
+    amount = np.array([limits[c][0] for c in categories], dtype=float)
+    unit = np.array([limits[c][1] for c in categories], dtype=object)
+    out = start + (amount * 3600e9).astype("timedelta64[ns]")
+    working = np.flatnonzero(unit != "hours")
+    if len(working):
+        rows = session.execute(text("""
+            SELECT gridmap_deadline(t AT TIME ZONE 'UTC', a, u) AT TIME ZONE 'UTC'
+            FROM unnest(CAST(:t AS timestamp[]), CAST(:a AS float8[]), CAST(:u AS text[])) WITH ORDINALITY
+                 AS x(t, a, u, n) ORDER BY n"""),
+            {"t": [str(v) for v in start[working]], "a": amount[working].tolist(),
+             "u": unit[working].tolist()}).scalars().all()
+        out[working] = np.array(rows, dtype="datetime64[ns]")
+    return out
 
 
 def _events(*, case_ids: np.ndarray, status: np.ndarray, start: np.ndarray, end: np.ndarray,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +19,9 @@ class CategoryOut(BaseModel):
     major_code: str
     major_name: str
     major_name_en: str | None
-    time_limit_hours: float
+    time_limit_hours: float = Field(description="the time limit's amount, in time_limit_unit (the name is historic)")
+    time_limit_unit: Literal["hours", "working_hours", "working_days"] = Field(
+        default="hours", description="clock hours, or working hours/days on the working calendar (/api/v1/calendar)")
     initials: str = Field(default="", description="pinyin initials of the name (垃圾堆放 → ljdf), for pickers")
 
 

@@ -279,7 +279,7 @@ def write_batch(session: Session, batch: list[Prepared]) -> list[ReportOut | Exc
 # the statement trigger on ``cases``. Nothing is written when the category is unknown (``category_ok`` false)
 # or the report is a retry (``id`` null: the unique keys matched; the caller replays the first answer).
 _INTAKE = f"""
-WITH cat AS (SELECT code, time_limit_hours FROM category WHERE code = :category),
+WITH cat AS (SELECT code, time_limit_hours, time_limit_unit FROM category WHERE code = :category),
 ins AS (
     INSERT INTO report (source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
                         address_text, reporter_name, reporter_phone, photos, reported_at, location,
@@ -302,7 +302,7 @@ cs AS (
     INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
                        assignee_id)
     SELECT ins.id, :layout, CAST(:grid AS text), cat.code, 'reported',
-           ins.reported_at + make_interval(secs => cat.time_limit_hours * 3600), now(), now(),
+           gridmap_deadline(ins.reported_at, cat.time_limit_hours, cat.time_limit_unit), now(), now(),
            (SELECT id FROM who)
     FROM ins, cat
     RETURNING *),
@@ -354,7 +354,7 @@ WITH u AS (
 src AS MATERIALIZED (
     SELECT o.*, CASE WHEN o.cat_code IS NOT NULL THEN nextval(pg_get_serial_sequence('report', 'id')) END AS rid,
            CASE WHEN o.cat_code IS NOT NULL THEN nextval(pg_get_serial_sequence('cases', 'id')) END AS cid
-    FROM (SELECT u.*, c.code AS cat_code, c.time_limit_hours
+    FROM (SELECT u.*, c.code AS cat_code, c.time_limit_hours, c.time_limit_unit
           FROM u LEFT JOIN category c ON c.code = u.category ORDER BY u.ord OFFSET 0) o),
 ins AS (
     INSERT INTO report (id, source, external_id, idempotency_key, category_code, description, raw_x, raw_y, raw_crs,
@@ -367,7 +367,8 @@ ins AS (
     ON CONFLICT DO NOTHING
     RETURNING *),
 new AS MATERIALIZED (
-    SELECT src.ord, src.cid, src.cat_code, src.time_limit_hours, src.layout, src.grid, src.method, src.distance,
+    SELECT src.ord, src.cid, src.cat_code, src.time_limit_hours, src.time_limit_unit, src.layout, src.grid,
+           src.method, src.distance,
            src.candidates, src.reason, src.actor, src.note, ins.id, ins.location, ins.reported_at
     FROM src JOIN ins ON ins.id = src.rid),
 rt AS (
@@ -378,7 +379,7 @@ cs AS (
     INSERT INTO cases (id, report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
                        assignee_id)
     SELECT new.cid, new.id, new.layout, new.grid, new.cat_code, 'reported',
-           new.reported_at + make_interval(secs => new.time_limit_hours * 3600), now(), now(), who.id
+           gridmap_deadline(new.reported_at, new.time_limit_hours, new.time_limit_unit), now(), now(), who.id
     FROM new LEFT JOIN LATERAL (
         SELECT id FROM person WHERE grid_code = new.grid AND role = 'grid_worker' AND active
         ORDER BY on_duty DESC, id LIMIT 1) who ON true

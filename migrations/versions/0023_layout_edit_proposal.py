@@ -3,14 +3,14 @@ op ``apply_proposal`` (so undo restores the community's grids in one step). Prop
 they are recomputed deterministically from their id (community, norm, region count, seed, draft revision).
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0024
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -169,6 +169,14 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/media/{{media_id}}"): ANY_KEY,
     ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ANY_KEY,
     ("GET", f"{V1}/media/{{media_id}}/meta"): ANY_KEY,
+    # the working calendar and the case clock (issue 19): read by whoever reads cases or the wall
+    ("GET", f"{V1}/calendar"): _bearer("dispatcher", "operator", "planner", "worker", "viewer"),
+    ("GET", f"{V1}/calendar/exceptions"): _bearer("dispatcher", "operator", "planner", "worker", "viewer"),
+    ("POST", f"{V1}/calendar/exceptions"): ADMIN,
+    ("DELETE", f"{V1}/calendar/exceptions/{{day}}"): ADMIN,
+    ("POST", f"{V1}/cases/{{case_id}}/suspension"): DISPATCHER,
+    ("POST", f"{V1}/cases/{{case_id}}/resumption"): DISPATCHER,
+    ("POST", f"{V1}/cases/{{case_id}}/extension"): DISPATCHER,
     # Open311 GeoReport v2
     **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
         ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data

@@ -5,6 +5,7 @@
 import { labelCandidates } from "./geo.js";
 import { classify } from "./norm.js";
 import { featureName, formatNumber, t } from "./i18n.js";
+import { escapeHtml } from "./ui.js";
 
 const L = window.L;
 
@@ -20,12 +21,6 @@ const PANES = [
 // Minimum median label room (px) for a label tier to be chosen at the current zoom.
 const TIER_MIN_ROOM = { grid: 100, community: 80, street: 36 };
 const TIERS = ["grid", "community", "street"]; // finest first
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-  })[c]);
-}
 
 /** SVG path elements of a vector layer (a FeatureGroup for GeometryCollections). */
 function pathElements(layer) {

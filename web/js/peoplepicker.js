@@ -9,14 +9,11 @@
 // (optional) narrows the search to a street/community code first, with the rest of the district after it.
 
 import { apiGet } from "./api.js";
+import { escapeHtml } from "./ui.js";
 
 const DEBOUNCE_MS = 200;
 const LIMIT = 12;
 let seq = 0;
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
 
 export function createPeoplePicker(container, { roles = [], area = null, t = (k, p, fb) => fb, onChange = () => {},
   disabled = false } = {}) {

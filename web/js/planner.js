@@ -11,6 +11,7 @@ import { GridMap } from "./map.js";
 import { classify } from "./norm.js";
 import { mountChrome } from "./chrome.js";
 import { createPeoplePicker } from "./peoplepicker.js";
+import { escapeHtml, tOr } from "./ui.js";
 import { initProposals, rerenderProposals } from "./proposals.js";
 
 const L = window.L;
@@ -55,17 +56,6 @@ let signIn;
 const layers = {};
 
 // ---- small helpers ----------------------------------------------------------------
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-  })[c]);
-}
-
-function tOr(key, fallback) {
-  const v = t(key);
-  return v === key ? fallback : v;
-}
 
 function isDraft() {
   return state.layout?.status === "draft";

@@ -4,16 +4,13 @@
 // map; this module gets them through the hooks passed to initProposals.
 import { apiSend, ApiError } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
+import { escapeHtml as esc } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = ["#2f7ed8", "#e0712b", "#3aa676", "#b04fc4", "#c9a227", "#d9534f", "#5bc0de", "#8a6d3b"];
 let hooks = null;
 let last = null; // the last answer
 let preview = null; // Leaflet layer of the proposal previewed
-
-function esc(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
 
 function rings(geom) {
   if (!geom) return [];

@@ -8,6 +8,7 @@ import { gridHeat, HEAT_GRADIENT } from "./heat.js";
 import { classify } from "./norm.js";
 import { pulseLayer } from "./pulses.js";
 import { trendChart } from "./trend.js";
+import { h } from "./ui.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -32,22 +33,6 @@ const RETRY_MS = 10_000;
 const CYCLE_MS = 8000;
 const LISTS = ["overdue", "escalated"];
 const BUILDINGS_MIN_ZOOM = 15;
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 function svg(tag, attrs = {}) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);

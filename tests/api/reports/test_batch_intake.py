@@ -139,6 +139,9 @@ def test_batch_and_one_by_one_write_the_same_rows_and_rollups(db: Session, spot)
     bodies = [body(spot, d, category=c, description=f"第{i}件")
               for i, (d, c) in enumerate([(0, "E01001"), (12, "E01001"), (30, "C01001"), (31, "C01001"),
                                           (45, "E01001"), (400, "E01001")])]
+    # a working-days category (issue 19): both paths use gridmap_deadline; 30 Sep 10:00 + 3 working days
+    # crosses 国庆 and ends on the make-up Saturday 10 Oct 10:00
+    bodies.append(body(spot, 60, category="G01001", description="第6件", reported_at="2026-09-30T10:00:00+08:00"))
 
     def snapshot(outs: list[service.ReportOut]) -> tuple:
         pos = {o.case.id: i for i, o in enumerate(outs)}
@@ -164,6 +167,7 @@ def test_batch_and_one_by_one_write_the_same_rows_and_rollups(db: Session, spot)
     sp.rollback()
     assert by_batch[2] == by_one[2] and by_batch[2][1] == [0] and by_batch[2][4][:2] == [1, 0]
     assert by_batch[1] == by_one[1]
+    assert by_batch[1][-1][-1] == timedelta(days=10)
     assert by_batch[0] == by_one[0] and by_batch[0] != heat(db)  # the roll-ups moved, and alike
 
 
