@@ -45,6 +45,7 @@ from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
 from api.planner.router import router as planner_router
+from api.proposals.router import router as proposals_router
 from api.reports.fast import IntakeFastPath
 from api.reports.router import router as reports_router
 from api.reports.service import write_batch
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(r)
     v1.include_router(media_router)  # issue 18
     v1.include_router(calendar_router)  # issue 19: the working calendar
+    v1.include_router(proposals_router)  # issue 20
     app.include_router(v1)
     app.include_router(open311_router)
     app.include_router(docs_router)

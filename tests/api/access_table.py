@@ -133,6 +133,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
     ("POST", f"{V1}/layouts/{{layout_id}}/publish/cancel"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
+    ("POST", f"{V1}/layouts/{{draft_id}}/proposals"): PLANNER,  # issue 20
+    ("POST", f"{V1}/layouts/{{draft_id}}/proposals/{{proposal_id}}/apply"): PLANNER,
     # the address registry
     ("GET", f"{V1}/addresses/search"): ADDRESS_SEARCH,
     ("GET", f"{V1}/addresses/reverse"): ADDRESS_SEARCH,

@@ -12,6 +12,7 @@ import { classify } from "./norm.js";
 import { mountChrome } from "./chrome.js";
 import { createPeoplePicker } from "./peoplepicker.js";
 import { escapeHtml, tOr } from "./ui.js";
+import { initProposals, rerenderProposals } from "./proposals.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -1325,6 +1326,12 @@ async function load() {
 
 function wire() {
   for (const btn of document.querySelectorAll(".pl-tabs__tab")) btn.addEventListener("click", () => showTab(btn.dataset.tab));
+  initProposals({ // issue 20: proposed layouts, applied through the same edit log as any edit
+    draft: () => (state.layout && isDraft() ? { id: state.layout.id, revision: state.revision } : null),
+    map: () => map,
+    applied: (res) => { applyEditResult(res); refreshAfterEdit(); say("ok", t("pl.saved", { op: tOr("pl.op.apply_proposal", "apply_proposal"), rev: res.revision, codes: (res.edit?.codes || []).join(", ") })); },
+  });
+  onLangChange(rerenderProposals);
   for (const btn of document.querySelectorAll(".pl-tool")) btn.addEventListener("click", () => setMode(btn.dataset.mode));
   $("snap").addEventListener("change", () => setMode(state.mode));
   $("layouts").addEventListener("click", (ev) => {
