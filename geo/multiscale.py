@@ -127,12 +127,13 @@ def make_points(polygons: NDArray, n: int, regime: str, *, seed: int = 5,
     minx, miny, maxx, maxy = shapely.total_bounds(polygons)
     w, h = maxx - minx, maxy - miny
     n_clu = {"clustered": n, "mixed": n // 2, "uniform": 0}[regime]
-    # Town centres: the centroids of the smallest grids, weighted toward them.
+    # Town centres: the centroids of the smallest grids; spread a few to a dozen of those grids across.
     area = shapely.area(polygons)
     small = np.argsort(area)[: max(1, len(area) // 10)]
     centres = shapely.get_coordinates(shapely.centroid(polygons[small]))
     pick = rng.integers(0, len(centres), n_clu)
-    sigma = rng.uniform(0.005, 0.03, len(centres))[pick]
+    size = np.sqrt(np.median(area[small]))
+    sigma = rng.uniform(3, 12, len(centres))[pick] * size
     cx = centres[pick, 0] + rng.normal(0, 1, n_clu) * sigma
     cy = centres[pick, 1] + rng.normal(0, 1, n_clu) * sigma
     n_uni = n - n_clu

@@ -7,7 +7,7 @@ depend on how grid sizes vary (a 0.01 km² hutong grid beside a 1,000 km² towns
 1. **Adaptive cells** (a quadtree with 4 × 4 children a cell). A coarse lattice covers the grids' extent.
    A cell that some grid boundary passes through (found conservatively, in numpy, from the boundaries cut
    into pieces of half a cell, widened by a hair) is split into 16 children, and so on, until the cell is
-   small *for the grids whose boundaries pass through it* (about 1/48 of their size across); so every grid
+   small *for the grids whose boundaries pass through it* (about 1/16 of their size across); so every grid
    is resolved at its own scale and a dense town and a rural county cost alike. A cell no boundary passes
    through lies wholly inside the same set of grids: one grid → answered by lookup; none → outside; several
    (overlapping grids) → exact test. Which grids hold a child is learnt from its parent's few candidate grids
@@ -135,7 +135,7 @@ class RoutingIndex:
         codes: ArrayLike,
         polygons: ArrayLike,
         *,
-        resolution: float = 48.0,
+        resolution: float = 16.0,
         max_levels: int = 10,
         coarse_cells: int = 64,
     ) -> None:
@@ -212,14 +212,16 @@ class RoutingIndex:
         self._cand_start = np.array(slot_start, dtype=np.int64) if len(slot_start) > 1 else np.zeros(1, np.int64)
         del self._cand_parts
         self.lut = self.blocks[0]
-        self._clearance = self._outside_clearance(self.lut)
+        self._clearance = self._outside_clearance(self.lut.reshape(self.ny, self.nx) == _OUTSIDE, self.cell)
+        fine = self._fine_outside() if self.levels else None
+        self._fine_clearance = None if fine is None else self._outside_clearance(fine, self.cell / _B, exact_band=False)
         # One more cell, off the lattice: "outside", clearance 0 (then the distance to the bounds decides).
         self._lut_ext = np.r_[self.lut, np.int32(_OUTSIDE)]
         self._clearance_ext = np.r_[self._clearance, 0.0]
         self._reach_cache: dict[float, NDArray] = {}
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
-                          + self._clearance.nbytes)
+                          + self._clearance.nbytes + (0 if fine is None else self._fine_clearance.nbytes))
 
     def _segments(self) -> tuple[NDArray, ...]:
         """Every ring segment as (ax, ay, bx, by, grid), rings of multipolygons and holes included."""
@@ -455,21 +457,36 @@ class RoutingIndex:
         block[counts > 1] = -2
         return block
 
-    def _outside_clearance(self, lut: NDArray) -> NDArray[np.float64]:
-        """Per coarse cell, degrees that every point of it is at least from every grid (0 if not outside)."""
-        out = lut.reshape(self.ny, self.nx) == _OUTSIDE
+    def _outside_clearance(self, out: NDArray[np.bool_], cell: float, *, exact_band: bool = True
+                           ) -> NDArray[np.float64]:
+        """Per cell of a lattice (``out``: outside every grid), degrees that every point of the cell is at least
+        from every grid (0 if not outside): the distance transform, then for the band next to the grids the
+        exact distance from the cell's box to the nearest grid."""
         if out.all():
-            return np.full(lut.size, np.inf)
-        clear = np.maximum(0.0, (ndimage.distance_transform_edt(out) - math.sqrt(2.0)) * self.cell).ravel()
-        # The band next to the grids: the exact distance from the cell's box to the nearest grid.
+            return np.full(out.size, np.inf)
+        clear = np.maximum(0.0, (ndimage.distance_transform_edt(out) - math.sqrt(2.0)) * cell).ravel()
         band = np.flatnonzero(out.ravel() & (clear == 0))
-        if band.size:
-            cy, cx = np.divmod(band, self.nx)
-            boxes = shapely.box(self.x0 + cx * self.cell, self.y0 + cy * self.cell, self.x0 + (cx + 1) * self.cell,
-                                self.y0 + (cy + 1) * self.cell)
+        if exact_band and band.size:
+            cy, cx = np.divmod(band, out.shape[1])
+            boxes = shapely.box(self.x0 + cx * cell, self.y0 + cy * cell, self.x0 + (cx + 1) * cell,
+                                self.y0 + (cy + 1) * cell)
             (i, _), d = self.tree.query_nearest(boxes, return_distance=True, all_matches=False)
             clear[band[i]] = np.maximum(clear[band[i]], d)
         return clear
+
+    def _fine_outside(self) -> NDArray[np.bool_] | None:
+        """"Outside every grid" at the first split level's resolution (B x B a coarse cell), or None if too big."""
+        ny, nx = self.ny, self.nx
+        if ny * nx * _B * _B > 16_000_000:
+            return None
+        lut = self.lut.reshape(ny, nx)
+        fine = np.repeat(np.repeat(lut == _OUTSIDE, _B, axis=0), _B, axis=1)
+        split = np.flatnonzero((self.lut <= -2) & ((-2 - self.lut) & 1 == 1))
+        if split.size:
+            cy, cx = np.divmod(split, nx)
+            children = self.blocks[1].reshape(-1, _B, _B)[(-2 - self.lut[split]) >> 1] == _OUTSIDE
+            fine.reshape(ny, _B, nx, _B).transpose(0, 2, 1, 3)[cy, cx] = children
+        return fine
 
     # ----------------------------------------------------------------------------------- routing
 
@@ -539,7 +556,17 @@ class RoutingIndex:
             # lookup (the reach taken at the pole-most latitude of the cell's row, never shorter).
             c = coarse[loose]
             row = np.minimum(c // self.nx, self.ny)
-            loose = loose[self._clearance_ext.take(c) <= self._row_reach(tolerance_m).take(row)]
+            reach = self._row_reach(tolerance_m)
+            near = self._clearance_ext.take(c) <= reach.take(row)
+            loose, c, row = loose[near], c[near], row[near]
+            if self._fine_clearance is not None and loose.size:
+                # Then at four times the resolution, for the points in the band next to the grids.
+                on = row < self.ny
+                fx = np.floor((x[loose[on]] - self.x0) * self.inv[1]).astype(np.int64)
+                fy = np.floor((y[loose[on]] - self.y0) * self.inv[1]).astype(np.int64)
+                far = np.zeros(loose.size, dtype=bool)
+                far[on] = self._fine_clearance[fy * (self.nx * _B) + fx] > reach[row[on]]
+                loose = loose[~far]
             if loose.size:
                 lx, ly = x[loose], y[loose]
                 minx, miny, maxx, maxy = self.bounds
