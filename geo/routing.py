@@ -35,6 +35,8 @@ from numpy.typing import ArrayLike, NDArray
 from pyproj import Geod
 from scipy import ndimage
 
+from geo.segments import cut_segments, isin_sorted, pairs_unique, ring_segments
+
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
 METHODS = ("inside", "edge", "nearest", "unrouted")
 _GEOD = Geod(ellps="WGS84")
@@ -59,26 +61,6 @@ class Routed:
     method: NDArray[np.int8]
     distance_m: NDArray[np.float64]
     candidates: dict[int, list[int]] = field(default_factory=dict)
-
-
-def _pairs_unique(a: NDArray[np.int64], b: NDArray[np.int64], nb: int) -> tuple[NDArray, NDArray]:
-    """Unique (a, b) pairs sorted by a then b."""
-    key = _sorted_unique(a.astype(np.int64) * nb + b)
-    return key // nb, key % nb
-
-
-def _sorted_unique(a: NDArray[np.int64]) -> NDArray[np.int64]:
-    """np.unique by sorting (numpy 2's hash-based unique was ten times slower on these keys)."""
-    a = np.sort(a)
-    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
-
-
-def _isin_sorted(a: NDArray[np.int64], sorted_b: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """``np.isin(a, sorted_b)`` for a sorted ``sorted_b``, by binary search."""
-    if not sorted_b.size:
-        return np.zeros(a.size, dtype=bool)
-    pos = np.clip(np.searchsorted(sorted_b, a), 0, sorted_b.size - 1)
-    return sorted_b[pos] == a
 
 
 def _reach(y: NDArray[np.float64], tolerance_m: float) -> NDArray[np.float64]:
@@ -169,7 +151,7 @@ class RoutingIndex:
         # Per grid, the cell size below which its boundary cells are no longer split.
         fine = np.sqrt(np.maximum(shapely.area(self.polygons), 0.0)) / resolution if n else np.zeros(0)
         self._fine = np.maximum(fine, 1e-12)
-        seg = self._segments()
+        seg = ring_segments(self.polygons)
         lut, marks_c, marks_p = self._coarse(seg)
         seg = self._seg
         # Exact-test slots (CSR over grid candidates), filled level by level.
@@ -223,29 +205,6 @@ class RoutingIndex:
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
                           + self._clearance.nbytes + (0 if fine is None else self._fine_clearance.nbytes))
 
-    def _segments(self) -> tuple[NDArray, ...]:
-        """Every ring segment as (ax, ay, bx, by, grid), rings of multipolygons and holes included."""
-        if not len(self.polygons):
-            z = np.zeros(0)
-            return z, z, z, z, np.zeros(0, np.int64)
-        parts, part_of = shapely.get_parts(self.polygons, return_index=True)
-        rings, ring_of = shapely.get_rings(parts, return_index=True)
-        xy, coord_of = shapely.get_coordinates(rings, return_index=True)
-        same = coord_of[1:] == coord_of[:-1]
-        grid = part_of[ring_of[coord_of[:-1][same]]]
-        return xy[:-1, 0][same], xy[:-1, 1][same], xy[1:, 0][same], xy[1:, 1][same], grid.astype(np.int64)
-
-    def _cut(self, seg: tuple[NDArray, ...], size: float) -> tuple[NDArray, ...]:
-        """Segments cut into pieces no longer than ``size`` (numpy; pieces carry their grid)."""
-        ax, ay, bx, by, g = seg
-        k = np.maximum(1, np.ceil(np.hypot(bx - ax, by - ay) / size)).astype(np.int64)
-        rep = np.repeat(np.arange(ax.size), k)
-        j = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
-        t0, t1 = j / k[rep], (j + 1) / k[rep]
-        dx, dy = (bx - ax)[rep], (by - ay)[rep]
-        return (ax[rep] + dx * t0, ay[rep] + dy * t0, np.where(j + 1 == k[rep], bx[rep], ax[rep] + dx * t1),
-                np.where(j + 1 == k[rep], by[rep], ay[rep] + dy * t1), g[rep])
-
     def _corners(self, seg: tuple[NDArray, ...], level: int) -> list[tuple[NDArray, NDArray]]:
         """The (up to four) cells of ``level`` each piece (shorter than half a cell) touches, widened by a hair."""
         ax, ay, bx, by, _ = seg
@@ -265,14 +224,14 @@ class RoutingIndex:
         """The coarse lattice: cells no boundary crosses labelled; the crossed ones' (cell, grid) marks."""
         n = len(self.polygons)
         nx, ny = self.nx, self.ny
-        seg = self._cut(seg, self.cell / 2.0)
+        seg = cut_segments(seg, self.cell / 2.0)
         self._seg = seg
         cs, gs = [], []
         corners, which = self._corners(seg, 0)
         for (cx, cy), w in zip(corners, which, strict=True):
             cs.append(np.clip(cy, 0, ny - 1) * nx + np.clip(cx, 0, nx - 1))
             gs.append(seg[4] if w is None else seg[4][w])
-        marks_c, marks_p = _pairs_unique(np.concatenate(cs), np.concatenate(gs), max(n, 1))
+        marks_c, marks_p = pairs_unique(np.concatenate(cs), np.concatenate(gs), max(n, 1))
         crossed = np.zeros(ny * nx, dtype=bool)
         crossed[marks_c] = True
         lut = np.full(ny * nx, _OUTSIDE, dtype=np.int32)
@@ -313,7 +272,7 @@ class RoutingIndex:
         else:
             hc = hg = np.zeros(0, np.int64)
         key_m = marks_c * n + marks_p
-        holds = ~_isin_sorted(hc * n + hg, key_m)
+        holds = ~isin_sorted(hc * n + hg, key_m)
         hc, hg = hc[holds], hg[holds]
         o_r, o_g, free, region_of, multi = self._overlap
         del self._overlap
@@ -381,7 +340,7 @@ class RoutingIndex:
         keep = np.zeros(seg[0].size, dtype=bool)
         corners, which = self._corners(seg, level)
         for (cx, cy), w in zip(corners, which, strict=True):
-            hit = _isin_sorted(cy * nxl + cx, ref_keys)
+            hit = isin_sorted(cy * nxl + cx, ref_keys)
             if w is None:
                 keep |= hit
             else:
@@ -391,7 +350,7 @@ class RoutingIndex:
     def _mark_children(self, seg: tuple[NDArray, ...], level: int, ref_keys: NDArray) -> tuple[NDArray, ...]:
         """Cut the pieces to half a child cell; mark the children they touch, as (child id, grid)."""
         n = max(len(self.polygons), 1)
-        seg = self._cut(seg, 0.5 / self.inv[level])
+        seg = cut_segments(seg, 0.5 / self.inv[level])
         self._seg = seg
         nxp = self.nx * _B ** (level - 1)
         cs, gs = [], []
@@ -406,7 +365,7 @@ class RoutingIndex:
         c = np.concatenate(cs)
         g = np.concatenate(gs)
         ok = c >= 0
-        marks_c, marks_p = _pairs_unique(c[ok], g[ok], n)
+        marks_c, marks_p = pairs_unique(c[ok], g[ok], n)
         # Child ids → their global keys at this level (for the next split).
         b = np.arange(ref_keys.size * _B * _B, dtype=np.int64)
         blk, rest = np.divmod(b, _B * _B)
@@ -428,7 +387,7 @@ class RoutingIndex:
         child = (np.repeat(blk * bb, bb) + np.tile(np.arange(bb), blk.size)).astype(np.int64)
         g = np.repeat(grid, bb)
         h = np.repeat(holds, bb)
-        crossing = _isin_sorted(child * n + g, marks_c * n + marks_p)
+        crossing = isin_sorted(child * n + g, marks_c * n + marks_p)
         test = ~h & ~crossing
         if test.any():
             tc, tg = child[test], g[test]
