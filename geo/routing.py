@@ -194,16 +194,22 @@ class RoutingIndex:
         self._cand_start = np.array(slot_start, dtype=np.int64) if len(slot_start) > 1 else np.zeros(1, np.int64)
         del self._cand_parts
         self.lut = self.blocks[0]
-        self._clearance = self._outside_clearance(self.lut.reshape(self.ny, self.nx) == _OUTSIDE, self.cell)
+        # Clearance of outside cells, divided by the reach of 1 m at the pole-most latitude of the cell's row: a
+        # point is proven farther than tolerance_m from every grid when its cell's figure exceeds tolerance_m.
+        lo = self.y0 + np.arange(self.ny) * self.cell
+        per_m = _reach(np.maximum(np.abs(lo), np.abs(lo + self.cell)), 1.0)
+        clear = self._outside_clearance(self.lut.reshape(self.ny, self.nx) == _OUTSIDE, self.cell)
+        # One more cell, off the lattice: "outside", 0 (then the distance to the bounds decides).
+        self._far = np.r_[clear / np.repeat(per_m, self.nx), 0.0]
         fine = self._fine_outside() if self.levels else None
-        self._fine_clearance = None if fine is None else self._outside_clearance(fine, self.cell / _B, exact_band=False)
-        # One more cell, off the lattice: "outside", clearance 0 (then the distance to the bounds decides).
-        self._lut_ext = np.r_[self.lut, np.int32(_OUTSIDE)]
-        self._clearance_ext = np.r_[self._clearance, 0.0]
-        self._reach_cache: dict[float, NDArray] = {}
+        self._fine_far = None
+        if fine is not None:
+            clear = self._outside_clearance(fine, self.cell / _B, exact_band=False)
+            self._fine_far = clear / np.repeat(per_m, self.nx * _B * _B)
+        self._lut_ext = np.r_[self.lut, np.int32(_OUTSIDE)].astype(np.int64)
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
-                          + self._clearance.nbytes + (0 if fine is None else self._fine_clearance.nbytes))
+                          + self._far.nbytes + (0 if fine is None else self._fine_far.nbytes))
 
     def _corners(self, seg: tuple[NDArray, ...], level: int) -> list[tuple[NDArray, NDArray]]:
         """The (up to four) cells of ``level`` each piece (shorter than half a cell) touches, widened by a hair."""
@@ -457,18 +463,19 @@ class RoutingIndex:
     def _cells(self, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
         """Each point's cell value (a grid, outside, or an exact slot) and its coarse cell (``nx * ny`` off the
         lattice, and for NaN or infinite coordinates: that index holds "outside")."""
-        with np.errstate(invalid="ignore"):  # NaN and inf: cast to garbage, then found off the lattice
-            fx = (x - self.x0) * self.inv[0]
-            fy = (y - self.y0) * self.inv[0]
-            np.floor(fx, out=fx)
-            np.floor(fy, out=fy)
-            bad = ~(np.isfinite(fx) & np.isfinite(fy))
-            ix = fx.astype(np.int64)
-            iy = fy.astype(np.int64)
-        off = bad | (ix < 0) | (ix >= self.nx) | (iy < 0) | (iy >= self.ny)
+        fx = (x - self.x0) * self.inv[0]
+        fy = (y - self.y0) * self.inv[0]
+        np.floor(fx, out=fx)
+        np.floor(fy, out=fy)
+        # Compared as floats: NaN compares false, so NaN and inf land off the lattice before any cast.
+        on = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        fx[~on] = 0.0
+        fy[~on] = 0.0
+        ix = fx.astype(np.int64)
+        iy = fy.astype(np.int64)
         coarse = iy * self.nx + ix
-        coarse[off] = self.nx * self.ny
-        value = self._lut_ext.take(coarse).astype(np.int64)
+        coarse[~on] = self.nx * self.ny
+        value = self._lut_ext.take(coarse)
         # Down the levels: points in split cells find their child, B x B a block.
         idx = np.flatnonzero((value <= -2) & ((-2 - value) & 1 == 1))
         ix, iy = ix[idx], iy[idx]
@@ -511,20 +518,17 @@ class RoutingIndex:
 
         if tolerance_m > 0 and len(self.polygons):
             loose = np.flatnonzero(grid < 0)
-            # Outside points whose coarse cell is proven farther than the reach from every grid: unrouted, by
-            # lookup (the reach taken at the pole-most latitude of the cell's row, never shorter).
+            # Outside points whose cell is proven farther than the tolerance from every grid: unrouted, by lookup
+            # (coarse cells, then cells four times finer for the band next to the grids).
             c = coarse[loose]
-            row = np.minimum(c // self.nx, self.ny)
-            reach = self._row_reach(tolerance_m)
-            near = self._clearance_ext.take(c) <= reach.take(row)
-            loose, c, row = loose[near], c[near], row[near]
-            if self._fine_clearance is not None and loose.size:
-                # Then at four times the resolution, for the points in the band next to the grids.
-                on = row < self.ny
+            near = self._far.take(c) <= tolerance_m
+            loose, c = loose[near], c[near]
+            if self._fine_far is not None and loose.size:
+                on = c < self.nx * self.ny
                 fx = np.floor((x[loose[on]] - self.x0) * self.inv[1]).astype(np.int64)
                 fy = np.floor((y[loose[on]] - self.y0) * self.inv[1]).astype(np.int64)
                 far = np.zeros(loose.size, dtype=bool)
-                far[on] = self._fine_clearance[fy * (self.nx * _B) + fx] > reach[row[on]]
+                far[on] = self._fine_far[fy * (self.nx * _B) + fx] > tolerance_m
                 loose = loose[~far]
             if loose.size:
                 lx, ly = x[loose], y[loose]
@@ -538,16 +542,6 @@ class RoutingIndex:
             if loose.size:
                 self._nearest(x, y, loose, tolerance_m, grid, method, distance)
         return Routed(grid, method, distance, candidates)
-
-    def _row_reach(self, tolerance_m: float) -> NDArray[np.float64]:
-        """Per coarse row (and one more, off the lattice: infinite), the reach at its pole-most latitude."""
-        cached = self._reach_cache.get(tolerance_m)
-        if cached is None:
-            lo = self.y0 + np.arange(self.ny) * self.cell
-            worst = np.maximum(np.abs(lo), np.abs(lo + self.cell))
-            cached = np.r_[_reach(worst, tolerance_m), np.inf]
-            self._reach_cache = {tolerance_m: cached}
-        return cached
 
     def _exact(self, x: NDArray, y: NDArray, exact: NDArray, slot: NDArray, grid: NDArray, method: NDArray,
                distance: NDArray, candidates: dict[int, list[int]]) -> None:
