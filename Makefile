@@ -11,7 +11,7 @@ GRIDMAP := $(VENV)/bin/gridmap
 export HOST PORT
 LOCAL_DB := $(if $(DATABASE_URL)$(GRIDMAP_DATABASE_URL),,yes)
 
-.PHONY: help setup db run test bench soak stop lint
+.PHONY: help setup db run test bench soak stop lint interop
 
 help:
 	@echo "make run    install what is missing, start PostGIS, migrate, load the sample, serve on http://$(HOST):$(PORT)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  benchmarks; figures go to bench/results.json"
 	@echo "make soak   intake under load and faults (10,000 reports, PostgreSQL stop, app kill); figures in bench/results.json"
 	@echo "make stop   stop the project-local PostgreSQL cluster"
+	@echo "make interop  headless QGIS (Debian python3-qgis, installed by this target) opens /ogc's grids as an OAPIF layer"
 
 setup:
 	@scripts/setup.sh
@@ -57,6 +58,10 @@ soak:
 
 stop:
 	@scripts/pg.sh stop
+
+# OGC API interoperability with QGIS itself (issue 23): too heavy (~170 Debian packages) for every `make test`.
+interop: db
+	@scripts/interop.sh
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -153,14 +153,17 @@ def keys_revoke(key_id: int) -> None:
 
 @keys_app.command("ensure-local")
 def keys_ensure_local() -> None:
-    """On first start, create an admin key and a read-only ``viewer`` key for the map wall, in .data/ (0600).
+    """On first start, create the ``admin`` user (its generated password in .data/admin-password, 0600), an admin
+    key for scripts and a read-only ``viewer`` key for the map-wall link, in .data/ (0600). People sign in with a
+    name and password; keys are for systems; an unattended wall screen is paired on /admin.html.
 
     A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is
     replaced, so the printed link always works. The ``commander`` key of earlier versions became a
     ``dispatcher`` key (migration 0014), which can move cases: it sat in a map link, so it is revoked here and
-    its file removed.
+    its file removed. The admin password is never reset once a person has changed it.
     """
     from api.auth.service import create_key, revoke_key, verify_key
+    from api.users.seed import ensure_admin
 
     settings = get_settings()
     data = settings.data_dir
@@ -168,6 +171,7 @@ def keys_ensure_local() -> None:
     engine, factory = _sessions()
     files = {"admin": data / "admin-api-key", "viewer": data / "viewer-api-key"}
     old = data / "commander-api-key"
+    password_path = data / "admin-password"
     with session_scope(factory) as s:
         if old.exists():
             principal = verify_key(s, raw=old.read_text().strip())
@@ -183,11 +187,18 @@ def keys_ensure_local() -> None:
             with os.fdopen(fd, "w") as fh:
                 fh.write(raw + "\n")
             console.print(f"created the {role} API key: {path} (mode 0600)")
+        admin = ensure_admin(s, path=password_path)
+    if admin == "created":
+        console.print(f"created the user [bold]admin[/]; its password is in {password_path} (mode 0600)")
+    elif admin == "changed":
+        console.print(f"[yellow]the user admin exists and its password is no longer the one in {password_path}[/]")
     console.print(f"admin API key: {files['admin']}")
     viewer = files["viewer"].read_text().strip()
+    base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
     # Plain print: a terminal must be able to copy the whole link, so no wrapping.
-    print(f"open the map (read-only): http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-          f"/#key={viewer}")
+    print(f"sign in at {base}/ as admin with the password in {password_path} "
+          "(demo users of every role: sample_data/README.md)")
+    print(f"open the map (read-only): {base}/#key={viewer}")
 
 
 @app.command("import")
@@ -325,17 +336,18 @@ app.command("coverage")(coverage_cmd)
 @app.command("backup")
 def backup_cmd(file: Annotated[Path, typer.Argument(help="where to write the backup (pg_dump custom format)")]) -> None:
     """Back up the configured database (DATABASE_URL or the local cluster) with pg_dump."""
+    from api.media.storage import make_storage
     from api.ops.backup import Target, backup
 
     url = get_settings().database_url
     console.print(f"backing up {Target.from_url(url).describe()} to {file} …")
     t = time.perf_counter()
     try:
-        out = backup(url, file)
+        out = backup(url, file, storage=make_storage(get_settings()))
     except GridmapError as exc:
         _fail(exc.detail)
     console.print(f"[green]wrote {out['file']}: {out['bytes'] / 1e6:.1f} MB, {out['tables']} tables, "
-                  f"{time.perf_counter() - t:.1f} s[/]")
+                  f"{out['media']} photo files, {time.perf_counter() - t:.1f} s[/]")
 
 
 @app.command("restore")
@@ -344,19 +356,21 @@ def restore_cmd(
     force: Annotated[bool, typer.Option("--force", help="replace the tables of a database that is not empty")] = False,
 ) -> None:
     """Restore a backup into the configured database, in one transaction (all or nothing)."""
+    from api.media.storage import make_storage
     from api.ops.backup import RestoreRefused, Target, restore
 
     url = get_settings().database_url
     console.print(f"restoring {file} into {Target.from_url(url).describe()} …")
     t = time.perf_counter()
     try:
-        out = restore(url, file, force=force)
+        out = restore(url, file, force=force, storage=make_storage(get_settings()))
     except RestoreRefused as exc:
         _fail(exc.detail, code=2)
     except GridmapError as exc:
         _fail(exc.detail)
     replaced = f", replacing {out['replaced']} tables" if out["replaced"] else ""
-    console.print(f"[green]restored {out['tables']} tables into {out['database']}{replaced} in "
+    console.print(f"[green]restored {out['tables']} tables and {out['media']} photo files into {out['database']}"
+                  f"{replaced} in "
                   f"{time.perf_counter() - t:.1f} s[/]")
 
 

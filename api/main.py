@@ -24,9 +24,10 @@ from api.core.batch import BatchWriter
 from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
-from api.core.limits import BodySizeLimit
+from api.core.limits import BodyChecks, BodySizeLimit
 from api.core.notify import Notifier
 from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpoint
+from api.core.openapi import install_openapi
 from api.core.ratelimit import InflightLimit, TokenBucket
 from api.coverage.router import router as coverage_router
 from api.facilities.router import router as facilities_router
@@ -34,6 +35,9 @@ from api.grids.router import router as grids_router
 from api.locate.fast import LocateFastPath
 from api.locate.index import IndexCache
 from api.locate.router import router as locate_router
+from api.media.router import router as media_router
+from api.media.storage import make_storage
+from api.ogc.router import router as ogc_router
 from api.open311.router import router as open311_router
 from api.ops.due import DueWork
 from api.people.router import router as people_router
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.media_storage = make_storage(settings)  # photos (issue 18): a directory or an S3 bucket
     app.state.intake_bucket = TokenBucket(rate=settings.intake_rate, burst=settings.intake_burst)
     # Group commit (api/core/batch.py): intake's transactions run on ``intake_writers`` connections whatever the
     # number of clients, so the map wall's reads keep the rest of the pool, the threadpool and PostgreSQL's CPU.
@@ -111,7 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                          bulk=record_many)
     app.state.intake_inflight = InflightLimit(settings.intake_max_inflight, wait_s=settings.intake_queue_wait_s)
     install_error_handlers(app)
+    install_openapi(app)  # the errors declared per operation, parameter rules, tags (issue 17)
     app.add_middleware(IntakeFastPath)  # POST /reports past the router once it has answered (issue 4)
+    app.add_middleware(BodyChecks, max_json_depth=settings.max_json_depth)  # JSON depth, form charset (issue 17)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)  # every write request → audit_log (issue 6)
     app.add_middleware(LocateFastPath)  # GET /locate answered from memory past the router (issue 4)
@@ -129,8 +136,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(addresses_router)  # issue 10
     for r in (cases_router, people_router, users_router, audit_router):  # issue 6
         v1.include_router(r)
+    v1.include_router(media_router)  # issue 18
     app.include_router(v1)
     app.include_router(open311_router)
+    app.include_router(ogc_router)  # OGC API Features and Tiles (issue 23)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> JSONResponse:

@@ -8,11 +8,13 @@ from api.cases.models import Case, CaseEvent, Department
 from api.core.db import Base
 from api.facilities.models import Facility
 from api.grids.models import Grid, GridLayout
+from api.media.models import Media
 from api.people.models import Person
 from api.reports.models import Category, Report, Routing
 from api.users.models import User, UserToken
 
 __all__ = [
     "Address", "ApiKey", "Base", "Building", "Case", "CaseEvent", "Category", "Community",
-    "Department", "Facility", "Grid", "GridLayout", "Person", "Report", "Routing", "Street", "User", "UserToken",
+    "Department", "Facility", "Grid", "GridLayout", "Media",
+    "Person", "Report", "Routing", "Street", "User", "UserToken",
 ]

@@ -26,11 +26,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.addresses.index import AddressIndex, load_index
+from api.addresses.normalize import int_to_cn, syllables
 from api.core.config import get_settings
 from api.core.db import make_engine
 
 HERE = Path(__file__).resolve().parent
 EVAL = HERE / "data" / "address_eval.csv"
+#: Issue 24: names as operators type and mishear them (numerals, homophones, near misses); see make_typo_eval.
+TYPO_EVAL = HERE / "data" / "address_typos.csv"
 SEED = 10
 CN = "零一二三四五六七八九"
 #: near-homophones and look-alikes an IME or a hurried operator produces: "里理李" means 里 → 理 or 李
@@ -40,17 +43,7 @@ CONFUSABLE = {g[0]: g[1:] for g in """里理李 园圆元 苑院元 胡湖 同�
     利立 化华 清青 水税 河和""".split()}
 
 
-def cn_number(n: int) -> str:
-    """>>> cn_number(3), cn_number(12), cn_number(20), cn_number(105)
-    ('三', '十二', '二十', '一百零五')"""
-    if n < 10:
-        return CN[n]
-    if n < 20:
-        return "十" + (CN[n % 10] if n % 10 else "")
-    if n < 100:
-        return CN[n // 10] + "十" + (CN[n % 10] if n % 10 else "")
-    rest = n % 100
-    return CN[n // 100] + "百" + ("" if rest == 0 else ("零" + CN[rest] if rest < 10 else cn_number(rest)))
+cn_number = int_to_cn  # one definition: api/addresses/normalize.py
 
 
 def _typo(rng: np.random.Generator, name: str, names: set[str]) -> str | None:
@@ -150,6 +143,86 @@ def make_eval(session: Session, n: int = 1200, seed: int = SEED) -> list[dict]:
     return out
 
 
+def _homophones() -> dict[str, list[str]]:
+    """Toneless syllable -> the common characters (GB2312 level 1, the 3,755 everyday ones) that sound so."""
+    out: dict[str, list[str]] = {}
+    for hi in range(0xB0, 0xD8):
+        for lo in range(0xA1, 0xFF):
+            try:
+                ch = bytes([hi, lo]).decode("gb2312")
+            except UnicodeDecodeError:
+                continue
+            out.setdefault(syllables(ch)[0], []).append(ch)
+    return out
+
+
+_CN_RUN = __import__("re").compile(r"[一二三四五六七八九十]+(?=[条巷里道环营村坊弄屯])")
+
+
+def make_typo_eval(session: Session, n: int = 600, seed: int = SEED + 14) -> list[dict]:
+    """Names as a hotline operator types them (issue 24): a homophone (the same pinyin, another common
+    character: 东四石条), numerals inside the name in digits (东四10条), a near-miss character (the CONFUSABLE
+    look-alikes), a dropped or swapped character; never a variant that spells another registered name. The
+    number part stays right (numbers are never guessed). Each row keeps the building it means."""
+    from api.addresses.normalize import cn_to_int
+
+    rng = np.random.default_rng(seed)
+    rows = session.execute(text("""
+        SELECT a.road, a.door_number, a.estate, a.building_no, b.code
+        FROM address a JOIN building b ON b.id = a.building_id WHERE a.kind = 'building' ORDER BY b.code""")).all()
+    names = {r.estate or r.road for r in rows}
+    sounds = _homophones()
+    kinds = ("homophone", "homophone", "numeral", "confusable", "dropped", "swapped")
+    out: list[dict] = []
+    tries = 0
+    while len(out) < n and tries < n * 50:
+        tries += 1
+        r = rows[int(rng.integers(0, len(rows)))]
+        name = r.estate or r.road
+        kind = kinds[int(rng.integers(0, len(kinds)))]
+        chars = list(name)
+        i = int(rng.integers(0, len(chars)))
+        if kind == "homophone":
+            others = [c for c in sounds.get(syllables(chars[i])[0], []) if c != chars[i]]
+            if not others:
+                continue
+            chars[i] = others[int(rng.integers(0, len(others)))]
+        elif kind == "numeral":
+            m = _CN_RUN.search(name)
+            if not m:
+                continue
+            chars = list(name[:m.start()] + str(cn_to_int(m.group(0))) + name[m.end():])
+        elif kind == "confusable":
+            t = _typo(rng, name, names)
+            if t is None:
+                continue
+            chars = list(t)
+        elif kind == "dropped" and len(chars) >= 4 and 0 < i < len(chars) - 1:
+            del chars[i]
+        elif kind == "swapped" and len(chars) >= 4 and i < len(chars) - 1:
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        else:
+            continue
+        typed = "".join(chars)
+        if typed == name or typed in names:
+            continue
+        num = r.building_no or r.door_number
+        out.append({"query": f"{typed}{num}{'号楼' if r.estate else '号'}", "building_code": r.code, "noise": kind})
+    return out
+
+
+def evaluate_typos(big_typed: AddressIndex, big_today: AddressIndex, rows: list[dict]) -> dict:
+    """The typo set on today's index and on the typed one: rank-1 (the right building first, matched or
+    offered), accuracy@1 (matched and right), precision of matched answers, latency."""
+    out = {}
+    for label, idx in (("today", big_today), ("typed", big_typed)):
+        ev = evaluate(idx, rows)
+        rank1 = sum(1 for r in rows if (c := idx.resolve(r["query"]).candidates)
+                    and c[0].entry.building_code == r["building_code"])
+        out[label] = {**ev, "rank_1": rank1 / len(rows)}
+    return out
+
+
 def write_eval(rows: list[dict], path: Path = EVAL) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -159,6 +232,7 @@ def write_eval(rows: list[dict], path: Path = EVAL) -> None:
 
 
 def read_eval(path: Path = EVAL) -> list[dict]:
+    """The committed rows of an evaluation set."""
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -291,6 +365,12 @@ def address_resolution(url: str, repeat: int) -> list[dict]:
             ours["p99_ms"] = statistics.median([ours["p99_ms"], again["p99_ms"]])
         base = evaluate_baseline(SubstringBaseline(small), rows)
         trgm = evaluate_trgm(s, rows)
+        if not TYPO_EVAL.exists():
+            write_eval(make_typo_eval(s), TYPO_EVAL)
+        typo_rows = read_eval(TYPO_EVAL)
+        today = load_index(s, extra_rows=rooms, typed=False)  # the index as it was, in the same run
+        typos = evaluate_typos(big, today, typo_rows)
+        ours_today = evaluate(today, rows)
     engine.dispose()
     note = (f"{len(rows)} hotline-style strings (bench/data/address_eval.csv) against a registry of {n_registry:,} "
             f"addresses ({len(small.entries):,} building+unit, the rest rooms); index build {build_s:.1f} s. "
@@ -299,7 +379,25 @@ def address_resolution(url: str, repeat: int) -> list[dict]:
             f"substring baseline answered {base['answered']}, {base['correct']} right. pg_trgm on "
             f"{trgm['n']}: precision {trgm['precision']:.3f}, recall {trgm['recall']:.3f}, p99 {trgm['p99_ms']:.1f} ms")
     common = {"n": len(rows), "baseline_name": "substring match"}
+    t, b = typos["typed"], typos["today"]
+    typo_note = (f"{len(typo_rows)} typed and misheard names (bench/data/address_typos.csv: homophones, numerals in "
+                 f"digits, look-alikes, dropped and swapped characters) on the {n_registry:,}-address registry; "
+                 f"baseline: the same index without numeral folding and sound matching (typed=False), same run. "
+                 f"typed: {t['correct']} matched right, {t['wrong']} wrong, {t['ambiguous']} ambiguous, "
+                 f"{t['not_found']} not found, by kind {t['by_noise']}; today: {b['correct']} right, {b['wrong']} "
+                 f"wrong, by kind {b['by_noise']}. On the main set today's precision is "
+                 f"{ours_today['precision']:.4f}, accuracy@1 {ours_today['accuracy_at_1']:.4f}")
+    common_t = {"n": len(typo_rows), "baseline_name": "today's index (typed=False)"}
     return [
+        {"name": "address_typo_rank_1", "value": round(t["rank_1"], 4), "unit": "fraction",
+         "baseline": round(b["rank_1"], 4), "ratio": round(t["rank_1"] / max(1e-9, b["rank_1"]), 2), **common_t,
+         "target": ">= 0.90", "note": typo_note, "detail": {"typed": t, "today": b}},
+        {"name": "address_typo_precision", "value": round(t["precision"], 4), "unit": "fraction",
+         "baseline": round(b["precision"], 4), "ratio": round(t["precision"] / max(1e-9, b["precision"]), 3),
+         **common_t, "target": ">= 0.995", "note": "matched answers on the typo set that are the right building"},
+        {"name": "address_typo_p99_latency", "value": round(t["p99_ms"], 3), "unit": "ms",
+         "baseline": round(b["p99_ms"], 3), "ratio": round(t["p99_ms"] / max(1e-9, b["p99_ms"]), 2), **common_t,
+         "target": "<= 20", "note": f"per query on the typo set, in-process; p50 {t['p50_ms']:.3f} ms"},
         {"name": "address_accuracy_at_1", "value": round(ours["accuracy_at_1"], 4), "unit": "fraction",
          "baseline": round(base["recall"], 4), "ratio": round(ours["accuracy_at_1"] / max(1e-9, base["recall"]), 2),
          **common, "note": note, "detail": {"ours": ours, "substring": base, "pg_trgm": trgm}},
@@ -326,8 +424,10 @@ if __name__ == "__main__":
         eng = make_engine(get_settings(), url=url, pool_size=1)
         with Session(eng) as s:
             ev = make_eval(s)
+            typo = make_typo_eval(s)
         write_eval(ev)
-        print(f"wrote {len(ev)} rows to {EVAL}")
+        write_eval(typo, TYPO_EVAL)
+        print(f"wrote {len(ev)} rows to {EVAL}, {len(typo)} to {TYPO_EVAL}")
     else:
         import json
 

@@ -230,3 +230,62 @@ def metric_crs(lon: float, lat: float) -> pyproj.CRS:
         return pyproj.CRS.from_epsg(4534 + (zone_cm - 75) // 3)
     zone = int((lon + 180) // 6) + 1
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+#: Degrees a file's coordinates may stray past its CRS's published area of use (a city digitised in one
+#: Gauss-Kruger zone often spills a little into the next; a wrong CRS misses by far more).
+AREA_MARGIN_DEG = 1.0
+
+
+@lru_cache(maxsize=64)
+def _area_of_use(name: str) -> tuple[tuple[float, float, float, float] | None, bool]:
+    """(west, south, east, north) of a CRS's area of use in degrees (None when pyproj has none), and whether
+    its coordinates are projected (metres, feet) rather than degrees."""
+    if name in (WGS84, GCJ02, BD09):
+        return None, False  # the world; GCJ-02/BD-09 leave points outside China unshifted
+    crs = pyproj.CRS.from_user_input("EPSG:4490" if name == CGCS2000 else name)
+    area = crs.area_of_use
+    return (area.bounds if area is not None else None), bool(crs.is_projected)
+
+
+def implausible_coordinates(name: str, raw: NDArray[np.float64], wgs84: NDArray[np.float64]
+                            ) -> tuple[int, str] | None:
+    """The first row whose coordinates cannot be in the CRS ``name``, with the reason; None when all can.
+
+    ``raw`` holds each row's bounds (minx, miny, maxx, maxy) as the file has them, ``wgs84`` the same rows
+    converted to longitude/latitude (rows of NaN, empty geometries, are skipped). Two mistakes are caught:
+    degree coordinates under a projected CRS (every coordinate within ±180/±90 "metres": EPSG:3857 would put
+    them in the Gulf of Guinea, which is inside 3857's world-wide area of use), and coordinates that land
+    outside the CRS's area of use by more than :data:`AREA_MARGIN_DEG`.
+
+    >>> deg = np.array([[116.40, 39.90, 116.41, 39.91]])
+    >>> implausible_coordinates("EPSG:3857", deg, deg / 1e5)[1][:46]
+    'every coordinate is within ±180/±90, i.e. long'
+    >>> gk = np.array([[440000.0, 4416000.0, 441000.0, 4417000.0]])
+    >>> implausible_coordinates("EPSG:4548", gk, np.array([[116.30, 39.89, 116.31, 39.90]])) is None
+    True
+    >>> implausible_coordinates("EPSG:4548", gk, np.array([[24.9, 60.1, 25.0, 60.2]]))[1][:40]
+    'row 1 lies at 24.900,60.100 (lon,lat), o'
+    """
+    area, projected = _area_of_use(name)
+    ok = np.isfinite(raw).all(axis=1)
+    if not ok.any():
+        return None
+    if projected:
+        r = raw[ok]
+        if (np.abs(r[:, [0, 2]]) <= 180).all() and (np.abs(r[:, [1, 3]]) <= 90).all():
+            return int(np.flatnonzero(ok)[0]), (
+                f"every coordinate is within ±180/±90, i.e. longitude/latitude in degrees, but {name} is a projected "
+                "CRS in metres: the file's CRS declaration is wrong (for degrees give wgs84, cgcs2000, gcj02 or bd09)")
+    if area is None:
+        return None
+    w, s, e, n = area
+    m = AREA_MARGIN_DEG
+    with np.errstate(invalid="ignore"):
+        bad = ok & ~(np.isfinite(wgs84).all(axis=1) & (wgs84[:, 0] >= w - m) & (wgs84[:, 2] <= e + m)
+                     & (wgs84[:, 1] >= s - m) & (wgs84[:, 3] <= n + m))
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad)[0])
+    return i, (f"row {i + 1} lies at {wgs84[i, 0]:.3f},{wgs84[i, 1]:.3f} (lon,lat), outside the area where {name} "
+               f"is used ({w:g},{s:g} to {e:g},{n:g})")

@@ -2,7 +2,7 @@
 # Installs what gridmap needs and is missing: Debian packages, a .venv, the project (pinned).
 # Idempotent and quick when nothing changed (a stamp keyed on pyproject.toml's hash).
 # Usage: scripts/setup.sh [--test|--bench]
-#   --test  also installs the headless browser (chromium) and CJK fonts for the UI tests
+#   --test  also installs the headless browser (chromium) and CJK fonts for the UI tests, and GDAL (gdal-bin)
 #   --bench the same as --test (the benchmarks need nothing more: bench/loadgen.py is their HTTP load generator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ if [ -z "${DATABASE_URL:-}${GRIDMAP_DATABASE_URL:-}" ]; then
 fi
 if [ "$want_test" = 1 ]; then
   pkgs+=(chromium fonts-noto-cjk)
+  # ogr2ogr/ogrinfo: the GIS-client tests (tests/api/core/test_geojson_layers.py; the OAPIF driver of tests/api/ogc)
+  pkgs+=(gdal-bin)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,6 +10,7 @@ a second. The test database is never the one ``make run`` serves: it is ``<name>
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,8 @@ os.environ.pop("DATABASE_URL", None)
 # due publishes), under the feet of the tests that set those states in their own transactions. A test app living
 # over a minute (the fuzz suite's) did exactly that. tests/api/ops/test_due.py drives DueWork itself.
 os.environ["GRIDMAP_DUE_INTERVAL_S"] = "0"
+# Photos the tests upload (api/media) go to a directory of this run, never the developer's .data/media.
+os.environ["GRIDMAP_MEDIA_DIR"] = tempfile.mkdtemp(prefix="gridmap-media-")
 
 
 @pytest.fixture(scope="session")
@@ -135,5 +138,5 @@ def live_server(engine: Engine) -> Iterator[str]:
     ``GRIDMAP_DUE_INTERVAL_S`` above; the server inherits the environment)."""
     from api.devtools.server import LiveServer
 
-    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=30) as server:
+    with LiveServer(TEST_URL, log_path=ROOT / ".data" / "live-server.log", timeout=120) as server:
         yield server.base

@@ -5,8 +5,11 @@ this is a cache of it, rebuilt when ``address_registry.version`` moves (statemen
 0005). The registry is small in the way that matters: a district has 100,000+ addresses but only a
 thousand or two *names* (roads, hutongs, estates, landmarks). So a query is parsed into a name and
 numbers (``normalize.parse``), the name is matched typo-tolerantly against the name vocabulary (exact,
-then a bigram shortlist scored by edit distance), and the numbers are looked up exactly under each
-candidate name. Numbers are never fuzzed: 3号楼 is not 8号楼.
+then a shortlist of names sharing characters, bigrams or pinyin syllable pairs, scored by edit distance over
+characters and over syllables, whichever is higher: 东四石条 sounds like 东四十条), and the numbers are looked up
+exactly under each candidate name. Numbers are never fuzzed: 3号楼 is not 8号楼. Numbers inside names are
+(东四10条 is 东四十条: ``normalize.fold_name_numerals``). ``typed=False`` builds the index as it was before
+those two (the benchmark's baseline in the same run).
 
 Scores are in 0..1: the name's similarity, times small factors for a door number used as a building
 number (or the reverse), a unit the building does not have, or a street/community that disagrees. A
@@ -16,6 +19,7 @@ building) by ``MARGIN``; otherwise the answer is *ambiguous* with its top candid
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,12 +30,15 @@ from sqlalchemy.orm import Session
 
 from api.addresses.normalize import (
     DEFAULT_DISTRICTS,
+    HOMOPHONE,
     NAME_FILLERS,
     Parsed,
     bigrams,
     name_similarity,
     normalize,
     parse,
+    sound_similarity,
+    syllables,
 )
 
 MATCH_MIN = 0.6
@@ -111,16 +118,18 @@ class AddressIndex:
     districts: tuple[str, ...] = DEFAULT_DISTRICTS
     streets: tuple[str, ...] = ()
     communities: tuple[str, ...] = ()
+    #: numerals inside names folded and names matched by sound too (see the module docstring)
+    typed: bool = True
 
     # -------------------------------------------------------------------------------- building
 
     @classmethod
     def from_rows(cls, rows: Iterable, *, version: int = 0, roads: Iterable = (), districts: Iterable[str] = (),
-                  streets: Iterable[str] = (), communities: Iterable[str] = ()) -> AddressIndex:
+                  streets: Iterable[str] = (), communities: Iterable[str] = (), typed: bool = True) -> AddressIndex:
         """Rows with: id, code, kind, building_id, building_code, full_text, road, door_number, estate,
         building_no, unit, street, community, aliases, lon, lat."""
         idx = cls(version=version, districts=tuple(districts) or DEFAULT_DISTRICTS, streets=tuple(streets),
-                  communities=tuple(communities))
+                  communities=tuple(communities), typed=typed)
         by_building: dict[int, int] = {}
         pending_units: list[Entry] = []
         nn: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -131,7 +140,7 @@ class AddressIndex:
         def norm(v: str) -> str:
             out = memo.get(v)
             if out is None:
-                out = memo[v] = normalize(v, idx.districts)
+                out = memo[v] = normalize(v, idx.districts, typed=typed)
             return out
 
         for r in rows:
@@ -168,7 +177,7 @@ class AddressIndex:
                 units[e.unit] = i
         # an alias like "东四十条胡同12号" also teaches the name "东四十条胡同" for numbers under it
         for a, ids in list(al.items()):
-            p = parse(a, idx.districts)
+            p = parse(a, idx.districts, typed=typed)
             num = p.building or p.door
             if p.name and num and not p.unit:
                 for i in ids:
@@ -182,6 +191,10 @@ class AddressIndex:
                 grams[g].add(name)
             for ch in name:
                 grams[ch].add(name)
+            if typed:  # pairs of syllables: a homophone typo shares none of its characters' bigrams
+                sy = syllables(name)
+                for k in range(len(sy) - 1):
+                    grams["\0" + sy[k] + " " + sy[k + 1]].add(name)
         idx.name_gram = dict(grams)
         for name, geom in roads:
             idx.roads[normalize(name, idx.districts)] = geom
@@ -206,21 +219,32 @@ class AddressIndex:
         for ch in set(q):
             for n in self.name_gram.get(ch, ()):
                 shortlist[n] += 1
-        best = sorted(shortlist.items(), key=lambda kv: (-kv[1], kv[0]))[:SHORTLIST]
+        if self.typed:
+            sy = syllables(q)
+            for k in range(len(sy) - 1):
+                for n in self.name_gram.get("\0" + sy[k] + " " + sy[k + 1], ()):
+                    shortlist[n] += 2
+        # the best SHORTLIST of them (a partial sort: a common character like 里 shortlists hundreds of names)
+        best = heapq.nsmallest(SHORTLIST, shortlist.items(), key=lambda kv: (-kv[1], kv[0]))
         out = []
         for n, _ in best:
             s = name_similarity(q, n)
+            how = "contains" if n in q else "fuzzy"
+            if self.typed and s < HOMOPHONE:  # (a sound match scores at most HOMOPHONE)
+                heard = sound_similarity(q, n)
+                if heard > s:
+                    s, how = heard, "sound"
             for f in NAME_FILLERS:  # "和平力北里小区": compare without the filler too
                 if q.endswith(f):
                     s = max(s, name_similarity(q[: -len(f)], n) * 0.98)
             if s >= NAME_MIN:
-                out.append((n, s, "contains" if n in q else "fuzzy"))
+                out.append((n, s, how))
         out.sort(key=lambda t: (-t[1], t[0]))
         return out[:MAX_NAMES]
 
     def resolve(self, query: str, *, limit: int = 5) -> Resolution:
-        p = parse(query, self.districts, self.streets, self.communities)
-        norm = normalize(query, self.districts)
+        p = parse(query, self.districts, self.streets, self.communities, typed=self.typed)
+        norm = normalize(query, self.districts, typed=self.typed)
         if p.roads:
             return self._intersection(query, norm, p)
         cands: list[Candidate] = []
@@ -328,7 +352,7 @@ class AddressIndex:
 
 
 
-def load_index(session: Session, *, version: int = 0, extra_rows: Iterable = ()) -> AddressIndex:
+def load_index(session: Session, *, version: int = 0, extra_rows: Iterable = (), typed: bool = True) -> AddressIndex:
     rows = session.execute(text("""
         SELECT a.id, a.code, a.kind, a.building_id, b.code AS building_code, a.full_text, a.road, a.door_number,
                a.estate, a.building_no, a.unit, a.street, a.community, a.aliases,
@@ -347,4 +371,4 @@ def load_index(session: Session, *, version: int = 0, extra_rows: Iterable = ())
     districts |= set(DEFAULT_DISTRICTS)
     districts |= {d[:-1] for d in districts if d.endswith("区") and len(d) > 2}
     return AddressIndex.from_rows(list(rows) + list(extra_rows), version=version, roads=roads, districts=districts,
-                                  streets=streets, communities=communities)
+                                  streets=streets, communities=communities, typed=typed)

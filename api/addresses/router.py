@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.addresses import service
 from api.auth.roles import grid_scope
 from api.core.deps import AddressReviewer, AddressSearcher, SessionDep, SessionFactory, SettingsDep
-from api.core.params import MAX_BIGINT, IdPath, Offset
+from api.core.params import MAX_BIGINT, IdPath, Integer, Offset
 
 router = APIRouter(tags=["addresses"])
 
@@ -62,7 +62,7 @@ def list_reviews(
 
 
 class Decision(BaseModel):
-    address_id: int | None = Field(default=None, ge=1, le=MAX_BIGINT,
+    address_id: Integer | None = Field(default=None, ge=1, le=MAX_BIGINT,
                                    description="the confirmed address; null rejects the entry")
 
 

@@ -16,6 +16,7 @@ or the command centre on their behalf (they called in).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from api.auth.service import Principal
 from api.cases import service
 from api.cases.schemas import AlertOut, TargetOut, WhistleIn, WhistleOut
 from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from api.media.schemas import PhotoRef
+from api.media.service import resolve_refs
 
 SUMMONED_ROLES = ("party_member", "volunteer")
 
@@ -176,8 +179,9 @@ def acknowledge(session: Session, *, target_id: int, principal: Principal, note:
 
 
 def report_back(session: Session, *, target_id: int, principal: Principal, note: str,
-                attachments: list[str]) -> WhistleOut:
+                attachments: Sequence[PhotoRef]) -> WhistleOut:
     t = _target_for_update(session, target_id=target_id, principal=principal)
+    attachments = resolve_refs(session, principal=principal, refs=attachments, field="attachments")
     if t.acknowledged_at is None:
         raise NotAcknowledged(f"{_who(t)} has not acknowledged the whistle yet")
     session.execute(text("UPDATE whistle_target SET reported_at = now(), report_note = :n WHERE id = :id"),

@@ -15,6 +15,8 @@ from api.cases.schemas import (
     CaseEventOut,
     CaseList,
     CaseOut,
+    DepartmentList,
+    DepartmentOut,
     DuplicateList,
     MergeIn,
     NoteIn,
@@ -45,19 +47,29 @@ def list_cases(
     overdue: bool | None = None,
     mine: bool = False,
     near: Annotated[str | None, Query(max_length=60, description="lon,lat: nearest first")] = None,
+    source: Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}$", description="the sending system")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="a case number, or words of the description or "
+                                                               "address")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> CaseList:
     """Cases the caller may see (a worker: its own grids), earliest deadline first or nearest first."""
     items, total = service.list_cases(
         session, principal=principal, statuses=service.parse_statuses(status), grid=grid, area=area,
-        category=category, overdue=overdue, mine=mine, near=service.parse_near(near), limit=limit, offset=offset)
+        category=category, overdue=overdue, mine=mine, near=service.parse_near(near), source=source,
+        q=q.strip() if q else None, limit=limit, offset=offset)
     links = []
     if offset + limit < total:
         q = dict(request.query_params)
         q.update({"offset": str(offset + limit), "limit": str(limit)})
         links.append({"rel": "next", "href": f"{request.url.path}?{urlencode(q)}"})
     return CaseList(items=items, total=total, links=links)
+
+
+@router.get("/departments", response_model=DepartmentList)
+def list_departments(session: SessionDep, _: CaseReader) -> DepartmentList:
+    """Departments a case is dispatched to or summoned by a street whistle (吹哨报到)."""
+    return DepartmentList(items=[DepartmentOut.model_validate(d) for d in service.departments(session)])
 
 
 @router.get("/cases/rates", response_model=RateList)
@@ -101,7 +113,7 @@ def assign(case_id: Id, body: AssignIn, session: SessionDep, principal: CaseActo
 def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActor) -> CaseOut:
     """A progress update with photos, without a status change."""
     return service.add_note(session, case_id=case_id, principal=principal, note=body.note,
-                            attachments=[str(a) for a in body.attachments])
+                            attachments=body.attachments)
 
 
 @router.post("/cases/{case_id}/rating", response_model=CaseOut)
@@ -157,4 +169,4 @@ def acknowledge(target_id: Id, session: SessionDep, principal: CaseActor, body: 
 def report_back(target_id: Id, body: ReportBackIn, session: SessionDep, principal: CaseActor) -> WhistleOut:
     """A summoned department or person reports back what it did."""
     return escalation.report_back(session, target_id=target_id, principal=principal, note=body.note,
-                                  attachments=[str(a) for a in body.attachments])
+                                  attachments=body.attachments)

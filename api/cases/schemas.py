@@ -3,12 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.params import Integer
+from api.media.schemas import PhotoRef
 from api.reports.schemas import Point, Reporter
 
 #: A row id: positive and within PostgreSQL bigint (a larger number is a 422, not a database error).
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+RowId = Annotated[Integer, Field(ge=1, le=2**63 - 1)]
 
 
 class Staff(BaseModel):
@@ -26,6 +28,7 @@ class CaseOut(BaseModel):
     category_name: str | None
     category_name_en: str | None = None
     time_limit_hours: float | None
+    after_photo_required: bool = Field(default=False, description="resolved only with an after photo (处置后照片)")
     grid_code: str | None
     grid_name: str | None
     grid_name_en: str | None = None
@@ -53,6 +56,8 @@ class CaseEventOut(BaseModel):
     id: int
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="a user's person or display name (never a key's)")
+    actor_role: str | None = Field(default=None, description="the acting user's role")
     kind: str
     from_status: str | None
     to_status: str
@@ -64,6 +69,8 @@ class CaseEventOut(BaseModel):
 class CaseDetail(CaseOut):
     events: list[CaseEventOut]
     grid_boundary: dict | None = Field(default=None, description="the grid's boundary (GeoJSON geometry), for a map")
+    navigation: dict[str, Point] | None = Field(
+        default=None, description="the point for navigation apps: `wgs84` (geo: URIs), `gcj02` (Amap), `bd09` (Baidu)")
 
 
 class CaseList(BaseModel):
@@ -77,9 +84,10 @@ class TransitionIn(BaseModel):
 
     to: str = Field(pattern=r"^[a-z_]{1,16}$", examples=["in_progress"], description="the status to move to")
     note: str | None = Field(default=None, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20, description="photo URLs")
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20,
+                                       description="photos: URLs, or ids of uploads to POST /api/v1/media")
     department_code: str | None = Field(default=None, max_length=16, description="dispatch: the department")
-    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+    assignee_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1,
                                     description="dispatch: a person of the case's grid")
 
 
@@ -93,7 +101,7 @@ class AssignIn(BaseModel):
 class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rating: int = Field(ge=1, le=5, description="the resident's follow-up rating (回访评价): 5 very satisfied")
+    rating: Integer = Field(ge=1, le=5, description="the resident's follow-up rating (回访评价): 5 very satisfied")
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -101,7 +109,7 @@ class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20)
 
 
 class DuplicateOut(BaseModel):
@@ -125,7 +133,7 @@ class DuplicateList(BaseModel):
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    into: int = Field(ge=1, le=2**63 - 1, description="the case to keep; this case is rejected as its duplicate")
+    into: Integer = Field(ge=1, le=2**63 - 1, description="the case to keep; this case is rejected as its duplicate")
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -162,7 +170,7 @@ class WhistleIn(BaseModel):
                               description="community whistle: people to summon (default: all the grid's "
                                           "active party members and volunteers)")
     note: str | None = Field(default=None, max_length=4000)
-    ack_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60,
+    ack_minutes: Integer | None = Field(default=None, ge=1, le=7 * 24 * 60,
                                     description="time to acknowledge; default GRIDMAP_WHISTLE_ACK_MINUTES (30)")
 
 
@@ -204,7 +212,7 @@ class ReportBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=4000)
-    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    attachments: list[PhotoRef] = Field(default_factory=list, max_length=20)
 
 
 class AlertOut(BaseModel):
@@ -224,3 +232,15 @@ class AlertOut(BaseModel):
 
 class AlertList(BaseModel):
     items: list[AlertOut]
+
+
+class DepartmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    name_en: str | None
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]

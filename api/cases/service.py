@@ -10,29 +10,37 @@ call residents back), staff phones to ``Can.SEE_STAFF_PHONE``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.auth.roles import Can, can, filer_scope, grid_scope, row_scope, sees
 from api.auth.service import Principal
 from api.cases import workflow
 from api.cases.schemas import CaseDetail, CaseEventOut, CaseOut, Staff, TransitionIn
-from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound, ValidationFailed
+from api.media.schemas import PhotoRef
+from api.media.service import resolve_refs
 from api.people.service import mask_name, mask_phone
 from api.reports.schemas import Point, Reporter
+from geo import crs
 
 STAFF_ROLES = ("grid_worker", "grid_leader")
 _OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
+#: A case (alias ``c``) is overdue: open and past its deadline. The one SQL form of the rule (lists, /ogc).
+OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now())"
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,
-           cat.time_limit_hours, c.grid_code, g.name AS grid_name, g.name_en AS grid_name_en, c.layout_id,
+           cat.time_limit_hours, cat.after_photo_required, c.grid_code, g.name AS grid_name,
+           g.name_en AS grid_name_en, c.layout_id,
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
-           (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) AS overdue,
+           {OVERDUE_SQL} AS overdue,
            c.created_at, c.updated_at, c.closed_at, c.rating,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
            r.reported_at, r.reporter_name, r.reporter_phone, r.photos, r.filed_by, l.into_case_id AS merged_into
@@ -51,6 +59,10 @@ class CaseNotClosed(Conflict):
 
 class CaseFinal(Conflict):
     code, title = "case_final", "The case is closed or rejected"
+
+
+class AfterPhotoRequired(ValidationFailed):
+    code, title = "after_photo_required", "This category is resolved only with an after photo"
 
 
 def scope_sql(principal: Principal, alias: str = "c") -> tuple[str, dict[str, Any]]:
@@ -84,6 +96,7 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
     return CaseOut(
         id=r.id, report_id=r.report_id, status=r.status, category=r.category_code, category_name=r.category_name,
         category_name_en=r.category_name_en, grid_name_en=r.grid_name_en, time_limit_hours=r.time_limit_hours,
+        after_photo_required=bool(r.after_photo_required),
         grid_code=r.grid_code, grid_name=r.grid_name, assignee=assignee,
         department_code=r.department_code, deadline=r.deadline, overdue=bool(r.overdue), created_at=r.created_at,
         updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating,
@@ -105,15 +118,33 @@ def get_case(session: Session, *, case_id: int, principal: Principal, with_event
             SELECT ST_AsGeoJSON(g.boundary, 6)::json FROM cases c
             JOIN grid g ON g.layout_id = c.layout_id AND g.code = c.grid_code WHERE c.id = :id"""),
             {"id": case_id}).scalar()
-        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary)
+        return CaseDetail(**out.model_dump(), events=list_events(session, case_id=case_id), grid_boundary=boundary,
+                          navigation=navigation(out.point))
     return out
+
+
+def navigation(point: Point | None) -> dict[str, Point] | None:
+    """The case's point for navigation apps, each in the datum it expects: Amap (高德) GCJ-02, Baidu BD-09, a
+    plain ``geo:`` URI (RFC 5870) WGS84. Converted here, with geo/crs.py, so the page holds no second copy."""
+    if point is None:
+        return None
+    lon, lat = np.array([point.lon]), np.array([point.lat])
+    gx, gy = crs.wgs84_to_gcj02(lon, lat)
+    bx, by = crs.wgs84_to_bd09(lon, lat)
+    return {"wgs84": point, "gcj02": Point(lon=round(float(gx[0]), 7), lat=round(float(gy[0]), 7)),
+            "bd09": Point(lon=round(float(bx[0]), 7), lat=round(float(by[0]), 7))}
 
 
 def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
     rows = session.execute(text("""
-        SELECT id, at, actor, kind, from_status, to_status, note, attachments, data
-        FROM case_event WHERE case_id = :c ORDER BY at, id"""), {"c": case_id}).all()
-    return [CaseEventOut(id=r.id, at=r.at, actor=r.actor, kind=r.kind, from_status=r.from_status,
+        SELECT e.id, e.at, e.actor, e.kind, e.from_status, e.to_status, e.note, e.attachments, e.data,
+               coalesce(p.name, u.display_name, u.username) AS actor_name, u.role AS actor_role
+        FROM case_event e
+        LEFT JOIN app_user u ON starts_with(e.actor, 'user:') AND u.username = substr(e.actor, 6)
+        LEFT JOIN person p ON p.id = u.person_id
+        WHERE e.case_id = :c ORDER BY e.at, e.id"""), {"c": case_id}).all()
+    return [CaseEventOut(id=r.id, at=r.at, actor=r.actor, actor_name=r.actor_name, actor_role=r.actor_role,
+                         kind=r.kind, from_status=r.from_status,
                          to_status=r.to_status, note=r.note, attachments=list(r.attachments or []), data=r.data)
             for r in rows]
 
@@ -158,6 +189,8 @@ def list_cases(
     overdue: bool | None = None,
     mine: bool = False,
     near: tuple[float, float] | None = None,
+    source: str | None = None,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[CaseOut], int]:
@@ -173,11 +206,15 @@ def list_cases(
         AND (CAST(:grid AS text) IS NULL OR c.grid_code = :grid)
         AND (CAST(:area AS text) IS NULL OR starts_with(c.grid_code, :area))
         AND (CAST(:category AS text) IS NULL OR c.category_code = :category)
-        AND (CAST(:overdue AS boolean) IS NULL OR
-             (c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now()) = :overdue)
-        AND (NOT :mine OR c.assignee_id = :person)"""
+        AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE_SQL} = :overdue)
+        AND (NOT :mine OR c.assignee_id = :person)
+        AND (CAST(:source AS text) IS NULL
+             OR EXISTS (SELECT 1 FROM report rs WHERE rs.id = c.report_id AND rs.source = :source))
+        AND (CAST(:q AS text) IS NULL OR CAST(c.id AS text) = :q
+             OR EXISTS (SELECT 1 FROM report rq WHERE rq.id = c.report_id
+                        AND strpos(coalesce(rq.description, '') || ' ' || coalesce(rq.address_text, ''), :q) > 0))"""
     params.update({"statuses": statuses, "grid": grid, "area": area, "category": category, "overdue": overdue,
-                   "mine": mine, "person": principal.person_id})
+                   "mine": mine, "person": principal.person_id, "source": source, "q": q or None})
     total = session.execute(text(f"SELECT count(*) FROM cases c {where}"), params).scalar_one()
     if near is not None:
         dist = "ST_Distance(r.location::geography, ST_SetSRID(ST_MakePoint(:nlon, :nlat), 4326)::geography)"
@@ -261,10 +298,19 @@ def transition(session: Session, *, case_id: int, principal: Principal, body: Tr
     elif body.to == "in_progress" and principal.role == "worker" and principal.person_id is not None:
         set_sql += ", assignee_id = :assignee"  # the worker who accepts a case handles it
         params["assignee"] = principal.person_id
+    attachments = resolve_refs(session, principal=principal, refs=body.attachments, field="attachments")
+    if body.to == "resolved" and not attachments and _after_photo_required(session, case.category_code):
+        raise AfterPhotoRequired(f"a case of category {case.category_code} is resolved with an after photo "
+                                 "(处置后照片): upload it to POST /api/v1/media and send its id in attachments",
+                                 field="attachments")
     apply_transition(session, case=case, principal=principal, to=body.to, note=body.note,
-                     attachments=[str(a) for a in body.attachments], set_sql=set_sql, params=params,
-                     data=data or None)
+                     attachments=attachments, set_sql=set_sql, params=params, data=data or None)
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def _after_photo_required(session: Session, category: str | None) -> bool:
+    return bool(category) and bool(session.execute(
+        text("SELECT after_photo_required FROM category WHERE code = :c"), {"c": category}).scalar())
 
 
 def _resolved_by(session: Session, case_id: int) -> str | None:
@@ -302,11 +348,19 @@ def rate(session: Session, *, case_id: int, principal: Principal, rating: int, n
     return get_case(session, case_id=case_id, principal=principal)
 
 
-def add_note(session: Session, *, case_id: int, principal: Principal, note: str, attachments: list[str]) -> CaseOut:
+def add_note(session: Session, *, case_id: int, principal: Principal, note: str,
+             attachments: Sequence[PhotoRef]) -> CaseOut:
     """A progress update (note and photos) without a status change."""
     case = _lock(session, case_id=case_id, principal=principal)
     if case.status in workflow.TERMINAL:
         raise CaseFinal(f"case {case_id} is {case.status}")
+    attachments = resolve_refs(session, principal=principal, refs=attachments, field="attachments")
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=note, attachments=attachments, kind="note")
     return get_case(session, case_id=case_id, principal=principal)
+
+
+def departments(session: Session) -> list[Any]:
+    from api.cases.models import Department
+
+    return list(session.scalars(select(Department).order_by(Department.code)))

@@ -55,14 +55,22 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     #: Largest request body accepted (bytes); a batch of 100,000 points is about 3 MB.
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Deepest nesting of arrays and objects a JSON body may have (a MultiPolygon FeatureCollection is 7 deep).
+    #: Deeper bodies are refused with a 400 ``nesting_too_deep`` before any parser recurses into them.
+    max_json_depth: int = Field(default=64, ge=8, le=512)
     #: Minutes a summoned department (or party member) has to acknowledge a whistle before it shows as an
     #: alert. 30 minutes is the common "报到" rule of Beijing's 街道吹哨、部门报到 practice.
     whistle_ack_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     #: Duplicate suggestion (并单): an open case of the same category within this distance and time window.
     duplicate_radius_m: float = Field(default=50.0, gt=0, le=5_000)
     duplicate_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
-    #: Lifetime of a login token (users of the web pages); systems keep API keys.
-    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: Lifetime of a person's sign-in (the web pages): one shift. The page keeps the token across reloads for
+    #: this long (web/js/api.js); signing out, deactivation or an admin's "end sessions" revoke it at once.
+    session_hours: float = Field(default=10.0, ge=0.05, le=7 * 24)
+    #: Lifetime of a paired wall screen's (kiosk) credential; revoked from the admin page.
+    kiosk_days: int = Field(default=365, ge=1, le=5 * 365)
+    #: How long a kiosk pairing code shown on the admin page stays usable.
+    kiosk_pairing_minutes: int = Field(default=15, ge=1, le=24 * 60)
     #: Take the client address of the audit log from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
     #: An XYZ raster tile server for the maps' basemap: an intranet tile server such as
@@ -96,6 +104,10 @@ class Settings(BaseSettings):
     log_sample: float = Field(default=0.05, ge=0, le=1)
     log_slow_ms: float = Field(default=500.0, ge=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
+    #: Open311 reads without a key, for a city that publishes its 311 data: every request, masked and coarse
+    #: (api/open311/service.py ``publish``: no free text, no photo, the point rounded to ~100 m). Off: reads need
+    #: a key, and an intake key reads only the requests it posted.
+    open311_public_read: bool = False
     #: Serve Prometheus metrics at ``/metrics`` (no key: see api/core/observe.py).
     metrics: bool = True
     #: Roles that may publish a grid layout (issue 8); admin always may, and only admin may override
@@ -103,8 +115,50 @@ class Settings(BaseSettings):
     publish_roles: str = "planner,admin"
     #: A planner's edit may leave this much (m²) of a grid outside its community before it is refused.
     planner_outside_tolerance_m2: float = Field(default=5.0, ge=0, le=1e6)
+    #: Uploaded and imported files (issue 17, api/imports/files.py). An uploaded file larger than ``upload_max_bytes``
+    #: is refused (413) while it is copied to disk; a zip is inspected before anything is extracted: more than
+    #: ``archive_max_members`` members, more than ``archive_max_bytes`` uncompressed in all, or a member over 1 MiB
+    #: that expands more than ``archive_max_ratio`` times (a zip bomb: 2 MB of zip declaring a 2 GiB Shapefile) is
+    #: refused (413) before a byte is inflated, and extraction stops at the declared sizes.
+    upload_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    archive_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    archive_max_members: int = Field(default=64, ge=1, le=100_000)
+    archive_max_ratio: float = Field(default=200.0, ge=1)
+    #: Imported geometries (issue 17): a polygon with more vertices than this is refused (422, naming its row):
+    #: a 1,000,000-vertex grid made every later validation of its draft take 13 s and answer 55 MB. Real grid and
+    #: community boundaries have hundreds to a few thousand vertices.
+    import_max_vertices: int = Field(default=50_000, ge=4)
+    #: Features in one uploaded file (the planner's import over HTTP); `gridmap import` on the command line is not
+    #: limited in features (a city's buildings), only in vertices and archive sizes.
+    upload_max_features: int = Field(default=100_000, ge=1)
+    #: ``limit=all`` on the plain GeoJSON layers (``/buildings``, ``/grids``): the whole bounded layer in one
+    #: streamed response, up to this many features (more: 422 ``too_many_features``, narrow the bbox).
+    max_stream_features: int = Field(default=200_000, ge=1)
     #: Listen for grid/layout changes (NOTIFY) to keep the in-memory routing index fresh.
     listen: bool = True
+    #: /ogc (OGC API Features, issue 23): collections readable without credentials, comma-separated, among
+    #: ``streets,communities,grids`` (the map's outlines; never cases or drafts). Empty: every request needs a key.
+    ogc_public_collections: str = Field(default="", pattern=r"^((streets|communities|grids)(,|$))*$")
+    #: /ogc items per page when the client does not say (``limit``); at most ``max_page_size``.
+    ogc_default_limit: int = Field(default=100, ge=1, le=10_000)
+
+    @property
+    def ogc_public_set(self) -> frozenset[str]:
+        return frozenset(c for c in self.ogc_public_collections.split(",") if c)
+    #: Photos (api/media, issue 18): where they are kept (``directory``: GRIDMAP_MEDIA_DIR, default
+    #: ``.data/media``; ``s3``: an S3-compatible bucket), the largest upload accepted (413 beyond it) and the
+    #: most pixels an image may declare (Pillow's decompression-bomb limit: a 12-megapixel phone photo is
+    #: 12 M, a 100-megapixel camera 100 M; a tiny file declaring more is refused before it is decoded).
+    media_backend: str = Field(default="directory", pattern="^(directory|s3)$")
+    media_dir: Path | None = None
+    media_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    media_max_pixels: int = Field(default=120_000_000, ge=10_000, le=1_000_000_000)
+    media_s3_bucket: str | None = None
+    media_s3_endpoint: str | None = None
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
+    media_s3_region: str | None = None
+    media_s3_prefix: str = ""
 
 
 @lru_cache

@@ -51,8 +51,29 @@ class BadRequest(GridmapError):
     status, code, title = 400, "bad_request", "Bad request"
 
 
-class InvalidParameter(BadRequest):
-    code, title = "invalid_parameter", "Invalid parameter"
+class MalformedBody(BadRequest):
+    """The body cannot be read at all (not JSON, not the declared form encoding): 400, as opposed to a body
+    that parses but breaks a rule (422 ``validation_error``); see README "Errors"."""
+
+    code, title = "malformed_body", "The body cannot be parsed"
+
+
+class InvalidEncoding(MalformedBody):
+    code, title = "invalid_encoding", "The body is not in its declared character set"
+
+
+class NestingTooDeep(MalformedBody):
+    code, title = "nesting_too_deep", "The JSON body is nested too deeply"
+
+
+class UnsupportedMediaType(GridmapError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class InvalidParameter(GridmapError):
+    """A parameter or field that parses but breaks a rule: 422, like every such refusal (README "Errors")."""
+
+    status, code, title = 422, "invalid_parameter", "Invalid parameter"
 
 
 class InvalidGeometry(GridmapError):
@@ -233,6 +254,23 @@ _HTTP_CODES = {
 }
 
 
+def validation_problem(raw: Any) -> GridmapError:
+    """The problem for pydantic's (or FastAPI's) validation errors: a 422 ``validation_error`` listing each field,
+    or a 400 ``malformed_body`` when the body was not JSON at all (README "Errors": one status per kind)."""
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in raw
+    ]
+    detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors) or "Invalid request"
+    if errors and all(e["type"] == "json_invalid" for e in errors):
+        return MalformedBody(f"the body is not valid JSON: {detail}", field="body")
+    return ValidationFailed(detail, errors=errors)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError) -> JSONResponse:
@@ -240,22 +278,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)),
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request"
-        return problem_response(ValidationFailed(detail, errors=errors), request)
+        return problem_response(validation_problem(exc.errors()), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         err = GridmapError(str(exc.detail) if exc.detail else title)
         err.status, err.code, err.title = exc.status_code, code, title
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI's own
+            err = MalformedBody("the body cannot be parsed", field="body")
         resp = problem_response(err, request)
         for name, value in (exc.headers or {}).items():  # Allow on a 405 (RFC 9110 §15.5.6), WWW-Authenticate…
             resp.headers[name] = value
@@ -272,9 +303,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        mapped = database_error(exc)
-        if mapped is not None:
-            log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc)
-            return problem_response(mapped, request)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(GridmapError("An unexpected error occurred; it has been logged."), request)
+        return unexpected_response(request, exc)
+
+
+def unexpected_response(request: Request, exc: BaseException) -> JSONResponse:
+    """The answer to an exception no handler took: a 503 for a database that is down or a cancelled query
+    (:func:`database_error`), else a logged 500. Starlette calls the ``Exception`` handler from its outermost
+    middleware, *outside* the metrics and access log (api/core/observe.py), so that middleware renders the
+    answer itself with this function and counts the status the client really got (issue 17: database-down
+    503s were counted as 500)."""
+    mapped = database_error(exc)
+    if mapped is not None:
+        log.warning("%s on %s %s: %s", mapped.code, request.method, request.url.path, exc)
+        return problem_response(mapped, request)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(GridmapError("An unexpected error occurred; it has been logged."), request)

@@ -84,7 +84,8 @@ def _routing_latency_child(via: str) -> Any:
     return ROUTING_LATENCY.labels(via)
 
 
-INTAKE_PATHS = {("POST", "/api/v1/reports"), ("POST", "/open311/v2/requests.json")}
+INTAKE_PATHS = {("POST", "/api/v1/reports"), ("POST", "/open311/v2/requests.json"),
+                ("POST", "/open311/v2/requests.xml")}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -188,19 +189,33 @@ class ObserveMiddleware:
         rid = given if traced else new_request_id()
         token = request_id_var.set(rid)
         status = 500
+        status_sent = False
         start = time.perf_counter()
         rid_header = (b"x-request-id", rid.encode())
 
         async def _send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         HTTP_INFLIGHT.inc()
         try:
             await self.app(scope, receive, _send)
+        except Exception as exc:
+            # Unhandled here means Starlette's ServerErrorMiddleware (outside this one) would answer it, and
+            # this middleware would count whatever that answer is as a 500, database-down 503s included. So
+            # the answer is rendered here, by the app's own rule (api/core/errors.py), and its real status
+            # counted and logged; a genuine bug is re-raised after its 500 so that the server logs it.
+            if status_sent:
+                raise
+            from api.core.errors import unexpected_response
+
+            answer = unexpected_response(Request(scope), exc)
+            await answer(scope, receive, _send)
+            if answer.status_code == 500:
+                raise
         finally:
             HTTP_INFLIGHT.dec()
             elapsed = time.perf_counter() - start

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.auth.roles import Can, can
-from api.core.deps import MapReader, SessionDep, SettingsDep
-from api.core.geojson import GEOJSON, parse_bbox
-from api.core.params import MAX_BIGINT, IdPath, Limit, Offset
+from api.core.deps import MapReader, SessionDep, SessionFactory, SettingsDep
+from api.core.geojson import GEOJSON, LAYER_RESPONSES, LayerLimit, parse_bbox
+from api.core.params import MAX_BIGINT, IdPath, Offset
 from api.grids import service
 from api.grids.schemas import LayoutList, LayoutOut
 
@@ -33,23 +33,24 @@ def get_layout(layout_id: IdPath, session: SessionDep, _: MapReader) -> LayoutOu
     return service.layout(session, layout_id=layout_id)
 
 
-@router.get("/grids", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/grids", response_class=Response, responses=LAYER_RESPONSES)
 def list_grids(
     request: Request,
     session: SessionDep,
+    factory: SessionFactory,
     settings: SettingsDep,
     _: MapReader,
     layout: LayoutQuery = None,
     community: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
-    limit: Limit = None,
+    limit: LayerLimit = None,
     offset: Offset = 0,
 ) -> Response:
-    """Grids (网格) of a layout as a GeoJSON FeatureCollection, paged (`links` has `next`)."""
-    page = min(limit or settings.default_page_size, settings.max_page_size)
+    """Grids (网格) of a layout as a GeoJSON FeatureCollection, paged (`links` has `next`), or all of them
+    streamed (`limit=all`)."""
     return service.grids(
-        session, layout_id=layout, community=community, bbox=parse_bbox(bbox), limit=page, offset=offset,
-        request=request,
+        session, factory, layout_id=layout, community=community, bbox=parse_bbox(bbox), limit=limit, offset=offset,
+        request=request, settings=settings,
     )
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import Request, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.core.config import Settings
 from api.core.errors import NotFound
-from api.core.geojson import DECIMALS, GEOJSON, BBox, bbox_clause, bbox_params, feature_collection
+from api.core.geojson import DECIMALS, GEOJSON, BBox, bbox_clause, bbox_params, layer_response
 from api.grids.schemas import LayoutOut
 from api.people.service import mask_phone
 
@@ -61,13 +64,15 @@ def layout(session: Session, *, layout_id: int) -> LayoutOut:
 
 def grids(
     session: Session,
+    factory: Callable[[], AbstractContextManager[Session]],
     *,
     layout_id: int | None,
     community: str | None,
     bbox: BBox | None,
-    limit: int,
+    limit: int | Literal["all"] | None,
     offset: int,
     request: Request,
+    settings: Settings,
 ) -> Response:
     lid = resolve_layout(session, layout_id=layout_id)
     where = f"""layout_id = :layout AND (CAST(:community AS text) IS NULL OR community_code = :community)
@@ -75,10 +80,10 @@ def grids(
     inner = f"""SELECT code, name, name_en, community_code, households, population, boundary
                 FROM grid WHERE {where} ORDER BY code"""
     params = {"layout": lid, "community": community, **bbox_params(bbox)}
-    return feature_collection(
-        session, inner, params, id_column="code", geom_column="boundary",
+    return layer_response(
+        session, factory, inner, params, id_column="code", geom_column="boundary",
         count_sql=f"SELECT count(*) FROM grid WHERE {where}", limit=limit, offset=offset,
-        request=request, extra={"layout_id": lid},
+        request=request, settings=settings, extra={"layout_id": lid},
     )
 
 

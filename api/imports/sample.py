@@ -62,7 +62,7 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     counts: dict[str, int] = {}
     counts["category"] = _load_csv(session, "category", directory / "categories.csv",
                                    ["code", "name", "name_en", "kind", "major_code", "major_name", "major_name_en",
-                                    "time_limit_hours"])
+                                    "time_limit_hours", "after_photo_required"])
     counts["department"] = _load_csv(session, "department", directory / "departments.csv", ["code", "name", "name_en"])
 
     for layer in ("streets", "communities"):
@@ -82,6 +82,10 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     counts.update(load_sample_registry(session))  # the standard address registry (api/addresses/sample.py)
     counts["person"] = _load_people(session, directory / "people.csv.gz")
     say(f"people: {counts['person']}")
+    from api.users.seed import load_demo_users  # one demo user per role (sample_data/users.csv)
+
+    counts["app_user"] = load_demo_users(session, path=directory / "users.csv")
+    say(f"demo users: {counts['app_user']} (passwords in sample_data/README.md)")
     shift = timedelta(days=max(0, (now - REFERENCE_DATE).days))
     counts.update(_load_reports(session, artefact, shift=shift))
     say(f"reports: {counts['report']} (routed {counts['routed']}, cases {counts['cases']}, "

@@ -28,8 +28,17 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import ImportFailed, InvalidParameter
-from geo.crs import BD09, GCJ02, UnknownCRS, parse_crs, to_wgs84
-from geo.validate import DEFAULT_AREA_TOLERANCE, check_polygons
+from api.imports.files import (  # noqa: F401 - check_shapefile is imported from here by the address import
+    Declared,
+    FileLimits,
+    check_dbf_encoding,
+    check_shapefile,
+    declared_crs,
+    default_limits,
+    opened,
+)
+from geo.crs import BD09, GCJ02, UnknownCRS, implausible_coordinates, parse_crs, to_wgs84
+from geo.validate import DEFAULT_AREA_TOLERANCE, check_polygons, first_over_vertex_limit
 
 Progress = Callable[[int, int], None]
 
@@ -48,6 +57,7 @@ class ImportResult:
     rows_updated: int = 0
     crs_assumed: str = "wgs84"
     crs_source: str = "default"  # option | file | default
+    crs_read_from: str = "no CRS in the file: WGS84 assumed"  # the same, in words: "the .prj file (plan.prj)"
     repaired: list[tuple[int, str]] = field(default_factory=list)
     layout_id: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -57,9 +67,18 @@ class ImportResult:
 # Reading
 
 
-def read_vector(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
+def read_vector(path: Path, *, layer: str | None = None, limits: FileLimits | None = None) -> gpd.GeoDataFrame:
     """Read GeoJSON, GeoPackage or a (zipped) Shapefile with pyogrio, or say clearly why not."""
+    return read_declared(path, layer=layer, limits=limits)[0]
+
+
+def read_declared(path: Path, *, layer: str | None = None, limits: FileLimits | None = None
+                  ) -> tuple[gpd.GeoDataFrame, Declared]:
+    """:func:`read_vector` and the CRS the file declares (with where it was read). A zip is opened within
+    ``limits`` (api/imports/files.py), a file of more features than ``limits.max_features`` is refused having
+    read one feature past the limit, never the whole file."""
     path = Path(path)
+    limits = limits or default_limits()
     if not path.exists():
         raise ImportFailed(f"{path} does not exist", reason="file_not_found")
     if path.suffix.lower() not in READABLE:
@@ -67,54 +86,26 @@ def read_vector(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
             f"{path.name}: unsupported file type; use GeoJSON, GeoPackage or a zipped Shapefile",
             reason="unsupported_format",
         )
-    if path.suffix.lower() in (".zip", ".shp"):
-        check_shapefile(path)
-    try:
-        return pyogrio.read_dataframe(path, layer=layer, encoding=None)
-    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ... and GDAL messages
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
-
-
-def _shapefile_parts(path: Path) -> dict[str, bytes | None]:
-    """The .dbf bytes and whether a .cpg exists, for a .shp or a zipped Shapefile (first .shp in the zip)."""
-    if path.suffix.lower() == ".shp":
-        names = {p.suffix.lower(): p for p in path.parent.glob(path.stem + ".*")}
-        return {ext: names[ext].read_bytes() if ext in names else None for ext in (".shp", ".shx", ".dbf", ".cpg")}
-    try:
-        with zipfile.ZipFile(path) as z:
-            members = [n for n in z.namelist() if not n.endswith("/")]
-            shp = next((n for n in members if n.lower().endswith(".shp")), None)
-            if shp is None:
-                return {}
-            stem = shp[:-4]
-            found = {n[len(stem):].lower(): n for n in members if n.startswith(stem) and len(n) == len(stem) + 4}
-            return {ext: z.read(found[ext]) if ext in found else None for ext in (".shp", ".shx", ".dbf", ".cpg")}
-    except zipfile.BadZipFile:
-        return {}
-
-
-def check_shapefile(path: Path) -> None:
-    """Refuse, by name, a Shapefile that would otherwise import wrong or fail with a GDAL riddle:
-    a missing part (.shx, .dbf), or names in a legacy encoding (GBK, usual in Chinese GIS data) that no
-    .cpg file declares: GDAL would read them as Latin-1 and store mojibake without a word."""
-    parts = _shapefile_parts(path)
-    if not parts:
-        return  # not a zip of a Shapefile: let the reader say what it is
-    missing = [ext for ext in (".shx", ".dbf") if parts.get(ext) is None]
-    if missing:
-        raise ImportFailed(f"{path.name}: the Shapefile lacks its {' and '.join(missing)} part(s); zip the .shp, .shx,"
-                           " .dbf, .prj (and .cpg) files together", reason="unreadable")
-    dbf = parts[".dbf"] or b""
-    if parts.get(".cpg") is None and len(dbf) > 32 and dbf[29] == 0:  # no .cpg and no code page (LDID) byte
-        header_len = int.from_bytes(dbf[8:10], "little")
+    cap = limits.max_features
+    with opened(path, limits) as real:
+        if real.suffix.lower() == ".shp":
+            check_dbf_encoding(real, display=path.name)
+        # a .prj or GeoJSON crs member is read first: GDAL fails on a malformed one with a riddle ("missing , or ]")
+        declared = None if real.suffix.lower() == ".gpkg" else declared_crs(real, display=path.name, gdal_crs=None)
         try:
-            dbf[header_len:].decode("utf-8")
-        except UnicodeDecodeError:
-            raise ImportFailed(
-                f"{path.name}: the attribute table's text is not UTF-8 and no .cpg file says which encoding it is "
-                "(Chinese GIS files are often GBK); add a .cpg file containing the encoding (e.g. GBK) next to the "
-                ".dbf and import again", reason="unknown_encoding") from None
+            gdf = pyogrio.read_dataframe(real, layer=layer, encoding=None,
+                                         max_features=cap + 1 if cap is not None else None)
+        except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ... and GDAL messages
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = msg.replace(str(real.parent) + "/", "")  # no temporary paths in what the user reads
+            raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
+        if cap is not None and len(gdf) > cap:
+            raise ImportFailed(f"{path.name} has more than {cap:,} features (GRIDMAP_UPLOAD_MAX_FEATURES); split it, "
+                               "or import it on the server with `gridmap import`", reason="too_many_features",
+                               limit=cap, setting="GRIDMAP_UPLOAD_MAX_FEATURES")
+        if declared is None:
+            declared = declared_crs(real, display=path.name, gdal_crs=gdf.crs.to_string() if gdf.crs else None)
+    return gdf, declared
 
 
 def _transform_chinese(geoms: np.ndarray, name: str) -> np.ndarray:
@@ -125,30 +116,42 @@ def _transform_chinese(geoms: np.ndarray, name: str) -> np.ndarray:
     return shapely.transform(geoms, fn)
 
 
-def normalise_crs(gdf: gpd.GeoDataFrame, crs: str | None) -> tuple[np.ndarray, str, str]:
-    """Bring geometries to WGS84. Returns (geometries, CRS assumed, where that came from).
+def normalise_crs(gdf: gpd.GeoDataFrame, crs: str | None, declared: Declared | None = None
+                  ) -> tuple[np.ndarray, str, str, str]:
+    """Bring geometries to WGS84. Returns (geometries, CRS assumed, where that came from: ``option``, ``file`` or
+    ``default``, and the same in words: "the crs parameter", "the .prj file (plan.prj)"...).
 
     ``crs`` given on the command line wins over what the file declares, because GCJ-02 and BD-09
-    data is routinely saved with a WGS84 label by the tools that digitise it.
+    data is routinely saved with a WGS84 label by the tools that digitise it. Coordinates that cannot be in the
+    CRS used (degrees under a projected CRS, points outside its area of use) are refused, naming the CRS and
+    where it was read (issue 17: degrees under a .prj of EPSG:3857 used to land in the Gulf of Guinea).
     """
     try:
         wanted = parse_crs(crs) if crs else None
     except UnknownCRS as exc:
         raise InvalidParameter(str(exc), field="crs") from None
+    if declared is None:  # a GeoDataFrame from elsewhere: what GDAL read is all there is
+        declared = Declared(gdf.crs, "the file") if gdf.crs is not None else Declared(None, "no CRS in the file")
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    if wanted is None:
-        if gdf.crs is None:
-            return geoms, "wgs84", "default"
-        file_crs = parse_crs(gdf.crs.to_string())
-        wanted, source = file_crs, "file"
+    if wanted is not None:
+        source, where = "option", "the crs parameter"
+    elif declared.crs is not None:
+        wanted, source, where = parse_crs(declared.crs.to_string()), "file", declared.where
     else:
-        source = "option"
+        wanted, source, where = parse_crs(None), "default", f"{declared.where}: WGS84 assumed"
     if wanted.is_geographic_wgs84:
-        return geoms, wanted.name, source
-    if wanted.name in (GCJ02, BD09):
-        return _transform_chinese(geoms, wanted.name), wanted.name, source
-    out = gpd.GeoSeries(geoms, crs=wanted.name).to_crs(4326)
-    return np.asarray(out.values, dtype=object), wanted.name, source
+        out = geoms
+    elif wanted.name in (GCJ02, BD09):
+        out = _transform_chinese(geoms, wanted.name)
+    else:
+        out = np.asarray(gpd.GeoSeries(geoms, crs=wanted.name).to_crs(4326).values, dtype=object)
+    with np.errstate(invalid="ignore"):
+        wrong = implausible_coordinates(wanted.name, shapely.bounds(geoms), shapely.bounds(out))
+    if wrong is not None:
+        i, why = wrong
+        raise ImportFailed(f"the CRS {wanted.name} (read from {where}) does not fit the coordinates: {why}",
+                           row=i + 1, reason="coordinates_outside_crs", crs=wanted.name, crs_read_from=where)
+    return out, wanted.name, source, where
 
 
 def _check_lonlat(geoms: np.ndarray, rows: np.ndarray) -> None:
@@ -179,8 +182,10 @@ def _check_lonlat(geoms: np.ndarray, rows: np.ndarray) -> None:
 
 
 def _column(df: pd.DataFrame, name: str | None, *fallbacks: str) -> pd.Series | None:
-    for candidate in (name, *fallbacks):
-        if candidate and candidate in df.columns:
+    """The field the caller named, which must exist (issue 17 #11: a missing ``code_field`` silently fell back
+    to a ``code`` field), or else the first default field the file has, or None."""
+    for candidate in (name,) if name else fallbacks:
+        if candidate in df.columns:
             return df[candidate]
     if name:
         raise InvalidParameter(
@@ -409,16 +414,27 @@ def import_layer(
     explode: bool = False,
     area_tolerance: float = DEFAULT_AREA_TOLERANCE,
     progress: Progress | None = None,
+    limits: FileLimits | None = None,
 ) -> ImportResult:
-    """Import one file into one layer, inside the caller's transaction (commit is the caller's)."""
+    """Import one file into one layer, inside the caller's transaction (commit is the caller's), within
+    ``limits`` (default: the settings' archive and vertex caps; uploads add their byte and feature caps)."""
     if layer not in LAYERS:
         raise InvalidParameter(f"layer must be one of {', '.join(LAYERS)}", field="layer")
     path = Path(path)
-    gdf = read_vector(path, layer=source_layer)
+    limits = limits or default_limits()
+    gdf, declared = read_declared(path, layer=source_layer, limits=limits)
     result = ImportResult(layer=layer, path=str(path), rows_read=len(gdf))
     if len(gdf) == 0:
         raise ImportFailed(f"{path.name} has no features", reason="empty_file")
-    geoms, result.crs_assumed, result.crs_source = normalise_crs(gdf, crs)
+    if limits.max_vertices is not None:
+        over = first_over_vertex_limit(gdf.geometry.values, limits.max_vertices)
+        if over is not None:
+            i, count = over
+            raise ImportFailed(f"row {i + 1}: the geometry has {count:,} vertices; at most {limits.max_vertices:,} "
+                               "are accepted (GRIDMAP_IMPORT_MAX_VERTICES): simplify it", row=i + 1,
+                               reason="too_many_vertices", limit=limits.max_vertices, vertices=count,
+                               setting="GRIDMAP_IMPORT_MAX_VERTICES")
+    geoms, result.crs_assumed, result.crs_source, result.crs_read_from = normalise_crs(gdf, crs, declared)
     rows = np.arange(1, len(gdf) + 1)
     df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     df["geometry"] = geoms

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.core.deps import Locator, SessionDep, SessionFactory, SettingsDep
-from api.core.errors import ValidationFailed
+from api.core.errors import MalformedBody, ValidationFailed
 from api.core.params import MAX_BIGINT, IdQuery
 from api.locate import service
 
@@ -106,7 +106,7 @@ def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> 
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
+        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
     if "addresses" in doc:
         items = doc["addresses"]
         if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
@@ -123,5 +123,8 @@ def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> 
         return {"count": len(results), "results": results}
     if not isinstance(doc.get("address"), str):
         raise ValidationFailed("address must be a string", field="address")
+    for name in ("lon", "lat"):
+        if isinstance(doc.get(name), bool):
+            raise ValidationFailed(f"{name} must be a number, not a boolean", field=name)
     return locate_address(session, cache=cache, q=doc["address"], at=when, layout_id=layout, tolerance_m=tolerance_m,
                           lon=doc.get("lon"), lat=doc.get("lat"), crs=doc.get("crs"))

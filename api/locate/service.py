@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.core.errors import InvalidParameter, NotFound, ValidationFailed
+from api.core.errors import InvalidParameter, MalformedBody, NotFound, ValidationFailed
 from api.core.observe import record_routing
+from api.core.params import has_bool
 from api.locate.index import IndexCache, LayoutIndex
 from api.people.service import mask_phone
 from geo.crs import UnknownCRS, parse_crs, to_wgs84
@@ -216,7 +217,7 @@ def parse_batch(body: bytes, *, max_points: int) -> tuple[NDArray, NDArray, str 
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed(f"the body is not valid JSON: {exc}", field="body") from None
+        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
     if not isinstance(doc, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     crs = doc.get("crs")
@@ -246,9 +247,12 @@ def parse_batch(body: bytes, *, max_points: int) -> tuple[NDArray, NDArray, str 
         arr = np.array(coords, dtype=float)
     except (TypeError, ValueError):
         arr = None
+    if arr is not None and (b"true" in body or b"false" in body) and has_bool(coords):
+        arr = None  # numpy reads true as 1.0: a boolean is no coordinate (issue 17 #12)
     if arr is None or arr.ndim != 2 or (len(arr) and arr.shape[1] < 2):
         for i, c in enumerate(coords):
-            if not (isinstance(c, list) and len(c) >= 2 and all(isinstance(v, int | float) for v in c[:2])):
+            if not (isinstance(c, list) and len(c) >= 2 and all(isinstance(v, int | float) for v in c[:2])
+                    and not has_bool(c[:2])):
                 raise ValidationFailed(f"{field}[{i}]: expected [lon, lat] numbers, got {c!r}"[:300],
                                        field=field, index=i)
         raise ValidationFailed(f"{field}: expected a list of [lon, lat]", field=field)

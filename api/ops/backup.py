@@ -6,14 +6,22 @@ named FILE is always a whole backup. A restore runs in one transaction (``--sing
 lands completely or leaves the database as it was. It refuses to write over a database that already holds
 gridmap tables unless told ``--force`` (then ``--clean --if-exists`` replaces them). The password, if the URL
 has one, goes to the tools through ``PGPASSWORD``, never on a command line other users could read in ``ps``.
+
+Photos (api/media) are not in the database: a backup also writes ``FILE.media.tar`` beside FILE, holding every
+blob a ``media`` row names, read through the storage interface (so a directory or an S3 bucket alike), listed
+*after* pg_dump's snapshot was taken (a superset of what the dump refers to: a photo's blobs are stored before
+its row commits). A restore puts them back through the storage (content-addressed: a blob already there is
+left as it is).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from api.core.config import sqlalchemy_url
 from api.core.errors import GridmapError
+from api.media.storage import Storage, content_type_of
 
 
 class BackupFailed(GridmapError):
@@ -90,8 +99,55 @@ def _run(cmd: list[str], target: Target, what: str) -> subprocess.CompletedProce
     return proc
 
 
-def backup(url: str, file: Path) -> dict:
-    """Dump the database at ``url`` to ``file``; returns what was written (bytes, tables)."""
+def media_file(file: Path) -> Path:
+    """Where the photos of the backup ``file`` go."""
+    return file.with_name(file.name + ".media.tar")
+
+
+def backup_media(url: str, file: Path, storage: Storage) -> int:
+    """Every blob a ``media`` row names, into a tar beside the dump; returns how many."""
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            keys = sorted(set(conn.execute(text(
+                "SELECT display_key FROM media UNION SELECT thumb_key FROM media")).scalars()))
+    finally:
+        engine.dispose()
+    target = media_file(file)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with tarfile.open(partial, "w") as tar:
+            for key in keys:
+                data = storage.get(key)
+                info = tarfile.TarInfo(key)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return len(keys)
+
+
+def restore_media(file: Path, storage: Storage) -> int:
+    """Put the photos of the backup ``file`` back (none when it has no media tar); returns how many."""
+    source = media_file(file)
+    if not source.is_file():
+        return 0
+    count = 0
+    with tarfile.open(source, "r") as tar:
+        for member in tar:
+            if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
+                continue  # only plain content-addressed keys
+            fh = tar.extractfile(member)
+            if fh is not None:
+                storage.put(member.name, fh.read(), content_type_of(member.name))
+                count += 1
+    return count
+
+
+def backup(url: str, file: Path, storage: Storage | None = None) -> dict:
+    """Dump the database at ``url`` to ``file`` (and, given ``storage``, its photos beside it); returns what was
+    written (bytes, tables, media blobs)."""
     target = Target.from_url(url)
     file = Path(file)
     if file.is_dir():
@@ -103,7 +159,8 @@ def backup(url: str, file: Path) -> dict:
         partial.replace(file)
     finally:
         partial.unlink(missing_ok=True)
-    return {"file": str(file), "bytes": file.stat().st_size, "tables": len(tables_in(file, target))}
+    media = backup_media(url, file, storage) if storage is not None else 0
+    return {"file": str(file), "bytes": file.stat().st_size, "tables": len(tables_in(file, target)), "media": media}
 
 
 def tables_in(file: Path, target: Target | None = None) -> list[str]:
@@ -125,7 +182,7 @@ def user_tables(url: str) -> int:
         engine.dispose()
 
 
-def restore(url: str, file: Path, *, force: bool = False) -> dict:
+def restore(url: str, file: Path, *, force: bool = False, storage: Storage | None = None) -> dict:
     """Restore ``file`` into the database at ``url``, in one transaction."""
     file = Path(file)
     if not file.is_file():
@@ -140,4 +197,6 @@ def restore(url: str, file: Path, *, force: bool = False) -> dict:
     if existing:
         cmd += ["--clean", "--if-exists"]
     _run([*cmd, *target.args(), str(file)], target, "pg_restore")
-    return {"file": str(file), "tables": len(tables), "database": target.describe(), "replaced": existing}
+    media = restore_media(file, storage) if storage is not None else 0
+    return {"file": str(file), "tables": len(tables), "database": target.describe(), "replaced": existing,
+            "media": media}

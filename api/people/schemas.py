@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.params import Integer
+
 PersonRole = Literal["grid_leader", "grid_worker", "building_chief", "unit_chief", "party_member", "volunteer"]
 
 
@@ -14,7 +16,7 @@ class PersonIn(BaseModel):
     role: PersonRole
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+\- ()]{3,40}$")
     grid_code: str | None = Field(default=None, pattern=r"^[0-9]{15}$")
-    building_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    building_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1)
     community_code: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
     on_duty: bool = False
 
@@ -26,7 +28,7 @@ class PersonUpdate(BaseModel):
     role: PersonRole | None = None
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+\- ()]{3,40}$")
     grid_code: str | None = Field(default=None, pattern=r"^[0-9]{15}$")
-    building_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    building_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1)
     community_code: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
     on_duty: bool | None = None
     active: bool | None = None

@@ -58,7 +58,9 @@ def _person_out(r: Any, *, unmask: bool) -> PersonOut:
 
 
 def list_people(session: Session, *, principal: Principal, grid: str | None, area: str | None, role: str | None,
-                building_id: int | None, active: bool | None, limit: int, offset: int) -> tuple[list[PersonOut], int]:
+                building_id: int | None, active: bool | None, limit: int, offset: int,
+                q: str | None = None) -> tuple[list[PersonOut], int]:
+    """People the principal may see; ``q`` finds them by a part of the name (people pickers: no typed ids)."""
     # Staff are read by grid only: an operator reads every grid's staff (to hand a case over by phone).
     grids = grid_scope(principal)
     scope, params = ("p.grid_code = ANY(CAST(:_scope AS text[]))", {"_scope": grids}) if grids is not None \
@@ -68,8 +70,10 @@ def list_people(session: Session, *, principal: Principal, grid: str | None, are
         AND (CAST(:area AS text) IS NULL OR starts_with(p.grid_code, :area) OR p.community_code = :area)
         AND (CAST(:role AS text) IS NULL OR p.role = :role)
         AND (CAST(:building AS bigint) IS NULL OR p.building_id = :building)
-        AND (CAST(:active AS boolean) IS NULL OR p.active = :active)"""
-    params.update({"grid": grid, "area": area, "role": role, "building": building_id, "active": active})
+        AND (CAST(:active AS boolean) IS NULL OR p.active = :active)
+        AND (CAST(:q AS text) IS NULL OR strpos(p.name, :q) > 0)"""
+    params.update({"grid": grid, "area": area, "role": role, "building": building_id, "active": active,
+                   "q": q or None})
     total = session.execute(text(f"SELECT count(*) FROM person p {where}"), params).scalar_one()
     rows = session.execute(text(f"SELECT p.* FROM person p {where} ORDER BY p.grid_code NULLS LAST, p.role, p.id "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()

@@ -14,10 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.service import Principal
 from api.core.config import Settings
 from api.core.deps import CurrentUser, Planner, SessionDep, SettingsDep
-from api.core.errors import InvalidParameter, ValidationFailed
+from api.core.errors import InvalidParameter, UnsupportedMediaType, ValidationFailed, validation_problem
 from api.core.geojson import GEOJSON
 from api.grids import service as grids
 from api.grids.schemas import LayoutOut
+from api.imports.files import FileLimits
 from api.planner import checks, publish, service
 from api.planner.schemas import EditIn, LayoutCreate, PublishIn, UndoIn
 
@@ -33,6 +34,7 @@ async def _publisher(principal: CurrentUser, settings: SettingsDep) -> Principal
 
 Publisher = Annotated[Principal, Depends(_publisher)]
 JSON = "application/json"
+_FORM_FIELDS = ("file", "name", "crs", "code_field", "name_field", "code_prefix", "layer")
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -61,25 +63,28 @@ def _create_copy(session, settings: Settings, body: LayoutCreate) -> dict[str, A
     return _layout_body(session, new)
 
 
-def _create_import(session, form: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
     upload = form["file"]
     new, info = service.import_draft(
         session, content=upload["content"], filename=upload["filename"], name=form["name"], crs=form.get("crs"),
         code_field=form.get("code_field"), name_field=form.get("name_field"), code_prefix=form.get("code_prefix"),
-        layer=form.get("layer"))
+        layer=form.get("layer"), limits=FileLimits.from_settings(settings, upload=True))
     return {**_layout_body(session, new), "import": info}
 
 
 @router.post("/layouts", status_code=201, response_model=LayoutOut, openapi_extra=_CREATE_DOC,
-             responses={201: {"description": "the new draft (with `import` for an uploaded file)"}})
+             responses={201: {"description": "the new draft (with `import` for an uploaded file)"},
+                        413: {"description": "the file passes GRIDMAP_UPLOAD_MAX_BYTES (`payload_too_large`) or, a "
+                                             "zip, its archive limits (`archive_too_large`); the problem names it",
+                              "content": {"application/problem+json": {}}}})
 async def create_layout(request: Request, session: SessionDep, settings: SettingsDep, _: Planner) -> Response:
     """A new draft layout: a copy of a layout (JSON `{name, copy_of}`; `copy_of` null = the one in force), or
     an imported file (multipart: `file`, `name`, `crs`, `code_field`, `name_field`, `code_prefix`)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
+        form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS))
         fields: dict[str, Any] = {}
-        for key in ("name", "crs", "code_field", "name_field", "code_prefix", "layer"):
+        for key in _FORM_FIELDS[1:]:
             v = form.get(key)
             if v is not None and not isinstance(v, str):
                 raise InvalidParameter(f"{key} must be a text field", field=key)
@@ -89,17 +94,18 @@ async def create_layout(request: Request, session: SessionDep, settings: Setting
             raise ValidationFailed("file: send the layer as a file field named 'file'", field="file")
         if not fields["name"]:
             raise ValidationFailed("name: give the draft a name", field="name")
-        fields["file"] = {"content": await upload.read(), "filename": upload.filename or ""}
-        out = await run_in_threadpool(_create_import, session, fields)
+        # the spooled file itself (on disk past 1 MiB), copied in chunks under GRIDMAP_UPLOAD_MAX_BYTES
+        fields["file"] = {"content": upload.file, "filename": upload.filename or ""}
+        out = await run_in_threadpool(_create_import, session, settings, fields)
         return _json(out, 201)
+    if ctype.startswith("application/x-www-form-urlencoded"):  # a form without its file
+        raise UnsupportedMediaType("send the file as multipart/form-data (a field named 'file'), or JSON "
+                                   "{name, copy_of}", field="file")
     try:
         raw = await request.body()
         body = LayoutCreate.model_validate_json(raw or b"null")
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-                  for e in exc.errors()]
-        raise ValidationFailed("; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors),
-                               errors=errors) from None
+        raise validation_problem(exc.errors()) from None
     out = await run_in_threadpool(_create_copy, session, settings, body)
     return _json(out, 201)
 

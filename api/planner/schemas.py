@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.core.params import Integer, Number
+
 Code = Annotated[str, Field(pattern=r"^[0-9]{15}$", description="15-digit grid code")]
 GeoJSONGeometry = dict[str, Any]
-SnapM = Annotated[float, Field(ge=0, le=50, description="snap vertices within this many metres (0 = off)")]
+SnapM = Annotated[Number, Field(ge=0, le=50, description="snap vertices within this many metres (0 = off)")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -19,12 +21,12 @@ class Strict(BaseModel):
 
 class LayoutCreate(Strict):
     name: Name
-    copy_of: int | None = Field(default=None, ge=1, description="layout to copy; null = the one in force now")
+    copy_of: Integer | None = Field(default=None, ge=1, description="layout to copy; null = the one in force now")
     note: str | None = Field(default=None, max_length=2000)
 
 
 class _Edit(Strict):
-    base_revision: int = Field(ge=0)
+    base_revision: Integer = Field(ge=0)
 
 
 class GridGeometry(Strict):
@@ -86,14 +88,14 @@ class UpdateAttrs(_Edit):
     name: Name | None = None
     name_en: str | None = Field(default=None, max_length=200)
     new_code: str | None = None
-    households: int | None = Field(default=None, ge=0, le=1_000_000)
-    population: int | None = Field(default=None, ge=0, le=10_000_000)
-    staff: list[int] | None = Field(default=None, max_length=200)
+    households: Integer | None = Field(default=None, ge=0, le=1_000_000)
+    population: Integer | None = Field(default=None, ge=0, le=10_000_000)
+    staff: list[Integer] | None = Field(default=None, max_length=200)
 
 
 class AssignBuilding(_Edit):
     op: Literal["assign_building"]
-    building_id: int | None = Field(default=None, ge=1)
+    building_id: Integer | None = Field(default=None, ge=1)
     building_code: str | None = Field(default=None, min_length=1, max_length=32)
     code: Code
 
@@ -109,11 +111,11 @@ EditIn = Annotated[UpdateGeometry | Split | Merge | Create | Delete | UpdateAttr
 
 
 class UndoIn(Strict):
-    base_revision: int = Field(ge=0)
+    base_revision: Integer = Field(ge=0)
 
 
 class PublishIn(Strict):
-    base_revision: int = Field(ge=0)
+    base_revision: Integer = Field(ge=0)
     effective_from: datetime | None = None
     reroute_open_cases: bool = False
     override_reason: str | None = Field(default=None, max_length=2000)

@@ -15,7 +15,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import shapely
@@ -41,7 +41,9 @@ from api.core.errors import (
     SplitFailed,
 )
 from api.core.geojson import DECIMALS
+from api.core.params import has_bool
 from api.grids.service import layout_in_force
+from api.imports.files import FileLimits
 from api.planner import schemas as s
 from geo.edit import (
     EditError,
@@ -55,6 +57,7 @@ from geo.edit import (
     snap,
     split_polygon,
 )
+from geo.validate import first_over_vertex_limit
 
 STAFF_ROLES = ("grid_leader", "grid_worker")
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
@@ -194,31 +197,34 @@ def create_copy(session: Session, *, name: str, copy_of: int | None, note: str |
     return new
 
 
-def import_draft(session: Session, *, content: bytes, filename: str, name: str, crs: str | None,
+def import_draft(session: Session, *, content: bytes | IO[bytes], filename: str, name: str, crs: str | None,
                  code_field: str | None, name_field: str | None, code_prefix: str | None,
-                 layer: str | None) -> tuple[int, dict[str, Any]]:
+                 layer: str | None, limits: FileLimits | None = None) -> tuple[int, dict[str, Any]]:
     """A new draft from an uploaded file (GeoJSON, GeoPackage, zipped Shapefile), via the import path the
-    CLI uses: the file lands whole or not at all (a savepoint), the CRS converted, small repairs listed."""
+    CLI uses: the file lands whole or not at all (a savepoint), the CRS converted, small repairs listed. The
+    upload is copied to disk in chunks within ``limits`` (api/imports/files.py), never held whole in memory."""
+    from api.imports.files import save_upload
     from api.imports.service import import_layer
 
     suffix = Path(filename or "").suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise ImportFailed(f"{filename or 'the file'}: unsupported file type; send GeoJSON, a GeoPackage (.gpkg) "
                            "or a zipped Shapefile (.zip)", reason="unsupported_format")
-    if not content:
-        raise ImportFailed("the file is empty", reason="empty_file")
-    with tempfile.TemporaryDirectory() as tmp, session.begin_nested():
+    with tempfile.TemporaryDirectory() as tmp:
         # the planner's own file name, so that an error names the file they sent
         stem = re.sub(r"[^\w.\-]+", "_", Path(filename).stem)[:80].strip("._") or "upload"
         path = Path(tmp) / f"{stem}{suffix}"
-        path.write_bytes(content)
-        new = session.execute(text("INSERT INTO grid_layout (name, status) VALUES (:n, 'draft') RETURNING id"),
-                              {"n": name}).scalar_one()
-        res = import_layer(session, layer="grids", path=path, source_layer=layer or None,
-                           code_field=code_field or None, name_field=name_field or None, crs=crs or None,
-                           layout=str(new), code_prefix=code_prefix or None)
+        if not save_upload(content, path, max_bytes=limits.max_bytes if limits else None):
+            raise ImportFailed("the file is empty", reason="empty_file")
+        with session.begin_nested():
+            new = session.execute(text("INSERT INTO grid_layout (name, status) VALUES (:n, 'draft') RETURNING id"),
+                                  {"n": name}).scalar_one()
+            res = import_layer(session, layer="grids", path=path, source_layer=layer or None,
+                               code_field=code_field or None, name_field=name_field or None, crs=crs or None,
+                               layout=str(new), code_prefix=code_prefix or None, limits=limits)
     return new, {"rows": res.rows_imported, "repaired": [{"row": r, "reason": why} for r, why in res.repaired],
-                 "crs_assumed": res.crs_assumed, "crs_source": res.crs_source, "notes": res.notes}
+                 "crs_assumed": res.crs_assumed, "crs_source": res.crs_source, "crs_read_from": res.crs_read_from,
+                 "notes": res.notes}
 
 
 def delete_draft(session: Session, *, layout_id: int) -> None:
@@ -272,6 +278,8 @@ def grid_features(session: Session, *, layout_id: int, codes: list[str] | None =
 
 
 def _geometry(obj: dict[str, Any], *, what: str) -> Any:
+    if isinstance(obj, dict) and has_bool(obj.get("coordinates")):  # shapely would read true as 1.0
+        raise InvalidGeometry(f"the {what} has a boolean among its coordinates", reason="not_geojson")
     try:
         return shape(obj)
     except Exception as exc:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON
@@ -570,6 +578,13 @@ def apply_edit(session: Session, *, layout_id: int, body: Any, actor: str, setti
     for r in after:
         if r.geom is None or r.geom.is_empty:
             raise EditRefused(f"grid {r.code} would be empty", reason="empty")
+    over = first_over_vertex_limit([r.geom for r in after], settings.import_max_vertices)
+    if over is not None:  # issue 17: the import's vertex cap holds for drawn grids too
+        i, count = over
+        raise InvalidGeometry(f"grid {after[i].code} would have {count:,} vertices; at most "
+                              f"{settings.import_max_vertices:,} are accepted (GRIDMAP_IMPORT_MAX_VERTICES)",
+                              reason="too_many_vertices", limit=settings.import_max_vertices,
+                              setting="GRIDMAP_IMPORT_MAX_VERTICES")
     write_rows(session, layout_id, [r.code for r in before], after)
     edit = _record(session, layout_id=layout_id, op=body.op, params=params, before=before, after=after, actor=actor)
     return _answer(session, layout_id, edit, before, after)

@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from api.core.errors import ImportFailed, InvalidParameter
+from api.core.errors import GridmapError, ImportFailed, InvalidParameter
 from api.core.pgcopy import binary_copy_chunks
 from api.imports.service import READABLE
 from api.locate.index import build_layout_index
@@ -122,8 +122,12 @@ def read_reports(path: Path, *, layer: str | None = None) -> pd.DataFrame:
         if path.suffix.lower() not in READABLE:
             raise ImportFailed(f"{path.name}: use CSV, GeoJSON, GeoPackage or a zipped Shapefile",
                                reason="unsupported_format")
+        if path.suffix.lower() in (".zip", ".shp"):
+            from api.imports.files import check_shapefile
+
+            check_shapefile(path)  # issue 17: a zip within the archive limits, a .dbf's encoding declared
         gdf = pyogrio.read_dataframe(path, layer=layer)
-    except ImportFailed:
+    except GridmapError:  # ImportFailed, or a zip past the archive limits (413)
         raise
     except Exception as exc:  # pandas/pyogrio parse errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -27,6 +27,8 @@ class Category(Base):
     major_name: Mapped[str]
     major_name_en: Mapped[str | None]
     time_limit_hours: Mapped[float]
+    #: A case of this category is resolved only with an after photo (处置后照片; migration 0016).
+    after_photo_required: Mapped[bool] = mapped_column(default=False)
 
 
 class Report(Base):

@@ -24,7 +24,8 @@ router = APIRouter(tags=["reports"])
 def list_categories(session: SessionDep, _: Locator) -> CategoryList:
     """Report categories (GB/T 30428.2 components and events, plus community governance), with time limits."""
     rows = session.scalars(select(Category).order_by(Category.code))
-    return CategoryList(items=[CategoryOut.model_validate(r) for r in rows])
+    return CategoryList(items=[CategoryOut.model_validate(r).model_copy(update={"initials": service.initials(r.name)})
+                               for r in rows])
 
 
 @router.post("/reports", response_model=ReportOut, status_code=status.HTTP_201_CREATED,

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.core.params import Number
+from api.media.schemas import PhotoRef
 
 
 class CategoryOut(BaseModel):
@@ -16,6 +19,7 @@ class CategoryOut(BaseModel):
     major_name: str
     major_name_en: str | None
     time_limit_hours: float
+    initials: str = Field(default="", description="pinyin initials of the name (垃圾堆放 → ljdf), for pickers")
 
 
 class CategoryList(BaseModel):
@@ -38,13 +42,14 @@ class ReportIn(BaseModel):
                                     description="the sender's own id; unique per source")
     category: str = Field(min_length=1, max_length=16, examples=["E01001"], description="a category code")
     description: str | None = Field(default=None, max_length=4000)
-    lon: float | None = Field(default=None, description="longitude (or easting with a projected crs)")
-    lat: float | None = Field(default=None, description="latitude (or northing)")
+    lon: Number | None = Field(default=None, description="longitude (or easting with a projected crs)")
+    lat: Number | None = Field(default=None, description="latitude (or northing)")
     crs: str | None = Field(default=None, description="wgs84 (default), cgcs2000, gcj02, bd09 or EPSG:nnnn")
     address: str | None = Field(default=None, max_length=500)
     reported_at: datetime | None = Field(default=None, description="when it was reported; default: now. "
                                          "A time without an offset is Beijing time.")
-    photos: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+    photos: list[PhotoRef] = Field(default_factory=list, max_length=20,
+                                   description="photo URLs, or ids of uploads to POST /api/v1/media")
     reporter: Reporter | None = None
 
 

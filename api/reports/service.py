@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.auth.roles import Can, can, filed_by, row_scope
+from api.auth.roles import Can, can, filed_by, row_scope, sees
 from api.auth.service import Principal
 from api.cases import duplicates
 from api.cases.workflow import OPEN_STATUSES
@@ -30,6 +31,7 @@ from api.core.notify import on_commit
 from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
 from api.locate.index import IndexCache
 from api.locate.service import normalise
+from api.media.service import resolve_refs
 from api.people.service import mask_phone
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
 from geo.routing import METHODS
@@ -159,7 +161,8 @@ def prepare_report(
         "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
         "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
         "address": body.address, "rname": reporter.name, "rphone": reporter.phone,
-        "photos": orjson.dumps([str(p) for p in body.photos]).decode(), "reported_at": reported_at,
+        "photos": orjson.dumps(resolve_refs(session, principal=principal, refs=body.photos, field="photos")).decode(),
+        "reported_at": reported_at,
         "lon": lon, "lat": lat, "hash": digest, "crs_assumed": crs_assumed,
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
         "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,
@@ -437,17 +440,23 @@ _GENERIC_PLANS = text("SET LOCAL plan_cache_mode = force_generic_plan")
 def _replay(session: Session, *, body: ReportIn, idempotency_key: str | None, digest: str,
             principal: Principal) -> ReportOut:
     row = session.execute(text("""
-        SELECT id, request_hash, idempotency_key FROM report
+        SELECT r.id, r.request_hash, r.idempotency_key, r.filed_by, rt.grid_code FROM report r
+        LEFT JOIN LATERAL (SELECT grid_code FROM routing x WHERE x.report_id = r.id ORDER BY x.id DESC LIMIT 1) rt
+            ON true
         WHERE source = :s AND (idempotency_key = :k OR (CAST(:e AS text) IS NOT NULL AND external_id = :e))
         ORDER BY (idempotency_key = :k) DESC NULLS LAST LIMIT 1"""),
         {"s": body.source, "k": idempotency_key, "e": body.external_id}).first()
     if row is None:  # pragma: no cover - a conflict means one of the unique keys matched
         raise Conflict("the report conflicts with another one")
+    if not sees(principal, grid_code=row.grid_code, filer=row.filed_by):
+        # Another sender's report under the same source and key (issue 17, defect 1): refused without a word of
+        # it (not its id, not its content), where it used to be answered with that report.
+        raise Conflict("the Idempotency-Key or external_id was already used by another sender of this source")
     if row.request_hash is not None and row.request_hash != digest:
         what = "Idempotency-Key" if idempotency_key and row.idempotency_key == idempotency_key else "external_id"
         raise IdempotencyConflict(
             f"{what} was already used for report {row.id} with a different request", report_id=row.id, field=what)
-    # The first answer again, whoever retries: the unique keys (source + key or external id) matched.
+    # The first answer again, to a retry by whoever may read it: the unique keys (source + key or external id) matched.
     out = report_out(session, report_id=row.id, unmask=can(principal.role, Can.SEE_CALLER))
     out.replayed = True
     return out
@@ -534,3 +543,11 @@ def list_reports(
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()
     unmask = can(principal.role, Can.SEE_CALLER)
     return [_to_out(r, unmask=unmask) for r in rows], total
+
+
+@lru_cache(maxsize=4096)
+def initials(name: str) -> str:
+    """Pinyin initials of a Chinese name (垃圾堆放 → ljdf): operators type them to find a category fast."""
+    from pypinyin import Style, lazy_pinyin
+
+    return "".join(p[:1] for p in lazy_pinyin(name, style=Style.FIRST_LETTER) if p and p[0].isalnum()).lower()

@@ -29,6 +29,10 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A wall screen (migration 0021): signs in with a one-time pairing code, never with a password.
+    kiosk: Mapped[bool] = mapped_column(default=False)
+    pairing_hash: Mapped[str | None] = mapped_column(String(64))
+    pairing_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserToken(Base):

@@ -224,3 +224,81 @@ def verify_token_digest(session: Session, *, digest: str) -> Principal | None:
             _cache.clear()
         _cache[digest] = (principal, time.monotonic() + min(TOKEN_CACHE_SECONDS, float(row.seconds_left)))
     return principal
+
+
+def issue_token(session: Session, *, user: User, ttl_minutes: float, client_ip: str | None) -> str:
+    """A new login token for ``user`` (only its digest is stored)."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(UserToken(user_id=user.id, token_hash=_digest(raw),
+                          expires_at=datetime.now(UTC) + timedelta(minutes=ttl_minutes), client_ip=client_ip))
+    session.flush()
+    return raw
+
+
+def end_sessions(session: Session, *, user_id: int) -> int:
+    """An admin signs a user (or a wall screen) out everywhere: every live token is revoked at once."""
+    get_user(session, user_id=user_id)
+    n = session.execute(text("""SELECT count(*) FROM user_token WHERE user_id = :u AND revoked_at IS NULL
+                                AND expires_at > now()"""), {"u": user_id}).scalar_one()
+    revoke_tokens(session, user_id=user_id)
+    return int(n)
+
+
+#: Pairing codes: 10 characters from an alphabet without look-alikes (0/O, 1/I/L): about 48 bits, typed once
+#: on the wall screen's keyboard, usable for minutes, consumed on use.
+PAIRING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+PAIRING_LENGTH = 10
+
+
+def _pairing_digest(code: str) -> str:
+    return _digest("pair:" + code.strip().upper().replace("-", "").replace(" ", ""))
+
+
+def create_kiosk(session: Session, *, name: str, pairing_minutes: int) -> tuple[User, str]:
+    """A wall screen: a ``viewer`` user without a usable password, and its first pairing code."""
+    slug = "".join(ch for ch in name.lower() if ch.isascii() and (ch.isalnum() or ch in "-_")) or "wall"
+    username = f"kiosk-{slug[:40]}-{secrets.token_hex(3)}"
+    user = User(username=username, display_name=name, password_hash=hash_password(secrets.token_urlsafe(32)),
+                role="viewer", kiosk=True, active=True, failed_logins=0, grid_codes=[])
+    session.add(user)
+    session.flush()
+    return user, new_pairing_code(session, user=user, minutes=pairing_minutes)
+
+
+def new_pairing_code(session: Session, *, user: User, minutes: int) -> str:
+    if not user.kiosk:
+        raise InvalidParameter("only a wall screen (kiosk) is paired with a code; people sign in with a password",
+                               field="user_id")
+    code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(PAIRING_LENGTH))
+    user.pairing_hash = _pairing_digest(code)
+    user.pairing_expires_at = datetime.now(UTC) + timedelta(minutes=minutes)
+    session.flush()
+    return f"{code[:5]}-{code[5:]}"
+
+
+def pair_kiosk(session: Session, *, code: str, ttl_minutes: float, client_ip: str | None) -> tuple[str, User]:
+    """Trade a pairing code for the wall screen's token; the code is spent whether or not the screen keeps it."""
+    user = session.scalar(select(User).where(User.pairing_hash == _pairing_digest(code), User.kiosk,
+                                             User.active).with_for_update())
+    if user is None or user.pairing_expires_at is None or user.pairing_expires_at < datetime.now(UTC):
+        raise InvalidCredentials("This pairing code is unknown, used or expired; make a new one on the admin page.")
+    user.pairing_hash = None
+    user.pairing_expires_at = None
+    user.last_login_at = datetime.now(UTC)
+    return issue_token(session, user=user, ttl_minutes=ttl_minutes, client_ip=client_ip), user
+
+
+def profile(session: Session, *, principal: Principal) -> dict:
+    """What a page shows of the person signed in: their name, their person's name and their grid's name."""
+    from api.grids.service import layout_in_force
+
+    row = session.execute(text("""
+        SELECT u.display_name, u.kiosk, p.name AS person_name, g.name AS grid_name, g.name_en AS grid_name_en
+        FROM app_user u LEFT JOIN person p ON p.id = u.person_id
+        LEFT JOIN grid g ON g.code = p.grid_code AND g.layout_id = :layout
+        WHERE u.id = :u"""), {"u": principal.user_id, "layout": layout_in_force(session)}).first() \
+        if principal.user_id is not None else None
+    if row is None:
+        return {"display_name": principal.name, "kiosk": False, "grid_name": None, "grid_name_en": None}
+    return {"display_name": row.person_name or row.display_name or principal.name, "kiosk": bool(row.kiosk),
+            "grid_name": row.grid_name, "grid_name_en": row.grid_name_en}

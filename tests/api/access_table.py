@@ -52,10 +52,12 @@ CASE_ACTOR = _bearer("dispatcher", "worker")
 DISPATCHER = _bearer("dispatcher")
 STAFF_READ = _bearer("dispatcher", "operator", "planner", "worker")
 PLANNER = _bearer("planner")
-OPEN311_READ = Access("open311", frozenset(ROLES))
 OPEN311_REQUESTS = Access("open311", frozenset(("admin", "dispatcher", "operator", "planner", "worker", "intake")))
 OPEN311_POST = Access("open311", frozenset(("admin", "operator", "worker", "intake")))
 TICKET = Access("ticket")
+# /ogc (issue 23): the map readers (cases inside scoped and masked as the API does); intake reads nothing there
+OGC_READ = MAP
+OGC_EDIT = PLANNER  # Part 4 on draft layouts: the planner's edit log
 
 V1 = "/api/v1"
 
@@ -97,6 +99,10 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/users/{{user_id}}"): ADMIN,
     ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
     ("DELETE", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}/sessions"): ADMIN,  # screens: an admin ends a user's sessions
+    ("POST", f"{V1}/kiosks"): ADMIN,  # screens: a wall screen and its pairing code
+    ("POST", f"{V1}/kiosks/{{user_id}}/pairing"): ADMIN,
+    ("POST", f"{V1}/auth/kiosk"): PUBLIC,  # the wall trades its one-time pairing code for a viewer token
     ("GET", f"{V1}/audit"): ADMIN,
     # the map wall
     ("GET", f"{V1}/wall/heatmap"): WALL,
@@ -144,6 +150,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/cases/{{case_id}}/merge"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/whistles"): CASE_ACTOR,
     ("GET", f"{V1}/cases/{{case_id}}/whistles"): READ_CASES,
+    ("GET", f"{V1}/departments"): READ_CASES,  # screens: the console's dispatch-to-department and whistle pickers
     ("GET", f"{V1}/whistles/alerts"): READ_CASES,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/acknowledge"): CASE_ACTOR,
     ("POST", f"{V1}/whistles/targets/{{target_id}}/report"): CASE_ACTOR,
@@ -152,12 +159,42 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/people"): DISPATCHER,
     ("PATCH", f"{V1}/people/{{person_id}}"): DISPATCHER,
     ("DELETE", f"{V1}/people/{{person_id}}"): DISPATCHER,
+    # photos (issue 18): uploaded by whoever files reports or acts on cases; read under the case's rules (a 404
+    # otherwise: a worker only its grids' cases, an upload not yet attached only its uploader)
+    ("POST", f"{V1}/media"): _bearer("dispatcher", "operator", "worker", "intake"),
+    ("GET", f"{V1}/media/{{media_id}}"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/thumbnail"): ANY_KEY,
+    ("GET", f"{V1}/media/{{media_id}}/meta"): ANY_KEY,
     # Open311 GeoReport v2
-    ("GET", "/open311/v2/services.json"): OPEN311_READ,
-    ("GET", "/open311/v2/services/{service_code}.json"): OPEN311_READ,
-    ("POST", "/open311/v2/requests.json"): OPEN311_POST,
-    ("GET", "/open311/v2/requests.json"): OPEN311_REQUESTS,
-    ("GET", "/open311/v2/requests/{request_id}.json"): OPEN311_REQUESTS,
+    **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
+        ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data
+        ("GET", "services", PUBLIC),
+        ("GET", "services/{service_code}", PUBLIC),
+        ("GET", "service/{service_code}", PUBLIC),  # the PyPI open311 client's spelling
+        ("POST", "requests", OPEN311_POST),
+        ("GET", "requests", OPEN311_REQUESTS),  # scoped: an intake key reads the requests it posted
+        ("GET", "requests/{request_id}", OPEN311_REQUESTS),
+        ("GET", "servicerequestupdates", OPEN311_REQUESTS),
+    )},
+    # OGC API Features and Tiles (issue 23): the documents that say nothing about the data need no key
+    ("GET", "/ogc"): PUBLIC,
+    ("GET", "/ogc/conformance"): PUBLIC,
+    ("GET", "/ogc/api"): PUBLIC,
+    ("GET", "/ogc/collections"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/queryables"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/items"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json"): OGC_READ,
+    ("GET", "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/{tile_matrix}/{tile_row}/{tile_col}"): OGC_READ,
+    ("POST", "/ogc/collections/{collection_id}/items"): OGC_EDIT,
+    ("PUT", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_EDIT,
+    ("PATCH", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_EDIT,
+    ("DELETE", "/ogc/collections/{collection_id}/items/{feature_id}"): OGC_EDIT,
+    ("GET", "/ogc/tileMatrixSets"): PUBLIC,
+    ("GET", "/ogc/tileMatrixSets/WebMercatorQuad"): PUBLIC,
 }
 
 

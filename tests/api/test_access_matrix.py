@@ -42,6 +42,12 @@ def _url(path: str) -> str:
 
 def _refused(resp: httpx.Response, status: int, code: str, who: str) -> None:
     assert resp.status_code == status, f"{who}: expected {status}, got {resp.status_code}: {resp.text[:300]}"
+    if resp.url.path.startswith("/open311/"):  # GeoReport v2's error list (api/open311/formats.py)
+        assert resp.headers["content-type"].startswith(("application/json", "text/xml")), who
+        if resp.url.path.endswith(".json"):
+            [err] = resp.json()
+            assert (err["code"], err["gridmap_code"]) == (status, code), f"{who}: {resp.text[:300]}"
+        return
     assert resp.headers["content-type"].startswith(PROBLEM), f"{who}: {resp.headers['content-type']}"
     assert resp.json()["code"] == code, f"{who}: {resp.text[:300]}"
 
@@ -99,7 +105,7 @@ def test_a_revoked_key_is_refused_everywhere_it_worked(client: httpx.Client, mak
     assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 204
     for path in ("/api/v1/layouts", "/api/v1/cases", "/api/v1/wall/summary"):
         _refused(client.get(path, headers={"Authorization": f"Bearer {victim}"}), 401, "unauthorized", path)
-    _refused(client.get("/open311/v2/services.json", params={"api_key": victim}), 401, "unauthorized", "open311")
+    _refused(client.get("/open311/v2/requests.json", params={"api_key": victim}), 401, "unauthorized", "open311")
 
 
 def test_an_intake_key_touches_no_grid_or_layout_route() -> None:

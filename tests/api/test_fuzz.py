@@ -1,7 +1,9 @@
 """Schemathesis over the whole OpenAPI spec, every operation with every role that may call it.
 
-What must hold for every generated request, valid or not (schemathesis' positive and negative modes):
-no 5xx, and every 4xx is ``application/problem+json`` with a machine-readable ``code``.
+What must hold for every generated request, valid or not (schemathesis' positive and negative modes): every
+one of schemathesis' checks (``--checks all``: no 5xx, every status, content type, header and body as the
+document declares, schema-valid input accepted and invalid input refused, 405 with ``Allow`` for an undeclared
+method, ...), and every 4xx is ``application/problem+json`` with a machine-readable ``code``.
 
 The app runs in-process (ASGI) on the test's rolled-back transaction; each request is one savepoint,
 committed when it succeeds and rolled back when it fails, exactly as ``api.core.deps.get_session`` does
@@ -31,14 +33,16 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core.failures import FailureGroup
 from sqlalchemy.orm import Session
 
 from api.core.config import get_settings
 from api.main import create_app
 from tests.api.access_table import EXPECTED, ROLES
+from tests.api.errors import error_of
 from tests.api.harness import bind_savepoints
 
-PROBLEM = "application/problem+json"
 PROFILE = os.environ.get("GRIDMAP_FUZZ_PROFILE", "short")
 if PROFILE not in ("short", "long"):
     raise ValueError(f"GRIDMAP_FUZZ_PROFILE must be short or long, not {PROFILE!r}")
@@ -48,8 +52,12 @@ EXAMPLES = {"short": {"admin": 8, "other": 3, "heavy": 2}, "long": {"admin": 150
 HEAVY = ("/coverage", "/workload", "/catchments", "/cases/rates")
 EXCLUDED = {("GET", "/api/v1/wall/stream")}
 
+load_all_checks()
+#: Every built-in check (what ``schemathesis run --checks all`` runs).
+ALL_CHECKS = CHECKS.get_all()
 _APP = create_app()
-SCHEMA = schemathesis.openapi.from_dict(_APP.openapi())
+SPEC = _APP.openapi()
+SCHEMA = schemathesis.openapi.from_dict(SPEC)
 # Credentials are ours (a real key or login per role); missing and bad ones are the access matrix's job
 # (tests/api/test_access_matrix.py), so negative examples spend themselves on the parameters instead.
 SCHEMA.config.generation.update(with_security_parameters=False)
@@ -68,7 +76,8 @@ PAIRS = [
 
 STATS: dict[str, Any] = {"profile": PROFILE, "operations": set(), "pairs": 0, "examples": 0, "statuses": Counter(),
                          "by_operation": defaultdict(Counter),
-                         "server_errors": [], "non_problem_errors": []}
+                         "server_errors": [], "non_problem_errors": [], "check_failures": Counter(),
+                         "documented_refusals": 0}
 
 
 def test_every_operation_is_fuzzed_or_excluded_with_a_reason() -> None:
@@ -85,6 +94,7 @@ def fuzz_app() -> Iterator[Any]:
     was = conf.listen
     conf.listen = False
     app = create_app()
+    SCHEMA.app = app  # the checks that send a request again (ignored_auth, unsupported_method, ...) send it here
     yield app
     conf.listen = was
     app.dependency_overrides.clear()
@@ -137,6 +147,16 @@ def _describe(case: Any, resp: Any) -> str:
     return f"{resp.status_code} {_content_type(resp)} {body!r}\n  reproduce: {curl}"
 
 
+def _documented_refusal(failure: Any, method: str, path: str, resp: Any) -> bool:
+    """A schema-valid request refused with a 422 by an operation whose document lists rules no JSON schema can
+    hold (``x-gridmap-rules``: bbox min < max, two different layouts, a date not in the past, ...). Anything
+    else schemathesis finds is a failure."""
+    from api.core.openapi import RULES
+
+    op = SPEC["paths"][path][method.lower()]
+    return failure.title == "Schema-valid request rejected" and resp.status_code == 422 and bool(op.get(RULES))
+
+
 @pytest.mark.parametrize(("method", "path", "role"), PAIRS, ids=[f"{m} {p} as {r}" for m, p, r in PAIRS])
 def test_fuzz(method: str, path: str, role: str, fuzz_app: Any, db: Session) -> None:
     bind_savepoints(fuzz_app, db)
@@ -159,19 +179,22 @@ def test_fuzz(method: str, path: str, role: str, fuzz_app: Any, db: Session) -> 
             problems.append(f"5xx (raised {type(exc).__name__}: {exc}): {case.method} {case.formatted_path} "
                             f"query={case.query} body={getattr(case, 'body', None)!r}"[:1500])
             return
+        try:
+            case.validate_response(resp, checks=ALL_CHECKS, headers=headers, transport_kwargs={"app": fuzz_app})
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                if _documented_refusal(failure, method, path, resp):
+                    STATS["documented_refusals"] += 1
+                    continue
+                STATS["check_failures"][f"{failure.title}: {method} {path}"] += 1
+                problems.append(f"{failure.title}: {failure.message}"[:600] + "\n  " + _describe(case, resp))
         STATS["statuses"][resp.status_code] += 1
         STATS["by_operation"][f"{method} {path}"][resp.status_code] += 1
         if resp.status_code >= 500:
             STATS["server_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
             problems.append("5xx: " + _describe(case, resp))
         elif resp.status_code >= 400:
-            ctype = _content_type(resp)
-            body: Any = None
-            if ctype.startswith(PROBLEM):
-                try:
-                    body = resp.json()
-                except ValueError:
-                    body = None
+            body = error_of(resp, path)  # problem+json, or GeoReport's error list on /open311
             if not (isinstance(body, dict) and body.get("code") and body.get("status") == resp.status_code):
                 STATS["non_problem_errors"].append(f"{method} {path} as {role}: {resp.status_code}")
                 problems.append("not problem+json: " + _describe(case, resp))
@@ -199,6 +222,8 @@ def teardown_module() -> None:
         "by_operation": {op: {str(k): v for k, v in sorted(c.items())}
                          for op, c in sorted(STATS["by_operation"].items())},
         "non_problem_errors": len(STATS["non_problem_errors"]),
+        "check_failures": dict(sorted(STATS["check_failures"].items())),
+        "documented_refusals": STATS["documented_refusals"],
         "excluded": [f"{m} {p}" for m, p in sorted(EXCLUDED)],
         "schemathesis": schemathesis.__version__,
     }

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.api.errors import error_of
+
 pytestmark = pytest.mark.usefixtures("quiet_app")
 
 PROBLEM = "application/problem+json"
@@ -15,7 +17,7 @@ HUGE = str(2**70)  # beyond PostgreSQL's bigint
 
 CASES = [
     # found by the fuzzer: an empty bbox parsed as "no bbox", which the heatmap then dereferenced
-    ("GET", "/api/v1/wall/heatmap?bbox=&zoom=12", 400),
+    ("GET", "/api/v1/wall/heatmap?bbox=&zoom=12", 422),
     # ids and offsets past bigint reached PostgreSQL and came back as NumericValueOutOfRange (500)
     ("DELETE", f"/api/v1/keys/{HUGE}", 422),
     ("DELETE", "/api/v1/keys/-1", 422),  # ids are positive: say so, not "no such key"
@@ -34,7 +36,7 @@ CASES = [
     ("GET", f"/api/v1/locate?lon=116.4&lat=39.9&layout={HUGE}", 422),
     ("GET", f"/api/v1/tiles/grids/14/13490/6205.mvt?layout={HUGE}", 422),
     ("GET", f"/open311/v2/requests/{HUGE}.json", 422),
-    ("GET", f"/open311/v2/requests.json?service_request_id={HUGE}", 400),
+    ("GET", f"/open311/v2/requests.json?service_request_id={HUGE}", 422),
     ("GET", f"/api/v1/audit?offset={HUGE}", 422),
 ]
 
@@ -47,9 +49,8 @@ def test_found_errors_are_client_errors_now(method: str, url: str, status: int, 
         url += ("&" if "?" in url else "?") + "api_key=" + headers["Authorization"].split()[1]
     resp = client.request(method, url, headers=headers, json={} if method == "POST" else None)
     assert resp.status_code == status, resp.text[:500]
-    assert resp.headers["content-type"].startswith(PROBLEM)
-    body = resp.json()
-    assert body["status"] == status and body["code"], body
+    body = error_of(resp)  # problem+json, or GeoReport's error list on /open311
+    assert body and body["status"] == status and body["code"], resp.text[:300]
 
 
 @pytest.mark.parametrize("query", ["radius_m=5e-324", "window_hours=5e-324", "radius_m=0.001"])

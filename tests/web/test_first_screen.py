@@ -118,23 +118,25 @@ def test_first_screen_draws_grids_and_switches_language(live_server, dispatcher_
     assert page.errors == []
 
 
-def test_sign_in_dialog_without_key(live_server, dispatcher_key, new_page, output_dir):
+def test_sign_in_dialog_without_key(live_server, new_page, output_dir):
+    """Nobody signed in: the wall asks for a name and password (never an API key); a wrong password is refused
+    in the dialog; the right one gets in, and the sign-in survives a reload (a shift-long session)."""
     page = new_page(locale="zh-CN")
     page.goto(f"{live_server}/")
     dialog = page.locator("#signin")
     dialog.wait_for(state="visible")
-    assert ".data/viewer-api-key" in dialog.inner_text()
-    assert "API" in dialog.inner_text()
+    assert ".data/admin-password" in dialog.inner_text()
+    assert "API" not in dialog.inner_text() and page.locator("#signin-password").is_visible()
     assert page.evaluate("document.body.dataset.ready") != "1"
-    # nothing was drawn without a key
+    # nothing was drawn without a sign-in
     assert page.locator("path.gm-grid").count() == 0
 
-    # Escape does not dismiss the dialog while there is no key
+    # Escape does not dismiss the dialog while nobody is signed in
     page.keyboard.press("Escape")
     assert dialog.is_visible()
 
     # the dialog is translated too
-    dialog.locator(".lang-switch__btn[data-lang='en']").click()
+    dialog.locator(".lang-switch__btn[data-signin-lang='en']").click()
     page.wait_for_function("window.gridmap.lang === 'en'")
     assert "Sign in" in dialog.inner_text()
     # everything but the language switch itself (whose "中文" button is always in Chinese)
@@ -147,21 +149,36 @@ def test_sign_in_dialog_without_key(live_server, dispatcher_key, new_page, outpu
     )
     assert not CJK.search(dialog_text)
 
-    # a wrong key is rejected by the API (401) and the dialog says so
-    page.locator("#signin-key").fill("not-a-valid-key")
-    page.locator("#signin-key").press("Enter")
-    page.locator("#signin-reason.signin__reason--warn").wait_for(state="visible")
+    # a wrong password is refused (401) and the dialog says so
+    page.fill("#signin-username", "demo-dispatcher")
+    page.fill("#signin-password", "not-the-password")
+    page.press("#signin-password", "Enter")
+    page.locator("#signin-error").wait_for(state="visible")
+    assert "Wrong user name or password" in page.inner_text("#signin-error")
     assert dialog.is_visible()
     page.screenshot(path=str(output_dir / "first_screen_signin.png"))
 
-    # the right key gets in; it is kept in sessionStorage, never in the URL
-    page.locator("#signin-key").fill(dispatcher_key)
+    # the right password gets in; the top bar names the person, not a key
+    page.fill("#signin-password", "demo-dispatcher-2026")
     page.locator("#signin button[type='submit']").click()
     page.wait_for_selector(READY, timeout=30_000)
     assert not dialog.is_visible()
     assert page.evaluate("window.gridmap.gridCount") > 0
-    assert dispatcher_key not in page.evaluate("location.href")
-    assert page.evaluate("sessionStorage.getItem('gridmap.apiKey')") == dispatcher_key
+    assert "demo-dispatcher-2026" not in page.evaluate("location.href")
+    assert "(demo)" in page.inner_text("[data-testid=chrome-user]") or "演示" in page.inner_text(
+        "[data-testid=chrome-user]")
+    # a reload keeps the sign-in (localStorage, for the shift); signing out ends it
+    page.reload()
+    page.wait_for_selector(READY, timeout=30_000)
+    assert not dialog.is_visible()
+    token = page.evaluate("JSON.parse(localStorage.getItem('gridmap.session')).token")
+    page.click("#chrome-signout")
+    dialog.wait_for(state="visible")
+    assert page.evaluate("localStorage.getItem('gridmap.session')") is None
+    import httpx
+
+    r = httpx.get(f"{live_server}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, "signing out revokes the token on the server"
 
     assert page.errors == []
 

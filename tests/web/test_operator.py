@@ -1,6 +1,6 @@
 """The hotline operator's screen (issue 10) in real headless Chromium: an address typed as a caller says it
 resolves to its building and grid, an ambiguous one lists several candidates to choose from with the
-keyboard, the screen speaks both languages, a report is filed with an intake key (method ``address``),
+keyboard, the screen speaks both languages, a report is filed by the operator's own sign-in (method ``address``),
 and an ambiguous report is confirmed from the review queue. Screenshots in tests/output/operator_*.png."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from tests.web.people import sign_in
 
 pytestmark = pytest.mark.browser
 DIGITS = "零一二三四五六七八九"
@@ -26,16 +28,6 @@ def chinese(n: int) -> str:
 
 def test_chinese_numerals() -> None:
     assert [chinese(n) for n in (3, 10, 12, 20, 35)] == ["三", "十", "十二", "二十", "三十五"]
-
-
-@pytest.fixture(scope="module")
-def intake_key(engine: Engine) -> str:
-    from api.auth.service import create_key
-
-    with Session(engine) as s:
-        _, raw = create_key(s, name="operator screen intake", role="intake")
-        s.commit()
-    return raw
 
 
 def _get(base: str, key: str, path: str, **params: str) -> dict:
@@ -65,9 +57,11 @@ def spoken(engine: Engine, live_server: str, dispatcher_key: str) -> dict:
     pytest.fail("no sample building address resolves with Chinese numerals")
 
 
-def _open(new_page, live_server: str, key: str, locale: str = "zh-CN"):
+def _open(new_page, live_server: str, locale: str = "zh-CN"):
+    """The operator's seat: one sign-in (the demo operator's name and password) searches and files."""
     page = new_page(locale=locale)
-    page.goto(f"{live_server}/operator.html#key={key}")
+    page.goto(f"{live_server}/operator.html")
+    sign_in(page, "operator")
     page.wait_for_function("window.gridmap && window.gridmap.ready === true", timeout=60_000)
     return page
 
@@ -81,9 +75,8 @@ def _type(page, q: str) -> None:
 
 
 def test_operator_locates_a_spoken_address_and_files_a_report(
-        new_page, live_server: str, dispatcher_key: str, intake_key: str, spoken: dict, engine: Engine,
-        output_dir) -> None:
-    page = _open(new_page, live_server, dispatcher_key)
+        new_page, live_server: str, dispatcher_key: str, spoken: dict, engine: Engine, output_dir) -> None:
+    page = _open(new_page, live_server)
     assert page.title() == "gridmap · 热线地址定位"
     _type(page, spoken["said"])
     # matched: the top candidate is that building, picked at once, and its grid is what /locate says
@@ -103,23 +96,19 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
     staff = page.locator(".op-staff__row")
     assert staff.count() == len(api["grid"]["staff_on_duty"])
     if api["grid"]["staff_on_duty"]:
-        phone = api["grid"]["staff_on_duty"][0]["phone"]
-        assert "*" in phone and phone in staff.first.inner_text()
+        # The operator may call the grid's staff: full numbers as tel: links (GET /grids/{code}).
+        page.wait_for_selector(".op-staff__row a[href^='tel:']")
+        assert "*" not in staff.first.inner_text()
     # the candidate is drawn on the map and its grid selected
     assert page.locator(".op-pin--picked").count() == 1
     assert page.locator("path.gm-grid.is-selected").count() >= 1
     page.wait_for_timeout(700)  # let the map fly in
     page.screenshot(path=str(output_dir / "operator_matched.png"))
 
-    # the commander key cannot post: said clearly, with a place for an intake key
-    assert page.is_visible("#op-intake")
-    assert "intake" in page.text_content("#op-intake-why")
+    # the same sign-in files the report (no second key)
     page.select_option("#op-category", index=1)
     category = page.eval_on_selector("#op-category", "el => el.value")
     page.fill("#op-desc", "楼门口垃圾堆放多日无人清运")
-    page.click("#op-submit")
-    assert "intake" in page.text_content("#op-report-error")  # no intake key yet
-    page.fill("#op-intake-key", intake_key)
     page.click("#op-submit")
     page.wait_for_function("window.gridmap.report !== null")
     report = page.evaluate("window.gridmap.report")
@@ -144,10 +133,10 @@ def test_operator_locates_a_spoken_address_and_files_a_report(
 
 
 def test_operator_ambiguous_keyboard_language_and_review_queue(
-        new_page, live_server: str, dispatcher_key: str, intake_key: str, engine: Engine, output_dir) -> None:
+        new_page, live_server: str, dispatcher_key: str, engine: Engine, output_dir) -> None:
     api = _get(live_server, dispatcher_key, "locate", address=AMBIGUOUS)
     assert api["address"]["status"] == "ambiguous" and len(api["address"]["candidates"]) >= 2
-    page = _open(new_page, live_server, dispatcher_key)
+    page = _open(new_page, live_server)
     _type(page, AMBIGUOUS)
     # ambiguous: several candidates, none picked for the operator
     assert page.get_attribute("#op-state", "data-state") == "ambiguous"
@@ -176,7 +165,6 @@ def test_operator_ambiguous_keyboard_language_and_review_queue(
     assert page.text_content("#tab-search") == "Find address"
     assert "similar addresses" in page.text_content("#op-state-title")
     assert page.text_content("#op-report-title") == "File a report"
-    assert "cannot file reports" in page.text_content("#op-intake-why")
     assert page.title() == "gridmap · Hotline address desk"
     page.screenshot(path=str(output_dir / "operator_en.png"))
     # not found, in English
@@ -191,12 +179,17 @@ def test_operator_ambiguous_keyboard_language_and_review_queue(
     # an ambiguous report filed without a pick is queued, then confirmed from the queue
     _type(page, AMBIGUOUS)
     page.select_option("#op-category", index=2)
-    page.fill("#op-intake-key", intake_key)
     page.click("#op-submit")
     page.wait_for_function("window.gridmap.report !== null")
     report = page.evaluate("window.gridmap.report")
     review_id = report["address_check"]["review_id"]
     assert review_id and report["routing"]["method"] == "unrouted"
+    # the command centre confirms addresses: a dispatcher takes the seat (the shared "switch user")
+    page.click("#signin-open")
+    page.fill("#signin-username", "demo-dispatcher")
+    page.fill("#signin-password", "demo-dispatcher-2026")
+    page.click("#signin-submit")
+    page.wait_for_function("document.querySelector('[data-testid=chrome-user]').textContent.includes('王调度')")
     page.click("#tab-reviews")
     entry = page.locator(f".op-review[data-review='{review_id}']")
     entry.wait_for()

@@ -347,8 +347,9 @@ def test_planner_import_split_validate_preview_publish_route(
     page.click("#publish-cancel")
 
     # -- an admin overrides with a recorded reason --------------------------------------------------------
-    page.click("#signin-open")
-    page.fill("#signin-key", admin_key)
+    page.click("#signin-open")  # the shared chrome's "switch user": the admin signs in with a password
+    page.fill("#signin-username", "demo-admin")
+    page.fill("#signin-password", "demo-admin-2026")
     page.click("#signin-form button[type=submit]")
     page.wait_for_function(f"window.gridmap.loads === 2 && window.gridmap.layoutId === {draft}", timeout=60_000)
     page.wait_for_function("!document.getElementById('btn-publish').hidden")

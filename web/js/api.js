@@ -2,11 +2,21 @@
 // Adds the bearer key, turns RFC 9457 problem+json responses into ApiError objects,
 // and follows `links[rel=next]` pagination of feature collections.
 
-const KEY_STORAGE = "gridmap.apiKey";
 const API_BASE = "/api/v1";
 
-// Fallback when sessionStorage is unavailable (private modes, sandboxed frames).
-let memoryKey = "";
+// ---- the sign-in (session) ---------------------------------------------------
+//
+// People sign in with a name and password (POST /api/v1/auth/token) and get an opaque bearer token that
+// lasts one shift (GRIDMAP_SESSION_HOURS). It is kept in localStorage with its expiry, so that a reload,
+// a new tab or a browser restart during the shift does not ask again. Why localStorage and not a refresh
+// cookie: the token is already revocable server-side at once (sign-out, deactivation, an admin's "end
+// sessions"), expires with the shift, and travels only in the Authorization header of same-origin requests
+// (no cookie: no CSRF surface, no second authentication path). The price is that script injected into the
+// page could read it; the pages build their DOM with textContent/escapeHtml (web/js/ui.js) and load no
+// third-party script (everything is vendored). A paired wall screen (kiosk) keeps its read-only token the
+// same way. Machine API keys are for systems: no page asks for one.
+
+const SESSION_STORAGE = "gridmap.session";
 
 export class ApiError extends Error {
   /**
@@ -33,11 +43,24 @@ export class ApiError extends Error {
   }
 }
 
-// ---- API key handling -------------------------------------------------------
+// Fallback when storage is unavailable (private modes, sandboxed frames).
+let memorySession = null;
+
+function readSession() {
+  let s = memorySession;
+  try {
+    const raw = localStorage.getItem(SESSION_STORAGE);
+    if (raw) s = JSON.parse(raw);
+  } catch { /* storage disabled or garbage: use the in-memory copy */ }
+  if (!s || !s.token) return null;
+  if (s.expires_at && Date.parse(s.expires_at) <= Date.now()) return null;
+  return s;
+}
 
 /**
- * Take the key from the URL fragment (`#key=…`) if present, store it in
- * sessionStorage and strip it from the address bar; otherwise use the stored one.
+ * Automation hook kept for the test-suite and scripts: a bearer token in the URL fragment
+ * (`#key=…`) is taken into the session and stripped from the address bar. The pages never make
+ * such a link (a person signs in with a password; a wall screen pairs with a one-time code).
  */
 export function takeKeyFromLocation() {
   const hash = window.location.hash.replace(/^#/, "");
@@ -55,24 +78,55 @@ export function takeKeyFromLocation() {
   return getKey();
 }
 
+/** The bearer token of the current sign-in ("" when signed out or expired). */
 export function getKey() {
-  try {
-    return sessionStorage.getItem(KEY_STORAGE) || "";
-  } catch {
-    return "";
-  }
+  return readSession()?.token || "";
 }
 
-export function setKey(key) {
+/** Store a sign-in (`token`, lasting `expiresIn` seconds) or forget it (`""`). */
+export function setKey(token, { expiresIn = null, kiosk = false } = {}) {
+  const s = token ? {
+    token,
+    kiosk,
+    expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000).toISOString() : null,
+  } : null;
+  memorySession = s;
   try {
-    if (key) sessionStorage.setItem(KEY_STORAGE, key);
-    else sessionStorage.removeItem(KEY_STORAGE);
-  } catch { /* storage disabled: the key then lives only for this page */ }
-  memoryKey = key || "";
+    if (s) localStorage.setItem(SESSION_STORAGE, JSON.stringify(s));
+    else localStorage.removeItem(SESSION_STORAGE);
+  } catch { /* storage disabled: the sign-in then lives only for this page */ }
+}
+
+/** Whether this browser is a paired wall screen. */
+export function isKiosk() {
+  return Boolean(readSession()?.kiosk);
+}
+
+/** Sign in with a name and password; the token lasts one shift. Resolves to the token answer. */
+export async function signIn(username, password) {
+  const form = new URLSearchParams({ username, password });
+  const out = await apiSend("auth/token", { form, auth: false });
+  setKey(out.access_token, { expiresIn: out.expires_in });
+  return out;
+}
+
+/** Pair this browser as a wall screen with the one-time code from the admin page. */
+export async function pairKiosk(code) {
+  const out = await apiSend("auth/kiosk", { json: { code }, auth: false });
+  setKey(out.access_token, { expiresIn: out.expires_in, kiosk: true });
+  return out;
+}
+
+/** Sign out: the server revokes the token at once; the page forgets it even when offline. */
+export async function signOut() {
+  try {
+    if (getKey().startsWith("gmt_")) await apiSend("auth/logout");
+  } catch { /* already expired or offline: forgetting it locally is what matters to the person */ }
+  setKey("");
 }
 
 function currentKey() {
-  return getKey() || memoryKey;
+  return getKey();
 }
 
 // ---- requests ----------------------------------------------------------------
@@ -139,34 +193,24 @@ export async function apiGet(path, { params, signal } = {}) {
 }
 
 /** POST (no body) and return the JSON answer; same key and error handling as apiGet. */
-export async function apiPost(path, { signal } = {}) {
-  const url = resolve(path);
-  const headers = { Accept: "application/json, application/problem+json;q=0.8" };
-  const key = currentKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
-  let res;
-  try {
-    res = await fetch(url, { method: "POST", headers, signal, credentials: "same-origin" });
-  } catch (err) {
-    if (err?.name === "AbortError") throw err;
-    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
-  }
-  if (!res.ok) throw await toError(res);
-  return res.json();
+export function apiPost(path, { signal } = {}) {
+  return apiSend(path, { signal });
 }
 
 /**
  * Send a request with a JSON body (`json`) or a multipart form (`form`, a FormData) and return the
- * JSON answer (null for 204). Same key and problem+json handling as apiGet; the ApiError carries
+ * JSON answer (null for 204). `headers` adds request headers (Idempotency-Key); `auth: false` sends no
+ * token (signing in). Same key and problem+json handling as apiGet; the ApiError carries
  * the whole problem body (`err.body`) for the extra members some refusals have.
  */
-export async function apiSend(path, { method = "POST", json, form, signal } = {}) {
+export async function apiSend(path, { method = "POST", json, form, signal, headers: extra = {}, auth = true } = {}) {
   const url = resolve(path);
-  const headers = { Accept: "application/json, application/geo+json;q=0.9, application/problem+json;q=0.8" };
-  const key = currentKey();
+  const headers = { Accept: "application/json, application/geo+json;q=0.9, application/problem+json;q=0.8",
+    ...extra };
+  const key = auth ? currentKey() : "";
   if (key && url.origin === window.location.origin) headers.Authorization = `Bearer ${key}`;
   let body;
-  if (form !== undefined) body = form; // the browser sets the multipart boundary
+  if (form !== undefined) body = form; // FormData (multipart, the browser sets the boundary) or URLSearchParams
   else if (json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(json);

@@ -6,7 +6,8 @@ import { detectLang, formatDate, formatNumber, getLang, onLangChange, setLang, t
 import { GridMap } from "./map.js";
 import { CLASSES, getNorm } from "./norm.js";
 import { DetailPanel } from "./panel.js";
-import { wireSignIn } from "./signin.js";
+import { mountChrome } from "./chrome.js";
+import { describeError as describeApiError } from "./ui.js";
 import { Wall } from "./wall.js";
 
 const $ = (id) => document.getElementById(id);
@@ -49,15 +50,12 @@ function setStatus(message) {
 
 // ---- errors --------------------------------------------------------------------
 
+/** The alert's title and one line of detail (web/js/ui.js says what went wrong, in the page's language). */
 function describeError(err) {
-  if (err instanceof ApiError) {
-    if (err.code === "network") return { title: t("error.network"), detail: t("error.networkDetail") };
-    if (err.code === "bad_response") return { title: t("error.title"), detail: t("error.badResponse") };
-    const head = err.title || t("error.http", { status: err.status });
-    const detail = err.detail && err.detail !== head ? `${head}: ${err.detail}` : head;
-    return { title: t("error.title"), detail: `${detail} (HTTP ${err.status})` };
+  if (err instanceof ApiError && err.code === "network") {
+    return { title: t("error.network"), detail: t("error.networkDetail") };
   }
-  return { title: t("error.title"), detail: String(err?.message || err) };
+  return { title: t("error.title"), detail: describeApiError(err) };
 }
 
 function showError(err, { retry } = {}) {
@@ -324,10 +322,12 @@ async function main() {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && panel.isOpen && !$("signin").open) panel.close();
   });
-  signIn = wireSignIn({ onKey: load });
+  // The shared sign-in (web/js/chrome.js): a person's password, or this screen's kiosk pairing code.
+  const chrome = mountChrome({ onReady: load, kiosk: true });
+  signIn = chrome.signIn;
 
   takeKeyFromLocation();
-  await load();
+  await chrome.start();
 }
 
 main().catch((err) => {

@@ -3,17 +3,15 @@
 // street and staff on duty, and file the report. A second tab works the queue of reports whose address
 // is ambiguous or unknown (/addresses/reviews).
 
-import { api, apiGet, ApiError, authHeader, getKey, takeKeyFromLocation } from "./api.js";
+import { api, apiGet, apiSend, ApiError, takeKeyFromLocation } from "./api.js";
+import { mountChrome } from "./chrome.js";
 import { detectLang, featureName, getLang, isZh, onLangChange, setLang, t } from "./i18n.js";
 import { GridMap } from "./map.js";
-import { wireSignIn } from "./signin.js";
+import { describeError, escapeHtml, setBusy as busyBar, tOr, toast } from "./ui.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
-const INTAKE_STORAGE = "gridmap.intakeKey";
 const DEBOUNCE_MS = 220;
-const READERS = ["admin", "dispatcher", "operator", "planner", "worker"];
-const DECIDERS = ["admin", "dispatcher", "operator", "planner"];
 
 const state = {
   me: null, // /auth/me
@@ -30,6 +28,8 @@ const state = {
   reviews: [],
   review: null, // the review being worked
   error: null,
+  pin: null, // {lon, lat}: a point dropped on the map when the address is not in the registry
+  dropping: false, // the next map click drops the pin
 };
 
 // Test / automation hook.
@@ -37,14 +37,9 @@ window.gridmap = { ready: false, lang: null, searches: 0, answer: null, picked: 
 
 let gridMap;
 let markers;
+let pinLayer;
 
 // ---- helpers ---------------------------------------------------------------------
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-  })[c]);
-}
 
 function pct(score) {
   return score === null || score === undefined ? "–" : `${Math.round(Number(score) * 100)}%`;
@@ -55,25 +50,8 @@ function stripCity(text) {
   return String(text || "").replace(/^北京市/, "").replace(/^东城区/, "");
 }
 
-function tOr(key, fallback) {
-  const v = t(key);
-  return v === key ? fallback : v;
-}
-
-let busy = 0;
 function setBusy(delta) {
-  busy = Math.max(0, busy + delta);
-  $("progress").hidden = busy === 0;
-  $("op-spin").hidden = busy === 0;
-}
-
-function describeError(err) {
-  if (err instanceof ApiError) {
-    if (err.code === "network") return t("error.network");
-    const head = err.title || t("error.http", { status: err.status });
-    return `${err.detail && err.detail !== head ? `${head}: ${err.detail}` : head} (HTTP ${err.status})`;
-  }
-  return String(err?.message || err);
+  $("op-spin").hidden = busyBar(delta) === 0;
 }
 
 function showError(err) {
@@ -88,71 +66,20 @@ function renderError() {
   $("alert-detail").textContent = describeError(state.error);
 }
 
-/** POST JSON with a given key (the intake key may differ from the signed-in one). */
-async function postJson(path, body, { key, headers = {} } = {}) {
-  const auth = key ? { Authorization: `Bearer ${key}` } : authHeader();
-  let res;
-  try {
-    res = await fetch(`/api/v1/${path}`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", ...auth, ...headers },
-      body: JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
-  }
-  let data = null;
-  try { data = await res.json(); } catch { data = null; }
-  if (!res.ok) {
-    throw new ApiError({
-      status: data?.status || res.status,
-      code: data?.code || (res.status === 401 ? "unauthorized" : `http_${res.status}`),
-      title: data?.title || res.statusText || "",
-      detail: typeof data?.detail === "string" ? data.detail : "",
-    });
-  }
-  return data;
-}
+// ---- sign-in (web/js/chrome.js) ---------------------------------------------------
 
-// ---- sign-in (web/js/signin.js) ---------------------------------------------------
-
-let signIn;
+let chrome;
 
 function unauthorized() {
-  signIn.rejected();
-}
-
-// ---- who am I ----------------------------------------------------------------------
-
-function canRead() { return READERS.includes(state.me?.role); }
-function canDecide() { return DECIDERS.includes(state.me?.role); }
-function canPost() { return ["admin", "intake"].includes(state.me?.role); }
-
-function intakeKey() {
-  if (canPost()) return getKey();
-  const typed = $("op-intake-key").value.trim();
-  if (typed) return typed;
-  try { return sessionStorage.getItem(INTAKE_STORAGE) || ""; } catch { return ""; }
-}
-
-function renderWho() {
-  const el = $("who");
-  if (!state.me) { el.hidden = true; return; }
-  el.hidden = false;
-  el.innerHTML = `<span class="op-who__name">${escapeHtml(state.me.name)}</span>`
-    + `<span class="op-who__role">${escapeHtml(tOr(`op.role.${state.me.role}`, state.me.role))}</span>`;
+  chrome.unauthorized();
 }
 
 // ---- loading ---------------------------------------------------------------------
 
-async function load() {
-  if (!getKey()) { signIn.show("missing"); return; }
+async function load(me) {
   setBusy(+1);
   try {
-    state.me = await apiGet("auth/me");
-    renderWho();
-    if (!canRead()) { signIn.wrongRole(); return; }
+    state.me = me;
     const [streets, communities, layouts, cats] = await Promise.all([
       api.streets(), api.communities(), api.layouts(), api.categories(),
     ]);
@@ -163,7 +90,6 @@ async function load() {
     gridMap.restyleGrids(() => "op");
     state.categories = cats?.items || [];
     renderCategories();
-    renderIntake();
     window.gridmap.ready = true;
     document.body.dataset.ready = "1";
     refreshReviews();
@@ -171,6 +97,7 @@ async function load() {
     if ($("op-q").value.trim()) search($("op-q").value);
   } catch (err) {
     if (err instanceof ApiError && err.isUnauthorized) unauthorized();
+    else if (err instanceof ApiError && err.status === 403) chrome.signIn.wrongRole();
     else showError(err);
   } finally {
     setBusy(-1);
@@ -367,7 +294,7 @@ function renderCands() {
         <div class="op-cand__where">${escapeHtml([c.community, c.street].filter(Boolean).join(" · "))}</div>
         ${grid}
         <div class="op-cand__matched">${matchedChips(c.matched)}</div>
-        ${reviewMode ? `<div class="op-cand__actions"><button type="button" class="btn btn--small btn--primary" data-confirm="${c.id}" ${canDecide() ? "" : "disabled"}>${escapeHtml(t("op.reviews.confirm"))}</button></div>` : ""}
+        ${reviewMode ? `<div class="op-cand__actions"><button type="button" class="btn btn--small btn--primary" data-confirm="${c.id}" ${state.reviewsReadOnly ? "disabled" : ""}>${escapeHtml(t("op.reviews.confirm"))}</button></div>` : ""}
       </div>
       <div class="op-cand__score op-cand__score--${tone}" title="${escapeHtml(t("op.cand.score"))}">
         <span class="op-cand__pct">${pct(c.score)}</span>
@@ -429,12 +356,28 @@ async function pick(i, { focusForm = true } = {}) {
   state.pickedGrid = found;
   window.gridmap.grid = found?.grid ? { code: found.grid.code, name: found.grid.name } : null;
   renderGrid();
+  if (found?.grid?.code) loadStaff(found, ctl);
   renderReport();
   if (found?.grid?.code) gridMap.select(found.grid.code, { reveal: true });
   if (c.point) {
     gridMap.map.flyTo([c.point.lat, c.point.lon], Math.max(gridMap.map.getZoom(), 16), { duration: 0.5 });
   }
   if (focusForm && !state.review && !$("op-report").hidden) $("op-category").focus();
+}
+
+/**
+ * The grid's staff with their phone numbers as this role may see them (GET /grids/{code}; the locate answer
+ * carries them masked for everyone): callable `tel:` links where the server gives the number in full.
+ */
+async function loadStaff(found, ctl) {
+  try {
+    const grid = await api.grid(found.grid.code, { signal: ctl.signal });
+    if (state.pickedGrid !== found) return;
+    found.grid.staff_on_duty = (grid.properties?.staff || []).filter((p) => p.on_duty !== false);
+    renderGrid();
+  } catch (err) {
+    if (err?.name !== "AbortError" && !(err instanceof ApiError && err.status === 403)) showError(err);
+  }
 }
 
 function renderGrid({ loading = false } = {}) {
@@ -475,7 +418,8 @@ function renderGrid({ loading = false } = {}) {
       <span class="op-staff__avatar" aria-hidden="true">${escapeHtml(String(p.name || "?").slice(0, 1))}</span>
       <span class="op-staff__name">${escapeHtml(p.name)}</span>
       <span class="op-staff__role">${escapeHtml(tOr(`op.staffRole.${p.role}`, p.role || ""))}</span>
-      <span class="op-staff__phone">${escapeHtml(p.phone || "–")}</span></li>`).join("")
+      ${p.phone && !p.phone.includes("*") ? `<a class="op-staff__phone" href="tel:${escapeHtml(p.phone)}">${escapeHtml(p.phone)}</a>`
+    : `<span class="op-staff__phone">${escapeHtml(p.phone || "–")}</span>`}</li>`).join("")
     : `<li class="op-staff__none">${escapeHtml(t("op.grid.noStaff"))}</li>`;
 }
 
@@ -512,11 +456,21 @@ function drawMarkers({ fit = false } = {}) {
 
 // ---- report --------------------------------------------------------------------------
 
+/** Whether a category matches what the operator typed: its name (either language), code or pinyin initials. */
+function categoryMatches(c, q) {
+  if (!q) return true;
+  const needle = q.toLowerCase().replace(/\s+/g, "");
+  return [c.name, c.name_en, c.code, c.initials, c.major_name].some((v) => String(v || "").toLowerCase()
+    .replace(/\s+/g, "").includes(needle));
+}
+
 function renderCategories() {
   const sel = $("op-category");
   const current = sel.value;
+  const q = $("op-cat-q")?.value.trim() || "";
+  const shown = state.categories.filter((c) => categoryMatches(c, q));
   const groups = new Map();
-  for (const c of state.categories) {
+  for (const c of shown) {
     if (!groups.has(c.major_code)) groups.set(c.major_code, { c, items: [] });
     groups.get(c.major_code).items.push(c);
   }
@@ -526,14 +480,9 @@ function renderCategories() {
       + items.map((x) => `<option value="${escapeHtml(x.code)}">${escapeHtml(`${name(x.name, x.name_en)} · ${x.code}`)}</option>`).join("")
       + "</optgroup>").join("");
   sel.value = current;
-}
-
-function renderIntake() {
-  const box = $("op-intake");
-  box.hidden = canPost();
-  if (!canPost() && state.me) {
-    $("op-intake-why").textContent = t("op.report.cannotPost", { role: tOr(`op.role.${state.me.role}`, state.me.role) });
-  }
+  // One match (or the first of several while typing) is picked, so Enter files without touching the list.
+  if (q && shown.length && !shown.some((c) => c.code === current)) sel.value = shown[0].code;
+  $("op-cat-n").textContent = q ? t("op.report.catMatches", { n: shown.length }) : "";
 }
 
 function reportAddress() {
@@ -549,8 +498,37 @@ function renderReport() {
   if (!has) return;
   const addr = reportAddress();
   $("op-report-addr").textContent = state.picked ? stripCity(addr) : `“${addr}”`;
-  $("op-report-queue").hidden = !!state.picked;
+  $("op-report-queue").hidden = !!state.picked || !!state.pin;
+  $("op-pin-state").textContent = state.pin
+    ? t("op.pin.placed", { lon: state.pin.lon.toFixed(6), lat: state.pin.lat.toFixed(6) })
+    : state.dropping ? t("op.pin.clickMap") : "";
+  $("op-pin").hidden = !!state.picked;
+  $("op-pin").textContent = t(state.pin ? "op.pin.clear" : "op.pin.drop");
   $("op-report-error").hidden = true;
+}
+
+/** The address is not in the registry: the operator drops a pin where the caller says; the report is located by it. */
+function togglePin() {
+  if (state.pin) {
+    state.pin = null;
+    pinLayer.clearLayers();
+    state.dropping = false;
+  } else {
+    state.dropping = !state.dropping;
+    $("map").classList.toggle("op-map--dropping", state.dropping);
+  }
+  renderReport();
+}
+
+function dropPin(latlng) {
+  state.dropping = false;
+  $("map").classList.remove("op-map--dropping");
+  state.pin = { lon: latlng.lng, lat: latlng.lat };
+  pinLayer.clearLayers();
+  L.marker(latlng, { icon: L.divIcon({ className: "op-pin-wrap", html: '<span class="op-pin op-pin--picked op-pin--drop"><b>+</b></span>',
+    iconSize: [30, 38], iconAnchor: [15, 36] }), keyboard: false, title: t("op.pin.title") }).addTo(pinLayer);
+  window.gridmap.pin = state.pin;
+  renderReport();
 }
 
 function hideDone() {
@@ -573,41 +551,34 @@ async function submitReport(ev) {
     $("op-category").focus();
     return;
   }
-  const key = intakeKey();
-  if (!key) {
-    err.textContent = t("op.report.needIntakeKey");
-    err.hidden = false;
-    $("op-intake-key").focus();
-    return;
-  }
   const address = reportAddress();
   let description = $("op-desc").value.trim();
   if (state.picked && state.query && state.query !== address) {
     description = `${description}${description ? "\n" : ""}${t("op.report.callerSaid")}${state.query}`;
   }
   const body = { source: "hotline_12345", category, address, description: description || null };
+  const caller = { name: $("op-caller-name").value.trim() || null, phone: $("op-caller-phone").value.trim() || null };
+  if (caller.name || caller.phone) body.reporter = caller;
+  if (state.pin && !state.picked) {
+    // Located by the pin (routing method "point"); the caller's words stay as the address text.
+    Object.assign(body, { lon: state.pin.lon, lat: state.pin.lat, address: null });
+    body.description = [description, `${t("op.report.callerSaid")}${state.query}`].filter(Boolean).join("\n");
+  }
   idemKey = idemKey || (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
   submitting = true;
   $("op-submit").disabled = true;
   setBusy(+1);
   try {
-    const out = await postJson("reports", body, { key, headers: { "Idempotency-Key": idemKey } });
+    const out = await apiSend("reports", { json: body, headers: { "Idempotency-Key": idemKey } });
     idemKey = null;
-    if (!canPost()) {
-      try { sessionStorage.setItem(INTAKE_STORAGE, key); } catch { /* storage disabled */ }
-    }
+    const pinned = Boolean(state.pin && !state.picked);
     window.gridmap.report = out;
-    renderDone(out);
-    $("op-desc").value = "";
+    resetAfterFiling();
+    renderDone(out, { pinned });
     if (out.address_check?.review_id) refreshReviews();
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
-      err.textContent = t(e.status === 401 ? "op.report.keyRejected" : "op.report.keyForbidden");
-      try { sessionStorage.removeItem(INTAKE_STORAGE); } catch { /* storage disabled */ }
-      if (!canPost()) $("op-intake").hidden = false;
-    } else {
-      err.textContent = describeError(e);
-    }
+    if (e instanceof ApiError && e.isUnauthorized) { unauthorized(); return; }
+    err.textContent = e instanceof ApiError && e.status === 403 ? t("op.report.forbidden") : describeError(e);
     err.hidden = false;
   } finally {
     submitting = false;
@@ -621,18 +592,34 @@ function methodLabel(method, score) {
   return method === "address" ? t("op.method.address", { score: pct(score) }) : tOr(`op.method.${method}`, method || "");
 }
 
-function renderDone(out) {
+/** The call is done: clear the address, the caller and the form for the next call. */
+function resetAfterFiling() {
+  for (const id of ["op-desc", "op-caller-name", "op-caller-phone", "op-cat-q"]) $(id).value = "";
+  $("op-category").value = "";
+  state.pin = null;
+  state.dropping = false;
+  pinLayer.clearLayers();
+  $("op-q").value = "";
+  resetResults();
+  state.query = "";
+  state.answer = null;
+  renderCategories();
+  renderReport();
+}
+
+function renderDone(out, { pinned = false } = {}) {
   const box = $("op-report-done");
   const r = out.routing || {};
   const queued = out.address_check?.review_id;
   const grid = r.grid_code ? `${r.grid_name || ""} <code>${escapeHtml(r.grid_code)}</code>` : "–";
   box.innerHTML = `<strong>${escapeHtml(t("op.report.filed", { id: out.id }))}</strong>`
-    + `<span>${escapeHtml(t("op.report.routedTo"))} ${grid} · ${escapeHtml(methodLabel(r.method, out.address_check?.score))}</span>`
+    + `<span>${escapeHtml(t("op.report.routedTo"))} ${grid} · ${escapeHtml(pinned ? `${t("op.method.point")} · ${methodLabel(r.method)}` : methodLabel(r.method, out.address_check?.score))}</span>`
     + (out.case ? `<span>${escapeHtml(t("op.report.case", { id: out.case.id }))}${out.case.assignee ? ` · ${escapeHtml(out.case.assignee)}` : ""}</span>` : "")
     + (queued ? `<span class="op-done__queued">${escapeHtml(t("op.report.queued", { id: queued }))}</span>` : "");
   box.dataset.method = r.method || "";
   box.hidden = false;
-  box.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  box.closest(".op-side").scrollTop = 0;
+  toast(t("op.report.filed", { id: out.id }));
 }
 
 // ---- review queue ---------------------------------------------------------------------
@@ -653,7 +640,7 @@ async function refreshReviews() {
 
 function renderReviews() {
   $("op-parsed").after($("op-cands")); // park the candidate list before the queue is redrawn
-  $("reviews-readonly").hidden = canDecide() || !state.me;
+  $("reviews-readonly").hidden = !state.reviewsReadOnly;
   $("reviews-empty").hidden = state.reviews.length > 0;
   const cats = new Map(state.categories.map((c) => [c.code, c]));
   $("reviews").innerHTML = state.reviews.map((r) => {
@@ -672,7 +659,7 @@ function renderReviews() {
       </button>
       <div class="op-review__actions">
         <span class="op-review__n">${escapeHtml(t("op.reviews.nCands", { n: (r.candidates || []).length }))}</span>
-        <button type="button" class="btn btn--small op-btn--danger" data-reject="${r.id}" ${canDecide() ? "" : "disabled"}>${escapeHtml(t("op.reviews.reject"))}</button>
+        <button type="button" class="btn btn--small op-btn--danger" data-reject="${r.id}" ${state.reviewsReadOnly ? "disabled" : ""}>${escapeHtml(t("op.reviews.reject"))}</button>
       </div>
     </li>`;
   }).join("");
@@ -709,7 +696,7 @@ function closeReview() {
 async function decide(id, addressId) {
   setBusy(+1);
   try {
-    const out = await postJson(`addresses/reviews/${id}`, { address_id: addressId });
+    const out = await apiSend(`addresses/reviews/${id}`, { json: { address_id: addressId } });
     closeReview();
     await refreshReviews();
     window.gridmap.lastDecision = out;
@@ -718,25 +705,11 @@ async function decide(id, addressId) {
     toast(msg);
   } catch (err) {
     if (err instanceof ApiError && err.isUnauthorized) unauthorized();
+    else if (err instanceof ApiError && err.status === 403) { state.reviewsReadOnly = true; renderReviews(); }
     else showError(err);
   } finally {
     setBusy(-1);
   }
-}
-
-function toast(msg) {
-  let el = $("op-toast");
-  if (!el) {
-    el = document.createElement("div");
-    el.id = "op-toast";
-    el.className = "op-toast";
-    el.setAttribute("role", "status");
-    document.body.append(el);
-  }
-  el.textContent = msg;
-  el.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { el.hidden = true; }, 3500);
 }
 
 // ---- tabs ------------------------------------------------------------------------------
@@ -766,18 +739,12 @@ function showTab(name) {
 
 function relabel() {
   document.title = t("op.pageTitle");
-  for (const btn of document.querySelectorAll(".lang-switch__btn")) {
-    btn.setAttribute("aria-pressed", btn.dataset.lang === getLang() ? "true" : "false");
-  }
   window.gridmap.lang = getLang();
-  renderWho();
-  signIn?.render();
   renderError();
   renderState();
   renderCands();
   renderGrid();
   renderCategories();
-  renderIntake();
   renderReviews();
   if (!$("op-report").hidden) renderReport();
   gridMap?.relabel();
@@ -836,9 +803,9 @@ function wire() {
     if (rej) decide(Number(rej.dataset.reject), null);
   });
   $("alert-close").addEventListener("click", () => { state.error = null; renderError(); });
-  for (const btn of document.querySelectorAll(".lang-switch__btn")) {
-    btn.addEventListener("click", () => { if (btn.dataset.lang !== getLang()) setLang(btn.dataset.lang); });
-  }
+  $("op-cat-q").addEventListener("input", renderCategories);
+  $("op-cat-q").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); $("op-desc").focus(); } });
+  $("op-pin").addEventListener("click", togglePin);
   onLangChange(relabel);
   document.addEventListener("keydown", (ev) => {
     // "/" or F2 jumps back to the address box from anywhere (the operator's hands stay on the keyboard).
@@ -857,10 +824,12 @@ async function main() {
   await setLang(detectLang(), { persist: false });
   gridMap = new GridMap($("map"), {});
   markers = L.layerGroup().addTo(gridMap.map);
+  pinLayer = L.layerGroup().addTo(gridMap.map);
+  gridMap.map.on("click", (ev) => { if (state.dropping) dropPin(ev.latlng); });
   relabel();
-  signIn = wireSignIn({ onKey: load, messages: { role: "op.auth.needReader" } });
+  chrome = mountChrome({ onReady: load, needs: "op.auth.needReader" });
   takeKeyFromLocation();
-  await load();
+  await chrome.start();
 }
 
 main().catch((err) => {

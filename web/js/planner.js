@@ -9,7 +9,7 @@ import { api, apiGet, apiSend, ApiError, getKey, takeKeyFromLocation } from "./a
 import { detectLang, featureName, formatDate, formatNumber, getLang, isZh, onLangChange, setLang, t } from "./i18n.js";
 import { GridMap } from "./map.js";
 import { classify } from "./norm.js";
-import { wireSignIn } from "./signin.js";
+import { mountChrome } from "./chrome.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -1323,10 +1323,11 @@ async function main() {
   gridMap = new GridMap($("map"), {});
   map = gridMap.map;
   initLayers();
-  signIn = wireSignIn({ onKey: load, messages: { role: "pl.auth.needPlanner" } });
+  const chrome = mountChrome({ onReady: load, needs: "pl.auth.needPlanner" }); // the shared sign-in
+  signIn = chrome.signIn;
   relabel();
   takeKeyFromLocation();
-  await load();
+  await chrome.start();
 }
 
 main().catch((err) => {

@@ -1,17 +1,21 @@
-// The grid worker's phone screen: log in, my open cases nearest first, a case on a small map,
-// accept / update / resolve with a note and a photo URL. Talks to /api/v1 through api.js; the login
+// The grid worker's phone screen: log in, my open cases nearest first, a case on a small map with navigation
+// (Amap, Baidu, geo:) and a call button, accept / update / resolve with a note and photos from the camera
+// (uploaded to /api/v1/media with progress; required as the after photo when the category asks for one), and
+// patrol reports (巡查上报: GPS, photo, category, description). Talks to /api/v1 through api.js; the login
 // token (short-lived, from POST /api/v1/auth/token) is kept like an API key, in sessionStorage.
 
-import { ApiError, apiGet, getKey, setKey } from "./api.js";
+import { ApiError, apiGet, apiSend, getKey, setKey, signIn, signOut } from "./api.js";
 import { TIME_ZONE, detectLang, getLang, isZh, setLang, t, translateDom } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, scope: "mine", position: null, cases: [], current: null, map: null };
+const state = { me: null, scope: "mine", position: null, cases: [], current: null, map: null, categories: null,
+  patrolPos: null, patrolKey: null };
+const MEDIA_PATH = "/api/v1/media/";
 // Statuses a worker moves a case to from this screen, in button order; the server decides what is allowed.
 const ACTIONS = ["in_progress", "resolved", "registered", "verified", "returned"];
 const PRIMARY = new Set(["in_progress", "resolved"]);
 
-// ---- HTTP helpers (api.js has GET; writes need a body) ----------------------------------------------
+// ---- HTTP: the one client (web/js/api.js) for reads and writes ---------------------------------------
 
 async function problemOf(res) {
   let body = {};
@@ -20,21 +24,130 @@ async function problemOf(res) {
     detail: typeof body.detail === "string" ? body.detail : "" });
 }
 
-async function send(path, { json, form, method = "POST" } = {}) {
-  const headers = { Accept: "application/json, application/problem+json;q=0.8" };
-  const key = getKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
-  let body;
-  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
-  if (form !== undefined) body = new URLSearchParams(form);
-  let res;
-  try {
-    res = await fetch(`/api/v1/${path}`, { method, headers, body, credentials: "same-origin" });
-  } catch (err) {
-    throw new ApiError({ status: 0, code: "network", detail: String(err?.message || err) });
+/** Writes through the one client (web/js/api.js); `extraHeaders` (Idempotency-Key), a plain-object form is sent
+ * url-encoded as before. */
+const send = (path, { extraHeaders = {}, form, ...opts } = {}) => apiSend(path, {
+  ...opts,
+  headers: extraHeaders,
+  form: form && !(form instanceof FormData) && !(form instanceof URLSearchParams) ? new URLSearchParams(form) : form,
+});
+
+// ---- photos: upload with progress, shown through the API (they need the bearer token) -----------------
+
+/** POST one photo to /api/v1/media; XMLHttpRequest because fetch reports no upload progress. */
+function uploadPhoto(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/v1/media");
+    const key = getKey();
+    if (key) xhr.setRequestHeader("Authorization", `Bearer ${key}`);
+    xhr.setRequestHeader("Accept", "application/json, application/problem+json;q=0.8");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.onload = () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status === 201 || xhr.status === 200) resolve(body);
+      else reject(new ApiError({ status: xhr.status, code: body.code || `http_${xhr.status}`, title: body.title || "",
+        detail: typeof body.detail === "string" ? body.detail : "" }));
+    };
+    xhr.onerror = () => reject(new ApiError({ status: 0, code: "network" }));
+    const data = new FormData();
+    data.append("file", file, file.name || "photo.jpg");
+    xhr.send(data);
+  });
+}
+
+const blobUrls = new Map();
+
+/** An object URL for one of our photos (fetched with the token; an <img src> could not send it). */
+async function mediaUrl(path) {
+  if (!blobUrls.has(path)) {
+    blobUrls.set(path, (async () => {
+      const res = await fetch(path, { headers: { Authorization: `Bearer ${getKey()}` }, credentials: "same-origin" });
+      if (!res.ok) throw await problemOf(res);
+      return URL.createObjectURL(await res.blob());
+    })());
   }
-  if (!res.ok) throw await problemOf(res);
-  return res.status === 204 ? null : res.json();
+  return blobUrls.get(path);
+}
+
+/** A thumbnail for a photo reference: ours (shown through the API, opens the display version) or a URL. */
+function photoThumb(ref) {
+  const a = el("a", "thumb");
+  const img = el("img");
+  img.alt = t("worker.photo");
+  a.append(img);
+  if (ref.startsWith(MEDIA_PATH)) {
+    a.href = "#";
+    a.dataset.media = ref;
+    mediaUrl(`${ref}/thumbnail`).then((u) => { img.src = u; }).catch(() => { img.alt = "–"; });
+    a.addEventListener("click", async (ev) => {
+      ev.preventDefault();
+      window.open(await mediaUrl(ref), "_blank", "noopener");
+    });
+  } else {
+    a.href = ref; a.target = "_blank"; a.rel = "noopener noreferrer";
+    a.textContent = ref;
+  }
+  return a;
+}
+
+/** The camera button of a form: each photo taken is uploaded at once (progress bar), then shown as a
+ * thumbnail with a remove button; ``ids()`` gives what to attach. */
+function photoPicker(inputId, progressId, thumbsId, onHint) {
+  const input = $(inputId);
+  const progress = $(progressId);
+  const thumbs = $(thumbsId);
+  let items = [];
+  let busy = 0;
+  const render = () => {
+    thumbs.replaceChildren();
+    for (const m of items) {
+      const box = el("div", "thumb-box");
+      box.dataset.mediaId = m.id;
+      const x = el("button", "thumb-remove", "×");
+      x.type = "button";
+      x.setAttribute("aria-label", t("worker.removePhoto"));
+      x.addEventListener("click", () => { items = items.filter((i) => i !== m); render(); });
+      box.append(photoThumb(m.url), x);
+      thumbs.append(box);
+    }
+  };
+  input.addEventListener("change", async () => {
+    const files = [...input.files];
+    input.value = "";
+    for (const file of files) {
+      busy += 1;
+      progress.hidden = false;
+      progress.value = 0;
+      try {
+        const m = await uploadPhoto(file, (f) => { progress.value = f; });
+        items.push(m);
+        render();
+        for (const e of document.querySelectorAll(".act .error")) e.hidden = true;  // a photo answers "take one"
+        toast(t("worker.photoUploaded"));
+        if (m.location_hint && onHint) onHint(m.location_hint);
+      } catch (e) {
+        toast(errorText(e));
+      } finally {
+        busy -= 1;
+        if (!busy) progress.hidden = true;
+      }
+    }
+  });
+  return {
+    ids: () => items.map((m) => m.id),
+    busy: () => busy > 0,
+    clear: () => { items = []; render(); },
+  };
+}
+
+/** A lasting confirmation at the top of the case (the toast fades; this stays until the next step). */
+function confirmStep(msg) {
+  const box = $("confirm");
+  box.textContent = `✓ ${msg} · ${fmtTime(new Date().toISOString())}`;
+  box.hidden = false;
+  toast(msg);
 }
 
 // ---- formatting --------------------------------------------------------------------------------------
@@ -94,11 +207,13 @@ function errorText(err) {
 
 // ---- views -------------------------------------------------------------------------------------------
 
+const TITLES = { detail: "worker.caseTitle", login: "worker.loginTitle", list: "worker.title", patrol: "worker.patrol.title" };
+
 function show(view) {
-  for (const id of ["login", "list", "detail"]) $(id).hidden = id !== view;
-  $("back").hidden = view !== "detail";
+  for (const id of ["login", "list", "detail", "patrol"]) $(id).hidden = id !== view;
+  $("back").hidden = !["detail", "patrol"].includes(view);
   $("logout").hidden = view === "login";
-  $("title").textContent = t(view === "detail" ? "worker.caseTitle" : view === "login" ? "worker.loginTitle" : "worker.title");
+  $("title").textContent = t(TITLES[view]);
   document.title = `gridmap · ${$("title").textContent}`;
 }
 
@@ -117,13 +232,16 @@ async function start() {
 async function route() {
   const m = window.location.hash.match(/^#\/case\/(\d+)$/);
   if (m) await openCase(Number(m[1]));
+  else if (window.location.hash === "#/patrol") await openPatrol();
   else await loadList();
 }
 
 async function loadList() {
   show("list");
   const me = state.me;
-  $("who").textContent = t("worker.who", { name: me.name, grids: me.grid_codes.join("、") || "–" });
+  // The person's name and their grid's name (from /auth/me), not a login name or a code.
+  $("who").textContent = t("worker.who", { name: me.display_name || me.name,
+    grids: named(me.grid_name, me.grid_name_en) || me.grid_codes.join("、") || "–" });
   for (const chip of document.querySelectorAll("[data-scope]")) chip.classList.toggle("is-on", chip.dataset.scope === state.scope);
   const params = { status: "open", limit: 200 };
   if (state.scope === "mine" && me.person_id) params.mine = "true";
@@ -159,6 +277,7 @@ function infoRow(dl, label, value) {
 }
 
 async function openCase(id) {
+  if (!state.current || state.current.id !== id) { $("confirm").hidden = true; casePhotos.clear(); }
   show("detail");
   $("act-error").hidden = true;
   const c = await apiGet(`cases/${id}`);
@@ -179,9 +298,36 @@ async function openCase(id) {
   infoRow(dl, t("worker.assignee"), c.assignee ? c.assignee.name : null);
   if (c.reporter) infoRow(dl, t("worker.reporter"), [c.reporter.name, c.reporter.phone].filter(Boolean).join(" "));
   info.append(h, status, dl);
+  renderGo(c);
+  $("before").hidden = !(c.photos || []).length;
+  $("before-thumbs").replaceChildren(...(c.photos || []).map(photoThumb));
+  $("photo-req").hidden = !(c.after_photo_required && c.next.includes("resolved"));
   renderActions(c);
   renderTimeline(c.events || []);
   drawMap(c);
+}
+
+/** Navigation and call buttons. The server gives the point in each app's datum (Amap GCJ-02, Baidu BD-09,
+ * geo: WGS84); the reporter's number is callable only when this role sees it whole (not masked). */
+function renderGo(c) {
+  const nav = c.navigation;
+  $("go").hidden = !nav;
+  if (nav) {
+    const name = encodeURIComponent(c.address || named(c.category_name, c.category_name_en) || `#${c.id}`);
+    const { gcj02: g, bd09: b, wgs84: w } = nav;
+    $("nav-amap").href = `amapuri://route/plan/?sourceApplication=gridmap&dlat=${g.lat}&dlon=${g.lon}&dname=${name}&dev=0&t=2`;
+    $("nav-baidu").href = `baidumap://map/direction?destination=latlng:${b.lat},${b.lon}|name:${name}&coord_type=bd09ll&mode=walking&src=gridmap`;
+    const lat = w.lat.toFixed(7);
+    const lon = w.lon.toFixed(7);
+    $("nav-geo").href = `geo:${lat},${lon}?q=${lat},${lon}(${name})`;
+  }
+  const phone = c.reporter && c.reporter.phone;
+  const callable = phone && /^[+0-9][0-9 -]{2,}$/.test(phone);
+  $("call").hidden = !callable;
+  if (callable) {
+    $("call").href = `tel:${phone.replace(/[ -]/g, "")}`;
+    $("call").textContent = t("worker.callReporter", { phone });
+  }
 }
 
 function renderActions(c) {
@@ -216,10 +362,10 @@ function renderTimeline(events) {
     const what = e.kind === "transition" ? t(`worker.status.${e.to_status}`) : t(`worker.kind.${e.kind}`);
     li.append(el("time", "", `${fmtTime(e.at)} · ${e.actor}`), el("strong", "", what));
     if (e.note) li.append(el("div", "", e.note));
-    for (const url of e.attachments || []) {
-      const a = el("a", "", url);
-      a.href = url; a.target = "_blank"; a.rel = "noopener noreferrer";
-      const d = el("div"); d.append(a); li.append(d);
+    if ((e.attachments || []).length) {
+      const d = el("div", "thumbs");
+      d.append(...e.attachments.map(photoThumb));
+      li.append(d);
     }
     ol.append(li);
   }
@@ -252,20 +398,21 @@ function drawMap(c) {
 async function act(to) {
   const c = state.current;
   const note = $("note").value.trim();
-  const photo = $("photo").value.trim();
   const err = $("act-error");
   err.hidden = true;
-  if (photo && !/^https?:\/\/\S+$/.test(photo)) { err.textContent = t("worker.badPhoto"); err.hidden = false; return; }
-  if ((to === "note" || to === "resolved") && !note) { err.textContent = t("worker.needNote"); err.hidden = false; return; }
-  const attachments = photo ? [photo] : [];
+  const attachments = casePhotos.ids();
+  const refuse = (key) => { err.textContent = t(key); err.hidden = false; };
+  if (casePhotos.busy()) { refuse("worker.photoUploading"); return; }
+  if ((to === "note" || to === "resolved") && !note) { refuse("worker.needNote"); return; }
+  if (to === "resolved" && c.after_photo_required && !attachments.length) { refuse("worker.needAfterPhoto"); return; }
   for (const b of $("actions").querySelectorAll("button")) b.disabled = true;
   try {
     if (to === "note") await send(`cases/${c.id}/notes`, { json: { note, attachments } });
     else await send(`cases/${c.id}/transitions`, { json: { to, note: note || null, attachments } });
     $("note").value = "";
-    $("photo").value = "";
-    toast(t(`worker.done.${to}`));
+    casePhotos.clear();
     await openCase(c.id);
+    confirmStep(t(`worker.done.${to}`));
   } catch (e) {
     err.textContent = errorText(e);
     err.hidden = false;
@@ -285,6 +432,111 @@ function locate() {
     { enableHighAccuracy: true, timeout: 8000, maximumAge: 60000 });
 }
 
+// ---- patrol reports (巡查上报) ----------------------------------------------------------------------------
+
+function showPatrolPlace() {
+  const p = state.patrolPos;
+  const box = $("patrol-loc");
+  if (!p) { box.textContent = t("worker.patrol.noFix"); return; }
+  const where = `${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}`;
+  const acc = p.accuracy ? ` ±${Math.round(p.accuracy)} m` : "";
+  const from = p.fromPhoto ? ` · ${t("worker.patrol.fromPhoto")}` : "";
+  box.textContent = `${where}${acc}${from}${p.grid ? ` · ${t("worker.grid")} ${p.grid}` : ""}`;
+}
+
+async function placePatrol(pos) {
+  state.patrolPos = pos;
+  showPatrolPlace();
+  try {
+    const r = await apiGet("locate", { params: { lon: pos.lon.toFixed(7), lat: pos.lat.toFixed(7), crs: "wgs84" } });
+    if (state.patrolPos === pos) {
+      pos.grid = r.grid ? named(r.grid.name, r.grid.name_en) || r.grid.code : t("worker.patrol.outside");
+      showPatrolPlace();
+    }
+  } catch { /* the place is still good: the report is routed on the server */ }
+}
+
+function locatePatrol() {
+  $("patrol-loc").textContent = t("worker.patrol.locating");
+  if (!navigator.geolocation) { showPatrolPlace(); return; }
+  navigator.geolocation.getCurrentPosition(
+    (pos) => placePatrol({ lon: pos.coords.longitude, lat: pos.coords.latitude, accuracy: pos.coords.accuracy }),
+    () => showPatrolPlace(),
+    { enableHighAccuracy: true, timeout: 10000, maximumAge: 30000 });
+}
+
+async function openPatrol() {
+  show("patrol");
+  $("patrol-error").hidden = true;
+  if (!state.categories) state.categories = (await apiGet("categories")).items;
+  const select = $("patrol-category");
+  const keep = select.value;
+  select.replaceChildren(el("option", "", t("worker.patrol.pickCategory")));
+  select.firstChild.value = "";
+  const groups = new Map();
+  for (const c of state.categories) {
+    const label = named(c.major_name, c.major_name_en);
+    if (!groups.has(label)) groups.set(label, el("optgroup"));
+    const g = groups.get(label);
+    g.label = label;
+    const o = el("option", "", `${named(c.name, c.name_en)} (${c.code})`);
+    o.value = c.code;
+    g.append(o);
+  }
+  select.append(...groups.values());
+  select.value = keep;
+  if (!state.patrolKey) state.patrolKey = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+  locatePatrol();
+}
+
+async function submitPatrol(ev) {
+  ev.preventDefault();
+  const err = $("patrol-error");
+  err.hidden = true;
+  const refuse = (key) => { err.textContent = t(key); err.hidden = false; };
+  const category = $("patrol-category").value;
+  const description = $("patrol-desc").value.trim();
+  const pos = state.patrolPos;
+  if (patrolPhotos.busy()) { refuse("worker.photoUploading"); return; }
+  if (!pos) { refuse("worker.patrol.needLocation"); return; }
+  if (!category) { refuse("worker.patrol.needCategory"); return; }
+  if (!description && !patrolPhotos.ids().length) { refuse("worker.patrol.needWhat"); return; }
+  $("patrol-submit").disabled = true;
+  try {
+    const r = await send("reports", { extraHeaders: { "Idempotency-Key": state.patrolKey }, json: {
+      source: "patrol", category, description: description || null, lon: pos.lon, lat: pos.lat, crs: "wgs84",
+      photos: patrolPhotos.ids() } });
+    state.patrolKey = null;
+    $("patrol-desc").value = "";
+    $("patrol-category").value = "";
+    patrolPhotos.clear();
+    const done = $("patrol-done");
+    done.replaceChildren(el("strong", "", `✓ ${t("worker.patrol.done", { id: r.case ? r.case.id : r.id })}`),
+      el("div", "", r.routing && r.routing.grid_code
+        ? `${t("worker.grid")}: ${r.routing.grid_name || r.routing.grid_code}`
+        : t("worker.patrol.outside")));
+    if (r.case) {
+      const open = el("a", "btn btn--secondary", t("worker.patrol.openCase"));
+      open.href = `#/case/${r.case.id}`;
+      open.dataset.caseLink = r.case.id;
+      done.append(open);
+    }
+    done.hidden = false;
+    toast(t("worker.patrol.sent"));
+    done.scrollIntoView({ block: "nearest" });
+  } catch (e) {
+    err.textContent = errorText(e);
+    err.hidden = false;
+  } finally {
+    $("patrol-submit").disabled = false;
+  }
+}
+
+const casePhotos = photoPicker("photo", "photo-progress", "photo-thumbs");
+const patrolPhotos = photoPicker("patrol-photo", "patrol-progress", "patrol-thumbs", (hint) => {
+  if (!state.patrolPos) placePatrol({ lon: hint.lon, lat: hint.lat, fromPhoto: true });
+});
+
 // ---- wiring ------------------------------------------------------------------------------------------
 
 async function init() {
@@ -299,8 +551,8 @@ async function init() {
     const err = $("login-error");
     err.hidden = true;
     try {
-      const tok = await send("auth/token", { form: { username: $("username").value.trim(), password: $("password").value } });
-      setKey(tok.access_token);
+      // The shared sign-in (web/js/api.js): a shift-long session that survives a reload.
+      await signIn($("username").value.trim().toLowerCase(), $("password").value);
       $("password").value = "";
       await start();
       locate();
@@ -310,13 +562,16 @@ async function init() {
     }
   });
   $("logout").addEventListener("click", async () => {
-    try { await send("auth/logout"); } catch { /* the token may already be gone */ }
-    setKey("");
+    await signOut();
     state.me = null;
     window.location.hash = "";
     show("login");
   });
   $("back").addEventListener("click", () => { window.location.hash = ""; });
+  $("patrol-open").addEventListener("click", () => { $("patrol-done").hidden = true; window.location.hash = "#/patrol"; });
+  $("patrol-relocate").addEventListener("click", locatePatrol);
+  for (const id of ["patrol-category", "patrol-desc"]) $(id).addEventListener("input", () => { $("patrol-error").hidden = true; });
+  $("patrol-form").addEventListener("submit", (ev) => { submitPatrol(ev).catch(fail); });
   $("locate").addEventListener("click", locate);
   for (const chip of document.querySelectorAll("[data-scope]")) {
     chip.addEventListener("click", () => { state.scope = chip.dataset.scope; loadList(); });

@@ -60,7 +60,7 @@ def test_duplicates_endpoint_and_merge(client: httpx.Client, auth, make_case, gr
             "validation_error")
 
     problem(client.post(f"/api/v1/cases/{dup}/merge", json={"into": keep}, headers=auth("worker")), 403, "forbidden")
-    problem(client.post(f"/api/v1/cases/{dup}/merge", json={"into": dup}, headers=cmd), 400, "invalid_parameter")
+    problem(client.post(f"/api/v1/cases/{dup}/merge", json={"into": dup}, headers=cmd), 422, "invalid_parameter")
     r = client.post(f"/api/v1/cases/{dup}/merge", json={"into": keep}, headers=cmd)
     assert r.status_code == 200, r.text and r.json()["id"] == keep
     merged = client.get(f"/api/v1/cases/{dup}", headers=cmd).json()
@@ -86,5 +86,5 @@ def test_merge_refusals(client: httpx.Client, auth, make_case, grid_a) -> None:
     fresh = make_case(grid_a, "reported", reported_at=T0)
     problem(client.post(f"/api/v1/cases/{fresh}/merge", json={"into": closed}, headers=cmd), 409, "case_final")
     other = make_case(grid_a, "reported", reported_at=T0, category="C01002")
-    problem(client.post(f"/api/v1/cases/{other}/merge", json={"into": keep}, headers=cmd), 400, "invalid_parameter")
+    problem(client.post(f"/api/v1/cases/{other}/merge", json={"into": keep}, headers=cmd), 422, "invalid_parameter")
     problem(client.post(f"/api/v1/cases/{fresh}/merge", json={"into": 99999999}, headers=cmd), 404, "not_found")

@@ -118,7 +118,7 @@ def test_community_whistle_summons_the_grids_party_members_and_volunteers(client
     stranger = db.execute(text("SELECT id FROM person WHERE grid_code = :g AND role = 'party_member' LIMIT 1"),
                           {"g": grid_b.code}).scalar_one()
     problem(client.post(f"/api/v1/cases/{case_id}/whistles", json={"level": "community", "people": [stranger]},
-                        headers=leader), 400, "invalid_parameter")
+                        headers=leader), 422, "invalid_parameter")
     target = r.json()["targets"][0]["id"]
     problem(client.post(f"/api/v1/whistles/targets/{target}/acknowledge", headers=worker), 403, "forbidden")
     r = client.post(f"/api/v1/whistles/targets/{target}/acknowledge", json={"note": "called in"},
@@ -136,9 +136,9 @@ def test_whistle_bad_input_and_illegal_states(client: httpx.Client, auth, make_c
                         headers=cmd), 409, "illegal_transition")
     open_ = make_case(grid_a, "dispatched")
     problem(client.post(f"/api/v1/cases/{open_}/whistles", json={"level": "street", "departments": []},
-                        headers=cmd), 400, "invalid_parameter")
+                        headers=cmd), 422, "invalid_parameter")
     problem(client.post(f"/api/v1/cases/{open_}/whistles", json={"level": "street", "departments": ["D77"]},
-                        headers=cmd), 400, "invalid_parameter")
+                        headers=cmd), 422, "invalid_parameter")
     problem(client.post(f"/api/v1/cases/{open_}/whistles", json={"level": "city"}, headers=cmd), 422,
             "validation_error")
     problem(client.post(f"/api/v1/cases/{open_}/whistles", json={"level": "street", "departments": ["D01"],

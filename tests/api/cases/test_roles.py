@@ -114,7 +114,7 @@ def test_grid_leader_reassigns_within_the_grid_only(client: httpx.Client, login,
     r = client.post(f"/api/v1/cases/{case_id}/assignee", json={"person_id": grid_a.other_worker_id}, headers=leader)
     assert r.status_code == 200 and r.json()["assignee"]["id"] == grid_a.other_worker_id
     problem(client.post(f"/api/v1/cases/{case_id}/assignee", json={"person_id": grid_b.worker_id}, headers=leader),
-            400, "invalid_parameter")
+            422, "invalid_parameter")
     worker = login("worker", person_id=grid_a.worker_id)
     problem(client.post(f"/api/v1/cases/{case_id}/assignee", json={"person_id": grid_a.worker_id}, headers=worker),
             403, "forbidden")
@@ -130,7 +130,7 @@ def test_worker_key_without_a_person_sees_no_cases(client: httpx.Client, auth, m
     make_case(grid_a, "dispatched")
     h = auth("worker")
     assert client.get("/api/v1/cases", headers=h).json()["total"] == 0
-    problem(client.get("/api/v1/cases", params={"mine": "true"}, headers=h), 400, "invalid_parameter")
+    problem(client.get("/api/v1/cases", params={"mine": "true"}, headers=h), 422, "invalid_parameter")
 
 
 def test_nearest_first_for_my_cases(client: httpx.Client, login, make_case, grid_a) -> None:

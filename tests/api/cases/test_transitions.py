@@ -61,7 +61,7 @@ def test_every_illegal_transition_is_a_409(frm: str, to: str, client: httpx.Clie
 def test_escalation_goes_through_a_whistle(frm: str, to: str, client: httpx.Client, auth, make_case, grid_a) -> None:
     case_id = make_case(grid_a, frm)
     resp = client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=auth("dispatcher"))
-    assert "whistles" in problem(resp, 400, "invalid_parameter")["detail"]
+    assert "whistles" in problem(resp, 422, "invalid_parameter")["detail"]
 
 
 def test_unknown_status_and_bad_input(client: httpx.Client, auth, make_case, grid_a) -> None:
@@ -82,9 +82,9 @@ def test_unknown_status_and_bad_input(client: httpx.Client, auth, make_case, gri
     problem(client.post(f"/api/v1/cases/{2**70}/transitions", json={"to": "registered"}, headers=h), 422,
             "validation_error")
     problem(client.get("/api/v1/cases/abc", headers=h), 422, "validation_error")
-    problem(client.get("/api/v1/cases", params={"status": "nope"}, headers=h), 400, "invalid_parameter")
-    problem(client.get("/api/v1/cases", params={"near": "1,2,3"}, headers=h), 400, "invalid_parameter")
-    problem(client.get("/api/v1/cases", params={"near": "200,95"}, headers=h), 400, "invalid_parameter")
+    problem(client.get("/api/v1/cases", params={"status": "nope"}, headers=h), 422, "invalid_parameter")
+    problem(client.get("/api/v1/cases", params={"near": "1,2,3"}, headers=h), 422, "invalid_parameter")
+    problem(client.get("/api/v1/cases", params={"near": "200,95"}, headers=h), 422, "invalid_parameter")
     problem(client.get("/api/v1/cases", params={"grid": "12"}, headers=h), 422, "validation_error")
     problem(client.get("/api/v1/cases/rates", params={"level": "city"}, headers=h), 422, "validation_error")
 
@@ -93,12 +93,12 @@ def test_dispatch_to_a_department_and_a_person(client: httpx.Client, auth, make_
     h = auth("dispatcher")
     case_id = make_case(grid_a, "registered")
     problem(client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "dispatched", "department_code": "D99"},
-                        headers=h), 400, "invalid_parameter")
+                        headers=h), 422, "invalid_parameter")
     problem(client.post(f"/api/v1/cases/{case_id}/transitions",
-                        json={"to": "dispatched", "assignee_id": grid_b.worker_id}, headers=h), 400,
+                        json={"to": "dispatched", "assignee_id": grid_b.worker_id}, headers=h), 422,
             "invalid_parameter")
     problem(client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": "resolved", "department_code": "D01"},
-                        headers=h), 400, "invalid_parameter")
+                        headers=h), 422, "invalid_parameter")
     resp = client.post(f"/api/v1/cases/{case_id}/transitions",
                        json={"to": "dispatched", "department_code": "D01", "assignee_id": grid_a.other_worker_id},
                        headers=h)

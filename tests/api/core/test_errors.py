@@ -7,6 +7,6 @@ from api.core.errors import InvalidParameter
 
 def test_extension_members_never_replace_status_or_code() -> None:
     body = InvalidParameter("bad layout", field="layout", status="draft", code="x", type="y").to_problem("/p")
-    assert body["status"] == 400 and body["code"] == "invalid_parameter"
+    assert body["status"] == 422 and body["code"] == "invalid_parameter"
     assert body["type"].endswith("/invalid_parameter") and body["instance"] == "/p"
     assert body["field"] == "layout" and body["detail"] == "bad layout"

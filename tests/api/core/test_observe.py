@@ -136,3 +136,43 @@ def test_the_access_log_keeps_errors_slow_writes_and_traced_requests_and_samples
     assert sum(1 for r in every if r["route"] == "/api/v1/layouts") == 5
     half = run(0.5)
     assert sum(1 for r in half if r["route"] == "/api/v1/layouts" and r["request_id"] != "traced-1") == 2
+
+
+def test_database_down_503s_are_counted_and_logged_as_503() -> None:
+    """Issue 17 defect 7: an app whose PostgreSQL is unreachable (a port nobody listens on) answers 503
+    ``database_unavailable``, and /metrics and the access log say 503, not the 500 they used to count (the
+    ``Exception`` handler ran outside the metrics middleware, which had recorded a 500 by then)."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from api.core.config import Settings
+    from api.main import create_app
+
+    with socket.socket() as s:  # a free port, closed again: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    app = create_app(Settings(database_url=f"postgresql://gridmap@127.0.0.1:{dead}/gridmap", listen=False,
+                              due_interval_s=0))
+    buf = io.StringIO()
+    with TestClient(app, raise_server_exceptions=True) as client:
+        configure_logging("json", "INFO", stream=buf)
+        try:
+            before = _samples(client)
+            for _ in range(3):
+                resp = client.get("/api/v1/layouts", headers={"Authorization": "Bearer gm_not_checked_yet"})
+                assert resp.status_code == 503, resp.text
+                assert resp.json()["code"] == "database_unavailable" and resp.headers["retry-after"]
+            after = _samples(client)
+        finally:
+            configure_logging("text", "INFO")
+
+    def delta(status: str) -> float:
+        labels = {"method": "GET", "route": "/api/v1/layouts", "status": status}
+        return _value(after, "gridmap_http_requests_total", **labels) - _value(before, "gridmap_http_requests_total",
+                                                                            **labels)
+
+    assert delta("503") == 3 and delta("500") == 0
+    logged = [r for r in map(json.loads, buf.getvalue().splitlines())
+              if r["logger"] == "gridmap.access" and r["route"] == "/api/v1/layouts"]
+    assert [r["status"] for r in logged] == [503, 503, 503]

@@ -106,7 +106,7 @@ def test_a_draft_layout_with_misnumbered_and_misplaced_grids(client: httpx.Clien
 
 
 def test_workload_json(client: httpx.Client, auth, layout: int) -> None:
-    resp = client.get(f"/api/v1/layouts/{layout}/workload", params={"period": "week"}, headers=auth("worker"))
+    resp = client.get(f"/api/v1/layouts/{layout}/workload", params={"period": "week"}, headers=auth("planner"))
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["norm"] == [300, 500] and body["period"] == "week"
@@ -169,13 +169,13 @@ def test_bad_input(client: httpx.Client, auth, layout: int) -> None:
     assert_problem(client.get("/api/v1/layouts/0/coverage", headers=h), 422, "validation_error")
     assert_problem(client.get(f"/api/v1/layouts/{layout}/coverage?min_area_m2=-1", headers=h), 422,
                    "validation_error")
-    assert_problem(client.get(f"/api/v1/layouts/{layout}/coverage?norm_min=600&norm_max=500", headers=h), 400,
+    assert_problem(client.get(f"/api/v1/layouts/{layout}/coverage?norm_min=600&norm_max=500", headers=h), 422,
                    "invalid_parameter")
     assert_problem(client.get(f"/api/v1/layouts/{layout}/workload?since=2026-10-01&until=2026-09-01", headers=h),
-                   400, "invalid_parameter")
+                   422, "invalid_parameter")
     assert_problem(client.get(f"/api/v1/layouts/{layout}/workload?format=xml", headers=h), 422, "validation_error")
     assert_problem(client.get(f"/api/v1/layouts/{layout}/workload?period=year", headers=h), 422, "validation_error")
-    assert_problem(client.get(f"/api/v1/layouts/{layout}/catchments?reach=clinic", headers=h), 400,
+    assert_problem(client.get(f"/api/v1/layouts/{layout}/catchments?reach=clinic", headers=h), 422,
                    "invalid_parameter")
     assert_problem(client.get(f"/api/v1/layouts/{layout}/catchments?distance_m=0", headers=h), 422,
                    "validation_error")

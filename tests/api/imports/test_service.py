@@ -175,3 +175,20 @@ def test_cli_reports_a_refused_file_and_exits_2(tmp_path: Path, engine) -> None:
     result = CliRunner().invoke(app, ["import", "grids", str(bad)])
     assert result.exit_code == 2
     assert "cannot be read" in result.output and "nothing was imported" in result.output
+
+
+@pytest.mark.parametrize("option", ["code_field", "name_field"])
+def test_a_named_field_the_file_lacks_is_refused_even_when_the_default_field_exists(db: Session, tmp_path: Path,
+                                                                                    option: str) -> None:
+    """Issue 17 #11: ``code_field=NOPE`` on a file that has a ``code`` field was accepted (201) and read the
+    ``code`` field instead; a field the caller names must exist, and the refusal names it."""
+    features = json.loads((DATA / "montreal_districts.geojson").read_text())["features"][:2]
+    for i, f in enumerate(features):
+        f["properties"].update(code=f"11010100100190{i}", name=f"网格{i}")
+    path = tmp_path / "coded.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    before = fingerprint(db, "grid")
+    with pytest.raises(InvalidParameter) as info, db.begin_nested():
+        import_layer(db, layer="grids", path=path, **{option: "NOPE"})
+    assert info.value.extra["field"] == "NOPE" and "'NOPE'" in info.value.detail
+    assert fingerprint(db, "grid") == before

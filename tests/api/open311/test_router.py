@@ -5,8 +5,6 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.api.test_read_api import assert_problem
-
 
 def test_a_311_client_round_trip(client, make_key, db: Session) -> None:
     key = make_key("intake")
@@ -28,18 +26,36 @@ def test_a_311_client_round_trip(client, make_key, db: Session) -> None:
     assert req["extended_attributes"]["gridmap_status"] == "reported"
     listed = client.get("/open311/v2/requests.json", params={"api_key": key, "service_request_id": rid}).json()
     assert [r["service_request_id"] for r in listed] == [rid]
-    closed = client.get("/open311/v2/requests.json", headers={"Authorization": f"Bearer {key}"},
+    closed = client.get("/open311/v2/requests.json", headers={"Authorization": f"Bearer {make_key('admin')}"},
                         params={"status": "closed"}).json()
     assert closed and all(r["status"] == "closed" for r in closed) and len(closed) <= 1000
 
 
-def test_open311_errors_are_4xx(client, make_key) -> None:
+def open311_error(resp, status: int, code: str) -> str:
+    """A GeoReport v2 error: ``[{"code": <status>, "description": …}]`` with the HTTP status, JSON."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    [err] = resp.json()
+    assert err["code"] == status and err["description"] and err["gridmap_code"] == code
+    return err["description"]
+
+
+def test_open311_errors_are_4xx_in_georeport_form(client, make_key) -> None:
     key = make_key("intake")
-    assert_problem(client.get("/open311/v2/services.json"), 401, "unauthorized")
-    assert_problem(client.post("/open311/v2/requests.json", data={"api_key": key, "service_code": "E01001",
-                                                                   "lat": "abc", "long": "116.4"}), 422,
-                   "validation_error")
-    assert_problem(client.post("/open311/v2/requests.json", data={"api_key": key}), 422, "validation_error")
-    assert_problem(client.post("/open311/v2/requests.json", data={"api_key": make_key("dispatcher"),
-                                                                   "service_code": "E01001"}), 403, "forbidden")
-    assert_problem(client.get("/open311/v2/requests/99999999.json", params={"api_key": key}), 404, "not_found")
+    open311_error(client.get("/open311/v2/requests.json"), 401, "unauthorized")
+    assert client.get("/open311/v2/requests.json").headers["www-authenticate"] == "Bearer"
+    open311_error(client.get("/open311/v2/requests.json", params={"api_key": "gm_nope"}), 401, "unauthorized")
+    assert "lat" in open311_error(client.post("/open311/v2/requests.json", data={
+        "api_key": key, "service_code": "E01001", "lat": "abc", "long": "116.4"}), 422, "validation_error")
+    open311_error(client.post("/open311/v2/requests.json", data={"api_key": key}), 422, "validation_error")
+    open311_error(client.post("/open311/v2/requests.json", data={"api_key": make_key("viewer"),
+                                                                  "service_code": "E01001"}), 403, "forbidden")
+    open311_error(client.get("/open311/v2/requests/99999999.json", params={"api_key": key}), 404, "not_found")
+    open311_error(client.get("/open311/v2/services/NOPE.json"), 404, "not_found")
+    open311_error(client.get("/open311/v2/requests.json", params={"api_key": key, "status": "opened"}), 422,
+                  "validation_error")
+    open311_error(client.get("/open311/v2/requests.json", params={
+        "api_key": key, "start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}), 400,
+        "invalid_parameter")
+    open311_error(client.post("/open311/v2/requests.json", params={"api_key": key}, content=b"[" * 3000 + b"]" * 3000,
+                              headers={"Content-Type": "application/json"}), 400, "invalid_parameter")

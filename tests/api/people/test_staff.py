@@ -36,13 +36,13 @@ def test_attach_staff_and_move_the_duty(client: httpx.Client, auth, grid_a, db: 
 def test_staff_validation(client: httpx.Client, auth, grid_a) -> None:
     h = auth("dispatcher")
     for body, code, status in [
-        ({"name": "x", "role": "grid_worker"}, "invalid_parameter", 400),
-        ({"name": "x", "role": "grid_worker", "grid_code": "999999999999999"}, "invalid_parameter", 400),
-        ({"name": "x", "role": "building_chief"}, "invalid_parameter", 400),
-        ({"name": "x", "role": "unit_chief", "building_id": 999999999}, "invalid_parameter", 400),
-        ({"name": "x", "role": "volunteer", "grid_code": grid_a.code, "on_duty": True}, "invalid_parameter", 400),
+        ({"name": "x", "role": "grid_worker"}, "invalid_parameter", 422),
+        ({"name": "x", "role": "grid_worker", "grid_code": "999999999999999"}, "invalid_parameter", 422),
+        ({"name": "x", "role": "building_chief"}, "invalid_parameter", 422),
+        ({"name": "x", "role": "unit_chief", "building_id": 999999999}, "invalid_parameter", 422),
+        ({"name": "x", "role": "volunteer", "grid_code": grid_a.code, "on_duty": True}, "invalid_parameter", 422),
         ({"name": "x", "role": "grid_worker", "grid_code": grid_a.code, "community_code": "110101999999"},
-         "invalid_parameter", 400),
+         "invalid_parameter", 422),
         ({"name": "x", "role": "mayor"}, "validation_error", 422),
         ({"name": "", "role": "volunteer"}, "validation_error", 422),
         ({"name": "x", "role": "volunteer", "phone": "call me"}, "validation_error", 422),

@@ -85,9 +85,9 @@ def test_a_bad_file_is_refused_with_its_row_and_nothing_is_created(client: httpx
     assert "v2.zip" in body["detail"]  # the file the planner sent, not a temporary name
     problem(upload(client, planner, b"hello", "notes.txt", name="t"), 422, "import_failed")
     good = community_grids(db, "wgs84").to_json().encode()
-    problem(upload(client, planner, good, "x.geojson", name="f", code_field="NOPE"), 400,
+    problem(upload(client, planner, good, "x.geojson", name="f", code_field="NOPE"), 422,
             "invalid_parameter")
-    problem(client.post("/api/v1/layouts", headers=planner, data={"name": "no file"}), 422, "validation_error")
+    problem(client.post("/api/v1/layouts", headers=planner, data={"name": "no file"}), 415, "unsupported_media_type")
     assert layouts(db) == n
 
 
@@ -99,7 +99,7 @@ def test_copy_of_a_given_layout_and_json_refusals(client: httpx.Client, draft, p
     assert body["parent_id"] == draft.id and body["grid_count"] == 568 and body["revision"] == 0
     problem(client.post("/api/v1/layouts", headers=planner, json={"name": "x", "copy_of": 99999}), 404, "not_found")
     problem(client.post("/api/v1/layouts", headers=planner, json={"name": ""}), 422, "validation_error")
-    problem(client.post("/api/v1/layouts", headers=planner, content=b"{not json"), 422, "validation_error")
+    problem(client.post("/api/v1/layouts", headers=planner, content=b"{not json"), 400, "malformed_body")
     listed = client.get("/api/v1/layouts", headers=planner).json()["items"]
     mine = next(i for i in listed if i["id"] == body["id"])
     assert mine["revision"] == 0 and mine["parent_id"] == draft.id and mine["created_at"]
@@ -120,5 +120,5 @@ def test_compare_two_layouts(draft, auth: Callable[[str], dict[str, str]]) -> No
                                    "AND code = :c"), {"l": pub, "c": b}).scalar_one()
     assert abs(by_code[a]["area_change_m2"] - area_b) < 1.0
     assert {f["id"] for f in body["changes"]["features"]} == {a, b}
-    problem(draft.client.get("/api/v1/layouts/compare", params={"a": pub, "b": pub}, headers=draft.headers), 400,
+    problem(draft.client.get("/api/v1/layouts/compare", params={"a": pub, "b": pub}, headers=draft.headers), 422,
             "invalid_parameter")

@@ -74,7 +74,7 @@ def test_a_clean_draft_is_published_and_routing_switches_at_its_moment(draft: Dr
     x, y = draft.db.execute(text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(boundary) p FROM grid
                                     WHERE layout_id = :l AND code = :b) t"""), {"l": old, "b": b}).one()
     problem(publish(draft, base_revision=draft.revision - 1), 409, "revision_conflict")
-    problem(publish(draft, effective_from=(now(draft.db) - timedelta(hours=1)).isoformat()), 400,
+    problem(publish(draft, effective_from=(now(draft.db) - timedelta(hours=1)).isoformat()), 422,
             "invalid_parameter")
     t = now(draft.db) + timedelta(days=1)
     resp = publish(draft, effective_from=t.isoformat())

@@ -122,7 +122,7 @@ def test_a_batch_answers_each_report_as_one_by_one_would(db: Session, spot) -> N
     assert out[7].case.duplicates == [out[0].case.id, first.case.id]  # nearest first, the batch's own included
     assert out[8].case.duplicates == []
     assert all(o.routing.method == "inside" for o in new[:3]) and all(o.case.status == "reported" for o in new)
-    read = service.get_report(db, report_id=out[7].id, unmask=False)
+    read = service.report_out(db, report_id=out[7].id, unmask=False)
     assert read.model_dump(exclude={"case"}) == out[7].model_dump(exclude={"case"})
     assert read.case.deadline == out[7].case.deadline and read.case.assignee == out[7].case.assignee
     # NOTIFY: one notice per new report, after the commit, none for retries or refusals

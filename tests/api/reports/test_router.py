@@ -65,8 +65,9 @@ def test_retries_return_the_same_report_and_a_changed_body_is_409(client, auth, 
     changed = client.post("/api/v1/reports", json=report(spot, description="另一件事"), headers=h)
     assert assert_problem(changed, 409, "idempotency_key_reused")["report_id"] == first.json()["id"]
     # Without a key, the sender's external id plays the same role.
-    e1 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=auth("intake"))
-    e2 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=auth("intake"))
+    sender = auth("intake")  # the same system: another key's retry is a 409 (tests/api/open311/test_scope.py)
+    e1 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=sender)
+    e2 = client.post("/api/v1/reports", json=report(spot, external_id="X-9"), headers=sender)
     assert e2.status_code == 200 and e2.json()["id"] == e1.json()["id"]
     assert db.execute(text("SELECT count(*) FROM report")).scalar_one() == before + 2
     cases = db.execute(text("SELECT count(*) FROM cases WHERE report_id = :r"), {"r": first.json()["id"]})
@@ -171,9 +172,10 @@ def test_the_intake_answer_is_what_a_read_returns_and_the_heat_rollups_count_it(
     body = report(spot, reporter={"name": "李四", "phone": "13900139000"}, photos=["https://example.org/a.jpg"])
     cases = []
     for role in ("intake", "admin"):  # the reporter is masked for one and not the other
-        posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=auth(role))
+        h = auth(role)  # one key: an intake system reads back what its own key posted
+        posted = client.post("/api/v1/reports", json=body | {"external_id": f"same-{role}"}, headers=h)
         assert posted.status_code == 201, posted.text
-        read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=auth(role)).json()
+        read = client.get(f"/api/v1/reports/{posted.json()['id']}", headers=h).json()
         answer = posted.json()
         assert answer["case"].pop("duplicates") == cases  # the second one is the first one's duplicate
         cases.append(answer["case"]["id"])

@@ -208,21 +208,21 @@ def test_the_new_roll_ups_follow_inserts_and_status_changes(client, auth, db: Se
 def test_bad_input_is_a_problem(client, auth) -> None:
     h = auth()
     base = {"bbox": DISTRICT, "zoom": 12}
-    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "window": "2y"}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "window": "2y"}, headers=h), 422,
                    "invalid_parameter")
-    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "window": "custom"}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "window": "custom"}, headers=h), 422,
                    "invalid_parameter")
-    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "status": "lost"}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "status": "lost"}, headers=h), 422,
                    "invalid_parameter")
-    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "category": "x';--"}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/heatmap", params={**base, "category": "x';--"}, headers=h), 422,
                    "invalid_parameter")
-    assert_problem(client.get("/api/v1/wall/heatmap", params={"bbox": "1,2,3", "zoom": 3}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/heatmap", params={"bbox": "1,2,3", "zoom": 3}, headers=h), 422,
                    "invalid_parameter")
     assert_problem(client.get("/api/v1/wall/heatmap", params={"bbox": DISTRICT, "zoom": 99}, headers=h), 422,
                    "validation_error")
     assert_problem(client.get("/api/v1/wall/heatmap", params=base), 401, "unauthorized")
     assert_problem(client.get("/api/v1/wall/heatmap", params=base, headers=auth("intake")), 403, "forbidden")
-    assert_problem(client.get("/api/v1/wall/replay", params={"day": "yesterday"}, headers=h), 400,
+    assert_problem(client.get("/api/v1/wall/replay", params={"day": "yesterday"}, headers=h), 422,
                    "invalid_parameter")
     assert_problem(client.get("/api/v1/wall/cases/999999999", headers=h), 404, "not_found")
 
