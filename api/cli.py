@@ -153,14 +153,15 @@ def keys_revoke(key_id: int) -> None:
 
 @keys_app.command("ensure-local")
 def keys_ensure_local() -> None:
-    """On first start, create the ``admin`` user (its generated password in .data/admin-password, 0600), an admin
-    key for scripts and a read-only ``viewer`` key for the map-wall link, in .data/ (0600). People sign in with a
-    name and password; keys are for systems; an unattended wall screen is paired on /admin.html.
+    """On first start, create the ``admin`` user (its generated password in .data/admin-password, 0600) and an
+    admin key for scripts (.data/admin-api-key, 0600). People sign in with a name and password; keys are for
+    systems; an unattended wall screen is paired on /admin.html with a one-time code, so no credential is ever
+    printed in a link (issue 18: a URL is shared, logged and kept in browser history).
 
-    A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is
-    replaced, so the printed link always works. The ``commander`` key of earlier versions became a
-    ``dispatcher`` key (migration 0014), which can move cases: it sat in a map link, so it is revoked here and
-    its file removed. The admin password is never reset once a person has changed it.
+    A key file whose key the database does not know (a database recreated, DATABASE_URL changed) is replaced.
+    The ``commander`` key of earlier versions became a ``dispatcher`` key (migration 0014), which can move
+    cases, and the ``viewer-api-key`` of the first role-table version sat in a wall link: both are revoked here
+    and their files removed. The admin password is never reset once a person has changed it.
     """
     from api.auth.service import create_key, revoke_key, verify_key
     from api.users.seed import ensure_admin
@@ -169,16 +170,16 @@ def keys_ensure_local() -> None:
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     engine, factory = _sessions()
-    files = {"admin": data / "admin-api-key", "viewer": data / "viewer-api-key"}
-    old = data / "commander-api-key"
+    files = {"admin": data / "admin-api-key"}
     password_path = data / "admin-password"
     with session_scope(factory) as s:
-        if old.exists():
-            principal = verify_key(s, raw=old.read_text().strip())
-            if principal is not None:
-                revoke_key(s, key_id=principal.key_id)
-            old.unlink()
-            console.print(f"revoked the old wall key of {old} (the commander role is now dispatcher, which acts)")
+        for old in (data / "commander-api-key", data / "viewer-api-key"):  # keys that sat in map links
+            if old.exists():
+                principal = verify_key(s, raw=old.read_text().strip())
+                if principal is not None:
+                    revoke_key(s, key_id=principal.key_id)
+                old.unlink()
+                console.print(f"revoked the wall-link key of {old}: a wall screen is now paired on /admin.html")
         for role, path in files.items():
             if path.exists() and verify_key(s, raw=path.read_text().strip()) is not None:
                 continue
@@ -192,13 +193,12 @@ def keys_ensure_local() -> None:
         console.print(f"created the user [bold]admin[/]; its password is in {password_path} (mode 0600)")
     elif admin == "changed":
         console.print(f"[yellow]the user admin exists and its password is no longer the one in {password_path}[/]")
-    console.print(f"admin API key: {files['admin']}")
-    viewer = files["viewer"].read_text().strip()
+    console.print(f"admin API key (for scripts): {files['admin']}")
     base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
     # Plain print: a terminal must be able to copy the whole link, so no wrapping.
     print(f"sign in at {base}/ as admin with the password in {password_path} "
           "(demo users of every role: sample_data/README.md)")
-    print(f"open the map (read-only): {base}/#key={viewer}")
+    print(f"a map-wall screen: on {base}/admin.html make a pairing code, then type it on the wall's {base}/")
 
 
 @app.command("import")

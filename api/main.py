@@ -30,6 +30,8 @@ from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpo
 from api.core.openapi import install_openapi
 from api.core.ratelimit import InflightLimit, TokenBucket
 from api.coverage.router import router as coverage_router
+from api.docs.router import overview as docs_overview
+from api.docs.router import router as docs_router
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
 from api.locate.fast import LocateFastPath
@@ -99,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grid-based community governance: grids, buildings, routing and coverage (网格化基层治理)",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # /api/docs and /redoc come from vendored assets (api/docs/router.py)
+        redoc_url=None,
+        description=docs_overview(),
         openapi_url="/api/v1/openapi.json",
         # FastAPI's own OpenTelemetry hooks: gridmap reports through Prometheus (/metrics, api/core/observe.py),
         # and the hooks' per-request check of the global providers was a tenth of a located point's cost.
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(media_router)  # issue 18
     app.include_router(v1)
     app.include_router(open311_router)
+    app.include_router(docs_router)
     app.include_router(ogc_router)  # OGC API Features and Tiles (issue 23)
 
     @app.get("/healthz", tags=["health"])

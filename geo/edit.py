@@ -165,21 +165,60 @@ def snap(geom: shapely.Geometry, reference: shapely.Geometry | None, tolerance_d
     return as_multipolygon(out)
 
 
-def _extend(line: LineString, by: float) -> LineString:
-    """The line with both ends pushed ``by`` degrees further along their last segment.
+def _extend_to(line: LineString, geom: shapely.Geometry, by: float) -> LineString:
+    """The line with each end that stops inside ``geom`` carried on along its last segment to ``geom``'s
+    boundary, then ``by`` degrees further: a cut drawn short of the edge (the edge out of view) still cuts.
 
-    >>> list(_extend(LineString([(0, 0), (1, 0)]), 0.5).coords)
-    [(-0.5, 0.0), (1.5, 0.0)]
+    >>> np.round(_extend_to(LineString([(1, 0.5), (1, 1.5)]), shapely.box(0, 0, 2, 2), 0.1).coords, 6).tolist()
+    [[1.0, -0.1], [1.0, 2.1]]
     """
     c = np.asarray(line.coords, dtype=float)
-    if by <= 0:
-        return line
+    ring = shapely.boundary(geom)
+    span = float(np.hypot(geom.bounds[2] - geom.bounds[0], geom.bounds[3] - geom.bounds[1]))
     for end, prev in ((0, 1), (-1, -2)):
         v = c[end] - c[prev]
         n = float(np.hypot(*v))
-        if n > 0:
-            c[end] = c[end] + v / n * by
+        if n == 0:
+            continue
+        u = v / n
+        reach = 0.0
+        if shapely.contains_xy(geom, *c[end]):
+            ray = LineString([c[end], c[end] + u * (span + by + 1e-9)])
+            hits = shapely.intersection(ray, ring)
+            if not hits.is_empty:
+                reach = min(float(shapely.distance(shapely.Point(c[end]), p)) for p in shapely.get_parts(hits))
+        c[end] = c[end] + u * (reach + by)
     return LineString(c)
+
+
+def keep_buildings_whole(first: shapely.Geometry, second: shapely.Geometry,
+                         footprints: list[tuple[str, shapely.Geometry]]) -> tuple[MultiPolygon, MultiPolygon,
+                                                                                  list[dict[str, Any]]]:
+    """Undo the cut through each building a split line crossed: the building's part inside the grid goes
+    whole to the piece holding most of its footprint. Returns both pieces and, per building moved,
+    ``{"building_code", "piece": 0 | 1, "share"}`` (``share``: the fraction of the footprint that piece held).
+
+    >>> a, b, moved = keep_buildings_whole(shapely.box(0, 0, 1, 2), shapely.box(1, 0, 2, 2),
+    ...                                    [("B1", shapely.box(0.7, 1, 1.1, 1.2))])
+    >>> moved, round(a.area, 2), round(b.area, 2)
+    ([{'building_code': 'B1', 'piece': 0, 'share': 0.75}], 2.02, 1.98)
+    """
+    moved: list[dict[str, Any]] = []
+    pieces = [as_multipolygon(first), as_multipolygon(second)]
+    for code, fp in footprints:
+        shares = [float(shapely.area(shapely.intersection(p, fp, grid_size=GRID_SIZE))) for p in pieces]
+        total = sum(shares)
+        if total <= 0 or min(shares) <= total * 1e-6:
+            continue
+        to = 0 if shares[0] >= shares[1] else 1
+        part = shapely.intersection(fp, shapely.union_all(pieces, grid_size=GRID_SIZE), grid_size=GRID_SIZE)
+        pieces[to] = shapely.union(pieces[to], part, grid_size=GRID_SIZE)
+        pieces[1 - to] = shapely.difference(pieces[1 - to], part, grid_size=GRID_SIZE)
+        if pieces[1 - to].is_empty or shapely.area(pieces[1 - to]) <= 0:
+            raise EditError("split_failed", f"building {code} covers the whole of one side of the cut; draw the "
+                            "line elsewhere or cut through buildings", pieces=1, building_code=code)
+        moved.append({"building_code": code, "piece": to, "share": round(shares[to] / total, 3)})
+    return as_multipolygon(pieces[0]), as_multipolygon(pieces[1]), moved
 
 
 def split_polygon(geom: shapely.Geometry, line: LineString, *, extend_deg: float = 0.0
@@ -188,7 +227,8 @@ def split_polygon(geom: shapely.Geometry, line: LineString, *, extend_deg: float
 
     The rule: for a line running mostly north-south (east-west extent, in metres, smaller than its
     north-south extent) the western part keeps the grid's code; otherwise the northern part does.
-    The ends of the line are extended by ``extend_deg`` so that a line drawn up to the edge cuts.
+    An end that stops inside the grid is carried on to its boundary, and both ends ``extend_deg`` further,
+    so that a line drawn up to the edge, or short of an edge out of view, cuts.
 
     >>> square = shapely.box(0, 0, 2, 2)
     >>> west, east = split_polygon(square, LineString([(1, -0.1), (1, 2.1)]))
@@ -197,13 +237,16 @@ def split_polygon(geom: shapely.Geometry, line: LineString, *, extend_deg: float
     >>> north, south = split_polygon(square, LineString([(-0.1, 0.5), (2.1, 0.5)]))
     >>> north.bounds[1], south.bounds[3]
     (0.5, 0.5)
+    >>> west, east = split_polygon(square, LineString([(1, 0.5), (1, 1.5)]))   # ends carried to the edge
+    >>> west.bounds
+    (0.0, 0.0, 1.0, 2.0)
     >>> try:
-    ...     split_polygon(square, LineString([(0.5, 0.5), (1.5, 1.5)]))
+    ...     split_polygon(square, LineString([(0.5, -0.1), (1.5, -0.1)]))
     ... except EditError as e:
     ...     print(e.code, e.extra["pieces"])
     split_failed 1
     """
-    line = _extend(line, extend_deg)
+    line = _extend_to(line, geom, extend_deg)
     pieces: list[Polygon] = []
     for part in shapely.get_parts(as_multipolygon(geom)):
         pieces.extend(shapely.get_parts(_split(part, line)))

@@ -50,6 +50,22 @@ import shapely
 from shapely import STRtree
 
 HERE = Path(__file__).resolve().parent
+
+
+def _load_places():
+    """sample_data/places.py: which street each real road, hutong and estate name lies in (the tests load this
+    file by path, so its neighbour is loaded by path too)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gridmap_sample_places", HERE / "places.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+PLACES = _load_places()
+#: a road name further than this from a building is not its address: the street's own main road is used
+ROAD_ADDRESS_MAX_M = 500.0
 SOURCES = HERE / "sources"
 DEFAULT_SEED = 20261122
 GRID_SIZE = 1e-7  # coordinate precision of every output geometry, in degrees (~1 cm)
@@ -187,23 +203,9 @@ PARKS = [  # (name, lon0, lat0, lon1, lat1): no buildings, a few reports
     ("龙潭公园", 116.4380, 39.8720, 116.4470, 39.8800),
 ]
 
-HUTONGS = """史家胡同 内务部街 演乐胡同 礼士胡同 新鲜胡同 本司胡同 干面胡同 东堂子胡同 西堂子胡同
- 东四头条 东四二条 东四三条 东四四条 东四五条 东四六条 东四七条 东四八条 东四九条 东四十条
- 北新桥头条 北新桥二条 北新桥三条 炒豆胡同 板厂胡同 东棉花胡同 北兵马司胡同 帽儿胡同 雨儿胡同
- 菊儿胡同 秦老胡同 前鼓楼苑 后鼓楼苑 黑芝麻胡同 沙井胡同 福祥胡同 蓑衣胡同 东不压桥胡同 方家胡同
- 国子监街 五道营胡同 箭厂胡同 宝钞胡同 分司厅胡同 车辇店胡同 大兴胡同 府学胡同 东公街 交道口北头条
- 交道口北二条 交道口北三条 香饵胡同 钱粮胡同 隆福寺街 大佛寺东街 美术馆后街 黄化门街 吉祥胡同
- 汪芝麻胡同 钟鼓胡同 魏家胡同 草厂头条 草厂二条 草厂三条 鲜鱼口街 长巷头条 长巷二条 打磨厂街
- 西打磨厂街 前门东大街 大江胡同 东晓市街 西园子街 金鱼池西街 精忠庙街 花市上头条 花市下头条
- 西花市大街 东花市斜街 夕照寺街 幸福大街 光明胡同 南岗子街 东厅胡同 葱店胡同 北官厅胡同 青龙胡同
- 小菊胡同 草园胡同 前永康胡同 后永康胡同 海运仓胡同 南门仓胡同 豆瓣胡同 大方家胡同 竹杆胡同
- 朝内头条 朝内南小街 西总布胡同 东总布胡同 大雅宝胡同 苏州胡同 赵家楼胡同 外交部街 台基厂头条
- 南池子大街 北池子大街 灯市口西街 多福巷 银闸胡同 东厂胡同 智德北巷 韶九胡同""".split()
-ESTATE_BASES = """和平里 安贞 安德里 民旺 新中街 香河园 东环 十字坡 清水苑 胡家园 法华 四块玉 长青园
- 葱店 西唐 革新 望坛 彭庄 管村 琉璃井 桃园 杨家园 李村 宝华 定安 安乐林 景泰 永铁 左安 板厂
- 夕照寺 光明 幸福 龙潭 华城 忠实 广渠门 花市 枣苑 西花市 崇文门 国瑞 新世界 新怡 兴隆 金台
- 祈谷 昭亨 泰元 金鱼池 东晓市 西园子 精忠 广利 安化 体育馆 天坛东 东花市 北官厅 海运仓
- 东直门 东中街 新中西 工体 地坛 青年湖 黄寺 化工 交林 上龙""".split()
+# Road, hutong and estate names come from sample_data/places.py, street by street. The estate of a block is
+# still drawn with the bound of the list this table replaced, so that the random stream after it is unchanged.
+ESTATE_DRAW_BOUND = 70
 ESTATE_SUFFIX = ["小区", "北里", "南里", "东里", "西里", "家园", "苑", "新村", "中街"]
 
 SURNAMES = (
@@ -1000,26 +1002,36 @@ def polygonize_partition(w: World, say) -> None:
 def finish_buildings(rng: np.random.Generator, w: World) -> None:
     """Addresses and codes; households rolled up to grids."""
     b = w.b
-    # non-residential and split buildings: a street number on the nearest main road
+    # Names only from the street the building is in (sample_data/places.py): 王府井大街 stays in 东华门.
+    street = np.array([c[-3:] for c in w.streets.code], dtype=object)[b.street.to_numpy()]
+    roads_of = PLACES.streets_of(PLACES.ROADS)
+    hutongs_of = PLACES.streets_of(PLACES.HUTONGS)
+    estates_of = PLACES.streets_of(PLACES.ESTATES)
+    # non-residential and split buildings: a street number on the nearest main road of their street
     d = shapely.distance(b.geom_m.to_numpy()[:, None], w.roads_m[None, :])
+    allowed = np.array([[name in roads_of[s_] for name in w.road_names] for s_ in street], dtype=bool).reshape(d.shape)
+    d = np.where(allowed, d, np.inf)
     road = d.argmin(1)
-    b["road"] = np.array(w.road_names)[road]
+    own = np.array([roads_of[s_][int(k) % len(roads_of[s_])] for s_, k in zip(street, b.block, strict=True)],
+                   dtype=object)
+    b["road"] = np.where(d[np.arange(len(b)), road] <= ROAD_ADDRESS_MAX_M, np.array(w.road_names)[road], own)
     # courtyards: a hutong serves two slot rows (north side even, south side odd
-    # numbers) and runs across three blocks; names get 前/后/小 variants, numbering continues per name and side
+    # numbers) and runs across three blocks; numbering continues per name and side
     crow = np.where(b["sub"].to_numpy() == "courtyard", b.slot.to_numpy() // 6, 0)
     key = (b.biy.to_numpy() * 10 + crow // 2) * 10_000 + b.bix.to_numpy() // 3
     uk, inv = np.unique(key, return_inverse=True)
     perm = rng.permutation(len(uk))
-    base_n = np.array(HUTONGS, dtype=object)[perm % len(HUTONGS)]
-    var = np.array(["", "前", "后", "小"], dtype=object)[(perm // len(HUTONGS)) % 4]
-    b["hutong"] = (var + base_n)[inv]
+    # the name is the building's street's (a hutong group crossing a street edge changes name there)
+    b["hutong"] = np.array([hutongs_of[s_][int(k) % len(hutongs_of[s_])] for s_, k in zip(street, perm[inv],
+                                                                                           strict=True)],
+                           dtype=object)
     b["hside"] = crow % 2
     # estates per block
     ub, binv = np.unique(b.block.to_numpy(), return_inverse=True)
-    est = np.array(ESTATE_BASES)[rng.integers(0, len(ESTATE_BASES), len(ub))].astype(object) + np.array(ESTATE_SUFFIX)[
-        rng.integers(0, len(ESTATE_SUFFIX), len(ub))
-    ].astype(object)
-    b["estate"] = est[binv]
+    pick = rng.integers(0, ESTATE_DRAW_BOUND, len(ub))[binv]
+    suffix = np.array(ESTATE_SUFFIX)[rng.integers(0, len(ESTATE_SUFFIX), len(ub))].astype(object)[binv]
+    b["estate"] = np.array([estates_of[s_][int(k) % len(estates_of[s_])] for s_, k in zip(street, pick, strict=True)],
+                           dtype=object) + suffix
     b = b.sort_values(["biy", "bix", "slot"], kind="stable").reset_index(drop=True)
     resid = b["sub"].isin(["walkup", "tower"]).to_numpy()
     court = (b["sub"] == "courtyard").to_numpy()
@@ -1342,51 +1354,28 @@ MINOR_MULT = {
     "G02002": 1.5,
     "E01001": 0.7,
 }
+# A working office (issue 24): cases are taken up the day they come in, most are closed within their time
+# limit, and what is still open sits mostly in the last days; an overdue tail of about 1 % of the cases is
+# left, thicker on purpose in the SLOW grids (see below).
 STATUS_BY_AGE = [  # (max age days, {status: p})
-    (
-        1,
-        {
-            "reported": 35,
-            "registered": 25,
-            "dispatched": 20,
-            "in_progress": 10,
-            "resolved": 4,
-            "closed": 3,
-            "rejected": 2,
-            "returned": 1,
-        },
-    ),
-    (
-        3,
-        {
-            "reported": 3,
-            "registered": 7,
-            "dispatched": 20,
-            "in_progress": 30,
-            "resolved": 14,
-            "verified": 5,
-            "closed": 15,
-            "returned": 2,
-            "escalated": 2,
-            "rejected": 2,
-        },
-    ),
-    (
-        7,
-        {
-            "dispatched": 5,
-            "in_progress": 15,
-            "resolved": 12,
-            "verified": 8,
-            "closed": 52,
-            "returned": 2,
-            "escalated": 4,
-            "rejected": 2,
-        },
-    ),
-    (14, {"in_progress": 4, "resolved": 3, "verified": 3, "closed": 84, "escalated": 3, "returned": 1, "rejected": 2}),
-    (999, {"in_progress": 0.5, "closed": 96.3, "escalated": 1.2, "rejected": 2}),
+    (1, {"reported": 30, "registered": 22, "dispatched": 20, "in_progress": 14, "resolved": 4, "closed": 6,
+         "rejected": 2, "returned": 2}),
+    (3, {"reported": 0.5, "registered": 1.5, "dispatched": 4, "in_progress": 8, "resolved": 4, "verified": 2,
+         "closed": 78, "escalated": 0.3, "returned": 0.2, "rejected": 1.5}),
+    (7, {"dispatched": 0.3, "in_progress": 2, "resolved": 1.2, "verified": 0.5, "closed": 93.5, "returned": 0.2,
+         "escalated": 0.3, "rejected": 2}),
+    (14, {"in_progress": 0.5, "resolved": 0.2, "verified": 0.1, "closed": 96.8, "escalated": 0.3, "returned": 0.1,
+          "rejected": 2}),
+    (999, {"in_progress": 0.12, "closed": 97.75, "escalated": 0.13, "rejected": 2}),
 ]
+#: Grids that lag on purpose (every SLOW_EVERY-th grid in code order, from SLOW_AT): closed cases of these
+#: ages are left open with these probabilities, so their overdue and on-time figures read worse.
+SLOW_EVERY, SLOW_AT = 13, 5
+SLOW_OPEN = [(3, 7, 0.25), (7, 14, 0.06), (14, 999, 0.01)]
+#: Handling time as a multiple of the category's time limit: lognormal, median 0.38, sigma 0.6 (about 5 % late).
+DURATION_MEDIAN, DURATION_SIGMA = 0.38, 0.6
+#: Follow-up ratings 1..5 (about 93 % rate 4 or 5, near the satisfaction rates Beijing publishes for 12345).
+RATING_P = [0.01, 0.02, 0.04, 0.24, 0.69]
 TEMPLATES = [
     "{p}{n}",
     "{p}附近{n}，请尽快处理",
@@ -1539,8 +1528,35 @@ def make_reports(rng: np.random.Generator, w: World, fac: pd.DataFrame, n: int) 
         p = np.array(list(dist.values()), dtype=float)
         status[m] = rng.choice(list(dist), len(m), p=p / p.sum())
         lo = hi_
+    # Draws of their own (a jumped copy of the stream), so that every draw after this point is as before.
+    aux = np.random.Generator(rng.bit_generator.jumped())
+    lon, lat = m_to_xy(X, Y)
+    pts = shapely.points(lon, lat)
+    gtree = shapely.STRtree(np.asarray(w.grids.geom.to_numpy(), dtype=object))
+    pi, gi = gtree.query(pts, predicate="intersects")
+    slow = np.zeros(n, dtype=bool)
+    slow[pi[(gi % SLOW_EVERY) == SLOW_AT]] = True
+    for lo_, hi_, p_open in SLOW_OPEN:
+        m = np.flatnonzero(slow & (status == "closed") & (age_days >= lo_) & (age_days < hi_))
+        m = m[aux.random(len(m)) < p_open]
+        status[m] = aux.choice(["in_progress", "escalated", "returned"], len(m), p=[0.6, 0.3, 0.1])
+    # a road named in a report lies in the report's street (sample_data/places.py), else the street's own road
+    road = np.flatnonzero(np.char.endswith(np.asarray(place, dtype=str), "路段"))
+    if len(road):
+        stree = shapely.STRtree(np.asarray(w.street_geom, dtype=object))
+        hit = np.full(n, -1)
+        a_, b_ = stree.query(pts[road], predicate="intersects")
+        hit[road[a_]] = b_
+        roads_of = PLACES.streets_of(PLACES.ROADS)
+        codes = [c[-3:] for c in w.streets.code]
+        for i in road:
+            if hit[i] < 0:
+                continue
+            names = roads_of[codes[hit[i]]]
+            if place[i].removesuffix("路段") not in names:
+                place[i] = names[int(i) % len(names)] + "路段"
     limit = cats.set_index("code").time_limit_hours.reindex(cat).to_numpy()
-    dur_h = limit * rng.lognormal(np.log(0.45), 0.7, n)
+    dur_h = limit * rng.lognormal(np.log(DURATION_MEDIAN), DURATION_SIGMA, n)
     closed = status == "closed"
     max_h = age_days * 24 - 0.05
     dur_h = np.where(dur_h < max_h, dur_h, max_h * rng.uniform(0.2, 0.95, n))
@@ -1548,7 +1564,7 @@ def make_reports(rng: np.random.Generator, w: World, fac: pd.DataFrame, n: int) 
     closed_at = rep_at + pd.to_timedelta(np.round(dur_h * 3600), unit="s")
     rated = closed & np.isin(src, ["hotline_12345", "mini_program"]) & (rng.random(n) < 0.9)
     rating = pd.array(
-        np.where(rated, rng.choice([1, 2, 3, 4, 5], n, p=[0.03, 0.04, 0.10, 0.28, 0.55]), 0), dtype="Int64"
+        np.where(rated, rng.choice([1, 2, 3, 4, 5], n, p=RATING_P), 0), dtype="Int64"
     )
     rating[~rated] = pd.NA
     tpl = np.array(TEMPLATES, dtype=object)[rng.integers(0, len(TEMPLATES), n)]

@@ -77,3 +77,27 @@ rm -rf "${vendor_dir}/leaflet-geoman" && mkdir -p "${vendor_dir}/leaflet-geoman"
 cp "${work}/geoman/package/dist/leaflet-geoman.min.js" "${work}/geoman/package/dist/leaflet-geoman.css" \
    "${work}/geoman/package/LICENSE" "${vendor_dir}/leaflet-geoman/"
 echo "vendored ${GEOMAN_PKG} ${GEOMAN_VERSION}"
+
+# --- the API documentation pages, offline (issue 24) -------------------------------------------
+SWAGGER_VERSION="5.36.0"
+SWAGGER_SHA256="685a2b38b5d6eab2dbc096a8596db11cc7409cdb671d2e3bec8f9b017d0d566b"
+REDOC_VERSION="2.5.4"
+REDOC_SHA256="44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e"
+
+echo "fetching swagger-ui-dist@${SWAGGER_VERSION} ..."
+fetch swagger-ui-dist "${SWAGGER_VERSION}" "${SWAGGER_SHA256}"
+rm -rf "${vendor_dir}/swagger-ui" && mkdir -p "${vendor_dir}/swagger-ui"
+for f in swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE; do
+  cp "${work}/swagger-ui-dist/package/${f}" "${vendor_dir}/swagger-ui/"
+done
+
+echo "fetching redoc@${REDOC_VERSION} ..."
+fetch redoc "${REDOC_VERSION}" "${REDOC_SHA256}"
+rm -rf "${vendor_dir}/redoc" && mkdir -p "${vendor_dir}/redoc"
+cp "${work}/redoc/package/bundles/redoc.standalone.js" "${work}/redoc/package/bundles/redoc.standalone.js.LICENSE.txt" \
+   "${work}/redoc/package/LICENSE" "${vendor_dir}/redoc/"
+# ReDoc's side menu shows a "Redocly" logo fetched from cdn.redoc.ly (hidden when it fails to load): point it at
+# an empty image so that the page makes no request off the intranet.
+sed -i 's#src:"https://cdn.redoc.ly/redoc/logo-mini.svg"#src:"data:,"#' "${vendor_dir}/redoc/redoc.standalone.js"
+grep -q 'cdn.redoc.ly' "${vendor_dir}/redoc/redoc.standalone.js" && { echo "redoc still loads from cdn.redoc.ly" >&2; exit 1; }
+echo "vendored swagger-ui ${SWAGGER_VERSION} and redoc ${REDOC_VERSION}"

@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +22,15 @@ LOCAL_DATABASE_URL = f"postgresql+psycopg://gridmap@127.0.0.1:{LOCAL_PG_PORT}/gr
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    @field_validator("wall_default_window")
+    @classmethod
+    def _known_window(cls, v: str) -> str:
+        from api.wall.filters import WINDOWS  # the one list of windows; imported late (no cycle at import)
+
+        if v not in WINDOWS or v == "custom":
+            raise ValueError(f"must be one of {', '.join(w for w in WINDOWS if w != 'custom')}")
+        return v
 
     database_url: str = Field(
         default=LOCAL_DATABASE_URL,
@@ -50,6 +59,8 @@ class Settings(BaseSettings):
     #: the longest preset window (30 days), so the wall's presets never fall back; a bulk import of older
     #: history writes day roll-ups only. The due-work thread moves the horizon and prunes older hour rows.
     heat_hourly_days: int = Field(default=40, ge=1, le=3660)
+    #: The map wall's time window when none is chosen (api/wall/filters.py WINDOWS).
+    wall_default_window: str = "24h"
     #: Times without an offset (``2026-11-22T09:30``) are read in this zone: Chinese clients and
     #: hotline systems send Beijing time.
     timezone: str = "Asia/Shanghai"

@@ -208,6 +208,18 @@ class PublishConflict(Conflict):
     code, title = "publish_conflict", "Another layout is published from that moment or later"
 
 
+class UnstaffedGrids(Conflict):
+    """Grids of the layout with nobody on duty; ``grids`` lists them (accept them with a reason, or staff them)."""
+
+    code, title = "unstaffed_grids", "Grids with nobody on duty"
+
+
+class NotScheduled(Conflict):
+    """Only a publish whose moment has not come can be cancelled; ``layout_status`` says what the layout is."""
+
+    code, title = "publish_not_scheduled", "The layout has no publish waiting to take effect"
+
+
 def problem_response(err: GridmapError, request: Request | None = None) -> JSONResponse:
     headers: dict[str, str] = {}
     if err.status == 401:

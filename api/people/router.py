@@ -23,14 +23,14 @@ def list_people(
     role: PersonRole | None = None,
     building_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     active: bool | None = True,
-    q: Annotated[str | None, Query(max_length=50, description="a part of the name")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50, description="part of the name (people pickers)")]
+    = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PersonList:
     """Staff and volunteers (phones masked except for admin and commander; a worker sees its own grids)."""
     items, total = service.list_people(session, principal=principal, grid=grid, area=area, role=role,
-                                       building_id=building_id, active=active, limit=limit, offset=offset,
-                                       q=q.strip() if q else None)
+                                       building_id=building_id, active=active, limit=limit, offset=offset, q=q)
     return PersonList(items=items, total=total)
 
 

@@ -71,9 +71,9 @@ def list_people(session: Session, *, principal: Principal, grid: str | None, are
         AND (CAST(:role AS text) IS NULL OR p.role = :role)
         AND (CAST(:building AS bigint) IS NULL OR p.building_id = :building)
         AND (CAST(:active AS boolean) IS NULL OR p.active = :active)
-        AND (CAST(:q AS text) IS NULL OR strpos(p.name, :q) > 0)"""
+        AND (CAST(:q AS text) IS NULL OR strpos(lower(p.name), lower(:q)) > 0)"""
     params.update({"grid": grid, "area": area, "role": role, "building": building_id, "active": active,
-                   "q": q or None})
+                   "q": q.strip() if q and q.strip() else None})
     total = session.execute(text(f"SELECT count(*) FROM person p {where}"), params).scalar_one()
     rows = session.execute(text(f"SELECT p.* FROM person p {where} ORDER BY p.grid_code NULLS LAST, p.role, p.id "
                                 "LIMIT :limit OFFSET :offset"), {**params, "limit": limit, "offset": offset}).all()

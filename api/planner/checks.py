@@ -9,6 +9,7 @@ comparison are set-based SQL (one index probe per building, facility and open ca
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import shapely
+import shapely.geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,7 @@ from api.core.config import Settings
 from api.core.errors import InvalidParameter, NotFound
 from api.coverage.service import Window, findings_geojson, run
 from api.grids.service import layout_in_force
+from api.planner.service import STAFF_ROLES
 from geo.coverage import LayoutData, Tolerances
 
 BLOCKING = ("gap", "overlap", "grid_crosses_community", "grid_outside_communities", "grid_without_community",
@@ -139,10 +142,9 @@ def layout_data(session: Session, *, layout_id: int) -> LayoutData:
                       streets=streets, meta={"layout_id": layout_id, "community": None})
 
 
-def validation(session: Session, *, layout_id: int, settings: Settings) -> dict[str, Any]:
-    row = session.execute(text("SELECT revision, status FROM grid_layout WHERE id = :id"), {"id": layout_id}).first()
-    if row is None:
-        raise NotFound(f"no grid layout with id {layout_id}", field="layout_id")
+def _graded(session: Session, *, layout_id: int, row: Any, settings: Settings) -> dict[str, Any]:
+    """The layout's own findings graded blocking or warning, cached per (layout, revision, status, norm,
+    buildings); callers copy before they change anything."""
     stamp = session.execute(text("SELECT count(*), coalesce(max(id), 0) FROM building")).one()
     norm = (settings.households_norm_min, settings.households_norm_max)
     key = (session.get_bind().engine.url.database, layout_id, row.revision, row.status, norm, tuple(stamp))
@@ -175,6 +177,84 @@ def validation(session: Session, *, layout_id: int, settings: Settings) -> dict[
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return body
+
+
+#: A finding of the draft that adds less than this to the same kind of finding of the layout in force is the
+#: same finding (the sliver threshold of the coverage check: below it nothing is reported at all).
+KNOWN_SLACK_M2 = 1.0
+
+
+def _inherited(props: dict[str, Any], geometry: dict[str, Any] | None, base: list[dict[str, Any]]) -> bool:
+    """Whether a blocking finding of the draft is one the layout in force has too, no worse: a building finding
+    about the same building; an area finding (gap, overlap, a grid outside its community...) that adds less
+    than :data:`KNOWN_SLACK_M2` to the area the layout in force already has; otherwise the same grid codes."""
+    if not base:
+        return False
+    codes = props.get("codes") or []
+    if props["kind"].startswith("building_"):
+        return bool(codes) and any((b["properties"].get("codes") or [None])[0] == codes[0] for b in base)
+    mine = shapely.geometry.shape(geometry) if geometry else None
+    theirs = [shapely.geometry.shape(b["geometry"]) for b in base if b.get("geometry")]
+    if mine is not None and mine.area > 0 and theirs:
+        extra = shapely.difference(mine, shapely.union_all(theirs))
+        lat = (mine.bounds[1] + mine.bounds[3]) / 2
+        return extra.area * 111_320.0 ** 2 * math.cos(math.radians(lat)) < KNOWN_SLACK_M2
+    return any(sorted(b["properties"].get("codes") or []) == sorted(codes) for b in base)
+
+
+def _relative_to(own: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The draft's findings with those it inherits from the layout in force graded ``known`` (listed, not
+    blocking): a draft is held to what it introduces or worsens, so that a copy of the published layout, known
+    defects and all, can be published (issue 24)."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for f in base["findings"]["features"]:
+        if f["properties"]["severity"] == "blocking":
+            by_kind.setdefault(f["properties"]["kind"], []).append(f)
+    feats, blocking_counts, known_counts = [], {}, {}
+    for f in own["findings"]["features"]:
+        p = dict(f["properties"])
+        kind = p["kind"]
+        if p["severity"] == "blocking":
+            if _inherited(p, f.get("geometry"), by_kind.get(kind, [])):
+                p["severity"], p["inherited"] = "known", True
+                known_counts[kind] = known_counts.get(kind, 0) + 1
+            else:
+                blocking_counts[kind] = blocking_counts.get(kind, 0) + 1
+        feats.append({**f, "properties": p})
+    return {**own, "blocking": bool(blocking_counts), "blocking_counts": blocking_counts,
+            "known_counts": known_counts, "against": base["layout_id"],
+            "findings": {**own["findings"], "features": feats}}
+
+
+def validation(session: Session, *, layout_id: int, settings: Settings) -> dict[str, Any]:
+    """A layout's findings; for a draft, graded against the layout in force (``against``): what the draft
+    inherits unchanged is ``known`` and does not block. ``unstaffed`` lists the grids with nobody on duty
+    (read fresh: a person deactivated does not change the draft's revision)."""
+    row = session.execute(text("SELECT revision, status FROM grid_layout WHERE id = :id"), {"id": layout_id}).first()
+    if row is None:
+        raise NotFound(f"no grid layout with id {layout_id}", field="layout_id")
+    own = _graded(session, layout_id=layout_id, row=row, settings=settings)
+    against = layout_in_force(session) if row.status == "draft" else None
+    if against is None or against == layout_id:
+        body = {**own, "known_counts": {}, "against": None}
+    else:
+        arow = session.execute(text("SELECT revision, status FROM grid_layout WHERE id = :id"), {"id": against}).one()
+        body = _relative_to(own, _graded(session, layout_id=against, row=arow, settings=settings))
+    return {**body, "unstaffed": unstaffed_grids(session, layout_id=layout_id)}
+
+
+def unstaffed_grids(session: Session, *, layout_id: int) -> list[dict[str, Any]]:
+    """Grids of a layout with nobody on duty: no active grid leader or worker in the draft's staff list (a
+    draft) or assigned to the grid (a published layout). Reports in them would open cases with no assignee."""
+    rows = session.execute(text("""
+        SELECT g.code, g.name, g.households FROM grid g JOIN grid_layout l ON l.id = g.layout_id
+        WHERE g.layout_id = :l AND NOT EXISTS (
+            SELECT 1 FROM person p WHERE p.active AND p.role = ANY(:roles) AND CASE
+                WHEN l.status = 'draft' AND g.properties ? 'staff'
+                THEN p.id IN (SELECT (jsonb_array_elements_text(g.properties -> 'staff'))::bigint)
+                ELSE p.grid_code = g.code END)
+        ORDER BY g.code"""), {"l": layout_id, "roles": list(STAFF_ROLES)}).all()
+    return [{"code": r.code, "name": r.name, "households": r.households} for r in rows]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,10 +26,17 @@ from sqlalchemy.orm import Session
 from api.audit.service import record as audit_record
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.errors import BlockingFindings, Forbidden, InvalidParameter, PublishConflict
+from api.core.errors import (
+    BlockingFindings,
+    Forbidden,
+    InvalidParameter,
+    NotScheduled,
+    PublishConflict,
+    UnstaffedGrids,
+)
 from api.imports.service import publish_layout
-from api.planner.checks import validation
-from api.planner.schemas import PublishIn
+from api.planner.checks import unstaffed_grids, validation
+from api.planner.schemas import CancelPublishIn, PublishIn
 from api.planner.service import lock_layout
 
 #: pg_advisory_xact_lock key of "a publish is running" (any constant; 'gmpb' in ASCII).
@@ -74,6 +81,16 @@ def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Pri
                 "publishes with an override_reason", counts=v["counts"], blocking_counts=v["blocking_counts"])
     else:
         reason = None if principal.role != "admin" else reason
+    unstaffed = unstaffed_grids(session, layout_id=layout_id)
+    staff_reason = (body.unstaffed_reason or "").strip() or None
+    missing = [g["code"] for g in unstaffed if g["code"] not in set(body.accept_unstaffed)]
+    if unstaffed and (missing or staff_reason is None):
+        raise UnstaffedGrids(
+            f"{len(unstaffed)} grid(s) would have nobody on duty, so their reports would open cases with no "
+            "assignee: staff them in the draft, or accept each of them (accept_unstaffed) with unstaffed_reason",
+            grids=unstaffed, missing=missing, households=sum(g["households"] for g in unstaffed))
+    if not unstaffed:
+        staff_reason = None
     previous = session.execute(text("""
         SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
           AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""), {"t": at}).scalar()
@@ -90,17 +107,21 @@ def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Pri
     session.execute(text("""
         INSERT INTO layout_publish (layout_id, previous_id, revision, effective_from, actor, role, counts,
                                     override_reason, rerouted_cases, staff_pending, staff_applied_at,
-                                    reroute_pending)
+                                    reroute_pending, unstaffed, unstaffed_reason)
         VALUES (:l, :p, :rev, :t, :actor, :role, CAST(:counts AS jsonb), :reason, :n, CAST(:staff AS jsonb),
-                CASE WHEN :applied THEN now() END, :pending)"""),
+                CASE WHEN :applied THEN now() END, :pending, CAST(:unstaffed AS jsonb), :staff_reason)"""),
         {"l": layout_id, "p": previous, "rev": lay.revision, "t": at, "actor": principal.actor, "role": principal.role,
          "counts": orjson.dumps(v["counts"]).decode(), "reason": reason, "n": rerouted,
          "staff": orjson.dumps(staff).decode(), "applied": applied,
-         "pending": bool(body.reroute_open_cases and not applied)})
+         "pending": bool(body.reroute_open_cases and not applied), "unstaffed": orjson.dumps(unstaffed).decode(),
+         "staff_reason": staff_reason})
     query = {"effective_from": at.isoformat(), "revision": lay.revision, "previous": previous or "",
              "reroute_open_cases": body.reroute_open_cases, "rerouted": rerouted}
     if reason:
         query["override_reason"] = reason
+    if unstaffed:
+        query["unstaffed"] = ",".join(g["code"] for g in unstaffed)
+        query["unstaffed_reason"] = staff_reason
     audit_record(session, actor=principal.actor, role=principal.role, method="PUBLISH",
                  path=f"/api/v1/layouts/{layout_id}/publish", query=urlencode(query)[:2000], status=200, ip=None,
                  user_agent=None)
@@ -168,7 +189,8 @@ def apply_due(session: Session, *, at: datetime | None = None) -> int:
     due = session.execute(text("""
         SELECT id, layout_id, actor, staff_pending, staff_applied_at IS NULL AS staff_due, reroute_pending
         FROM layout_publish
-        WHERE (staff_applied_at IS NULL OR reroute_pending) AND effective_from <= coalesce(:at, now())
+        WHERE (staff_applied_at IS NULL OR reroute_pending) AND cancelled_at IS NULL
+          AND effective_from <= coalesce(:at, now())
         ORDER BY effective_from FOR UPDATE SKIP LOCKED"""), moment).all()
     for row in due:
         if row.staff_due:
@@ -184,6 +206,46 @@ def apply_due(session: Session, *, at: datetime | None = None) -> int:
 def publishes(session: Session, *, layout_id: int) -> list[dict[str, Any]]:
     rows = session.execute(text("""
         SELECT id, layout_id, previous_id, revision, effective_from, actor, role, at, counts, override_reason,
-               rerouted_cases, reroute_pending, staff_applied_at IS NOT NULL AS staff_applied
+               rerouted_cases, reroute_pending, staff_applied_at IS NOT NULL AS staff_applied, unstaffed,
+               unstaffed_reason, cancelled_at, cancelled_by, cancel_reason
         FROM layout_publish WHERE layout_id = :l ORDER BY at DESC"""), {"l": layout_id}).mappings().all()
     return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
+
+
+def cancel(session: Session, *, layout_id: int, body: CancelPublishIn, principal: Principal,
+           settings: Settings) -> None:
+    """Withdraw a publish whose moment has not come: the layout goes back to draft (at the revision it was
+    published at, so it can be edited and published again), the layout it was to replace runs on as it did
+    before (its end moves to where this one would have ended: open, or the start of a later publish), the
+    publish's pending staff moves and re-routing are dropped, and the cancel is recorded and audited. Routing
+    never saw this layout (it was not in force), so nothing of it changes; the commit's ``NOTIFY gridmap_layout``
+    drops the caches that held the future period."""
+    check_publisher(principal, settings)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PUBLISH_LOCK})
+    lay = lock_layout(session, layout_id, base_revision=None, draft=False)
+    row = session.execute(text("""
+        SELECT effective_from, effective_to, effective_from > now() AS future FROM grid_layout WHERE id = :id"""),
+        {"id": layout_id}).one()
+    if lay.status != "published" or not row.future:
+        raise NotScheduled(f"layout {layout_id} is {lay.status}"
+                           + (" and already in force" if lay.status == "published" else "")
+                           + ": only a publish whose effective moment has not come can be cancelled",
+                           layout_status=lay.status)
+    session.execute(text("""UPDATE grid_layout SET status = 'draft', effective_from = NULL, effective_to = NULL
+                            WHERE id = :id"""), {"id": layout_id})
+    # this period freed first, then the previous layout's end moves on: periods never overlap
+    session.execute(text("""
+        UPDATE grid_layout SET effective_to = :end WHERE status = 'published' AND id <> :id AND effective_to = :t"""),
+        {"id": layout_id, "t": row.effective_from, "end": row.effective_to})
+    reason = (body.reason or "").strip() or None
+    session.execute(text("""
+        UPDATE layout_publish SET cancelled_at = now(), cancelled_by = :actor, cancel_reason = :reason,
+               reroute_pending = false
+        WHERE layout_id = :l AND cancelled_at IS NULL AND effective_from = :t"""),
+        {"l": layout_id, "t": row.effective_from, "actor": principal.actor, "reason": reason})
+    query = {"effective_from": row.effective_from.isoformat(), "revision": lay.revision}
+    if reason:
+        query["reason"] = reason
+    audit_record(session, actor=principal.actor, role=principal.role, method="CANCEL",
+                 path=f"/api/v1/layouts/{layout_id}/publish/cancel", query=urlencode(query)[:2000], status=200,
+                 ip=None, user_agent=None)

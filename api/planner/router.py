@@ -20,7 +20,7 @@ from api.grids import service as grids
 from api.grids.schemas import LayoutOut
 from api.imports.files import FileLimits
 from api.planner import checks, publish, service
-from api.planner.schemas import EditIn, LayoutCreate, PublishIn, UndoIn
+from api.planner.schemas import CancelPublishIn, EditIn, LayoutCreate, PublishIn, UndoIn
 
 router = APIRouter(tags=["planner"])
 LayoutId = Annotated[int, Path(ge=1, description="grid layout id")]
@@ -171,6 +171,15 @@ def publish_layout(layout_id: LayoutId, session: SessionDep, settings: SettingsD
                    body: PublishIn) -> Response:
     """Publish a draft from `effective_from` (default now): atomic, serialised, audited."""
     publish.publish(session, layout_id=layout_id, body=body, principal=principal, settings=settings)
+    return _json(_layout_body(session, layout_id))
+
+
+@router.post("/layouts/{layout_id}/publish/cancel", response_model=LayoutOut)
+def cancel_publish(layout_id: LayoutId, session: SessionDep, settings: SettingsDep, principal: Publisher,
+                   body: CancelPublishIn) -> Response:
+    """Withdraw a publish before its effective moment: the layout is a draft again, the layout in force runs
+    on, routing is untouched; audited (409 `publish_not_scheduled` once the moment has come)."""
+    publish.cancel(session, layout_id=layout_id, body=body, principal=principal, settings=settings)
     return _json(_layout_body(session, layout_id))
 
 

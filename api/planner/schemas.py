@@ -60,6 +60,9 @@ class Split(_Edit):
     code: Code
     line: GeoJSONGeometry
     snap_m: SnapM = 2.0
+    cut_buildings: bool = Field(default=False, description=(
+        "false (default): a building crossed by the line goes whole to the side holding most of its footprint; "
+        "true: the line cuts through buildings (each then a building_split finding)"))
 
 
 class Merge(_Edit):
@@ -119,3 +122,10 @@ class PublishIn(Strict):
     effective_from: datetime | None = None
     reroute_open_cases: bool = False
     override_reason: str | None = Field(default=None, max_length=2000)
+    accept_unstaffed: list[Code] = Field(default_factory=list, max_length=1000, description=(
+        "grids the publisher accepts with nobody on duty (each must be listed, with unstaffed_reason)"))
+    unstaffed_reason: str | None = Field(default=None, max_length=2000)
+
+
+class CancelPublishIn(Strict):
+    reason: str | None = Field(default=None, max_length=2000)

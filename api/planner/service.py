@@ -52,6 +52,7 @@ from geo.edit import (
     check_line,
     check_polygon,
     clip_to_free,
+    keep_buildings_whole,
     merge_polygons,
     metres_to_degrees,
     snap,
@@ -388,6 +389,9 @@ def op_split(session: Session, layout_id: int, body: s.Split) -> Plan:
     try:
         line = check_line(_geometry(body.line, what="line"))
         keep, other = split_polygon(old.geom, line, extend_deg=metres_to_degrees(body.snap_m, _mean_lat(old.geom)))
+        moved: list[dict[str, Any]] = []
+        if not body.cut_buildings:
+            keep, other, moved = keep_buildings_whole(keep, other, _crossed_buildings(session, keep, other))
     except EditError as err:
         raise _refuse(err) from None
     community = old.community_code or old.code[:12]
@@ -400,7 +404,19 @@ def op_split(session: Session, layout_id: int, body: s.Split) -> Plan:
     kept = old.copy(geom=keep, households=old.households - hh_other, population=old.population - pop_other)
     new = GridRow(new_code, f"{old.name}-2", f"{old.name_en}-2" if old.name_en else None, old.community_code,
                   hh_other, pop_other, props, other)
-    return [old], [kept, new], {"code": body.code, "new_code": new_code, "line": body.line}
+    buildings = [{"building_code": m["building_code"], "code": (body.code, new_code)[m["piece"]], "share": m["share"]}
+                 for m in moved]
+    return [old], [kept, new], {"code": body.code, "new_code": new_code, "line": body.line,
+                                "cut_buildings": body.cut_buildings, "buildings_kept_whole": buildings}
+
+
+def _crossed_buildings(session: Session, a: Any, b: Any) -> list[tuple[str, Any]]:
+    """The footprints lying partly in each of two pieces of a split (the buildings the line crossed)."""
+    rows = session.execute(text("""
+        SELECT code, ST_AsBinary(footprint) AS wkb FROM building
+        WHERE ST_Intersects(footprint, ST_GeomFromWKB(:a, 4326)) AND ST_Intersects(footprint, ST_GeomFromWKB(:b, 4326))
+        ORDER BY code"""), {"a": shapely.to_wkb(a), "b": shapely.to_wkb(b)}).all()
+    return [(r.code, shapely.from_wkb(bytes(r.wkb))) for r in rows]
 
 
 def op_merge(session: Session, layout_id: int, body: s.Merge) -> Plan:

@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 from api.core.errors import InvalidParameter
 
 TZ = ZoneInfo("Asia/Shanghai")
-WINDOWS = ("1h", "today", "7d", "30d", "custom")
+WINDOWS = ("1h", "24h", "today", "7d", "30d", "custom")
+#: The wall's window when a request names none, unless GRIDMAP_WALL_DEFAULT_WINDOW says otherwise: the last
+#: 24 hours, because at the start of a morning shift "today" is a few hours old and the wall would look empty.
+DEFAULT_WINDOW = "24h"
 STATUSES = ("reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed", "escalated",
             "returned", "rejected")
 #: Statuses that still need work (what "open" means on the wall, and for "overdue").
@@ -55,7 +58,7 @@ def _when(raw: str, field: str) -> datetime:
 def parse_filters(*, window: str | None, since: str | None, until: str | None, category: str | None,
                   status: str | None, source: str | None, now: datetime | None = None) -> Filters:
     now = now or datetime.now(TZ)
-    window = window or "today"
+    window = window or DEFAULT_WINDOW
     if window not in WINDOWS:
         raise InvalidParameter(f"window must be one of {', '.join(WINDOWS)}", field="window")
     # Intake accepts reports up to 10 minutes ahead of the clock; a live window must include them.
@@ -68,8 +71,8 @@ def parse_filters(*, window: str | None, since: str | None, until: str | None, c
             raise InvalidParameter("until must be after since", field="until")
         if t1 - t0 > MAX_SPAN:
             raise InvalidParameter("a custom window may span at most 366 days", field="until")
-    elif window == "1h":
-        t0, t1 = now - timedelta(hours=1), end
+    elif window.endswith("h"):
+        t0, t1 = now - timedelta(hours=int(window[:-1])), end
     elif window == "today":
         t0, t1 = now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0), end
     else:

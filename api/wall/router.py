@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
 from sse_starlette.sse import EventSourceResponse
 
 from api.auth.service import off_auth_change, on_auth_change
@@ -15,8 +16,9 @@ from api.core.deps import SessionDep, SettingsDep, WallReader
 from api.core.errors import InvalidParameter, ServiceUnavailable
 from api.core.geojson import parse_bbox
 from api.core.params import IdPath, IdQuery
-from api.wall import service
-from api.wall.filters import parse_filters
+from api.wall import exports, service
+from api.wall.exports import XLSX
+from api.wall.filters import Filters, parse_filters
 from api.wall.heat import MAX_CELLS, heat_bins
 from api.wall.listen import Listener
 from api.wall.stream import CHANNEL, REVOKED, Hub, StreamHolder, check_ticket, issue_ticket, replay_after
@@ -43,7 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 #: grid workers see their own grids' cases through /api/v1/cases (issue 6's worker scope).
 router = APIRouter(prefix="/wall", tags=["wall"], lifespan=lifespan)
 
-Window = Annotated[str, Query(description="1h, today, 7d, 30d or custom (then since and until)")]
+Window = Annotated[str | None, Query(description="1h, 24h, today, 7d, 30d or custom (then since and until); "
+                                     "none: the deployment's default (GRIDMAP_WALL_DEFAULT_WINDOW, 24h)")]
 Since = Annotated[str | None, Query(description="custom window start, ISO 8601 (Beijing time without offset)")]
 Until = Annotated[str | None, Query(description="custom window end (exclusive)")]
 Category = Annotated[str | None, Query(description="category codes, comma-separated")]
@@ -55,18 +58,27 @@ def _json(body: object) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def wall_filters(settings: SettingsDep, window: Window = None, since: Since = None, until: Until = None,
+                 category: Category = None, status: Status = None, source: Source = None) -> Filters:
+    """The wall's filters from the query, the window defaulting to the deployment's."""
+    return parse_filters(window=window or settings.wall_default_window, since=since, until=until,
+                         category=category, status=status, source=source)
+
+
+WallFilters = Annotated[Filters, Depends(wall_filters)]
+ListKind = Annotated[Literal["overdue", "escalated", "open", "cases"], Path(
+    description="overdue, escalated, open (open cases) or cases (reported in the window); all under the filters")]
+
+
 @router.get("/heatmap")
 def heatmap(
     session: SessionDep, _: WallReader,
     bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")],
     zoom: Annotated[float, Query(ge=0, le=24, description="the map zoom; bins are sized to it")],
-    window: Window = "today", since: Since = None, until: Until = None,
-    category: Category = None, status: Status = None, source: Source = None,
-    max_cells: Annotated[int, Query(ge=1, le=MAX_CELLS)] = MAX_CELLS,
+    f: WallFilters, max_cells: Annotated[int, Query(ge=1, le=MAX_CELLS)] = MAX_CELLS,
 ) -> Response:
     """Cases binned in Web Mercator cells sized to the zoom (`cells`: [lon, lat, count] of each cell's
     centre), never more than `max_cells` (20,000) per view; counts are exact for the window and filters."""
-    f = parse_filters(window=window, since=since, until=until, category=category, status=status, source=source)
     box = parse_bbox(bbox)
     if box is None:  # `bbox=` (empty) parses as "no bbox", which the heatmap cannot do without
         raise InvalidParameter("bbox is required: minLon,minLat,maxLon,maxLat", field="bbox")
@@ -74,15 +86,27 @@ def heatmap(
 
 
 @router.get("/summary")
-def summary(
-    session: SessionDep, settings: SettingsDep, _: WallReader,
-    window: Window = "today", since: Since = None, until: Until = None,
-    category: Category = None, status: Status = None, source: Source = None,
-) -> Response:
+def summary(session: SessionDep, settings: SettingsDep, _: WallReader, f: WallFilters) -> Response:
     """Totals (new in the window, open, overdue, escalated, closed in the window), a trend series, the grids
-    with the most open cases, and the overdue and escalated lists."""
-    f = parse_filters(window=window, since=since, until=until, category=category, status=status, source=source)
+    with the most open cases, and the first overdue and escalated cases (all of them: /wall/lists/{kind})."""
     return _json(service.summary(session, f, settings))
+
+
+@router.get("/lists/{kind}")
+def case_list(session: SessionDep, _: WallReader, kind: ListKind, f: WallFilters,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:
+    """One page of a case list with its `total` (the wall pages through all overdue or escalated cases)."""
+    return _json(service.case_page(session, f, kind=kind, limit=limit, offset=offset))
+
+
+@router.get("/export/{kind}.{fmt}", responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
+def export(request: Request, session: SessionDep, _: WallReader, kind: ListKind, f: WallFilters,
+           fmt: Annotated[Literal["csv", "xlsx"], Path(description="csv (UTF-8 with BOM) or xlsx")],
+           lang: Annotated[Literal["zh-CN", "en"], Query(description="language of the headings")] = "zh-CN",
+           ) -> Response:
+    """A case list as CSV or XLSX, every row (up to 100,000), the filters and the moment written at the top."""
+    return exports.export(session, f, kind=kind, fmt=fmt, lang=lang, web_dir=request.app.state.settings.web_dir)
 
 
 @router.get("/grids")
@@ -136,7 +160,8 @@ async def stream(
                                        "reports received since are replayed first")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: `report` (the intake notice: id, case_id, lon, lat, grid, method, category,
+    """Server-sent events: `hello` first (`last_id`: the newest report id when it opened), `report` (the intake
+    notice: id, case_id, lon, lat, grid, method, category,
     source, reported_at, notified_at in ms) for every new report, `resync` when notices may have been
     missed, and a comment ping every 15 s. Open with `?ticket=` from POST /wall/stream/ticket.
 
@@ -159,9 +184,15 @@ async def stream(
         with request.app.state.sessionmaker() as session:
             return replay_after(session, since)
 
+    def _last_id() -> int | None:
+        with request.app.state.sessionmaker() as session:
+            return session.execute(text("SELECT max(id) FROM report")).scalar()
+
     async def events() -> AsyncIterator[dict]:
         try:
-            yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers}).decode()}
+            # `last_id`: where a client that has seen no report yet resumes from after a drop (?after=).
+            last = since if since is not None else await run_in_threadpool(_last_id)
+            yield {"event": "hello", "data": orjson.dumps({"subscribers": hub.subscribers, "last_id": last}).decode()}
             seen: set[str] = set()
             if since is not None:
                 missed = await run_in_threadpool(_missed)

@@ -3,6 +3,7 @@ lists, a grid's open cases, a case's detail and a day's reports for the replay s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,8 +51,28 @@ def _trend(session: Session, f: Filters) -> dict[str, Any]:
         params.update(d0=f.since.astimezone(TZ).date(), d1=f.until.astimezone(TZ).date())
         sql = f"""SELECT day AS b, sum(n) AS n FROM {roll.day}
                   WHERE {roll.cond} AND day >= :d0 AND day <= :d1 GROUP BY 1 ORDER BY 1"""
-    rows = session.execute(text(sql), params).all()
-    return {"bucket": bucket, "points": [[r.b.isoformat(), int(r.n)] for r in rows]}
+    counts = {r.b: int(r.n) for r in session.execute(text(sql), params)}
+    return {"bucket": bucket, "points": [[b.isoformat(), counts.get(b, 0)] for b in _buckets(f, bucket, counts)]}
+
+
+def _buckets(f: Filters, bucket: str, counts: dict) -> list:
+    """Every bucket of the window, empty ones included, so that the axis under the bars is the window's (a night
+    without reports is a row of zeros, not a gap the chart would close)."""
+    if bucket == "day":
+        d, end = f.since.astimezone(TZ).date(), min(f.until, datetime.now(TZ)).astimezone(TZ).date()
+        out = []
+        while d <= end:
+            out.append(d)
+            d += timedelta(days=1)
+        return sorted(set(out) | set(counts))
+    step = timedelta(minutes=5) if bucket == "5min" else timedelta(hours=1)
+    t = f.since if bucket == "5min" else f.since.astimezone(TZ).replace(minute=0, second=0, microsecond=0)
+    end = min(f.until, datetime.now(TZ))
+    out = []
+    while t < end:
+        out.append(t)
+        t += step
+    return sorted(set(out) | set(counts), key=lambda b: b.timestamp())
 
 
 def summary(session: Session, f: Filters, settings: Settings, limit: int = 12) -> dict[str, Any]:
@@ -83,7 +104,7 @@ def summary(session: Session, f: Filters, settings: Settings, limit: int = 12) -
         "overdue": case_list(session, f, kind="overdue", limit=limit),
         "escalated": case_list(session, f, kind="escalated", limit=limit),
         "norm": {"min": settings.households_norm_min, "max": settings.households_norm_max},
-        "layout_id": layout,
+        "layout_id": layout, "generated_at": datetime.now(TZ).isoformat(),
     }
 
 
@@ -109,18 +130,39 @@ def _case(r: Any) -> dict[str, Any]:
     return d
 
 
-def case_list(session: Session, f: Filters, *, kind: str, limit: int = 12, grid: str | None = None) -> list[dict]:
-    if kind == "overdue":
-        cond, order = f"{OPEN} AND c.deadline < now()", "c.deadline ASC"
-    elif kind == "escalated":
-        cond, order = "c.status = 'escalated'", "c.updated_at DESC"
-    else:
-        cond, order = OPEN, "c.deadline ASC NULLS LAST"
+#: The wall's case lists: what each holds and in which order (the dashboard, the paged lists and the exports
+#: all read them from here). ``cases`` is every case reported in the window under the filters.
+LISTS: dict[str, tuple[str, str]] = {
+    "overdue": (f"{OPEN} AND c.deadline < now()", "c.deadline ASC"),
+    "escalated": ("c.status = 'escalated'", "c.updated_at DESC"),
+    "open": (OPEN, "c.deadline ASC NULLS LAST"),
+    "cases": ("r.reported_at >= :t0 AND r.reported_at < :t1", "r.reported_at DESC"),
+}
+
+
+def _list_sql(f: Filters, kind: str, grid: str | None) -> tuple[str, str, dict[str, Any]]:
+    cond, order = LISTS[kind]
     if grid is not None:
         cond += " AND c.grid_code = :grid"
-    rows = session.execute(text(f"{CASE_ROW} WHERE {cond} AND {_f(f)} ORDER BY {order}, c.id LIMIT :limit"),
-                           {**f.params(), "limit": limit, "grid": grid})
+    return f"{cond} AND {_f(f)}", order, {**f.params(), "grid": grid, "t0": f.since, "t1": f.until}
+
+
+def case_list(session: Session, f: Filters, *, kind: str, limit: int = 12, offset: int = 0,
+              grid: str | None = None) -> list[dict]:
+    cond, order, params = _list_sql(f, kind, grid)
+    rows = session.execute(text(f"{CASE_ROW} WHERE {cond} ORDER BY {order}, c.id LIMIT :limit OFFSET :offset"),
+                           {**params, "limit": limit, "offset": offset})
     return [_case(r) for r in rows]
+
+
+def case_page(session: Session, f: Filters, *, kind: str, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a list with its total, so that a wall can page through all of it."""
+    cond, _, params = _list_sql(f, kind, None)
+    total = session.execute(text(f"SELECT count(*) FROM cases c JOIN report r ON r.id = c.report_id WHERE {cond}"),
+                            params).scalar_one()
+    return {"kind": kind, "total": total, "offset": offset, "limit": limit,
+            "generated_at": datetime.now(TZ).isoformat(),
+            "items": case_list(session, f, kind=kind, limit=limit, offset=offset)}
 
 
 def grid_metrics(session: Session, f: Filters, layout: int | None) -> dict[str, Any]:
@@ -147,13 +189,35 @@ def case_detail(session: Session, case_id: int) -> dict[str, Any]:
         raise NotFound(f"no case with id {case_id}")
     report = report_out(session, report_id=row.report_id, unmask=False)
     events = session.execute(text("""
-        SELECT at, from_status, to_status, note FROM case_event WHERE case_id = :id ORDER BY at, id"""),
+        SELECT at, from_status, to_status, note, kind FROM case_event WHERE case_id = :id ORDER BY at, id"""),
         {"id": case_id}).all()
     return {**_case(row), "description": report.description, "address": report.address,
             "reporter": report.reporter.model_dump() if report.reporter else None,
             "assignee": report.case.assignee if report.case else None,
-            "events": [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "note": e.note}
-                       for e in events]}
+            "events": [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "kind": e.kind,
+                        **note_code(e.note)} for e in events]}
+
+
+#: Notes that gridmap itself writes into the case timeline (intake, bulk import, merge, reassignment, report-back),
+#: recognised so that a screen shows them in its own language: ``note_code`` + ``note_args`` (the UI's
+#: ``note.<code>`` string), the stored text kept in ``note`` for everyone else. Free text a person typed has no code.
+SYSTEM_NOTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("imported", re.compile(r"^imported report$")),
+    ("received", re.compile(r"^received from (?P<source>[A-Za-z0-9_]+)(?: \((?P<reason>[a-z_]+)\))?$")),
+    ("merged_into", re.compile(r"^merged into case (?P<case>\d+) \(并单\)$")),
+    ("merged_in", re.compile(r"^case (?P<case>\d+) \(report (?P<report>\d+)\) merged in \(并单\)$")),
+    ("reassigned", re.compile(r"^reassigned to (?P<name>.+)$")),
+    ("reported_back", re.compile(r"^(?:department (?P<department>\S+)|person (?P<person>\d+)) reported \(报到\)$")),
+)
+
+
+def note_code(note: str | None) -> dict[str, Any]:
+    """``{"note": …, "note_code": …, "note_args": {…}}`` for a timeline note (code and args None for free text)."""
+    for code, pattern in SYSTEM_NOTES:
+        m = pattern.match(note or "")
+        if m:
+            return {"note": note, "note_code": code, "note_args": {k: v for k, v in m.groupdict().items() if v}}
+    return {"note": note, "note_code": None, "note_args": None}
 
 
 def replay(session: Session, day: str, f: Filters) -> dict[str, Any]:

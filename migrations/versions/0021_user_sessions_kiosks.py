@@ -6,14 +6,14 @@ admin makes on the admin page (stored here as a SHA-256 digest with an expiry, c
 then on carries an ordinary login token (``user_token``) that the admin revokes like any person's session.
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0021"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

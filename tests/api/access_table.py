@@ -65,7 +65,6 @@ EXPECTED: dict[tuple[str, str], Access] = {
     # documentation and health
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # Prometheus scrapers send no key (api/core/observe.py)
@@ -107,6 +106,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     # the map wall
     ("GET", f"{V1}/wall/heatmap"): WALL,
     ("GET", f"{V1}/wall/summary"): WALL,
+    ("GET", f"{V1}/wall/lists/{{kind}}"): WALL,
+    ("GET", f"{V1}/wall/export/{{kind}}.{{fmt}}"): WALL,
     ("GET", f"{V1}/wall/grids"): WALL,
     ("GET", f"{V1}/wall/grids/{{code}}/cases"): WALL,
     ("GET", f"{V1}/wall/cases/{{case_id}}"): WALL,
@@ -130,6 +131,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/validation"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/impact"): PLANNER,
     ("POST", f"{V1}/layouts/{{layout_id}}/publish"): PLANNER,
+    ("POST", f"{V1}/layouts/{{layout_id}}/publish/cancel"): PLANNER,
     ("GET", f"{V1}/layouts/{{layout_id}}/publishes"): PLANNER,
     # the address registry
     ("GET", f"{V1}/addresses/search"): ADDRESS_SEARCH,

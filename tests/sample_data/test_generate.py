@@ -252,3 +252,77 @@ def test_generator_is_deterministic():
         assert (shapely.to_wkb(fa.geometry.to_numpy()) == shapely.to_wkb(fb.geometry.to_numpy())).all()
     pd.testing.assert_frame_equal(pa, pb)
     assert len(a["grids"]) >= 5 and len(a["reports"]) == 400
+
+
+def places():
+    spec = importlib.util.spec_from_file_location("gridmap_sample_places_test", SAMPLE / "places.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_real_names_lie_in_their_real_streets(layers):
+    """Every road, hutong and estate a building's address names is one sample_data/places.py lists for the
+    street the building is in (王府井大街 in 东华门, 东四十条 in 东四/北新桥; issue 24)."""
+    p = places()
+    b, streets = layers["buildings"], layers["streets"]
+    pts = b.geometry.representative_point()
+    si, bi = STRtree(streets.geometry.to_numpy()).query(pts.to_numpy(), predicate="within")
+    street = np.full(len(b), "", dtype=object)
+    street[si] = streets.code.str[-3:].to_numpy()[bi]
+    allowed = {code: set() for code in p.STREETS}
+    for table in (p.ROADS, p.HUTONGS, p.ESTATES):
+        for code, names in p.streets_of(table).items():
+            allowed[code].update(names)
+    names = sorted({n for t in (p.ROADS, p.HUTONGS, p.ESTATES) for n in t}, key=len, reverse=True)
+    pattern = re.compile("^(?:北京市东城区)?(" + "|".join(map(re.escape, names)) + ")")
+    checked = 0
+    for addr, s in zip(b.address, street, strict=True):
+        m = pattern.match(addr)
+        assert m, f"{addr}: names no place of places.py"
+        if s:
+            assert m.group(1) in allowed[s], f"{addr} lies in street {s} ({p.STREETS[s]})"
+            checked += 1
+    assert checked > 0.95 * len(b)
+    wfj = b.address.str.contains("王府井大街")
+    assert wfj.any() and set(street[wfj.to_numpy()]) == {"001"}
+    # reports on a road segment name a road of the street they lie in
+    reports = layers["reports"]
+    road = reports.description.str.extract("(" + "|".join(map(re.escape, p.ROADS)) + ")路段")[0]
+    assert reports.description.str.contains("路段").sum() == road.notna().sum() > 1000
+    ri, si = STRtree(streets.geometry.to_numpy()).query(reports.geometry.to_numpy(), predicate="within")
+    rs = streets.code.str[-3:].to_numpy()[si]
+    named = road.to_numpy()[ri]
+    ok = [name in p.streets_of(p.ROADS)[code] for name, code in zip(named, rs, strict=True) if isinstance(name, str)]
+    assert len(ok) > 1000 and all(ok)
+
+
+def test_the_case_history_looks_like_a_working_office(layers):
+    """Open cases sit mostly in the last days; overdue is a tail of ~1-3 % of the cases, thicker in the slow
+    grids; closed on time and satisfaction near the 90 %+ Beijing publishes for 12345."""
+    r = layers["reports"]
+    cats = pd.read_csv(SAMPLE / "categories.csv").set_index("code").time_limit_hours
+    t = pd.to_datetime(r.reported_at, format="ISO8601", utc=True)
+    deadline = t + pd.to_timedelta(r.category_code.map(cats), unit="h")
+    now = pd.Timestamp("2026-11-20T12:00+08:00")  # the loader moves the reference date to today
+    open_ = ~r.status.isin(["closed", "rejected"])
+    overdue = open_ & (deadline < now)
+    assert 0.005 < overdue.mean() < 0.03, overdue.sum()
+    assert overdue.sum() < 0.6 * open_.sum()
+    recent = (now - t) < pd.Timedelta(days=3)
+    assert (open_ & recent).sum() > 0.6 * open_.sum()
+    closed = r.status == "closed"
+    on_time = pd.to_datetime(r.closed_at[closed], format="ISO8601", utc=True) <= deadline[closed]
+    assert 0.9 < on_time.mean() < 0.99
+    rated = r.rating.dropna()
+    assert 0.9 < (rated >= 4).mean() < 0.97
+    gen = load_generator()
+    g = layers["grids"].sort_values("code").reset_index(drop=True)
+    slow = (np.arange(len(g)) % gen.SLOW_EVERY) == gen.SLOW_AT
+    ri, gi = STRtree(g.geometry.to_numpy()).query(r.geometry.to_numpy(), predicate="intersects")
+    in_slow = np.zeros(len(r), dtype=bool)
+    in_slow[ri[slow[gi]]] = True
+    old = ((now - t) > pd.Timedelta(days=7)).to_numpy()
+    rate_slow = overdue.to_numpy()[in_slow & old].mean()
+    rate_rest = overdue.to_numpy()[~in_slow & old].mean()
+    assert rate_slow > 3 * rate_rest, (rate_slow, rate_rest)

@@ -164,8 +164,9 @@ def _grids(base: str, key: str, layout: int) -> dict[str, dict]:
     return {f["properties"]["code"]: f["geometry"] for f in fc["features"]}
 
 
-def _open(new_page, live_server: str, key: str, locale: str = "zh-CN", query: str = ""):
-    page = new_page(locale=locale, width=1500, height=950)
+def _open(new_page, live_server: str, key: str, locale: str = "zh-CN", query: str = "", width: int = 1500,
+          height: int = 950):
+    page = new_page(locale=locale, width=width, height=height)
     page.console_lines = []
     page.on("console", lambda m: page.console_lines.append(f"{m.type}: {m.text}") if m.type in ("error", "warning")
             else None)
@@ -338,6 +339,9 @@ def test_planner_import_split_validate_preview_publish_route(
     assert page.input_value("#publish-date") == tomorrow
     assert page.get_attribute("#publish-date", "min") == datetime.now(BEIJING).date().isoformat()
     assert page.locator("#publish-override").is_hidden()  # a planner cannot override
+    # the split's new grid has nobody on duty: listed in the dialog before anything is sent
+    assert page.locator("#publish-unstaffed").is_visible()
+    assert page.locator(f"#publish-unstaffed-list li[data-code='{new_code}']").count() == 1
     page.click("#publish-submit")
     page.wait_for_selector("#publish-refusal:not([hidden])")
     assert "阻断" in page.inner_text("#publish-refusal") and "空白区域" in page.inner_text("#publish-refusal")
@@ -356,6 +360,17 @@ def test_planner_import_split_validate_preview_publish_route(
     page.click("#btn-publish")
     assert page.locator("#publish-override").is_visible()
     page.fill("#publish-reason", "测试：越权发布")
+    page.uncheck("#publish-accept-unstaffed")
+    page.click("#publish-submit")
+    # refused again: nobody is on duty in the new grid and it was not accepted
+    page.wait_for_function("window.gridmap.lastError && window.gridmap.lastError.code === 'unstaffed_grids'",
+                           timeout=60_000)
+    assert "无在岗人员" in page.inner_text("#publish-refusal")
+    assert _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["status"] == "draft"
+    page.check("#publish-accept-unstaffed")
+    page.click("#publish-submit")  # ticked, but no reason: refused in the page, nothing sent
+    assert "理由" in page.inner_text("#publish-refusal")
+    page.fill("#publish-unstaffed-reason", "新网格员下周到岗，期间由原网格代管")
     page.click("#publish-submit")
     page.wait_for_function("window.gridmap.status === 'published'", timeout=60_000)
     page.screenshot(path=str(out / "published.png"))
@@ -366,6 +381,8 @@ def test_planner_import_split_validate_preview_publish_route(
     record = _api(live_server, admin_key, "GET", f"layouts/{draft}/publishes")
     assert record.status_code == 200, record.text
     assert [p["override_reason"] for p in record.json()["items"]] == ["测试：越权发布"]
+    assert [g["code"] for g in record.json()["items"][0]["unstaffed"]] == [new_code]
+    assert record.json()["items"][0]["unstaffed_reason"] == "新网格员下周到岗，期间由原网格代管"
 
     # -- route a point: the new grid as of tomorrow, the old one today ----------------------------------------
     at = f"{tomorrow}T12:00:00"
@@ -383,6 +400,19 @@ def test_planner_import_split_validate_preview_publish_route(
     page.wait_for_function(f"window.gridmap.route && window.gridmap.route.code === '{new_code}'", timeout=30_000)
     assert new_code in page.inner_text("#route-out")
     page.screenshot(path=str(out / "route.png"))
+
+    # -- withdraw the scheduled publish before its moment: a draft again, routing as it was -------------
+    assert page.locator("#btn-cancel-publish").is_visible() and page.locator("#btn-publish").is_hidden()
+    page.click("#btn-cancel-publish")
+    page.fill("#cancel-reason", "测试：推迟发布")
+    page.click("#cancel-submit")
+    page.wait_for_function("window.gridmap.status === 'draft'", timeout=60_000)
+    assert page.locator("#btn-cancel-publish").is_hidden() and page.locator("#btn-publish").is_visible()
+    assert _api(live_server, planner_key, "GET", f"layouts/{draft}").json()["status"] == "draft"
+    r = _api(live_server, planner_key, "GET", "locate", params={"lon": lon, "lat": lat, "at": at}).json()
+    assert r["layout"]["id"] != draft and r["grid"]["code"] == cg["code"]
+    items = _api(live_server, admin_key, "GET", f"layouts/{draft}/publishes").json()["items"]
+    assert items[0]["cancelled_at"] and items[0]["cancel_reason"] == "测试：推迟发布"
     assert page.errors == []
 
 
@@ -553,3 +583,84 @@ def test_planner_copy_edit_undo_conflict_and_language(
     assert pair["a"] in page.inner_text("#compare-out")
     page.screenshot(path=str(out / "compare_en.png"))
     assert page.errors == []
+
+
+def test_planner_known_findings_unstaffed_picker_and_cancel_in_both_languages(
+        new_page, live_server: str, planner_key: str, community_grids: dict, restore_layouts: None,
+        output_dir: Path, engine: Engine) -> None:
+    """At 1600×900: a copy of the layout in force shows its inherited defects as known (not blocking); a split
+    keeps the buildings it crosses whole; the publish dialog lists the new grid with nobody on duty; the staff
+    picker finds a worker by name and staffs it, so the publish goes through; the scheduled publish is then
+    cancelled. Screenshots in Chinese and English."""
+    out = output_dir / "planner"
+    out.mkdir(parents=True, exist_ok=True)
+    cg = community_grids
+    copy = _api(live_server, planner_key, "POST", "layouts", json={"name": "安全发布测试", "copy_of": None}).json()
+    draft = copy["id"]
+    split = _api(live_server, planner_key, "POST", f"layouts/{draft}/edits", json={
+        "base_revision": 0, "op": "split", "code": cg["code"],
+        "line": {"type": "LineString", "coordinates": cg["line"]}})
+    assert split.status_code == 200, split.text
+    new_code = split.json()["edit"]["params"]["new_code"]
+    for lang, locale in (("en", "en-GB"), ("zh", "zh-CN")):
+        page = _open(new_page, live_server, planner_key, locale=locale, query=f"?layout={draft}", width=1600,
+                     height=900)
+        page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 1",
+                               timeout=90_000)
+        v = page.evaluate("window.gridmap.validation")
+        assert v["blocking"] is False and v["known_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
+        assert v["unstaffed"] == [new_code]
+        page.click("#tab-validation")
+        assert page.locator("#val-known").is_visible() and page.locator("#val-unstaffed").is_visible()
+        assert page.locator(".pl-finding-item--known").count() == 3
+        assert page.locator(".pl-finding-item--blocking").count() == 0
+        page.screenshot(path=str(out / f"known_findings_{lang}.png"))
+        page.click("#btn-publish")
+        assert page.locator(f"#publish-unstaffed-list li[data-code='{new_code}']").count() == 1
+        page.screenshot(path=str(out / f"publish_unstaffed_{lang}.png"))
+        page.click("#publish-cancel")
+        if lang == "zh":
+            # staff the new grid by name through the people picker
+            name = _api(live_server, planner_key, "GET", "people",
+                        params={"role": "grid_worker", "limit": 1}).json()["items"][0]["name"]
+            page.click("#tab-edit")
+            _zoom_to(page, cg["bounds"])
+            with engine.connect() as c:  # a point of the new grid clear of buildings (they take the clicks)
+                px, py = c.execute(text("""
+                    SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(g.boundary, coalesce(
+                        (SELECT ST_Union(ST_Buffer(b.footprint, 0.0002)) FROM building b
+                          WHERE b.footprint && g.boundary), 'POLYGON EMPTY'::geometry))) AS p
+                    FROM grid g WHERE g.layout_id = :l AND g.code = :c) t"""), {"l": draft, "c": new_code}).one()
+            page.mouse.click(*_px(page, px, py))
+            page.wait_for_function(f"document.getElementById('attr-code-now').textContent === '{new_code}'")
+            assert page.locator("#attr-staff .pp__none").is_visible()
+            page.fill("#attr-staff .pp__input", name)
+            page.wait_for_selector("#attr-staff .pp__option")
+            assert name in page.inner_text("#attr-staff .pp__list")
+            page.screenshot(path=str(out / "people_picker_zh.png"))
+            page.keyboard.press("Enter")
+            assert page.locator("#attr-staff .pp__chip").count() == 1
+            page.click("#attr-save")
+            page.wait_for_function("window.gridmap.revision === 2", timeout=30_000)
+            staff = [s["name"] for s in _grids_props(live_server, planner_key, draft)[new_code]["staff"]]
+            assert staff == [name]
+            page.wait_for_function("window.gridmap.validation && window.gridmap.validation.revision === 2",
+                                   timeout=90_000)
+            assert page.evaluate("window.gridmap.validation.unstaffed") == []
+            page.click("#btn-publish")
+            assert page.locator("#publish-unstaffed").is_hidden()
+            page.click("#publish-submit")
+            page.wait_for_function("window.gridmap.status === 'published'", timeout=60_000)
+            assert page.locator("#btn-cancel-publish").is_visible()
+            page.click("#btn-cancel-publish")
+            page.screenshot(path=str(out / "cancel_publish_zh.png"))
+            page.click("#cancel-submit")
+            page.wait_for_function("window.gridmap.status === 'draft'", timeout=60_000)
+            assert page.locator("#pl-msg").get_attribute("data-kind") == "ok"
+            page.screenshot(path=str(out / "cancelled_zh.png"))
+        assert page.errors == []
+
+
+def _grids_props(base: str, key: str, layout: int) -> dict[str, dict]:
+    fc = _api(base, key, "GET", f"layouts/{layout}/grids").json()
+    return {f["properties"]["code"]: f["properties"] for f in fc["features"]}

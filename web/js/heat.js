@@ -7,10 +7,25 @@
 // The 2D context is also asked for `willReadFrequently`, which keeps it in memory rather than on the
 // GPU: on a GPU-backed wall each getImageData would otherwise be a GPU read-back.
 
+//
+// Intensity is scaled to what is on screen, not to a fixed count: after merging, a cell's weight is placed
+// between the 60th and the 98th percentile of all cells' weights (below the 60th: not drawn). A 30-day
+// window has thirty times the cases of a day, and with a fixed scale the whole district saturated; scaled
+// this way the hotspots stand out at any window. `scaleMax` is the count that draws full colour (the legend
+// says it).
+
 const L = window.L;
 
+/** Violet to white: a palette no choropleth on the wall uses (those are yellow to red, blue/green/orange). */
+export const HEAT_GRADIENT = { 0.15: "#2e1065", 0.4: "#6d28d9", 0.65: "#c026d3", 0.85: "#f0abfc", 1: "#fdf4ff" };
+
+function quantile(sorted, p) {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
 export const GridHeat = L.HeatLayer.extend({
-  options: { resolution: 0.5 },
+  options: { resolution: 0.5, low: 0.6, high: 0.98 },
 
   _initCanvas() {
     const canvas = L.DomUtil.create("canvas", "leaflet-heatmap-layer leaflet-layer");
@@ -44,7 +59,7 @@ export const GridHeat = L.HeatLayer.extend({
     const s = this._scale();
     this._heat.radius((this.options.radius || this._heat.defaultRadius) * s, (this.options.blur ?? 15) * s);
     if (this.options.gradient) this._heat.gradient(this.options.gradient);
-    if (this.options.max) this._heat.max(this.options.max);
+    this._heat.max(1); // weights are scaled to 0..1 in _redraw
   },
 
   _reset() {
@@ -58,7 +73,6 @@ export const GridHeat = L.HeatLayer.extend({
     const s = this._scale();
     const r = this._heat._r; // in canvas pixels
     const size = this._map.getSize();
-    const max = this.options.max === undefined ? 1 : this.options.max;
     const cell = Math.max(1, r / 2);
     const w = size.x * s;
     const hgt = size.y * s;
@@ -74,12 +88,20 @@ export const GridHeat = L.HeatLayer.extend({
       const m = merged.get(key);
       if (m) { m[0] += x * v; m[1] += y * v; m[2] += v; } else merged.set(key, [x * v, y * v, v]);
     }
+    const cells = [...merged.values()].filter((m) => m[2] > 0);
+    const weights = cells.map((m) => m[2]).sort((a, b) => a - b);
+    const hi = Math.max(1, quantile(weights, this.options.high));
+    // With few cells (a quiet hour) every cell is drawn; otherwise those at or below the 60th percentile are not.
+    const lo = weights.length >= 20 ? Math.min(quantile(weights, this.options.low), hi - 1) : 0;
+    this.scaleMax = hi;
     const data = [];
-    for (const [sx, sy, v] of merged.values()) {
-      if (v > 0) data.push([Math.round(sx / v), Math.round(sy / v), Math.min(v, max)]);
+    for (const [sx, sy, v] of cells) {
+      const w = Math.min(1, (v - lo) / (hi - lo));
+      if (w > 0) data.push([Math.round(sx / v), Math.round(sy / v), w]);
     }
     this._heat.data(data).draw(this.options.minOpacity);
     this._frame = null;
+    this.fire("heatdrawn", { scaleMax: hi, drawn: data.length });
   },
 });
 

@@ -113,3 +113,11 @@ export function onLangChange(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
+
+/** Hours overdue as days and hours ("超期 88 天 3 小时", "88 d 3 h overdue"); "" when not overdue. */
+export function formatOverdue(hours) {
+  if (!(Number(hours) > 0)) return "";
+  const h = Math.floor(Number(hours));
+  const d = Math.floor(h / 24);
+  return d ? t("dash.lateDH", { d: formatNumber(d), h: h % 24 }) : t("dash.lateH", { h });
+}

@@ -5,6 +5,7 @@
 import { labelCandidates } from "./geo.js";
 import { classify } from "./norm.js";
 import { featureName, formatNumber, t } from "./i18n.js";
+import { escapeHtml } from "./ui.js";
 
 const L = window.L;
 
@@ -20,12 +21,6 @@ const PANES = [
 // Minimum median label room (px) for a label tier to be chosen at the current zoom.
 const TIER_MIN_ROOM = { grid: 100, community: 80, street: 36 };
 const TIERS = ["grid", "community", "street"]; // finest first
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-  })[c]);
-}
 
 /** SVG path elements of a vector layer (a FeatureGroup for GeometryCollections). */
 function pathElements(layer) {
@@ -384,6 +379,12 @@ export class GridMap {
     }
   }
 
+  /** Label type changed size (the wall's large-type mode): measure again before placing. */
+  remeasureLabels() {
+    for (const tier of TIERS) for (const e of this.labels[tier]) e.size = null;
+    this.updateLabels();
+  }
+
   // ---- language --------------------------------------------------------------
 
   relabel() {
@@ -417,6 +418,8 @@ export class GridMap {
    */
   reveal(layer, panelWidth) {
     const size = this.map.getSize();
+    // Controls over the bottom of the map (the wall's replay bar) cover it: keep the grid above them.
+    const bottom = this.bottomInset?.() || 0;
     const b = layer.getBounds();
     const nw = this.map.latLngToContainerPoint(b.getNorthWest());
     const se = this.map.latLngToContainerPoint(b.getSouthEast());
@@ -424,7 +427,7 @@ export class GridMap {
       const pad = Math.round(Math.min(size.x - panelWidth, size.y) / 4);
       this.map.flyToBounds(b, {
         paddingTopLeft: [pad, pad],
-        paddingBottomRight: [panelWidth + pad, pad],
+        paddingBottomRight: [panelWidth + pad, pad + bottom],
         maxZoom: 17,
         duration: 0.6,
       });
@@ -437,7 +440,7 @@ export class GridMap {
     if (c.x > visibleRight) dx = c.x - visibleRight + 40;
     if (c.x < 40) dx = c.x - 40;
     if (c.y < 40) dy = c.y - 40;
-    if (c.y > size.y - 40) dy = c.y - size.y + 40;
+    if (c.y > size.y - 40 - bottom) dy = c.y - size.y + 40 + bottom;
     if (dx || dy) this.map.panBy([dx, dy], { animate: true, duration: 0.35 });
   }
 

@@ -1,9 +1,23 @@
 // Side panel with the details of one grid (GET /api/v1/grids/{code}).
 
 import { classify, getNorm, setNorm } from "./norm.js";
-import { featureName, formatNumber, isZh, t, TIME_ZONE } from "./i18n.js";
+import { featureName, formatNumber, formatOverdue, isZh, t, TIME_ZONE } from "./i18n.js";
 
 const COUNT_KEYS = ["buildings", "households", "population", "facilities", "reports_30d", "open_cases"];
+
+/** A timeline note in the page's language: notes gridmap wrote itself come as a code with arguments (see
+ *  api/wall/service.py SYSTEM_NOTES); what a person typed is shown as typed. */
+export function noteText(e) {
+  if (!e.note_code) return e.note || "";
+  const a = { ...(e.note_args || {}) };
+  if (a.source) a.source = t(`source.${a.source}`);
+  if (a.reason) a.reason = t(`note.reason.${a.reason}`);
+  if (e.note_code === "reported_back") {
+    a.who = a.department ? t("note.who.department", { id: a.department }) : t("note.who.person", { id: a.person });
+  }
+  const key = e.note_code === "received" && a.reason ? "note.receivedReason" : `note.${e.note_code}`;
+  return t(key, a);
+}
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -46,6 +60,7 @@ export class DetailPanel {
   }
 
   open(code, feature) {
+    if (this.state?.kind === "case") document.dispatchEvent(new CustomEvent("gridmap:panel-closed"));
     this.state = { code, feature, detail: null, error: null, loading: true };
     this.el.hidden = false;
     document.body.classList.add("panel-open");
@@ -72,6 +87,8 @@ export class DetailPanel {
     if (!this.state || this.state.code !== `case:${id}`) return;
     Object.assign(this.state, { detail, loading: false, error: null });
     this.render();
+    // The map pins where the case was reported (web/js/wall.js listens).
+    document.dispatchEvent(new CustomEvent("gridmap:case", { detail }));
   }
 
   showCases(code, items) {
@@ -91,6 +108,7 @@ export class DetailPanel {
     this.el.hidden = true;
     this.state = null;
     document.body.classList.remove("panel-open");
+    document.dispatchEvent(new CustomEvent("gridmap:panel-closed"));
     this.onClose?.();
   }
 
@@ -183,7 +201,7 @@ export class DetailPanel {
       const btn = h("button", { type: "button", class: `case${late ? " case--overdue" : ""}`, "data-case": c.id },
         h("span", { class: "case__cat", text: (isZh() ? c.category_name : c.category_name_en || c.category_name) || c.category }),
         h("span", { class: "case__grid", text: t(`case.${c.status}`) }),
-        h("span", { class: "case__late", text: late ? t("dash.late", { h: formatNumber(Math.round(c.overdue_hours)) }) : "" }));
+        h("span", { class: "case__late", text: late ? formatOverdue(c.overdue_hours) : "" }));
       btn.addEventListener("click", () => this.onCase?.(c.id));
       list.append(h("li", {}, btn));
     }
@@ -198,7 +216,7 @@ export class DetailPanel {
     const grid = (isZh() ? c.grid_name : c.grid_name_en || c.grid_name) || c.grid_code || t("live.unrouted");
     this.body.append(h("p", { class: "norm-line" },
       h("span", { class: `pill pill--case pill--${c.status}`, text: t(`case.${c.status}`) }),
-      late ? h("span", { class: "pill pill--over", text: t("dash.late", { h: formatNumber(Math.round(c.overdue_hours)) }) }) : null));
+      late ? h("span", { class: "pill pill--over", text: formatOverdue(c.overdue_hours) }) : null));
     const rows = [
       ["case.grid", grid], ["case.source", t(`source.${c.source}`)], ["case.reportedAt", fmt(c.reported_at)],
       ["case.deadline", fmt(c.deadline)], ["case.assignee", c.assignee || "–"],
@@ -211,7 +229,7 @@ export class DetailPanel {
     const ol = h("ol", { class: "events" });
     for (const e of c.events || []) {
       ol.append(h("li", {}, h("time", { text: fmt(e.at) }), h("strong", { text: t(`case.${e.to}`) }),
-        e.note ? h("span", { class: "muted", text: e.note }) : null));
+        e.note ? h("span", { class: "muted", "data-note-code": e.note_code || null, text: noteText(e) }) : null));
     }
     ev.append(ol);
     this.body.append(ev);

@@ -10,6 +10,8 @@ import { detectLang, featureName, formatDate, formatNumber, getLang, isZh, onLan
 import { GridMap } from "./map.js";
 import { classify } from "./norm.js";
 import { mountChrome } from "./chrome.js";
+import { createPeoplePicker } from "./peoplepicker.js";
+import { escapeHtml, tOr } from "./ui.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -53,17 +55,6 @@ let signIn;
 const layers = {};
 
 // ---- small helpers ----------------------------------------------------------------
-
-function escapeHtml(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({
-    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
-  })[c]);
-}
-
-function tOr(key, fallback) {
-  const v = t(key);
-  return v === key ? fallback : v;
-}
 
 function isDraft() {
   return state.layout?.status === "draft";
@@ -219,7 +210,7 @@ function initLayers() {
     pane: "pl-findings",
     renderer: L.svg({ pane: "pl-findings", padding: 0.5 }),
     interactive: false,
-    style: (f) => ({ className: `pl-finding pl-finding--${f.properties?.severity === "blocking" ? "blocking" : "warning"}` }),
+    style: (f) => ({ className: `pl-finding pl-finding--${["blocking", "known"].includes(f.properties?.severity) ? f.properties.severity : "warning"}` }),
     pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 7, pane: "pl-findings" }),
   }).addTo(map);
 
@@ -403,7 +394,8 @@ async function onDrawn(ev) {
   map.removeLayer(layer);
   if (ev.shape === "Line" && state.mode === "split") {
     const code = state.selected;
-    await runEdit({ op: "split", code, line: geometry, snap_m: snapMetres() }, { select: code });
+    await runEdit({ op: "split", code, line: geometry, snap_m: snapMetres(), cut_buildings: $("split-cut").checked },
+      { select: code });
     if (state.mode === "split") setMode("select");
   } else if (ev.shape === "Polygon" && state.mode === "draw") {
     await runEdit({ op: "create", geometry, snap_m: snapMetres() }, { selectNew: true });
@@ -432,6 +424,7 @@ function pickBuilding(f) {
 // ---- edits: one at a time, each naming the revision it was made against ---------------------------
 
 let chain = Promise.resolve();
+let staffPicker = null;
 
 /** Queue an edit (or undo when `body.op === "undo"`); resolves after it was applied or refused. */
 function runEdit(body, opts = {}) {
@@ -454,7 +447,10 @@ async function doEdit(body, { select: keepSelected, selectNew = false, mode, err
       window.gridmap.saved += 1;
       window.gridmap.lastError = null;
       const codes = res.edit?.codes || [];
-      say("ok", t("pl.saved", { op: tOr(`pl.op.${res.edit?.op || op}`, op), rev: res.revision, codes: codes.join(", ") || "–" }));
+      const whole = res.edit?.params?.buildings_kept_whole || [];
+      window.gridmap.keptWhole = whole;
+      say("ok", t("pl.saved", { op: tOr(`pl.op.${res.edit?.op || op}`, op), rev: res.revision, codes: codes.join(", ") || "–" })
+        + (whole.length ? ` ${t("pl.split.keptWhole", { n: whole.length, list: whole.map((b) => `${b.building_code} → ${b.code}`).join(", ") })}` : ""));
       if (errorEl) errorEl.hidden = true;
       if (selectNew) {
         const added = [...state.features.keys()].find((c) => !before.has(c));
@@ -755,7 +751,8 @@ async function loadValidation() {
     if (state.layout?.id !== id) return;
     state.validation = v;
     window.gridmap.validation = { revision: v.revision, blocking: v.blocking, counts: v.counts || {},
-      blocking_counts: v.blocking_counts || {}, n: v.findings?.features?.length ?? 0 };
+      blocking_counts: v.blocking_counts || {}, known_counts: v.known_counts || {},
+      unstaffed: (v.unstaffed || []).map((g) => g.code), n: v.findings?.features?.length ?? 0 };
     renderValidation();
   } catch (err) {
     if (err?.name !== "AbortError") failed(err);
@@ -791,15 +788,23 @@ function renderValidation() {
   verdict.dataset.state = v.blocking ? "blocking" : feats.length ? "warnings" : "clean";
   verdict.textContent = v.blocking ? t("pl.val.blocking", { n: nBlocking, rev: v.revision })
     : feats.length ? t("pl.val.warnings", { n: feats.length, rev: v.revision }) : t("pl.val.clean", { rev: v.revision });
+  const nKnown = Object.values(v.known_counts || {}).reduce((a, b) => a + b, 0);
+  $("val-known").hidden = !nKnown;
+  $("val-known").textContent = nKnown ? t("pl.val.known", { n: nKnown }) : "";
+  const unstaffed = v.unstaffed || [];
+  $("val-unstaffed").hidden = !unstaffed.length;
+  $("val-unstaffed").textContent = unstaffed.length ? t("pl.val.unstaffed", { n: unstaffed.length,
+    list: unstaffed.map((g) => `${g.name} (${g.code})`).join(isZh() ? "、" : ", ") }) : "";
   const counts = v.counts || {};
   const blockingCounts = v.blocking_counts || {};
   $("val-counts").innerHTML = Object.entries(counts).filter(([, n]) => n).map(([kind, n]) =>
-    `<div class="${blockingCounts[kind] ? "is-blocking" : ""}" data-kind="${escapeHtml(kind)}"><dt>${escapeHtml(kindName(kind))}</dt><dd>${formatNumber(n)}</dd></div>`).join("");
+    `<div class="${blockingCounts[kind] ? "is-blocking" : (v.known_counts || {})[kind] ? "is-known" : ""}" data-kind="${escapeHtml(kind)}"><dt>${escapeHtml(kindName(kind))}</dt><dd>${formatNumber(n)}</dd></div>`).join("");
   $("findings").innerHTML = feats.map((f, i) => {
     const p = f.properties || {};
     const area = p.area_m2 ? ` · ${formatNumber(Math.round(p.area_m2))} m²` : "";
     const codes = (p.codes || []).length ? ` · ${(p.codes || []).map(escapeHtml).join(", ")}` : "";
-    return `<li class="pl-finding-item pl-finding-item--${p.severity === "blocking" ? "blocking" : "warning"}" data-i="${i}" data-kind="${escapeHtml(p.kind)}" tabindex="0" role="button">
+    const sev = ["blocking", "known"].includes(p.severity) ? p.severity : "warning";
+    return `<li class="pl-finding-item pl-finding-item--${sev}" data-i="${i}" data-kind="${escapeHtml(p.kind)}" tabindex="0" role="button">
       <span class="pl-finding-item__kind">${escapeHtml(kindName(p.kind))}</span>
       <span class="pl-finding-item__text">${escapeHtml(findingText(p))}</span>
       <span class="pl-finding-item__meta">${escapeHtml(tOr(`pl.sev.${p.severity}`, p.severity || ""))}${area}${codes}</span>
@@ -887,7 +892,19 @@ function openPublish() {
   const v = state.validation;
   $("publish-lead").textContent = t("pl.publish.lead", { name: state.layout.name, rev: state.revision })
     + (v?.blocking ? ` ${t("pl.publish.willRefuse")}` : "");
+  renderUnstaffed(v?.unstaffed || []);
   dlg.showModal();
+}
+
+/** The grids that would have nobody on duty, and the control to accept them with a reason (recorded). */
+function renderUnstaffed(grids) {
+  state.unstaffed = grids;
+  $("publish-unstaffed").hidden = !grids.length;
+  if (!grids.length) return;
+  const households = grids.reduce((a, g) => a + (g.households || 0), 0);
+  $("publish-unstaffed-lead").textContent = t("pl.publish.unstaffedLead", { n: grids.length, households: formatNumber(households) });
+  $("publish-unstaffed-list").innerHTML = grids.map((g) => `<li data-code="${escapeHtml(g.code)}"><strong>${escapeHtml(g.name || "")}</strong>
+      <code>${escapeHtml(g.code)}</code> · ${escapeHtml(t("pl.households", { n: formatNumber(g.households) }))}</li>`).join("");
 }
 
 function effectiveFrom(date) {
@@ -914,6 +931,16 @@ async function submitPublish(ev) {
   if (from) body.effective_from = from;
   const reason = $("publish-reason").value.trim();
   if (reason && state.me?.role === "admin") body.override_reason = reason;
+  if ((state.unstaffed || []).length && $("publish-accept-unstaffed").checked) {
+    body.accept_unstaffed = state.unstaffed.map((g) => g.code);
+    const why = $("publish-unstaffed-reason").value.trim();
+    if (!why) {
+      refusal.textContent = t("pl.publish.unstaffedReasonNeeded");
+      refusal.hidden = false;
+      return;
+    }
+    body.unstaffed_reason = why;
+  }
   const id = state.layout.id;
   await withBusy("pl.busy.publishing", async () => {
     try {
@@ -933,6 +960,10 @@ async function submitPublish(ev) {
 }
 
 function publishRefusal(err) {
+  if (err instanceof ApiError && err.code === "unstaffed_grids") {
+    renderUnstaffed(err.body?.grids || []);
+    return `<strong>${escapeHtml(t("pl.err.unstaffed_grids", { n: (err.body?.grids || []).length }))}</strong><p>${escapeHtml(t("pl.publish.unstaffedHint"))}</p>`;
+  }
   if (err instanceof ApiError && err.code === "blocking_findings") {
     const counts = err.body?.blocking_counts || err.body?.counts || {};
     const items = Object.entries(counts).filter(([, n]) => n)
@@ -941,6 +972,42 @@ function publishRefusal(err) {
     return `<strong>${escapeHtml(t("pl.err.blocking_findings"))}</strong><ul>${items}</ul><p>${escapeHtml(hint)}</p>`;
   }
   return `<strong>${escapeHtml(t("pl.publish.refused"))}</strong><p>${escapeHtml(describeError(err))}</p>`;
+}
+
+// ---- cancel a scheduled publish -------------------------------------------------------------------
+
+function isScheduled() {
+  const l = state.layout;
+  return Boolean(l && l.status === "published" && l.effective_from && new Date(l.effective_from) > new Date());
+}
+
+function openCancelPublish() {
+  if (!isScheduled()) return;
+  $("cancel-refusal").hidden = true;
+  $("cancel-reason").value = "";
+  $("cancel-lead").textContent = t("pl.cancelPublish.lead", { name: state.layout.name, date: formatDateTime(state.layout.effective_from) });
+  $("cancel-dlg").showModal();
+}
+
+async function submitCancelPublish(ev) {
+  ev.preventDefault();
+  const id = state.layout.id;
+  const reason = $("cancel-reason").value.trim();
+  await withBusy("pl.busy.publishing", async () => {
+    try {
+      const out = await apiSend(`layouts/${id}/publish/cancel`, { json: reason ? { reason } : {} });
+      $("cancel-dlg").close();
+      window.gridmap.cancelled = { id: out.id, status: out.status };
+      say("ok", t("pl.cancelPublish.done", { name: out.name }));
+      await loadLayouts();
+      await openLayout(id, { fit: false, keepMsg: true });
+    } catch (err) {
+      window.gridmap.lastError = err instanceof ApiError ? { code: err.code, status: err.status, body: err.body } : { code: "client" };
+      if (err instanceof ApiError && err.isUnauthorized) { $("cancel-dlg").close(); signIn.rejected(); return; }
+      $("cancel-refusal").innerHTML = `<strong>${escapeHtml(t("pl.cancelPublish.refused"))}</strong><p>${escapeHtml(describeError(err))}</p>`;
+      $("cancel-refusal").hidden = false;
+    }
+  });
 }
 
 // ---- history ----------------------------------------------------------------------------------
@@ -1049,6 +1116,7 @@ function renderCurrent() {
   $("cur-meta").textContent = meta.join(" · ");
   $("btn-undo").hidden = !isDraft();
   $("btn-publish").hidden = !isDraft();
+  $("btn-cancel-publish").hidden = !isScheduled();
   $("btn-undo").disabled = !state.revision;
   $("pl-badge-status").textContent = statusName(l);
   $("pl-badge-name").textContent = l.name;
@@ -1085,8 +1153,10 @@ function renderAttrForm() {
   $("attr-code").value = p.code ?? "";
   $("attr-households").value = p.households ?? "";
   $("attr-population").value = p.population ?? "";
-  $("attr-staff").value = (p.staff || []).map((s) => s.id).join(", ");
+  staffPicker.setValue(p.staff || []);
+  staffPicker.setArea(p.community_code || null);
   for (const el of $("attr-form").querySelectorAll("input, button")) el.disabled = !draft;
+  staffPicker.setDisabled(!draft);
   renderAttrLabels();
 }
 
@@ -1095,8 +1165,9 @@ function renderAttrLabels() {
   const f = state.selected ? state.features.get(state.selected) : null;
   if (!f) return;
   const staff = f.properties?.staff || [];
-  $("attr-staff-names").textContent = staff.map((s) => `${s.name}${s.role ? ` (${tOr(`pl.staffRole.${s.role}`, s.role)})` : ""}`)
-    .join(isZh() ? "、" : ", ") || t("pl.attr.noStaff");
+  $("attr-staff-names").textContent = staff.length ? "" : t("pl.attr.noStaffWarn");
+  $("attr-staff-names").hidden = staff.length > 0 || !isDraft();  // a warning for the draft being planned
+  staffPicker.relabel();
   $("attr-delete").textContent = t(state.deleteArmed ? "pl.attr.deleteConfirm" : "pl.attr.delete");
 }
 
@@ -1194,13 +1265,7 @@ function submitAttrs(ev) {
     }
     if (v !== null && v !== p[field]) body[field] = v;
   }
-  const staffRaw = $("attr-staff").value.trim();
-  const staff = staffRaw ? staffRaw.split(/[\s,，、]+/).filter(Boolean).map(Number) : [];
-  if (staff.some((n) => !Number.isInteger(n) || n <= 0)) {
-    errEl.textContent = t("pl.err.staff");
-    errEl.hidden = false;
-    return;
-  }
+  const staff = staffPicker.ids();
   const before = (p.staff || []).map((s) => s.id).join(",");
   if (staff.join(",") !== before) body.staff = staff;
   if (Object.keys(body).length === 2) {
@@ -1285,6 +1350,10 @@ function wire() {
   $("btn-publish").addEventListener("click", openPublish);
   $("publish-form").addEventListener("submit", submitPublish);
   $("publish-cancel").addEventListener("click", () => $("publish-dlg").close());
+  $("btn-cancel-publish").addEventListener("click", openCancelPublish);
+  $("cancel-form").addEventListener("submit", submitCancelPublish);
+  $("cancel-close").addEventListener("click", () => $("cancel-dlg").close());
+  staffPicker = createPeoplePicker($("attr-staff"), { roles: ["grid_leader", "grid_worker"], t: (k, p) => t(k, p) });
   $("val-refresh").addEventListener("click", loadValidation);
   const findingClick = (ev) => {
     const li = ev.target.closest(".pl-finding-item");

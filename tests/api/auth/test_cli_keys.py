@@ -25,7 +25,7 @@ def test_a_writing_command_names_its_database_and_takes_the_old_role_name(engine
     assert listed.exit_code == 0 and "database:" not in listed.stderr  # a read says nothing
 
 
-def test_ensure_local_links_the_wall_with_a_viewer_key_and_revokes_the_old_commander_key(
+def test_ensure_local_prints_no_credential_in_a_link_and_revokes_the_old_wall_keys(
         engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from api.auth.service import create_key
     from api.core.config import get_settings
@@ -33,19 +33,20 @@ def test_ensure_local_links_the_wall_with_a_viewer_key_and_revokes_the_old_comma
     monkeypatch.setenv("GRIDMAP_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        with Session(engine) as s:  # a key made by an earlier version, then renamed by migration 0014
-            key, raw = create_key(s, name="local commander (make run)", role="dispatcher")
-            key_id = key.id
+        ids = []
+        with Session(engine) as s:  # keys made by earlier versions for the wall link (commander: renamed by 0014)
+            for name, role in (("commander-api-key", "dispatcher"), ("viewer-api-key", "viewer")):
+                key, raw = create_key(s, name=f"local {role} (make run)", role=role)
+                ids.append(key.id)
+                (tmp_path / name).write_text(raw + "\n")
             s.commit()
-        (tmp_path / "commander-api-key").write_text(raw + "\n")
         res = CliRunner().invoke(app, ["keys", "ensure-local"])
         assert res.exit_code == 0, res.output
-        assert not (tmp_path / "commander-api-key").exists()
-        viewer = (tmp_path / "viewer-api-key").read_text().strip()
-        assert f"#key={viewer}" in res.stdout
+        assert not (tmp_path / "commander-api-key").exists() and not (tmp_path / "viewer-api-key").exists()
+        assert "#key=" not in res.stdout and "/admin.html" in res.stdout  # a wall screen is paired, not linked
+        assert (tmp_path / "admin-password").stat().st_mode & 0o777 == 0o600
         with Session(engine) as s:
-            assert s.execute(text("SELECT revoked_at IS NOT NULL FROM api_key WHERE id = :i"), {"i": key_id}).scalar()
-            assert s.execute(text("SELECT role FROM api_key WHERE key_hash = encode(sha256(:r), 'hex')"),
-                             {"r": viewer.encode()}).scalar() == "viewer"
+            assert s.execute(text("SELECT bool_and(revoked_at IS NOT NULL) FROM api_key WHERE id = ANY(:i)"),
+                             {"i": ids}).scalar()
     finally:
         get_settings.cache_clear()

@@ -73,7 +73,7 @@ def test_limit_all_is_bounded_and_named_when_refused(client: httpx.Client, auth)
     body = problem(client.get("/api/v1/buildings", params={"bbox": BBOX, "limit": "all"}, headers=head), 422,
                    "too_many_features")
     assert body["limit"] == 100 and "GRIDMAP_MAX_STREAM_FEATURES" in body["detail"] and body["matched"] > 100
-    problem(client.get("/api/v1/grids", params={"limit": "all", "offset": 5}, headers=head), 400,
+    problem(client.get("/api/v1/grids", params={"limit": "all", "offset": 5}, headers=head), 422,
             "invalid_parameter")
     problem(client.get("/api/v1/grids", params={"limit": "most"}, headers=head), 422, "validation_error")
     # a small bbox: the whole answer, not partial

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import shapely
+import shapely.geometry
 from shapely.geometry import mapping
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -23,25 +24,32 @@ def validation(draft: Draft) -> dict:
     return resp.json()
 
 
+GAP_GRID = "110101009016008"
+
+
 def fix_planted_defects(draft: Draft) -> None:
     """The three blocking defects of the sample, fixed the way a planner would."""
-    # the gap, a 100 m square bitten out of a grid: draw a 140 m square over it, clipped to the free space
-    body = draft.ok("create", geometry=mapping(shapely.box(116.443012 - 0.00082, 39.930802 - 0.00063,
-                                                           116.443012 + 0.00082, 39.930802 + 0.00063)))
-    assert 9_900 < draft.grid(body["edit"]["params"]["code"]).area < 10_100
+    # the gap, a 100 m square bitten out of a grid: the grid takes its hole back (no new, unstaffed grid)
+    hole = next(shapely.geometry.shape(f["geometry"]) for f in validation(draft)["findings"]["features"]
+                if f["properties"]["kind"] == "gap")
+    before = draft.grid(GAP_GRID).area
+    draft.ok("update_geometry", code=GAP_GRID, snap_m=0,
+             geometry=mapping(shapely.union(geom(draft, GAP_GRID), hole, grid_size=1e-7)))
+    assert 9_900 < draft.grid(GAP_GRID).area - before < 10_100
     a, b = geom(draft, OVERLAP[0]), geom(draft, OVERLAP[1])
     draft.ok("update_geometry", code=OVERLAP[1], geometry=mapping(shapely.difference(b, a, grid_size=1e-7)), snap_m=0)
     draft.ok("assign_building", building_code=SPLIT_BUILDING[0], code=SPLIT_BUILDING[1])
 
 
-def test_the_planted_defects_block_and_fixing_them_unblocks(draft: Draft) -> None:
+def test_a_copy_inherits_the_planted_defects_as_known_and_fixing_them_clears_them(draft: Draft) -> None:
     v = validation(draft)
-    assert v["blocking"] is True and v["revision"] == 0
+    assert v["blocking"] is False and v["revision"] == 0 and v["against"] == published_id(draft.db)
     assert v["counts"] == {"gap": 1, "overlap": 1, "building_split": 1, "overloaded": 1}
-    assert v["blocking_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
+    assert v["blocking_counts"] == {} and v["known_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
     by_kind = {f["properties"]["kind"]: f["properties"] for f in v["findings"]["features"]}
     assert by_kind["overloaded"]["severity"] == "warning" and by_kind["overloaded"]["codes"] == ["110101015001001"]
-    assert by_kind["gap"]["severity"] == "blocking" and 9_900 < by_kind["gap"]["area_m2"] < 10_100
+    assert by_kind["gap"]["severity"] == "known" and by_kind["gap"]["inherited"] is True
+    assert 9_900 < by_kind["gap"]["area_m2"] < 10_100
     assert sorted(by_kind["overlap"]["codes"]) == list(OVERLAP)
     split = by_kind["building_split"]
     assert split["detail"]["building_code"] == SPLIT_BUILDING[0] and "110101017001002" in split["codes"]
@@ -50,8 +58,25 @@ def test_the_planted_defects_block_and_fixing_them_unblocks(draft: Draft) -> Non
     fix_planted_defects(draft)
     v = validation(draft)
     assert v["blocking"] is False and v["revision"] == 3, v["counts"]
-    assert v["blocking_counts"] == {} and v["counts"]["overloaded"] == 1
-    assert set(v["counts"]) <= {"overloaded", "underloaded", "code_sequence"}  # the new grid has no households
+    assert v["blocking_counts"] == {} and v["known_counts"] == {} and v["counts"]["overloaded"] == 1
+    assert set(v["counts"]) <= {"overloaded", "underloaded", "code_sequence"}
+
+
+def test_a_draft_is_blocked_by_what_it_introduces_or_worsens_not_by_what_it_inherits(draft: Draft) -> None:
+    a, _b = adjacent_pair(draft.db, draft.id, same_community=True)
+    draft.ok("delete", code=a)  # a new gap
+    v = validation(draft)
+    assert v["blocking"] and v["blocking_counts"]["gap"] == 1
+    assert set(v["blocking_counts"]) == {"gap", "building_uncovered"}  # the deleted grid's buildings too
+    assert v["known_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
+    assert draft.undo().status_code == 200
+    # the planted overlap made 30 m wider: the same finding, worse, blocks again
+    x, y = geom(draft, OVERLAP[0]), geom(draft, OVERLAP[1])
+    grown = shapely.union(x, shapely.intersection(shapely.buffer(shapely.intersection(x, y), 0.0003), y),
+                          grid_size=1e-7)
+    draft.ok("update_geometry", code=OVERLAP[0], geometry=mapping(grown), snap_m=0)
+    v = validation(draft)
+    assert v["blocking_counts"].get("overlap") == 1 and "overlap" not in v["known_counts"], v["counts"]
 
 
 def test_validation_follows_every_revision(draft: Draft) -> None:

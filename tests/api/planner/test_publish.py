@@ -38,8 +38,10 @@ def neighbour(draft: Draft, code: str) -> str:
 def test_blocking_findings_refuse_a_planner_even_with_a_reason_and_an_admin_overrides(
         draft: Draft, auth: Callable[[str], dict[str, str]]) -> None:
     old = published_id(draft.db)
+    a, _b = adjacent_pair(draft.db, draft.id, same_community=True)
+    draft.ok("delete", code=a)  # a hole the size of a grid: new, so it blocks (the planted defects are known)
     body = problem(publish(draft), 409, "blocking_findings")
-    assert body["blocking_counts"] == {"gap": 1, "overlap": 1, "building_split": 1}
+    assert body["blocking_counts"]["gap"] == 1 and set(body["blocking_counts"]) == {"gap", "building_uncovered"}
     problem(publish(draft, override_reason="we know"), 409, "blocking_findings")
     admin = auth("admin")
     problem(publish(draft, admin), 409, "blocking_findings")  # an admin must give the reason
@@ -54,7 +56,7 @@ def test_blocking_findings_refuse_a_planner_even_with_a_reason_and_an_admin_over
     assert prev.status == "published" and prev.effective_to == t
     rec = draft.db.execute(text("SELECT * FROM layout_publish WHERE layout_id = :l"), {"l": draft.id}).mappings().one()
     assert rec["override_reason"] == "标准调整，缺陷已登记" and rec["previous_id"] == old and rec["role"] == "admin"
-    assert rec["counts"]["gap"] == 1
+    assert rec["counts"]["gap"] == 2
     audit = draft.db.execute(text("""SELECT actor, query FROM audit_log WHERE method = 'PUBLISH'
                                      AND path = :p"""), {"p": f"/api/v1/layouts/{draft.id}/publish"}).one()
     assert "override_reason" in audit.query and audit.actor.startswith("key:")
@@ -160,14 +162,20 @@ def test_publish_roles_follow_the_setting(draft: Draft, monkeypatch: pytest.Monk
     assert publish(draft, auth("admin")).status_code == 200
 
 
-def test_staff_moves_apply_when_the_layout_comes_in_force(draft: Draft, db: Session) -> None:
-    fix_planted_defects(draft)
-    code = "110101001001001"
-    person = db.execute(text("SELECT id FROM person WHERE role = 'grid_worker' AND grid_code <> :c LIMIT 1"),
-                        {"c": code}).scalar_one()
+def staff_from_elsewhere(draft: Draft, code: str) -> int:
+    """Add a grid worker of another grid to the draft's staff of grid ``code``; returns the person's id."""
+    person = draft.db.execute(text("SELECT id FROM person WHERE role = 'grid_worker' AND grid_code <> :c LIMIT 1"),
+                              {"c": code}).scalar_one()
     staff = [s["id"] for s in draft.ok("update_attrs", code=code, name="x")["changed"]["features"][0]
              ["properties"]["staff"]]
     draft.ok("update_attrs", code=code, staff=[*staff, person])
+    return person
+
+
+def test_staff_moves_apply_when_the_layout_comes_in_force(draft: Draft, db: Session) -> None:
+    fix_planted_defects(draft)
+    code = "110101001001001"
+    person = staff_from_elsewhere(draft, code)
     assert publish(draft).status_code == 200  # tomorrow: nobody moves yet
     assert db.execute(text("SELECT grid_code FROM person WHERE id = :p"), {"p": person}).scalar_one() != code
     pending = db.execute(text("SELECT staff_pending FROM layout_publish WHERE layout_id = :l"),
