@@ -1386,8 +1386,17 @@ TEMPLATES = [
 ]
 
 
+#: Clock hours a time limit stands for when the history is generated: a working day as a calendar day and a
+#: working hour as three clock hours (8 working hours a day). The database computes the real deadline on the
+#: working calendar (gridmap_deadline, migration 0024); the generated durations only need the scale.
+UNIT_HOURS = {"hours": 1.0, "working_hours": 3.0, "working_days": 24.0}
+
+
 def load_categories() -> pd.DataFrame:
-    return pd.read_csv(HERE / "categories.csv", dtype={"time_limit_hours": float})
+    cats = pd.read_csv(HERE / "categories.csv", dtype={"time_limit_hours": float})
+    unit = cats["time_limit_unit"] if "time_limit_unit" in cats else pd.Series("hours", index=cats.index)
+    cats["limit_clock_hours"] = cats["time_limit_hours"] * unit.map(UNIT_HOURS).fillna(1.0)
+    return cats
 
 
 def make_reports(rng: np.random.Generator, w: World, fac: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -1555,7 +1564,7 @@ def make_reports(rng: np.random.Generator, w: World, fac: pd.DataFrame, n: int) 
             names = roads_of[codes[hit[i]]]
             if place[i].removesuffix("路段") not in names:
                 place[i] = names[int(i) % len(names)] + "路段"
-    limit = cats.set_index("code").time_limit_hours.reindex(cat).to_numpy()
+    limit = cats.set_index("code").limit_clock_hours.reindex(cat).to_numpy()
     dur_h = limit * rng.lognormal(np.log(DURATION_MEDIAN), DURATION_SIGMA, n)
     closed = status == "closed"
     max_h = age_days * 24 - 0.05

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.core.params import Integer
+from api.core.params import Integer, Number
 from api.media.schemas import PhotoRef
 from api.reports.schemas import Point, Reporter
 
@@ -256,7 +256,7 @@ class ExtensionIn(ApprovalIn):
     """Either a new ``deadline``, or an ``amount`` of ``unit`` added to the current deadline."""
 
     deadline: datetime | None = Field(default=None, description="the new deadline (later than the current one)")
-    amount: float | None = Field(default=None, gt=0, le=8760)
+    amount: Number | None = Field(default=None, gt=0, le=8760)
     unit: Literal["hours", "working_hours", "working_days"] = "working_days"
 
 

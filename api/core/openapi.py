@@ -99,9 +99,9 @@ def parameter_rules() -> dict[str, dict[str, Any]]:
         "at": {"type": "string", "format": "date-time"},
         "since": {"type": "string", "format": "date-time"},
         "until": {"type": "string", "format": "date-time"},
-        "category": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,16}(,[A-Za-z0-9_]{1,16})*$",
+        "category": {"type": "string", "pattern": "^([A-Za-z0-9_]{1,16}(,[A-Za-z0-9_]{1,16})*)?$",  # empty: none
                      "rule": "category: codes that exist (GET /api/v1/categories)"},
-        "source": {"type": "string", "pattern": "^[a-z0-9_]{1,32}(,[a-z0-9_]{1,32})*$"},
+        "source": {"type": "string", "pattern": "^([a-z0-9_]{1,32}(,[a-z0-9_]{1,32})*)?$"},  # empty: no filter
         "q": {"type": "string", "pattern": "\\S", "description": "text to search (not only spaces)"},
     }
 
@@ -109,6 +109,7 @@ def parameter_rules() -> dict[str, dict[str, Any]]:
 #: Statuses an operation answers that :func:`error_statuses` cannot see from the route.
 OPERATION_STATUSES: dict[tuple[str, str], list[int]] = {
     ("POST", "/api/v1/auth/token"): [401],  # a wrong password (the operation itself needs no credentials)
+    ("POST", "/api/v1/auth/kiosk"): [401],  # an unknown, used or expired pairing code
 }
 
 #: What an operation enforces beyond its schema (relations between fields, references that must exist), shown
@@ -135,6 +136,15 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/people"): ["grid_code and building_id exist"],
     ("POST", "/api/v1/users"): ["a worker user names a grid staff person"],
     ("PATCH", "/api/v1/users/{user_id}"): ["a worker user names a grid staff person"],
+    ("POST", "/api/v1/layouts/{draft_id}/proposals/{proposal_id}/apply"): [
+        "proposal_id is an id from POST /layouts/{draft_id}/proposals"],
+    ("POST", "/api/v1/cases/{case_id}/extension"): ["either a new deadline or an amount with its unit"],
+    ("POST", "/api/v1/calendar/exceptions"): ["date is from 1900-01-01 on"],
+    ("POST", "/api/v1/media"): ["the file is a JPEG, PNG, WebP or HEIC image, recognised by its content (else 415)"],
+    **{("POST", f"/open311/v2/requests.{fmt}"): ["lat and long together, or address_string; service_code is known"]
+       for fmt in ("json", "xml")},
+    **{("GET", f"/api/v1/layouts/{{layout_id}}{tail}"): ["norm_min is below norm_max (each defaults to the setting)"]
+       for tail in ("/coverage", "/communities/{code}/coverage", "/workload", "/workload.csv")},
 }
 
 
@@ -182,6 +192,8 @@ def declare_errors(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             statuses = sorted({*statuses, 400})
         for status in statuses + OPERATION_STATUSES.get((method.upper(), path), []):
             declared = responses.get(str(status))
+            if declared is not None and path.startswith("/open311/"):
+                continue  # GeoReport's own error list, declared by api/open311/formats.py
             if declared is None or "content" not in declared or "application/json" in declared["content"] and \
                     status >= 400:
                 responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}

@@ -114,6 +114,7 @@ def responses(root: str, item: str | None = None, status: int = 200) -> dict[int
                                                                  "</errors>"}}}
     xml = f"<{root}>" + (f"<{item}>…</{item}>" if item else "…") + f"</{root}>"
     out: dict[int | str, Any] = {status: {"description": "the answer (JSON or XML, as the path says)", "content": {
+        "application/json": {"schema": {}},  # .json paths
         "text/xml": {"schema": {"type": "string", "description": xml}}}}}
     for status, what in ((400, "a missing or invalid parameter (GeoReport has no 422)"),
                          (401, "no key, or an unknown or revoked one"),

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.core.params import Integer
+
 
 class ProposalsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code")
-    households_min: int = Field(default=300, ge=1, le=100_000)
-    households_max: int = Field(default=500, ge=1, le=100_000)
-    alternatives: int = Field(default=3, ge=1, le=6)
+    households_min: Integer = Field(default=300, ge=1, le=100_000)
+    households_max: Integer = Field(default=500, ge=1, le=100_000)
+    alternatives: Integer = Field(default=3, ge=1, le=6)
 
     @model_validator(mode="after")
     def _band(self) -> ProposalsIn:

@@ -7,7 +7,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api.audit.service import client_ip
 from api.core.deps import Admin, CurrentUser, SessionDep, SettingsDep
-from api.core.errors import InvalidParameter
+from api.core.errors import Forbidden
 from api.users import service
 from api.users.schemas import (
     KioskCreate,
@@ -53,8 +53,7 @@ def pair_kiosk(body: PairIn, request: Request, session: SessionDep, settings: Se
 def logout(request: Request, session: SessionDep, principal: CurrentUser) -> None:
     """Revoke the token this request carries (API keys are revoked with DELETE /keys/{id})."""
     if principal.user_id is None:
-        raise InvalidParameter("an API key does not log out: revoke it with DELETE /api/v1/keys/{id}",
-                               field="Authorization")
+        raise Forbidden("an API key does not log out: revoke it with DELETE /api/v1/keys/{id}")
     raw = request.headers.get("authorization", "").split(" ", 1)[-1].strip()
     service.logout(session, raw=raw)
 

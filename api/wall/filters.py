@@ -71,12 +71,16 @@ def parse_filters(*, window: str | None, since: str | None, until: str | None, c
             raise InvalidParameter("until must be after since", field="until")
         if t1 - t0 > MAX_SPAN:
             raise InvalidParameter("a custom window may span at most 366 days", field="until")
-    elif window.endswith("h"):
-        t0, t1 = now - timedelta(hours=int(window[:-1])), end
-    elif window == "today":
-        t0, t1 = now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0), end
     else:
-        t0, t1 = now - timedelta(days=int(window[:-1])), end
+        for raw, name in ((since, "since"), (until, "until")):  # unused by a preset, but must still be a time
+            if raw:
+                _when(raw, name)
+        if window.endswith("h"):
+            t0, t1 = now - timedelta(hours=int(window[:-1])), end
+        elif window == "today":
+            t0, t1 = now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0), end
+        else:
+            t0, t1 = now - timedelta(days=int(window[:-1])), end
     return Filters(since=t0, until=t1, window=window, categories=_list(category, "category"),
                    statuses=_list(status, "status", STATUSES), sources=_list(source, "source"))
 

@@ -55,6 +55,7 @@ PLANNER = _bearer("planner")
 OPEN311_REQUESTS = Access("open311", frozenset(("admin", "dispatcher", "operator", "planner", "worker", "intake")))
 OPEN311_POST = Access("open311", frozenset(("admin", "operator", "worker", "intake")))
 TICKET = Access("ticket")
+TOKEN_ONLY = Access("bearer", frozenset())  # keys of every role are refused (the matrix sends keys)
 # /ogc (issue 23): the map readers (cases inside scoped and masked as the API does); intake reads nothing there
 OGC_READ = MAP
 OGC_EDIT = PLANNER  # Part 4 on draft layouts: the planner's edit log
@@ -91,7 +92,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/keys"): ADMIN,
     ("DELETE", f"{V1}/keys/{{key_id}}"): ADMIN,
     ("POST", f"{V1}/auth/token"): PUBLIC,
-    ("POST", f"{V1}/auth/logout"): ANY_KEY,
+    ("POST", f"{V1}/auth/logout"): TOKEN_ONLY,  # a login token ends itself; an API key is revoked, never logged out
     ("GET", f"{V1}/auth/me"): ANY_KEY,
     ("GET", f"{V1}/users"): ADMIN,
     ("POST", f"{V1}/users"): ADMIN,

@@ -35,8 +35,8 @@ CASES = [
     ("GET", f"/api/v1/layouts/{HUGE}/coverage", 422),
     ("GET", f"/api/v1/locate?lon=116.4&lat=39.9&layout={HUGE}", 422),
     ("GET", f"/api/v1/tiles/grids/14/13490/6205.mvt?layout={HUGE}", 422),
-    ("GET", f"/open311/v2/requests/{HUGE}.json", 422),
-    ("GET", f"/open311/v2/requests.json?service_request_id={HUGE}", 422),
+    ("GET", f"/open311/v2/requests/{HUGE}.json", 400),  # GeoReport: an invalid parameter is a 400
+    ("GET", f"/open311/v2/requests.json?service_request_id={HUGE}", 400),
     ("GET", f"/api/v1/audit?offset={HUGE}", 422),
 ]
 

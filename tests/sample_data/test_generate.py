@@ -301,7 +301,7 @@ def test_the_case_history_looks_like_a_working_office(layers):
     """Open cases sit mostly in the last days; overdue is a tail of ~1-3 % of the cases, thicker in the slow
     grids; closed on time and satisfaction near the 90 %+ Beijing publishes for 12345."""
     r = layers["reports"]
-    cats = pd.read_csv(SAMPLE / "categories.csv").set_index("code").time_limit_hours
+    cats = load_generator().load_categories().set_index("code").limit_clock_hours
     t = pd.to_datetime(r.reported_at, format="ISO8601", utc=True)
     deadline = t + pd.to_timedelta(r.category_code.map(cats), unit="h")
     now = pd.Timestamp("2026-11-20T12:00+08:00")  # the loader moves the reference date to today

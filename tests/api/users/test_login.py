@@ -51,7 +51,7 @@ def test_login_logout_and_expiry(client: httpx.Client, auth, db: Session, grid_a
     service._cache.clear()
     problem(client.get("/api/v1/auth/me", headers=h2), 401, "unauthorized")
     problem(client.get("/api/v1/auth/me", headers={"Authorization": "Bearer gmt_forged"}), 401, "unauthorized")
-    problem(client.post("/api/v1/auth/logout", headers=admin), 422, "invalid_parameter")
+    problem(client.post("/api/v1/auth/logout", headers=admin), 403, "forbidden")
 
 
 def test_lockout_after_five_wrong_passwords(client: httpx.Client, auth) -> None:
