@@ -183,11 +183,12 @@ class BodyChecks:
         except GridmapError as err:
             await problem_response(err, Request(scope))(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the body read before as one message, then defers to the client's (disconnects)."""
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body read before as one message, then defers to the client's (disconnects).
+    Used by every middleware that reads a body before the app (these checks, the intake fast path)."""
     sent = False
 
     async def _receive() -> Message:

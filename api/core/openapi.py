@@ -128,7 +128,6 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/locate"): ['{"points": [[lon, lat], ...]}, a FeatureCollection of Points, or '
                                  '{"address": ...} / {"addresses": [...]}'],
     ("POST", "/api/v1/reports"): ["lon and lat together, or an address; category is a known code"],
-    ("POST", "/open311/v2/requests.json"): ["lat and long together, or address_string; service_code is known"],
     ("POST", "/api/v1/auth/token"): ["username and password are not empty"],
     ("POST", "/api/v1/layouts"): ["an uploaded file is GeoJSON, a GeoPackage or a zipped Shapefile of valid "
                                   "polygons, in a CRS that is named or declared; copy_of is a layout"],

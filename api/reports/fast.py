@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.roles import Can, can
+from api.core.limits import replay_body
 from api.locate.fast import _principal
 from api.reports.schemas import ReportIn
 
@@ -64,7 +65,7 @@ class IntakeFastPath:
         except ValidationError:
             report = None
         if report is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         await self._answer(app, scope, receive, send, principal, key, report)
 
@@ -133,20 +134,6 @@ async def _read(receive: Receive) -> tuple[bytes, Message | None]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the regular endpoint the body this path already read, then carries on."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _handler(app: Any, exc: BaseException) -> Any:
