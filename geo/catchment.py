@@ -7,7 +7,7 @@ bound of service; pass a shorter distance per kind (e.g. kindergarten 300 m, the
 be stricter. The data has no road network yet; when it does, a network distance replaces the line.
 
 Distances are in metres: each building and the facilities near it are projected into the
-Gauss-Kruger zone of the building (:func:`geo.coverage.metric_zones`), so a building's answer never
+Gauss-Kruger zone of the building (:func:`geo.crs.metric_zones`), so a building's answer never
 depends on which other buildings are analysed with it.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from geo.coverage import metric_zones, to_metric
+from geo.crs import metric_zones, to_metric
 
 DEFAULT_WALK_M = 1000.0
 

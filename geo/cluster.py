@@ -3,7 +3,7 @@
 The client packs the layout into plain arrays (:func:`pack_layout`: coordinates and offsets, or WKB
 where the geometry is not simple; attribute columns as they are) and scatters it **once** to every
 worker. Each task names a group of streets; the worker builds (once per layout, cached) the
-:class:`geo.coverage.ShardPlan` from bounds and the small frames, selects the owned rows and halo of
+:class:`geo.shards.ShardPlan` from bounds and the small frames, selects the owned rows and halo of
 its streets, turns only those rows into geometries, and runs the very same
 :func:`geo.coverage.analyse_shard`. The client merges the small partial results
 (:func:`geo.coverage.merge`). Every per-row answer depends only on the row and its neighbours, never on
@@ -29,17 +29,8 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from geo.coverage import (
-    CoverageResult,
-    LayoutData,
-    Partial,
-    ShardPlan,
-    Tolerances,
-    analyse_shard,
-    merge,
-    shard_meta,
-    street_table,
-)
+from geo.coverage import CoverageResult, LayoutData, Partial, Tolerances, analyse_shard, merge, owned_of
+from geo.shards import ShardPlan, shard_meta, street_table
 
 _FRAMES = ("communities", "grids", "buildings", "facilities", "reports")
 
@@ -195,7 +186,8 @@ def prepare(packed: PackedLayout, key: str) -> _Prepared:
         plan = ShardPlan.build(
             streets=packed.streets, communities=comms, grids=grids, facilities=fac,
             building_bounds=packed.geoms["buildings"].bounds(),
-            building_owned=_owned(blds), report_xy=packed.geoms["reports"].bounds()[:, :2], report_owned=_owned(reps))
+            building_owned=owned_of(blds), report_xy=packed.geoms["reports"].bounds()[:, :2],
+            report_owned=owned_of(reps))
         prep = _Prepared(packed, plan, comms, grids, fac, shard_meta(packed.meta, comms, fac, ""))
         if packed.keep_geometries:
             prep.kept = {k: packed.geoms[k].take(np.arange(packed.geoms[k].n)) for k in ("buildings", "reports")}
@@ -221,10 +213,6 @@ def _on_worker(key: str) -> _Prepared:
     except KeyError:
         packed = get_client().get_dataset(key).result()
     return prepare(packed, key)
-
-
-def _owned(df: pd.DataFrame) -> NDArray[np.bool_]:
-    return df["owned"].to_numpy(dtype=bool) if "owned" in df.columns else np.ones(len(df), dtype=bool)
 
 
 def _vertices(geoms: PackedGeoms, built: NDArray[np.object_] | None = None) -> NDArray[np.float64]:
@@ -460,7 +448,7 @@ class ShippedLayout:
 def ship_layout(client: Any, data: LayoutData, *, keep_geometries: bool = True,
                 workers: list[str] | None = None) -> ShippedLayout:
     """Pack the layout, scatter it once to every worker (directly, not through the scheduler; only to
-    ``workers`` when given) and let each worker build its :class:`geo.coverage.ShardPlan` now rather
+    ``workers`` when given) and let each worker build its :class:`geo.shards.ShardPlan` now rather
     than at its first task, and (with ``keep_geometries``) every footprint, so that each analysis of
     it only cuts and analyses. The workers also weigh the streets (:func:`street_work`)."""
     packed = pack_layout(data)

@@ -14,7 +14,7 @@ floating point) joins the neighbour it touches most. So no building is split, an
 community (no gap, no overlap, nothing outside). A building with more households than the maximum is a region
 of its own (``oversize``). Codes: a region that overlaps an old grid by ``keep_iou`` or more keeps its code;
 the others take free sequence numbers in reading order (north→south rows, west→east, as the sample numbers
-them, :func:`geo.coverage.reading_order`).
+them, :func:`geo.numbering.reading_order`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.cluster.vq import kmeans2
 
-from geo.coverage import _to_metric, assign_points, metric_zones, reading_order
+from geo.crs import metric_transformer, metric_zones
+from geo.numbering import reading_order
+from geo.overlay import assign_points
 
 KEEP_IOU = 0.8
 SIMPLIFY_M = 10.0  # metres: how far a region edge may move to run straight (then buildings are made whole)
@@ -53,7 +55,7 @@ class Layout:
 def _frame(geom: Any) -> tuple[Any, Any]:
     """Forward and inverse point transforms to the metric zone of ``geom``'s centroid."""
     c = shapely.centroid(geom)
-    tr = _to_metric(int(metric_zones([c.x], [c.y])[0]))
+    tr = metric_transformer(int(metric_zones([c.x], [c.y])[0]))
 
     def fwd(xy: NDArray) -> NDArray:
         return np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
@@ -69,7 +71,7 @@ def polsby_popper(polygons: ArrayLike) -> NDArray[np.float64]:
     >>> round(float(polsby_popper([shapely.box(116.4, 39.9, 116.401, 39.901)])[0]), 2)
     0.77
     """
-    from geo.coverage import to_metric
+    from geo.crs import to_metric
 
     m = to_metric(np.asarray(polygons, dtype=object))
     a, p = shapely.area(m), shapely.length(m)
