@@ -391,7 +391,7 @@ def soak_database() -> str:
 
 def record(figures: dict, command: str) -> None:
     """The soak's figures into bench/results.json, beside the benchmarks (same shape as bench/run.py)."""
-    from bench.run import machine
+    from bench.common import machine
 
     lost, dup = figures["lost"], figures["duplicated"]
     common = {"command": command, "machine": f"{os.cpu_count()} cores", "baseline": 0, "ratio": None}

@@ -147,8 +147,8 @@ def hourly_horizon(url: str) -> str:
 def _client(url: str):
     from fastapi.testclient import TestClient
 
+    from api.auth.deps import get_principal
     from api.auth.service import Principal
-    from api.core.deps import get_principal
     from api.main import create_app
 
     os.environ["GRIDMAP_DATABASE_URL"] = url
@@ -264,7 +264,7 @@ def grid_tile_z14(url: str, repeat: int) -> dict:
                                                      "bbox": f"{b.left},{b.bottom},{b.right},{b.top}"})
             assert r.status_code == 200
 
-        from bench.run import interleaved
+        from bench.common import interleaved
 
         a, c = interleaved(ours, baseline, repeat)
         cold = client.app.state.tile_cache
