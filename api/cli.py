@@ -20,6 +20,7 @@ from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
 from api.coverage.cli import coverage as coverage_cmd
+from api.ops.backup import say_target
 from api.users.cli import users_app
 
 app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True,
@@ -54,12 +55,6 @@ def _sessions(*, writes: bool = True):
         say_target(settings.database_url)
     engine = make_engine(settings, pool_size=2)
     return engine, make_sessionmaker(engine)
-
-
-def say_target(url: str) -> None:
-    from api.ops.backup import Target
-
-    err.print(f"[dim]database: {Target.from_url(url).describe()}[/]")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -273,7 +268,8 @@ def import_cmd(
 
 
 def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
-    from api.reports.bulk import import_reports, resolve_prepared_imports
+    from api.core.pgload import resolve_prepared_imports
+    from api.reports.bulk import import_reports
     from api.wall.heat import advance_hourly_horizon
 
     settings = get_settings()

@@ -26,7 +26,7 @@ from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from api.core.limits import BodyChecks, BodySizeLimit
-from api.core.notify import Notifier
+from api.core.notify import Listener, Notifier
 from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpoint
 from api.core.openapi import install_openapi
 from api.core.ratelimit import InflightLimit, TokenBucket
@@ -51,7 +51,6 @@ from api.reports.router import router as reports_router
 from api.reports.service import write_batch
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
-from api.wall.listen import Listener
 from api.wall.router import router as wall_router
 
 log = logging.getLogger("gridmap")
@@ -72,13 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s,
                                    heat_hourly_days=settings.heat_hourly_days)
         due.start()
-        auth_listener = None
+        # The process's one LISTEN connection (api/core/notify.py): the routers subscribe their channels too.
+        listener = app.state.listener = Listener(engine)
         if settings.listen:
-            cache.start_listener(engine)
+            cache.listen(listener)
             # Revocations and scope changes from any process (api/auth/service.py AUTH_CHANNEL) empty this
             # process's credential caches and end the revoked principal's open streams at once.
-            auth_listener = Listener(engine, {AUTH_CHANNEL: on_auth_notice}, name="gridmap-auth")
-            auth_listener.start()
+            listener.subscribe(AUTH_CHANNEL, on_auth_notice)
         # Everything loaded so far (FastAPI, pydantic, numpy, shapely, the routes) lives as long as the process.
         # Left in the collector's generations, it made each full collection take ~200 ms (measured, 220k
         # objects): a pause that every request in flight waits for, the p99 of GET /locate. Frozen, the
@@ -92,9 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.audit_writer.stop()
             gc.unfreeze()  # a process that creates apps again and again (the tests) must not keep them all
             due.stop()
-            if auth_listener is not None:
-                auth_listener.stop()
-            cache.stop_listener()
+            listener.stop()
             notifier.stop()
             engine.dispose()
 

@@ -22,6 +22,8 @@ def _fingerprint() -> str:
     paths = sorted((ROOT / "migrations" / "versions").glob("*.py")) + sorted((ROOT / "api" / "imports").glob("*.py"))
     # The loader and what it calls: routing decisions of the seeded reports come from geo/routing.py.
     paths += [ROOT / "api" / "reports" / "bulk.py", ROOT / "api" / "locate" / "index.py", ROOT / "geo" / "routing.py"]
+    paths += [ROOT / "api" / "reports" / "archive.py", ROOT / "api" / "core" / "pgload.py",
+              ROOT / "api" / "wall" / "rollups.py", ROOT / "api" / "locate" / "decide.py"]
     paths += [ROOT / "api" / "addresses" / "sample.py", ROOT / "api" / "addresses" / "normalize.py"]
     paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
                                                   "departments.csv")]

@@ -68,7 +68,7 @@ class LocateFastPath:
         app = scope.get("app")
         if app is None:
             return None
-        from api.core.deps import get_principal
+        from api.auth.deps import get_principal
 
         if get_principal in app.dependency_overrides:
             return None

@@ -8,8 +8,9 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
+from api.auth.deps import Planner, _bearer, get_principal
 from api.auth.service import Principal
-from api.core.deps import Planner, SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.errors import Forbidden, InvalidQuery
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls

@@ -85,7 +85,7 @@ class DueWork:
                     advance_hourly_horizon(session, days=self.heat_hourly_days)
                     session.commit()
                 if n is not None:
-                    from api.reports.bulk import resolve_prepared_imports
+                    from api.core.pgload import resolve_prepared_imports
 
                     for gid, what in resolve_prepared_imports(session.get_bind()):
                         log.warning("a parallel import's second half left prepared was %s: %s", what, gid)

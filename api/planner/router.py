@@ -11,9 +11,10 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth.deps import CurrentUser, Planner
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.deps import CurrentUser, Planner, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import InvalidParameter, UnsupportedMediaType, ValidationFailed, validation_problem
 from api.core.geojson import GEOJSON
 from api.grids import service as grids

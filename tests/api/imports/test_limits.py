@@ -161,7 +161,7 @@ def test_a_drawn_grid_past_the_vertex_limit_is_refused_too(client: httpx.Client,
 
 def test_the_report_import_checks_a_zip_before_gdal_reads_it(tmp_path: Path) -> None:
     from api.imports.files import ArchiveTooLarge
-    from api.reports.bulk import read_reports
+    from api.reports.archive import read_reports
 
     bomb = write_zip(tmp_path / "reports.zip", [("reports.shp", 300), ("reports.shx", b""), ("reports.dbf", b"")])
     t0 = time.perf_counter()
