@@ -75,7 +75,7 @@ def db_upgrade(revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     try:
         command.upgrade(cfg, revision)
-    except Exception as exc:  # noqa: BLE001 - report any connection/migration failure plainly
+    except Exception as exc:  # report any connection/migration failure plainly
         _fail(f"migration failed: {exc}")
     console.print(f"[green]schema at {revision}[/]")
 
@@ -267,7 +267,7 @@ def import_cmd(
                   f"from {res.rows_read} rows in {time.perf_counter() - t0:.1f} s; repaired {len(res.repaired)}[/]")
 
 
-def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
+def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:
     from api.core.pgload import resolve_prepared_imports
     from api.reports.bulk import import_reports
     from api.wall.heat import advance_hourly_horizon
@@ -322,7 +322,7 @@ def check() -> None:
     try:
         with factory() as s:
             console.print(s.execute(text("SELECT postgis_full_version()")).scalar_one())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(f"database not reachable: {exc}")
 
 

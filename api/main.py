@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with request.app.state.engine.connect() as conn:
                 postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
                 revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+        except Exception as exc:  # any database failure means "not ready"
             log.warning("health check failed: %s", exc)
             return problem_response(ServiceUnavailable("the database is not reachable"), request)
         return JSONResponse({"status": "ok", "database": "ok", "postgis": postgis, "schema": revision})

@@ -367,7 +367,7 @@ def stream_wall(url: str, rate: int, seconds: int, patch_js: str | None = None) 
                         raise RuntimeError(f"{r.status_code} {r.text[:200]}")
                     with lock:
                         posted.append((r.json()["id"], sent, done))
-                except Exception as exc:  # noqa: BLE001 - counted and reported
+                except Exception as exc:  # counted and reported
                     with lock:
                         failures.append(str(exc))
 

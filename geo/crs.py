@@ -130,7 +130,7 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
     return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
 
 
-def _invert(forward, lon: NDArray, lat: NDArray, tol: float = 1e-10, max_iter: int = 30):  # noqa: ANN001
+def _invert(forward, lon: NDArray, lat: NDArray, tol: float = 1e-10, max_iter: int = 30):
     """Solve forward(w) = g for w by fixed-point iteration w ← w − (forward(w) − g)."""
     wx, wy = lon.copy(), lat.copy()
     for _ in range(max_iter):

@@ -342,7 +342,7 @@ def import_addresses(session: Session, *, path: Path, source_layer: str | None =
     except UnicodeDecodeError:
         raise ImportFailed(f"{path.name} is not UTF-8 text (a GBK export?); save it as UTF-8 (Excel: \"CSV UTF-8\")",
                            reason="unknown_encoding") from None
-    except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL/GEOS raise many kinds; each means "cannot read this file"
+    except Exception as exc:  # pyogrio/GDAL/GEOS raise many kinds; each means "cannot read this file"
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
     if "full_text" not in df.columns:

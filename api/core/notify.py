@@ -41,7 +41,7 @@ def _run_after_commit(session: Session) -> None:
     for fn in session.info.pop(_KEY, []):
         try:
             fn()
-        except Exception:  # noqa: BLE001 - the commit has happened; a failed hook must not undo the answer
+        except Exception:  # the commit has happened; a failed hook must not undo the answer
             log.exception("an after-commit hook failed")
 
 
@@ -178,7 +178,7 @@ class Listener:
         for callback in callbacks:
             try:
                 callback(payload)
-            except Exception:  # noqa: BLE001 - one bad notice or subscriber must not kill the listener
+            except Exception:  # one bad notice or subscriber must not kill the listener
                 log.exception("%s: handling a notice on %s failed", self.name, channel)
 
     def _run(self) -> None:

@@ -74,7 +74,7 @@ def copy_rows(session: Session, table: str, columns: list[str], rows: list[tuple
 _HEX = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 
 
-def ewkb_points(x: np.ndarray, y: np.ndarray, *, srid: int = 4326, hex: bool = False) -> np.ndarray:  # noqa: A002
+def ewkb_points(x: np.ndarray, y: np.ndarray, *, srid: int = 4326, hex: bool = False) -> np.ndarray:
     """Points as PostGIS EWKB (little-endian, with SRID), laid out in numpy: one 25-byte record per point
     (shapely's ``points``, ``set_srid`` and ``to_wkb`` take 4 s for a million). ``hex`` gives the hex text
     PostGIS reads in a CSV COPY. The coordinates must be finite (the import checks them first).
@@ -239,7 +239,7 @@ def copy_frames(session: Session, frames: dict[str, pd.DataFrame], *,
                     chunks.put((table, chunk))
                 chunks.put((table, None))  # this table's end
             chunks.put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the sending thread, which raises it
+        except BaseException as exc:  # handed to the sending thread, which raises it
             chunks.put(exc)
 
     conn = session.connection().connection.driver_connection
@@ -341,7 +341,7 @@ class Satellite(threading.Thread):
                     conn.invalidate()
                 finally:
                     side.close()
-        except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread (raise_failure)
+        except BaseException as exc:  # raised on the caller's thread (raise_failure)
             self.failure = exc
 
     def raise_failure(self) -> None:

@@ -115,7 +115,7 @@ def items(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
     datetime: Annotated[str | None, Query(max_length=100, description="an instant or an interval")] = None,
     crs: Annotated[str | None, Query(max_length=200, description="the output CRS (default CRS84)")] = None,
-    filter: Annotated[str | None, Query(max_length=20_000, description="a CQL2 filter")] = None,  # noqa: A002
+    filter: Annotated[str | None, Query(max_length=20_000, description="a CQL2 filter")] = None,
     filter_lang: Annotated[str | None, Query(alias="filter-lang", max_length=20)] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
 ) -> Response:

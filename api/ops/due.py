@@ -89,7 +89,7 @@ class DueWork:
 
                     for gid, what in resolve_prepared_imports(session.get_bind()):
                         log.warning("a parallel import's second half left prepared was %s: %s", what, gid)
-        except Exception as exc:  # noqa: BLE001 - a background round must never end the thread
+        except Exception as exc:  # a background round must never end the thread
             self.failures += 1
             log.warning("due work failed (next round in %.0f s): %s", self.interval, exc)
             return None

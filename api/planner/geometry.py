@@ -44,7 +44,7 @@ def read_geometry(obj: dict[str, Any], *, what: str) -> Any:
         raise InvalidGeometry(f"the {what} has a boolean among its coordinates", reason="not_geojson")
     try:
         return shape(obj)
-    except Exception as exc:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise InvalidGeometry(f"the {what} is not GeoJSON geometry ({exc})", reason="not_geojson") from None
 
 

@@ -42,7 +42,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status_code=status, media_type=JSON)
 
 
-def _layout_body(session, layout_id: int) -> dict[str, Any]:  # noqa: ANN001 - a Session
+def _layout_body(session, layout_id: int) -> dict[str, Any]:  # a Session
     return grids.layout(session, layout_id=layout_id).model_dump(mode="json")
 
 
@@ -59,12 +59,12 @@ _CREATE_DOC = {
 }
 
 
-def _create_copy(session, settings: Settings, body: LayoutCreate) -> dict[str, Any]:  # noqa: ANN001
+def _create_copy(session, settings: Settings, body: LayoutCreate) -> dict[str, Any]:
     new = service.create_copy(session, name=body.name, copy_of=body.copy_of, note=body.note)
     return _layout_body(session, new)
 
 
-def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[str, Any]:
     upload = form["file"]
     new, info = service.import_draft(
         session, content=upload["content"], filename=upload["filename"], name=form["name"], crs=form.get("crs"),

@@ -41,7 +41,7 @@ from api.core.geojson import DECIMALS
 from api.grids.service import layout_in_force
 from api.imports.files import FileLimits
 from api.planner import schemas as s
-from api.planner.geometry import (  # noqa: F401 - check_inside_community is imported from here by the proposals
+from api.planner.geometry import (  # check_inside_community is imported from here by the proposals
     check_code_free,
     check_inside_community,
     community_row,

@@ -112,7 +112,7 @@ class IntakeFastPath:
                 out = await submit(state, factory, body=report, idempotency_key=key, principal=principal)
             finally:
                 state.intake_inflight.release()
-        except Exception as exc:  # noqa: BLE001 - answered by the app's own handler, as the endpoint's would be
+        except Exception as exc:  # answered by the app's own handler, as the endpoint's would be
             response = await _handler(app, exc)(request, exc)
             await response(scope, receive, send)
             return

@@ -176,7 +176,7 @@ def add_heat(session: Session, *, lon: np.ndarray, lat: np.ndarray, reported: np
     try:
         with session.begin_nested():
             copy_frames(session, {t: f for t, f in direct.items() if len(f)})
-    except Exception as exc:  # noqa: BLE001 - only a duplicate key is expected here
+    except Exception as exc:  # only a duplicate key is expected here
         if getattr(exc, "sqlstate", None) != "23505":
             raise
         merge = {t: pd.concat([direct[t], merge[t]], ignore_index=True) for t in direct}

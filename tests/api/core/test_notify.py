@@ -50,7 +50,7 @@ def test_one_listen_connection_serves_every_subscriber_and_channel(engine: Engin
     got: list[tuple[str, str | None]] = []
     done = threading.Event()
 
-    def on(name: str):  # noqa: ANN202
+    def on(name: str):
         def callback(payload: str | None) -> None:
             got.append((name, payload))
             if len(got) >= 4:

@@ -34,7 +34,7 @@ def leftovers() -> set[str]:
 
 
 @pytest.fixture
-def planner(auth) -> dict[str, str]:  # noqa: ANN001
+def planner(auth) -> dict[str, str]:
     return auth("planner")
 
 
@@ -93,7 +93,7 @@ def test_ratio_member_count_and_lying_headers_are_refused(client: httpx.Client, 
 
 
 def test_the_uploaded_file_and_its_features_are_capped(client: httpx.Client, db: Session, planner: dict[str, str],
-                                                       limited) -> None:  # noqa: ANN001
+                                                       limited) -> None:
     good = community_grids(db, "wgs84").to_json().encode()
     n = layouts(db)
     limited(upload_max_bytes=len(good) - 1)
