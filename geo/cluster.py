@@ -56,6 +56,7 @@ class PackedGeoms:
 
     @classmethod
     def pack(cls, geoms: Any) -> PackedGeoms:
+        """Pack geometries as the cheapest of the three layouts that holds them."""
         g = np.asarray(geoms, dtype=object)
         n = len(g)
         if n:
@@ -201,7 +202,8 @@ def prepare(packed: PackedLayout, key: str) -> _Prepared:
 def _on_worker(key: str) -> _Prepared:
     """The prepared layout ``key`` on this worker: kept from an earlier task, else from the worker's
     memory (the broadcast copy), else fetched from the cluster, where :func:`ship_layout` published it
-    under its key (a replica the scheduler's memory manager dropped, a worker that joined later)."""
+    under its key (a replica the scheduler's memory manager dropped, a worker that joined later).
+    """
     with _LOCK:
         if key in _PREPARED:
             _PREPARED.move_to_end(key)
@@ -257,7 +259,8 @@ def street_work(packed: PackedLayout, plan: ShardPlan, communities: pd.DataFrame
 class CompactPartial:
     """A :class:`geo.coverage.Partial` as shipped back from a worker: the per-grid counts as a
     position array into the layout's (code-sorted) grids and an int64 matrix, not a frame of codes,
-    so that the client adds the shards up with one ``np.add.at``; plus what the task cost."""
+    so that the client adds the shards up with one ``np.add.at``; plus what the task cost.
+    """
 
     grid_pos: NDArray[np.int64]
     counts: NDArray[np.int64]  # len(grid_pos) × len(COUNT_COLUMNS)
@@ -292,7 +295,8 @@ def compact(part: Partial, grid_codes: NDArray[np.object_]) -> CompactPartial:
 def combine(parts: list[CompactPartial], grid_codes: NDArray[np.object_]) -> Partial:
     """The compact partials of all shards added up into one :class:`geo.coverage.Partial` (counts
     summed vectorised; the rest concatenated), so that :func:`geo.coverage.merge` sees one shard. Sums
-    and concatenations do not depend on how the layout was cut: the answer is the one of any cut."""
+    and concatenations do not depend on how the layout was cut: the answer is the one of any cut.
+    """
     total = np.zeros((len(grid_codes), len(COUNT_COLUMNS)), dtype=np.int64)
     seen = np.zeros(len(grid_codes), dtype=bool)
     for p in parts:
@@ -353,7 +357,8 @@ def run_group(key: str, group: list[int], tol: Tolerances, catchment: Any = None
 def run_compact(key: str, group: list[int], tol: Tolerances, catchment: Any = None,
                 halo_m: float = 0.0) -> CompactPartial:
     """The task :func:`analyse_distributed` sends: :func:`run_group`, its result compacted
-    (:func:`compact`) and timed (wall and CPU time of the thread, to tell starved workers from work)."""
+    (:func:`compact`) and timed (wall and CPU time of the thread, to tell starved workers from work).
+    """
     t, c = time.perf_counter(), time.thread_time()
     prep = _on_worker(key)
     out = compact(run_group(key, group, tol, catchment, halo_m), prep.grids["code"].to_numpy(dtype=object))
@@ -405,7 +410,8 @@ def _weights(data: LayoutData, streets: pd.DataFrame) -> NDArray[np.float64]:
 
 def _prepare_here(key: str, dask_worker: Any = None) -> NDArray[np.float64] | None:
     """Run on every worker by :func:`ship_layout`: build the plan while the layout is being shipped;
-    the street weights (:func:`street_work`) go back to the client."""
+    the street weights (:func:`street_work`) go back to the client.
+    """
     try:
         return prepare(dask_worker.data[key], key).weights
     except KeyError:  # the replica is already gone: the first task fetches it
@@ -421,7 +427,8 @@ def _forget(key: str) -> None:
 class ShippedLayout:
     """A layout packed and held by every worker of a cluster (:func:`ship_layout`), with what the client
     needs to analyse it: the street table (codes), each street's weight and the grids (for the merge).
-    Analyse it as often as needed (other tolerances, catchments): each time only tasks go out."""
+    Analyse it as often as needed (other tolerances, catchments): each time only tasks go out.
+    """
 
     future: Any  # distributed.Future of the PackedLayout
     street_codes: list[str]
@@ -435,6 +442,7 @@ class ShippedLayout:
 
     @property
     def key(self) -> str:
+        """The Dask key of the shard's future."""
         return str(self.future.key)
 
     def drop(self) -> None:
@@ -450,7 +458,8 @@ def ship_layout(client: Any, data: LayoutData, *, keep_geometries: bool = True,
     """Pack the layout, scatter it once to every worker (directly, not through the scheduler; only to
     ``workers`` when given) and let each worker build its :class:`geo.shards.ShardPlan` now rather
     than at its first task, and (with ``keep_geometries``) every footprint, so that each analysis of
-    it only cuts and analyses. The workers also weigh the streets (:func:`street_work`)."""
+    it only cuts and analyses. The workers also weigh the streets (:func:`street_work`).
+    """
     packed = pack_layout(data)
     packed.keep_geometries = keep_geometries
     future = client.scatter(packed, broadcast=True, hash=False, direct=True, workers=workers)

@@ -103,6 +103,7 @@ class Tolerances:
 
     @property
     def finding_band(self) -> tuple[float, float]:
+        """Households below or above this band make a grid a finding (the norm widened by the factors)."""
         lo, hi = self.households_norm
         return lo * self.underload_factor, hi * self.overload_factor
 
@@ -180,14 +181,17 @@ class Partial:
 
 
 def geoms_of(df: pd.DataFrame) -> NDArray[np.object_]:
+    """The ``geometry`` column as an object array (what shapely's vectorised functions take)."""
     return np.asarray(df["geometry"].to_numpy(), dtype=object)
 
 
 def owned_of(df: pd.DataFrame) -> NDArray[np.bool_]:
+    """Which rows the shard owns (the ``owned`` column; all when there is none)."""
     return df["owned"].to_numpy(dtype=bool) if "owned" in df.columns else np.ones(len(df), dtype=bool)
 
 
 def sorted_by_code(df: pd.DataFrame, key: str = "code") -> pd.DataFrame:
+    """The frame sorted by ``key`` (stable) and renumbered: every shard sees rows in the same order."""
     return df.sort_values(key, kind="stable").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
 
 
@@ -247,7 +251,8 @@ class _Shard:
 
 def _overlaps(s: _Shard) -> NDArray[np.object_]:
     """``overlap``: the pair belongs to the shard that owns its first grid (smallest code). Returns every
-    overlap's geometry (the gaps leave them out)."""
+    overlap's geometry (the gaps leave them out).
+    """
     gg, gcodes, small = s.gg, s.gcodes, s.tol.min_area_m2
     oi, oj, ogeom, oarea = grid_overlaps(gg, grid_size=s.tol.grid_size)
     for i, j, geom, a in zip(oi, oj, ogeom, oarea, strict=True):
@@ -275,7 +280,8 @@ def _gaps(s: _Shard, overlap_geoms: NDArray[np.object_]) -> None:
 
 def _grids_against_communities(s: _Shard) -> None:
     """``grid_without_community``, ``grid_crosses_community``, ``grid_outside_communities`` and the
-    ``code_hierarchy`` of a grid lying mostly outside the community its code names."""
+    ``code_hierarchy`` of a grid lying mostly outside the community its code names.
+    """
     gg, gcodes, gcomm, small = s.gg, s.gcodes, s.gcomm, s.tol.min_area_m2
     own = np.array([s.cindex.get(c, -1) if isinstance(c, str) else -1 for c in gcomm], dtype=np.int64)
     known = set(s.ccodes) | set(s.data.meta.get("all_community_codes", ()))
@@ -393,7 +399,8 @@ def _buildings(s: _Shard) -> _Buildings:
 
 def _workload(s: _Shard, b: _Buildings) -> Partial:
     """Per grid: owned buildings, households, population, facilities (and by kind), reports and cases (and by
-    period and category). Grids may be halo: :func:`merge` adds the shards up."""
+    period and category). Grids may be halo: :func:`merge` adds the shards up.
+    """
     grids, gg, gcodes, tol = s.grids, s.gg, s.gcodes, s.tol
     counts = pd.DataFrame({"code": gcodes})
     bo = b.owned & (b.cover.grid >= 0)
@@ -450,7 +457,8 @@ def _catchment(s: _Shard, b: _Buildings, catchment: CatchmentParams) -> pd.DataF
 def analyse_shard(data: LayoutData, tol: Tolerances = Tolerances(), *,
                   catchment: CatchmentParams | None = None) -> Partial:
     """Analyse the owned rows of one shard (the whole layout is one shard with everything owned): one
-    function per kind of finding, in the order the findings are listed, then the workload counts."""
+    function per kind of finding, in the order the findings are listed, then the workload counts.
+    """
     s = _Shard.of(data, tol)
     _gaps(s, _overlaps(s))
     _grids_against_communities(s)

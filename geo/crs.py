@@ -51,6 +51,7 @@ class CRSName:
 
     @property
     def is_geographic_wgs84(self) -> bool:
+        """Whether coordinates are WGS84 lon/lat as they stand (CGCS2000 is taken as WGS84)."""
         return self.name in (WGS84, CGCS2000)
 
 
@@ -241,7 +242,8 @@ AREA_MARGIN_DEG = 1.0
 @lru_cache(maxsize=64)
 def _area_of_use(name: str) -> tuple[tuple[float, float, float, float] | None, bool]:
     """(west, south, east, north) of a CRS's area of use in degrees (None when pyproj has none), and whether
-    its coordinates are projected (metres, feet) rather than degrees."""
+    its coordinates are projected (metres, feet) rather than degrees.
+    """
     if name in (WGS84, GCJ02, BD09):
         return None, False  # the world; GCJ-02/BD-09 leave points outside China unshifted
     crs = pyproj.CRS.from_user_input("EPSG:4490" if name == CGCS2000 else name)

@@ -277,7 +277,8 @@ def improve(labels: NDArray, cells: NDArray, hh: NDArray, hh_min: int, hh_max: i
 def regions_to_polygons(community: Any, footprints: ArrayLike, labels: NDArray, n: int, bc: NDArray,
                         inv: Any) -> list[Any]:
     """Region polygons (WGS84): each region's building cells ``bc`` (metres; ``inv`` maps back), less the other
-    regions' footprints, plus its own, within the community; each overlap and leftover settled."""
+    regions' footprints, plus its own, within the community; each overlap and leftover settled.
+    """
     fp = np.asarray(footprints, dtype=object)
     # straighten the steps of the building cells' edges (a coverage simplification keeps them shared)
     cells = shapely.coverage_simplify(np.array([shapely.union_all(bc[labels == r]) for r in range(n)], dtype=object),
@@ -385,7 +386,8 @@ def propose(community: Any, footprints: ArrayLike, households: ArrayLike, hh_min
 def baseline(community: Any, footprints: ArrayLike, households: ArrayLike, n: int, *, seed: int = 0) -> Layout:
     """The naive layout the proposals are measured against: k-means on building centroids, Voronoi cells of
     the cluster centres clipped to the community; a building counts where its centroid falls (so a footprint
-    may be split between cells)."""
+    may be split between cells).
+    """
     fp = np.asarray(footprints, dtype=object)
     fwd, inv = _frame(community)
     xy = fwd(shapely.get_coordinates(shapely.centroid(fp)))

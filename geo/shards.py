@@ -28,7 +28,8 @@ def _bbox_query(tree: shapely.STRtree, boxes: NDArray[np.float64]) -> NDArray[np
 
 def _compact(boxes: NDArray[np.float64], around: NDArray[np.float64], margin: float = 0.01) -> NDArray[np.float64]:
     """Boxes near ``around`` merged into their common bounding box (a superset: the halo may only grow),
-    the few far ones kept apart, so that a shard's halo query costs a few boxes, not one a building."""
+    the few far ones kept apart, so that a shard's halo query costs a few boxes, not one a building.
+    """
     if len(boxes) == 0:
         return boxes
     near = ((boxes[:, 0] >= around[0] - margin) & (boxes[:, 1] >= around[1] - margin)
@@ -125,6 +126,7 @@ class ShardPlan:
     by_street: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = field(init=False)
 
     def __post_init__(self) -> None:
+        """Index each frame's rows by the street that owns them."""
         # per frame: rows sorted by owner (stable: by position within a street) and where each street starts
         n = len(self.street_bounds)
         self.by_street = {k: (np.argsort(v, kind="stable"), np.searchsorted(np.sort(v), np.arange(n + 1)))
