@@ -63,9 +63,9 @@ def transfer(session: Session, *, case_id: int, principal: Principal, body: Tran
                                              "AND g.code = :code"), {"id": case_id, "code": body.grid_code}).first()
     if grid is None:
         raise InvalidParameter(f"no grid {body.grid_code} in the layout of case {case_id}", field="grid_code")
-    old = session.execute(text("SELECT name FROM grid WHERE code = :c AND layout_id = "
+    old = session.execute(text("SELECT name, name_en FROM grid WHERE code = :c AND layout_id = "
                                "(SELECT layout_id FROM cases WHERE id = :id)"),
-                          {"c": case.grid_code, "id": case_id}).scalar()
+                          {"c": case.grid_code, "id": case_id}).first()
     person = grid.worker_id
     if body.assignee_id is not None:
         person = _check_staff(session, person_id=body.assignee_id, grid_code=body.grid_code).id
@@ -73,6 +73,8 @@ def transfer(session: Session, *, case_id: int, principal: Principal, body: Tran
                     {"g": body.grid_code, "p": person, "id": case_id})
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  note=body.reason.strip(), kind="assign",
-                 data={"from_grid": case.grid_code, "from_grid_name": old, "to_grid": body.grid_code,
-                       "to_grid_name": grid.name, "from_person": case.assignee_id, "to_person": person})
+                 data={"from_grid": case.grid_code, "from_grid_name": old and old.name,
+                       "from_grid_name_en": old and old.name_en, "to_grid": body.grid_code,
+                       "to_grid_name": grid.name, "to_grid_name_en": grid.name_en,
+                       "from_person": case.assignee_id, "to_person": person})
     return get_case(session, case_id=case_id, principal=principal)
