@@ -419,7 +419,9 @@ function gridPicker(c) {
   const own = { code: c.grid_code, label: `${named(c.grid_name, c.grid_name_en) || c.grid_code} · ${c.grid_code} · ${t("cc.grid.current")}` };
   const fill = (items) => {
     list.replaceChildren(h("option", { value: own.code, text: own.label }), ...items.map((g) => h("option", {
-      value: g.code, text: [named(g.name, g.name_en), named(g.community_name, g.community_name_en), g.code,
+      value: g.code, title: g.code, text: [named(g.name, g.name_en),
+        named(g.name, g.name_en).includes(named(g.community_name, g.community_name_en)) ? null
+          : named(g.community_name, g.community_name_en), g.code,
         g.distance_m === null ? null : t("cc.grid.away", { m: formatNumber(Math.round(g.distance_m)) }),
         g.worker ? t("cc.grid.worker", { name: g.worker }) : t("cc.grid.noWorker")].filter(Boolean).join(" · ") })));
     if (!items.length) list.append(h("option", { disabled: true, value: "-", text: t("cc.grid.none") }));
@@ -601,6 +603,7 @@ function wire() {
   $("cc-bulk-dispatch").addEventListener("click", bulkDispatch);
   $("cc-bulk-clear").addEventListener("click", () => { state.selected.clear(); renderList(); });
   $("act-form").addEventListener("submit", submitAction);
+  $("act-form").addEventListener("input", () => { $("act-error").hidden = true; }); // a refusal is answered
   $("act-cancel").addEventListener("click", () => $("act-dialog").close());
   document.addEventListener("keydown", (ev) => {
     if (document.querySelector("dialog[open]")) return;
