@@ -19,7 +19,7 @@ from api.auth.service import Principal
 from api.cases import workflow
 from api.cases.schemas import CaseOut, GridChoice, TransferIn
 from api.cases.service import _check_staff, _lock, get_case, record_event
-from api.core.errors import InvalidParameter
+from api.core.errors import IllegalTransition, InvalidParameter
 from api.people.service import DUTY_WORKER_SQL
 
 _GRID = """SELECT g.code, g.name, g.name_en, cm.name AS community_name, cm.name_en AS community_name_en,
@@ -55,7 +55,11 @@ def transfer(session: Session, *, case_id: int, principal: Principal, body: Tran
     """Move the case to ``body.grid_code`` (see the module docstring); 409 from a status the table does not allow,
     422 for the case's own grid, a grid outside its layout or a person outside the new grid."""
     case = _lock(session, case_id=case_id, principal=principal)
-    workflow.check(case.status, case.status, principal.role)
+    if (case.status, case.status) not in workflow.TRANSITIONS:
+        movable = [f for (f, to), rule in workflow.TRANSITIONS.items() if f == to and rule.action == "transfer"]
+        raise IllegalTransition(f"a {case.status} case stays in its grid; a case moves to another grid while it is "
+                                f"{', '.join(movable)}", from_status=case.status, to_status=case.status, allowed=[])
+    workflow.check(case.status, case.status, principal.role)  # 403 for a role the table does not name
     if body.grid_code == case.grid_code:
         raise InvalidParameter(f"case {case_id} is already in grid {case.grid_code}; to give it to another person "
                                "of that grid use POST /api/v1/cases/{id}/assignee", field="grid_code")

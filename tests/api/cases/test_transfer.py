@@ -79,8 +79,9 @@ def test_no_transfer_outside_the_open_statuses(status: str, client: httpx.Client
     assert status not in OPEN_STATUSES
     case_id = make_case(grid_a, status)
     assert client.get(f"/api/v1/cases/{case_id}", headers=auth("dispatcher")).json()["actions"] == []
-    problem(client.post(f"/api/v1/cases/{case_id}/grid", json={"grid_code": grid_b.code, "reason": "x"},
-                        headers=auth("admin")), 409, "illegal_transition")
+    body = problem(client.post(f"/api/v1/cases/{case_id}/grid", json={"grid_code": grid_b.code, "reason": "x"},
+                               headers=auth("admin")), 409, "illegal_transition")
+    assert "stays in its grid" in body["detail"] and "in_progress" in body["detail"]
 
 
 def test_the_transitions_endpoint_points_at_the_grid_endpoint(client: httpx.Client, auth, make_case,
