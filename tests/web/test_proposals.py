@@ -39,7 +39,8 @@ def test_alternatives_side_by_side_apply_and_undo(new_page, live_server: str, pl
     # the form, the alternatives and their buttons all within the side panel: nothing scrolled off or cut on the left
     side = page.locator(".pl-side").bounding_box()
     form = page.locator("#pp-form").bounding_box()
-    assert page.evaluate("(s => s.scrollWidth <= s.clientWidth && s.scrollLeft === 0)(document.querySelector('.pl-side'))")
+    assert page.evaluate("(s => s.scrollWidth <= s.clientWidth && s.scrollLeft === 0)"
+                         "(document.querySelector('.pl-side'))")
     assert side["x"] < form["x"] and form["x"] + form["width"] < side["x"] + side["width"]
     assert form["x"] == boxes[0]["x"] or abs(form["x"] - boxes[0]["x"]) < 1  # aligned with the cards
     assert form["y"] >= page.locator(".pl-tabs").bounding_box()["y"] + 40, "the form is not under the tabs"
