@@ -9,6 +9,8 @@ Lifecycle (DESIGN.md §2, after the digital urban management practice 上报 →
     registered | dispatched | in_progress | returned → escalated   (a whistle, api/cases/escalation.py)
     escalated → dispatched (to a department) | in_progress (taken up) | resolved (reported back solved)
 
+    open status → the same status, in another grid: a transfer (改派到其他网格, api/cases/transfer.py)
+
 ``rejected`` (duplicate, invalid) and ``closed`` are terminal. Roles are API roles; ``admin`` may do
 anything the table allows. A ``worker`` may act only on cases of its own grids (checked in service.py).
 """
