@@ -366,6 +366,7 @@ def import_reports(
     # aggregations of the heat roll-ups sort millions of rows, in memory rather than in temporary files.
     session.execute(text("SET LOCAL statement_timeout = 0"))
     session.execute(text("SET LOCAL work_mem = '256MB'"))
+    session.execute(text("SET LOCAL gridmap.outbox = off"))  # an archive is history, not news (webhooks, 0025)
     report_ids, case_ids = _allocate_ids(session, "report", m), _allocate_ids(session, "cases", m)
     clock.lap("ids", f"{2 * m} ids allocated")
     rep_at = reported.iloc[idx]
