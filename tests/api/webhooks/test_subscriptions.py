@@ -134,3 +134,17 @@ def test_the_delivery_log_and_replaying_dead_letters(client: httpx.Client, auth,
     row = db.execute(text("SELECT status, attempts FROM webhook_delivery WHERE id = :d"), {"d": d}).one()
     assert tuple(row) == ("pending", 0)
     problem(client.post(f"{SUBS}/{sub['id']}/deliveries/{d + 10**9}/replay", headers=admin), 404, "not_found")
+
+
+def test_a_bulk_archive_import_writes_no_events(client: httpx.Client, auth, db: Session, tmp_path) -> None:
+    from api.reports.bulk import import_reports
+
+    _subscribe(client, auth("admin"), event_types=["report.created", "case.transitioned"])
+    before = _last_event(db)
+    x, y = db.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(boundary) p FROM grid "
+                           "ORDER BY code LIMIT 1) t")).one()
+    path = tmp_path / "archive.csv"
+    path.write_text("source,external_id,category_code,reported_at,lon,lat,status\n"
+                    f"hotline_12345,W-1,E01001,2026-03-02T09:15:00,{x},{y},in_progress\n", encoding="utf-8")
+    assert import_reports(db, path=path).imported == 1
+    assert _events(db, before) == []
