@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import aiohttp
+from prometheus_client import Counter, Histogram
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,10 @@ from api.webhooks import channels, events, queue
 
 log = logging.getLogger("gridmap.webhooks")
 PRUNE_EVERY_S = 3600.0
+#: /metrics (api/core/observe.py serves the default registry): attempts by outcome, and the delivery lag.
+ATTEMPTS = Counter("gridmap_webhook_attempts_total", "Webhook delivery attempts, by outcome", ["outcome"])
+LAG = Histogram("gridmap_webhook_delivery_lag_seconds", "From an event to its delivery (first or later attempt)",
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400))
 ROUND_S = 0.01
 
 
@@ -154,6 +159,9 @@ class DeliveryWorker:
                               payload=job.payload)
             sent = await channels.post(http, url=job.url, raw=raw, secret=job.secret, event_id=job.event_id,
                                        event_type=job.event_type, delivery_id=job.delivery_id, attempt=attempt)
+        ATTEMPTS.labels("delivered" if sent.ok else "failed").inc()
+        if sent.ok:
+            LAG.observe(max(0.0, time.time() - job.occurred_at.timestamp()))
         return queue.Outcome(job.delivery_id, job.subscription_id, job.attempts, sent.ok, sent.status, sent.error)
 
     async def _notify(self, http: aiohttp.ClientSession, job: queue.Job) -> channels.Sent:
