@@ -117,6 +117,8 @@ def test_receiver_down_then_back_gets_every_event_once_signed_in_order(own_db: s
                 "url": rec.url("/in"), "event_types": ["report.created", "case.transitioned", "case.overdue"]}).json()
             b = client.post("/api/v1/webhooks/subscriptions", headers=h["admin"], json={
                 "url": rec.url("/flaky"), "event_types": ["report.created"]}).json()
+            notice = client.post("/api/v1/webhooks/subscriptions", headers=h["admin"], json={
+                "url": rec.url("/notice"), "event_types": ["report.created"], "format": "notice"}).json()
 
             def pending(sub: int, status: str = "pending") -> int:
                 return q("SELECT count(*) FROM webhook_delivery WHERE subscription_id = :s AND status = :st",
@@ -179,6 +181,14 @@ def test_receiver_down_then_back_gets_every_event_once_signed_in_order(own_db: s
     assert {orjson.loads(g[3])["id"] for g in flaky} == set(
         r[0] for r in q("SELECT event_id FROM webhook_delivery WHERE subscription_id = :s", s=b["id"]))
     assert all(verify(b["secret"], g[3], g[2]) for g in flaky)
+    # notifications to people: the case's worker told of each new case through the webhook channel
+    notices = [g for g in rec.got if g[0] == "/notice"]
+    assert notices and all(verify(notice["secret"], g[3], g[2]) for g in notices)
+    told = [n for g in notices for n in orjson.loads(g[3])["notices"]]
+    workers = dict(q("SELECT c.id, p.phone FROM cases c JOIN person p ON p.id = c.assignee_id WHERE c.id = ANY(:c)",
+                     c=cases))
+    assert sorted(n["case_id"] for n in told) == sorted(workers)
+    assert all(n["phone"] == workers[n["case_id"]] and str(n["case_id"]) in n["text"] for n in told)
     print(f"receiver: {len(mine)} POSTs for {len(expected)} events ({len(mine) - len(expected)} repeats)",
           file=os.sys.stderr)
     eng.dispose()
