@@ -6,8 +6,9 @@ In one run, against one uvicorn process of the bench database (its delivery work
 1. **intake with and without the outbox**, interleaved: closed-loop ``POST /api/v1/reports`` (bench/loadgen.py),
    once with no active subscription (the trigger then costs one index probe a statement) and once with a
    subscription to ``report.created`` (every report also writes an event, a delivery and a NOTIFY, and the
-   worker sends it while intake runs); ratio = with / without. After each "with" phase the backlog's drain gives
-   the worker's delivery throughput.
+   worker sends it while intake runs); ratio = with / without; and a third arm with the trigger disabled (gridmap
+   before the outbox): installed-but-idle / disabled says what the outbox costs a city that subscribes nothing.
+   A backlog of events then gives the worker's delivery throughput with intake idle.
 2. **delivery lag at the intake rate**: open loop at ``rate`` reports/s (500, issue 19's target; lower when this
    machine cannot take 500/s at all, said in the note) for ``seconds``; lag = the receiver's clock at the first
    receipt of an event − the event's ``occurred_at`` (the writing transaction's start, so a little pessimistic).
@@ -147,15 +148,18 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
             time.sleep(0.1)
         return n0, time.monotonic() - t0
 
-    def interleaved(n: int) -> dict[bool, list[float]]:
-        """Closed-loop intake without and with the subscription, alternating; each "with" phase's backlog drained."""
-        rates: dict[bool, list[float]] = {False: [], True: []}
+    def interleaved(n: int, arms: tuple[str, ...] = ("idle", "on")) -> dict[str, list[float]]:
+        """Closed-loop intake, the arms alternating: ``off`` the outbox trigger disabled (gridmap before 0025),
+        ``idle`` installed with no active subscription, ``on`` with the bench's subscription (each "on" phase's
+        backlog drained)."""
+        rates: dict[str, list[float]] = {a: [] for a in arms}
         for _ in range(n):
-            for with_outbox in (False, True):
-                sql("UPDATE webhook_subscription SET active = :a WHERE id = :s", a=with_outbox, s=sub)
+            for arm in arms:
+                sql("UPDATE webhook_subscription SET active = :a WHERE id = :s", a=arm == "on", s=sub)
+                sql(f"ALTER TABLE case_event {'DISABLE' if arm == 'off' else 'ENABLE'} TRIGGER tr_case_event_outbox")
                 r = loadgen.run(server.base, requests(20000), rate=None, seconds=seconds, connections=concurrency)
-                rates[with_outbox].append(r.statuses.get(201, 0) / r.seconds)
-                if with_outbox:
+                rates[arm].append(r.statuses.get(201, 0) / r.seconds)
+                if arm == "on":
                     drains.append(drain())
         return rates
 
@@ -173,8 +177,9 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
     cli = None
     try:
         loadgen.run(server.base, requests(2000), rate=None, seconds=2.0, connections=concurrency)  # warm-up
-        rates = interleaved(max(1, min(repeat, 3)))
-        without, with_ = statistics.median(rates[False]), statistics.median(rates[True])
+        rates = interleaved(max(1, min(repeat, 3)), ("off", "idle", "on"))
+        without, with_ = statistics.median(rates["idle"]), statistics.median(rates["on"])
+        bare = statistics.median(rates["off"])
         # The worker's own throughput, intake idle: a backlog of events of distinct cases, sent as fast as it can.
         sql("UPDATE webhook_subscription SET active = true WHERE id = :s", s=sub)
         sql("""INSERT INTO webhook_event (type, case_id, payload)
@@ -194,6 +199,7 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
         cli_rates = interleaved(1)
         separate = lag_phase(offered)
     finally:
+        sql("ALTER TABLE case_event ENABLE TRIGGER tr_case_event_outbox")
         server.close()
         if cli is not None:
             cli.terminate()
@@ -238,7 +244,7 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
     beside = "one uvicorn process without a worker, and `gridmap webhooks run` beside it"
     q1, n1 = lags(lifespan)
     q2, n2 = lags(separate)
-    cw, cwo = cli_rates[True][0], cli_rates[False][0]
+    cw, cwo = cli_rates["on"][0], cli_rates["idle"][0]
 
     def lag_measure(name: str, q: dict, note: str, how: str) -> dict:
         return {"name": name, "value": q["p95"], "unit": "s", "baseline": TARGET_P95_S,
@@ -253,10 +259,17 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
          "baseline_name": "the same intake with no active subscription (the outbox writes nothing)",
          "ratio": round(with_ / without, 2) if without else None,
          "note": f"{in_app}; closed loop, {concurrency} connections, {seconds:.0f} s a phase, phases interleaved "
-                 f"({len(rates[True])} each, median); with: every report also writes an event and a delivery "
+                 f"({len(rates['on'])} each, median); with: every report also writes an event and a delivery "
                  f"(trigger), a NOTIFY, and the worker sends it during intake; rates without "
-                 f"{[round(x) for x in rates[False]]}, with {[round(x) for x in rates[True]]}; with the worker in its "
+                 f"{[round(x) for x in rates['idle']]}, with {[round(x) for x in rates['on']]}; with the worker in its "
                  f"own process ({beside}): {cwo:.0f} without, {cw:.0f} with, ratio {cw / cwo:.2f}; {common}"},
+        {"name": "outbox_intake_idle_ratio", "value": round(without), "unit": "reports/s", "baseline": round(bare),
+         "baseline_name": "the same intake with the outbox trigger disabled (as before migration 0025)",
+         "ratio": round(without / bare, 2) if bare else None,
+         "note": f"{in_app}; the outbox installed but no subscription active (the trigger's one probe a statement) "
+                 f"against the trigger disabled, closed loop, {concurrency} connections, {seconds:.0f} s a phase, "
+                 f"interleaved ({len(rates['off'])} each, median): disabled {[round(x) for x in rates['off']]}, "
+                 f"installed {[round(x) for x in rates['idle']]}; {common}"},
         {"name": "outbox_delivery_throughput", "value": round(drain_rate) if drain_rate else None,
          "unit": "deliveries/s", "baseline": TARGET_RATE, "baseline_name": "the target intake rate (500 reports/s)",
          "ratio": round(drain_rate / TARGET_RATE, 2) if drain_rate else None,
