@@ -875,7 +875,8 @@ def _replica_plan(session: Session, frames: dict[str, pd.DataFrame]) -> list[_Fo
     for t in triggers:
         if t.tgisinternal and t.contype == "f":
             continue
-        if (t.tbl, t.tgname) == ("cases", "tr_cases_heat_ins"):
+        if (t.tbl, t.tgname) in (("cases", "tr_cases_heat_ins"),
+                                 ("case_event", "tr_case_event_outbox")):  # the import switches the outbox off
             continue
         return None
     fks = []

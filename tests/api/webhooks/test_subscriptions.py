@@ -136,7 +136,9 @@ def test_the_delivery_log_and_replaying_dead_letters(client: httpx.Client, auth,
     problem(client.post(f"{SUBS}/{sub['id']}/deliveries/{d + 10**9}/replay", headers=admin), 404, "not_found")
 
 
-def test_a_bulk_archive_import_writes_no_events(client: httpx.Client, auth, db: Session, tmp_path) -> None:
+@pytest.mark.parametrize("fk_triggers", [False, True])  # triggers skipped (replica), or fired with the outbox off
+def test_a_bulk_archive_import_writes_no_events(client: httpx.Client, auth, db: Session, tmp_path,
+                                                fk_triggers: bool) -> None:
     from api.reports.bulk import import_reports
 
     _subscribe(client, auth("admin"), event_types=["report.created", "case.transitioned"])
@@ -146,5 +148,5 @@ def test_a_bulk_archive_import_writes_no_events(client: httpx.Client, auth, db: 
     path = tmp_path / "archive.csv"
     path.write_text("source,external_id,category_code,reported_at,lon,lat,status\n"
                     f"hotline_12345,W-1,E01001,2026-03-02T09:15:00,{x},{y},in_progress\n", encoding="utf-8")
-    assert import_reports(db, path=path).imported == 1
+    assert import_reports(db, path=path, fk_triggers=fk_triggers).imported == 1
     assert _events(db, before) == []
