@@ -18,6 +18,7 @@ Measures:
 
 - ``ogc_items_10k_vs_tipg``: the first 10,000 buildings (``limit=10000``), and ``ogc_items_walk_vs_tipg``: every
   building, following ``next`` links at 10,000 a page (gridmap's are keyset cursors, tipg's offsets);
+- ``ogc_items_10_vs_tipg``, ``ogc_item_vs_tipg``: a 10-feature page and one feature (the fixed cost of a request);
 - ``ogc_tiles_cold_vs_tipg`` / ``ogc_tiles_warm_vs_tipg``: every z14-16 WebMercatorQuad tile over the grids in
   force, tipg's tile endpoint vs gridmap's own MVT endpoint (``/api/v1/tiles/grids/{z}/{x}/{y}.mvt``), gridmap
   cold (its tile cache emptied by ``NOTIFY gridmap_tiles`` before each round) and warm (the same tiles again);
@@ -200,6 +201,17 @@ def tipg_side_by_side(url: str, repeat: int) -> list[dict]:
                     "note": f"GET …/buildings/items?limit={PAGE}: {n} of {g_page['numberMatched']} features, the same "
                             f"ids in the same order; bodies {sizes[0]:,} vs {sizes[1]:,} bytes (gridmap writes "
                             f"7 decimals, tipg 15); median of {repeat}; {note}"})
+        # small answers, where the fixed cost of a request shows: a 10-feature page and one feature
+        for name, g_small, t_small in (
+                ("ogc_items_10_vs_tipg", "/ogc/collections/buildings/items?limit=10",
+                 f"/collections/{SCHEMA}.buildings/items?limit=10"),
+                ("ogc_item_vs_tipg", f"/ogc/collections/buildings/items/{g_page['features'][-1]['id']}",
+                 f"/collections/{SCHEMA}.buildings/items/{g_page['features'][-1]['id']}")):
+            assert _get(ours, g_small).json()["type"] == _get(base, t_small).json()["type"]
+            a, b = interleaved(lambda g=g_small: _get(ours, g), lambda t=t_small: _get(base, t), repeat * 5)
+            out.append({"name": name, "value": round(a * 1000, 2), "unit": "ms", "baseline": round(b * 1000, 2),
+                        "baseline_name": f"tipg {version}", "ratio": round(b / a, 2), "n": 1,
+                        "note": f"GET {g_small} vs {t_small}; median of {repeat * 5}; {_common(_load(), version)}"})
         g_ids, t_ids = _walk(ours, g_url), _walk(base, t_url)
         assert g_ids == t_ids and len(g_ids) == g_page["numberMatched"]
         a, b = interleaved(lambda: _walk(ours, g_url), lambda: _walk(base, t_url), max(3, repeat // 2))
