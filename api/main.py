@@ -52,6 +52,9 @@ from api.reports.service import write_batch
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
 from api.wall.router import router as wall_router
+from api.webhooks.events import CHANNEL as WEBHOOK_CHANNEL
+from api.webhooks.router import router as webhooks_router
+from api.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("gridmap")
 
@@ -71,13 +74,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s,
                                    heat_hourly_days=settings.heat_hourly_days)
         due.start()
+        # Webhooks (issue 19): this process's delivery worker, sharing the queue with every other process's.
+        webhooks = app.state.webhooks = DeliveryWorker(app.state.sessionmaker, settings) \
+            if settings.webhook_worker else None
+        if webhooks is not None:
+            webhooks.start()
         # The process's one LISTEN connection (api/core/notify.py): the routers subscribe their channels too.
         listener = app.state.listener = Listener(engine)
         if settings.listen:
             cache.listen(listener)
             # Revocations and scope changes from any process (api/auth/service.py AUTH_CHANNEL) empty this
-            # process's credential caches and end the revoked principal's open streams at once.
+            # process's credential caches and end the revoked principal's open streams at once; the same LISTEN
+            # connection wakes the webhook worker when a transaction wrote deliveries.
             listener.subscribe(AUTH_CHANNEL, on_auth_notice)
+            if webhooks is not None:
+                listener.subscribe(WEBHOOK_CHANNEL, webhooks.wake)
         # Everything loaded so far (FastAPI, pydantic, numpy, shapely, the routes) lives as long as the process.
         # Left in the collector's generations, it made each full collection take ~200 ms (measured, 220k
         # objects): a pause that every request in flight waits for, the p99 of GET /locate. Frozen, the
@@ -92,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.unfreeze()  # a process that creates apps again and again (the tests) must not keep them all
             due.stop()
             listener.stop()
+            if webhooks is not None:
+                webhooks.stop()
             notifier.stop()
             engine.dispose()
 
@@ -142,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(media_router)  # issue 18
     v1.include_router(calendar_router)  # issue 19: the working calendar
     v1.include_router(proposals_router)  # issue 20
+    v1.include_router(webhooks_router)  # issue 19: pushing events out
     app.include_router(v1)
     app.include_router(open311_router)
     app.include_router(docs_router)

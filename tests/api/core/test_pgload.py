@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.core.errors import ImportFailed
 from api.core.pgload import replica_plan, set_replica, verify_foreign_keys
+from api.reports.bulk import OUTBOX_TRIGGER
 from api.wall.rollups import HEAT_TRIGGER
 
 
@@ -30,7 +31,7 @@ def test_a_missing_referenced_row_refuses_the_import(db: Session) -> None:
     fks = replica_plan(db, {"report": pd.DataFrame(columns=["id", "category_code"]),
                              "routing": pd.DataFrame(columns=["report_id", "layout_id"]),
                              "cases": pd.DataFrame(columns=["id", "report_id", "layout_id", "category_code"]),
-                             "case_event": pd.DataFrame(columns=["case_id"])}, handled=[HEAT_TRIGGER])
+                             "case_event": pd.DataFrame(columns=["case_id"])}, handled=[HEAT_TRIGGER, OUTBOX_TRIGGER])
     assert fks is not None and {(f.table, f.column) for f in fks} == {
         ("report", "category_code"), ("routing", "report_id"), ("routing", "layout_id"), ("cases", "report_id"),
         ("cases", "layout_id"), ("cases", "category_code"), ("case_event", "case_id")}
