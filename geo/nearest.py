@@ -192,25 +192,36 @@ class NearLattice:
             self.start = np.zeros(1, np.int64)
             self.seg = np.zeros(0, np.int64)
             return
-        ids = np.arange(n, dtype=np.int64)
-        ax, ay, bx, by, sid = cut_segments((self.ax, self.ay, self.bx, self.by, ids), self.cell / 2.0)
-        inv = 1.0 / self.cell
-        lo_x = np.floor((np.minimum(ax, bx) - self.reach - self.x0) * inv).astype(np.int64)
-        lo_y = np.floor((np.minimum(ay, by) - self.reach - self.y0) * inv).astype(np.int64)
-        hi_x = np.floor((np.maximum(ax, bx) + self.reach - self.x0) * inv).astype(np.int64)
-        hi_y = np.floor((np.maximum(ay, by) + self.reach - self.y0) * inv).astype(np.int64)
-        cs, ss = [], []
-        for dy in range(4):
-            for dx in range(4):
-                cx, cy = lo_x + dx, lo_y + dy
-                ok = (cx <= hi_x) & (cy <= hi_y)
-                cs.append(cy[ok] * self.stride + cx[ok])
-                ss.append(sid[ok])
-        keys, seg = pairs_unique(np.concatenate(cs), np.concatenate(ss), n)
+        cx, cy, sid = self.marks(self.cell)
+        keys, seg = pairs_unique(cy * self.stride + cx, sid, n)
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         self.keys = keys[starts]
         self.start = np.r_[starts, keys.size].astype(np.int64)
         self.seg = seg
+
+    def marks(self, cell: float, most: int = 4) -> tuple[NDArray[np.int64], ...]:
+        """(ix, iy, segment) of the cells of size ``cell`` (counted from the origin) that each boundary segment
+        lists itself in: cut into pieces of half a cell, each piece's box widened by the reach; None when that
+        would mark more than ``most`` x ``most`` cells a piece."""
+        k = math.ceil((2.0 * self.reach + cell / 2.0) / cell) + 1
+        if k > most:
+            return None
+        ids = np.arange(self.ax.size, dtype=np.int64)
+        ax, ay, bx, by, sid = cut_segments((self.ax, self.ay, self.bx, self.by, ids), cell / 2.0)
+        inv = 1.0 / cell
+        lo_x = np.floor((np.minimum(ax, bx) - self.reach - self.x0) * inv).astype(np.int64)
+        lo_y = np.floor((np.minimum(ay, by) - self.reach - self.y0) * inv).astype(np.int64)
+        hi_x = np.floor((np.maximum(ax, bx) + self.reach - self.x0) * inv).astype(np.int64)
+        hi_y = np.floor((np.maximum(ay, by) + self.reach - self.y0) * inv).astype(np.int64)
+        xs, ys, ss = [], [], []
+        for dy in range(k):
+            for dx in range(k):
+                cx, cy = lo_x + dx, lo_y + dy
+                ok = (cx <= hi_x) & (cy <= hi_y)
+                xs.append(cx[ok])
+                ys.append(cy[ok])
+                ss.append(sid[ok])
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(ss)
 
     def search(self, tree: shapely.STRtree, polygons: NDArray, x: NDArray, y: NDArray, tolerance_m: float
                ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:

@@ -4,21 +4,18 @@ The index answers most points with a few array lookups and tests only the rest e
 depend on how grid sizes vary (a 0.01 km² hutong grid beside a 1,000 km² township) or on where points fall
 (deep inside, near edges, in the sea):
 
-1. **Adaptive cells** (a quadtree with 4 × 4 children a cell). A coarse lattice covers the grids' extent.
-   A cell that some grid boundary passes through (found conservatively, in numpy, from the boundaries cut
-   into pieces of half a cell, widened by a hair) is split into 16 children, and so on, until the cell is
-   small *for the grids whose boundaries pass through it* (about 1/16 of their size across); so every grid
-   is resolved at its own scale and a dense town and a rural county cost alike. A cell no boundary passes
-   through lies wholly inside the same set of grids: one grid → answered by lookup; none → outside; several
-   (overlapping grids) → exact test. Which grids hold a child is learnt from its parent's few candidate grids
-   (a grid that holds the parent holds the child; a grid whose boundary crosses the parent but not the child
-   holds it iff it covers the child's centre), never from a search over all grids.
+1. **Adaptive cells** (geo/lattice.py): a coarse lattice whose cells crossed by a boundary are split 4 × 4,
+   and again, until a cell is small for the grids crossing it (about 1/16 of their size across), so every grid
+   is resolved at its own scale and a dense town and a rural county cost alike. A cell no boundary crosses lies
+   in one grid (answered by lookup), in none (outside) or in several (overlaps: exact test). The levels down to
+   the deepest whose whole lattice fits :data:`FLAT_CELLS` are flattened into one array: one lookup answers
+   most points, and only points in cells split further walk down the blocks.
 2. Points in cells crossed by a boundary are tested exactly against that cell's candidate grids with
    prepared shapely polygons (``intersects``: interior or boundary, i.e. ``ST_Covers``).
 3. Points covered by no grid go to the nearest grid if it is within a tolerance (default 50 m, measured on
-   the WGS84 ellipsoid), else they are unrouted: never an error, never dropped. Every outside coarse cell
-   knows how far (at least) it is from every grid (a distance transform over the lattice), so a point in the
-   sea or abroad is answered "unrouted" by lookup, without a nearest-grid search.
+   the WGS84 ellipsoid), else they are unrouted: never an error, never dropped. Only cells within reach of the
+   coverage boundary carry a list of the boundary segments that can be nearest (geo/nearest.py), so a point in
+   the sea or abroad is answered "unrouted" by lookup, and one near the coverage measured against a few segments.
 
 A point covered by several grids (on a shared edge or vertex, or inside an overlap) goes to the grid
 with the **smallest code**, a rule anyone can check by hand; the others are returned as candidates.
@@ -38,6 +35,8 @@ from geo.nearest import NearLattice, near_cell, reach_degrees
 from geo.segments import ring_segments
 
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
+#: Cells of the flat lattice at most (int32 each: 16 MB); see RoutingIndex._flatten.
+FLAT_CELLS = 4_000_000
 METHODS = ("inside", "edge", "nearest", "unrouted")
 
 
@@ -190,32 +189,58 @@ class RoutingIndex(AdaptiveCells):
         self._cand_start = np.array(slot_start, dtype=np.int64) if len(slot_start) > 1 else np.zeros(1, np.int64)
         del self._cand_parts
         self.lut = self.blocks[0]
+        self._flatten()
         self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0))
-        self._near_flag = self._near_coarse()
-        self._lut_ext = np.r_[self.lut, np.int32(OUTSIDE)].astype(np.int64)
+        self._near_flag = self._near_cells()
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
-                          + self.near.nbytes + self._near_flag.nbytes)
+                          + self.near.nbytes + self._near_flag.nbytes + self._flat_ext.nbytes)
 
-    def _near_coarse(self) -> NDArray[np.bool_]:
-        """Per coarse cell (and one more, off the lattice: False), whether a nearest-grid list overlaps it; an
+    def _flatten(self) -> None:
+        """The levels down to the deepest one whose whole lattice fits :data:`FLAT_CELLS`, as one array: a point's
+        first lookup then lands at that level, and only points in cells split further walk down the blocks."""
+        flat = self.lut.reshape(self.ny, self.nx)
+        level = 0
+        while level < self.levels and flat.size * B * B <= FLAT_CELLS:
+            level += 1
+            h, w = flat.shape
+            code = -2 - flat
+            py, px = np.nonzero((flat <= -2) & (code & 1 == 1))
+            flat = np.repeat(np.repeat(flat, B, axis=0), B, axis=1)
+            flat.reshape(h, B, w, B)[py, :, px, :] = self.blocks[level].reshape(-1, B, B)[code[py, px] >> 1]
+        self.flat_level = level
+        self.fny, self.fnx = flat.shape
+        # One more cell, off the lattice (and for NaN or infinite coordinates): outside.
+        self._flat_ext = np.r_[flat.ravel(), np.int32(OUTSIDE)].astype(np.int32)
+
+    def _near_cells(self) -> NDArray[np.bool_]:
+        """Per cell of the flat lattice (and one more, off it: False), whether a nearest-grid list overlaps it; an
         uncovered point in any other cell is farther than the index's tolerance from every grid."""
-        flag = np.zeros(self.nx * self.ny + 1, dtype=bool)
+        flag = np.zeros(self.fnx * self.fny + 1, dtype=bool)
         ix, iy = self.near.near_cells()
         if not ix.size:
             return flag
-        if self.near.cell >= self.cell:  # each list cell spans r x r coarse cells (both powers of two)
-            r = int(round(self.near.cell / self.cell))
+        cell = self.cell / B**self.flat_level
+        # The flat cells within reach of a boundary segment, when that is at most 12 x 12 cells a piece of one;
+        # else the flat cells the lists' cells overlap.
+        marks = self.near.marks(cell, most=12)
+        if marks is not None:
+            cx, cy, _ = marks
+            ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+            flag[cy[ok] * self.fnx + cx[ok]] = True
+            return flag
+        if self.near.cell >= cell:  # each list cell spans r x r flat cells (both powers of two)
+            r = int(round(self.near.cell / cell))
             off = np.arange(r)
             cx = (ix[:, None] * r + off[None, :])[:, None, :]
             cy = (iy[:, None] * r + off[None, :])[:, :, None]
             cx, cy = np.broadcast_arrays(cx, cy)
         else:
-            r = int(round(self.cell / self.near.cell))
+            r = int(round(cell / self.near.cell))
             cx, cy = ix // r, iy // r
         cx, cy = cx.ravel(), cy.ravel()
-        ok = (cx >= 0) & (cx < self.nx) & (cy >= 0) & (cy < self.ny)
-        flag[cy[ok] * self.nx + cx[ok]] = True
+        ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+        flag[cy[ok] * self.fnx + cx[ok]] = True
         return flag
 
     # ----------------------------------------------------------------------------------- routing
@@ -226,25 +251,32 @@ class RoutingIndex(AdaptiveCells):
         return self.tree.query(pts, predicate="intersects")
 
     def _cells(self, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
-        """Each point's cell value (a grid, outside, or an exact slot) and its coarse cell (``nx * ny`` off the
-        lattice, and for NaN or infinite coordinates: that index holds "outside")."""
-        fx = (x - self.x0) * self.inv[0]
-        fy = (y - self.y0) * self.inv[0]
+        """Each point's cell value (a grid, outside, or an exact slot) and its cell of the flat lattice
+        (``fnx * fny`` off the lattice, and for NaN or infinite coordinates: that index holds "outside")."""
+        inv = self.inv[self.flat_level]
+        fx = x - self.x0
+        fx *= inv
+        fy = y - self.y0
+        fy *= inv
         np.floor(fx, out=fx)
         np.floor(fy, out=fy)
         # Compared as floats: NaN compares false, so NaN and inf land off the lattice before any cast.
-        on = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
-        fx[~on] = 0.0
-        fy[~on] = 0.0
+        on = (fx >= 0) & (fx < self.fnx) & (fy >= 0) & (fy < self.fny)
+        off = not on.all()
+        if off:
+            fx[~on] = 0.0
+            fy[~on] = 0.0
         ix = fx.astype(np.int64)
         iy = fy.astype(np.int64)
-        coarse = iy * self.nx + ix
-        coarse[~on] = self.nx * self.ny
-        value = self._lut_ext.take(coarse)
-        # Down the levels: points in split cells find their child, B x B a block.
+        flat = iy * self.fnx
+        flat += ix
+        if off:
+            flat[~on] = self.fnx * self.fny
+        value = self._flat_ext.take(flat)
+        # Down the levels: points in cells split below the flat lattice find their child, B x B a block.
         idx = np.flatnonzero((value <= -2) & ((-2 - value) & 1 == 1))
         ix, iy = ix[idx], iy[idx]
-        level = 1
+        level = self.flat_level + 1
         while idx.size:
             blk = (-2 - value[idx]) >> 1
             inv = self.inv[level]
@@ -257,7 +289,7 @@ class RoutingIndex(AdaptiveCells):
             deeper = (v <= -2) & ((-2 - v) & 1 == 1)
             idx, ix, iy = idx[deeper], (ix * B + lx)[deeper], (iy * B + ly)[deeper]
             level += 1
-        return value, coarse
+        return value, flat
 
     def route(self, x: ArrayLike, y: ArrayLike, *, tolerance_m: float = 50.0) -> Routed:
         """Route WGS84 points; see the class docstring for the rules."""
@@ -271,9 +303,9 @@ class RoutingIndex(AdaptiveCells):
         candidates: dict[int, list[int]] = {}
         if n == 0:
             return Routed(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), candidates)
-        value, coarse = self._cells(x, y)
+        value, flat = self._cells(x, y)
         quick = value >= 0
-        grid = np.where(quick, value, -1)
+        grid = np.where(quick, value, np.int64(-1))
         method = np.where(quick, np.int8(INSIDE), np.int8(UNROUTED))
         distance = np.where(quick, 0.0, np.nan)
 
@@ -286,7 +318,7 @@ class RoutingIndex(AdaptiveCells):
             if tolerance_m <= self.near.tolerance_m:
                 # Uncovered points far from the coverage boundary are unrouted by lookup; the rest are measured
                 # against their cell's list of boundary segments (geo/nearest.py).
-                loose = loose[self._near_flag.take(coarse[loose])]
+                loose = loose[self._near_flag.take(flat[loose])]
                 g, metres = self.near.nearest(x[loose], y[loose])
             else:  # beyond what the lists answer for: a search in the tree
                 g, metres = self.near.search(self.tree, self.polygons, x[loose], y[loose], tolerance_m)
