@@ -70,8 +70,8 @@ def reach_degrees(lat_abs_max: float, metres: float) -> float:
 
 
 def near_cell(reach: float) -> float:
-    """The lists' cell size for a reach in degrees: the power of two in [reach, 2 reach), so that a piece of half a
-    cell widened by the reach on both sides overlaps at most 4 x 4 cells.
+    """The lists' cell size for a reach in degrees: the power of two in [reach, 2 reach), so that a piece of a cell
+    widened by the reach on both sides overlaps at most 4 x 4 cells.
 
     >>> near_cell(0.0006)
     0.0009765625
@@ -98,9 +98,8 @@ def boundary_segments(polygons: NDArray) -> tuple[NDArray, ...]:
     if not ax.size:
         return seg
     # Directed keys: a segment is inside the union when its reverse is in the set.
-    pts = np.concatenate([np.column_stack([ax, ay]), np.column_stack([bx, by])])
-    _, vid = np.unique(pts, axis=0, return_inverse=True)
-    vid = vid.ravel()
+    # Vertex ids (x + iy as complex: np.unique sorts them as pairs, 6x faster than unique rows).
+    _, vid = np.unique(np.concatenate([ax + 1j * ay, bx + 1j * by]), return_inverse=True)
     a, b = vid[: ax.size].astype(np.int64), vid[ax.size:].astype(np.int64)
     nv = int(vid.max()) + 1
     fwd = np.sort(a * nv + b)
@@ -146,7 +145,7 @@ def closest(px: NDArray, py: NDArray, pt: NDArray, per: NDArray, ax: NDArray, ay
     starts = np.r_[0, np.cumsum(per)[:-1]]
     best = np.minimum.reduceat(d2, starts)
     at_best = d2 == best[pt]
-    g_best = np.minimum.reduceat(np.where(at_best, g, np.iinfo(np.int64).max), starts)
+    g_best = np.minimum.reduceat(np.where(at_best, g, np.int64(np.iinfo(np.int64).max)), starts)
     win = np.flatnonzero(at_best & (g == g_best[pt]))
     first = win[np.r_[True, pt[win][1:] != pt[win][:-1]]]
     tw, mw, bw = t[first], mid[first], end_b[first]
@@ -179,12 +178,12 @@ class NearLattice:
                                                               float(bounds[1]) - self.cell)
         self.ax, self.ay, self.bx, self.by, self.grid = boundary_segments(polygons) if len(polygons) else (
             np.zeros(0),) * 5
-        self.grid = self.grid.astype(np.int64)
+        self.grid = self.grid.astype(np.int32)
         self._lists()
 
     def _lists(self) -> None:
-        """(cell, segment) pairs: each segment, cut into pieces of half a cell, lists itself in the cells its
-        pieces' boxes widened by the reach overlap (at most 4 × 4 a piece)."""
+        """(cell, segment) pairs: each segment, cut into pieces of a cell, lists itself in the cells its pieces'
+        boxes widened by the reach overlap (at most 4 × 4 a piece)."""
         n = self.ax.size
         self.stride = 1 << 31  # keys: iy * stride + ix, with ix and iy small non-negative integers
         if not n or self.reach <= 0:
@@ -197,17 +196,17 @@ class NearLattice:
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         self.keys = keys[starts]
         self.start = np.r_[starts, keys.size].astype(np.int64)
-        self.seg = seg
+        self.seg = seg.astype(np.int32)
 
     def marks(self, cell: float, most: int = 4) -> tuple[NDArray[np.int64], ...]:
         """(ix, iy, segment) of the cells of size ``cell`` (counted from the origin) that each boundary segment
-        lists itself in: cut into pieces of half a cell, each piece's box widened by the reach; None when that
-        would mark more than ``most`` x ``most`` cells a piece."""
-        k = math.ceil((2.0 * self.reach + cell / 2.0) / cell) + 1
+        lists itself in: cut into pieces of a cell, each piece's box widened by the reach; None when that would
+        mark more than ``most`` x ``most`` cells a piece."""
+        k = math.ceil((2.0 * self.reach + cell) / cell) + 1
         if k > most:
             return None
         ids = np.arange(self.ax.size, dtype=np.int64)
-        ax, ay, bx, by, sid = cut_segments((self.ax, self.ay, self.bx, self.by, ids), cell / 2.0)
+        ax, ay, bx, by, sid = cut_segments((self.ax, self.ay, self.bx, self.by, ids), cell)
         inv = 1.0 / cell
         lo_x = np.floor((np.minimum(ax, bx) - self.reach - self.x0) * inv).astype(np.int64)
         lo_y = np.floor((np.minimum(ay, by) - self.reach - self.y0) * inv).astype(np.int64)
