@@ -70,13 +70,14 @@ def reach_degrees(lat_abs_max: float, metres: float) -> float:
 
 
 def near_cell(reach: float) -> float:
-    """The lists' cell size for a reach in degrees: the power of two in [reach, 2 reach), so that a piece of a cell
-    widened by the reach on both sides overlaps at most 4 x 4 cells.
+    """The lists' cell size for a reach in degrees: the power of two in [2 reach, 4 reach), so that a piece of a
+    cell widened by the reach on both sides overlaps at most 3 x 3 cells (a smaller cell lists fewer segments a
+    point but marks twice as many cells to build).
 
     >>> near_cell(0.0006)
-    0.0009765625
+    0.001953125
     """
-    return 2.0 ** math.ceil(math.log2(max(reach, 1e-12)))
+    return 2.0 ** math.ceil(math.log2(max(2.0 * reach, 1e-12)))
 
 
 def local_metres(x0: NDArray, y0: NDArray, x1: NDArray, y1: NDArray) -> NDArray[np.float64]:
@@ -91,9 +92,15 @@ def local_metres(x0: NDArray, y0: NDArray, x1: NDArray, y1: NDArray) -> NDArray[
     return np.hypot((x1 - x0) * east, (y1 - y0) * north)
 
 
-def boundary_segments(polygons: NDArray) -> tuple[NDArray, ...]:
-    """The segments that can hold the nearest point of a grid to an outside point (see the module docstring)."""
-    seg = ring_segments(shapely.orient_polygons(polygons, exterior_cw=False))
+def oriented_segments(polygons: NDArray) -> tuple[NDArray, ...]:
+    """Every ring segment (:func:`geo.segments.ring_segments`) with shells counter-clockwise and holes clockwise,
+    so that two grids sharing an edge run along it in opposite directions."""
+    return ring_segments(shapely.orient_polygons(polygons, exterior_cw=False))
+
+
+def boundary_segments(seg: tuple[NDArray, ...]) -> tuple[NDArray, ...]:
+    """Of :func:`oriented_segments`, those that can hold the nearest point of a grid to an outside point (see the
+    module docstring)."""
     ax, ay, bx, by, g = seg
     if not ax.size:
         return seg
@@ -165,9 +172,12 @@ class NearLattice:
         The largest tolerance the lists answer for; a larger one needs a search (``covers``).
     origin : (float, float)
         Lower-left corner the cells are counted from (the routing lattice's, so that cells nest).
+    segments : tuple of arrays, optional
+        :func:`oriented_segments` of ``polygons``, when the caller has them already.
     """
 
-    def __init__(self, polygons: NDArray, tolerance_m: float, origin: tuple[float, float] | None = None) -> None:
+    def __init__(self, polygons: NDArray, tolerance_m: float, origin: tuple[float, float] | None = None,
+                 segments: tuple[NDArray, ...] | None = None) -> None:
         self.tolerance_m = float(tolerance_m)
         bounds = shapely.total_bounds(polygons) if len(polygons) else np.zeros(4)
         lat = float(max(abs(bounds[1]), abs(bounds[3])))
@@ -176,14 +186,17 @@ class NearLattice:
         self.cell = near_cell(reach)
         self.x0, self.y0 = origin if origin is not None else (float(bounds[0]) - self.cell,
                                                               float(bounds[1]) - self.cell)
-        self.ax, self.ay, self.bx, self.by, self.grid = boundary_segments(polygons) if len(polygons) else (
-            np.zeros(0),) * 5
+        if len(polygons):
+            seg = boundary_segments(segments if segments is not None else oriented_segments(polygons))
+        else:
+            seg = (np.zeros(0),) * 5
+        self.ax, self.ay, self.bx, self.by, self.grid = seg
         self.grid = self.grid.astype(np.int32)
         self._lists()
 
     def _lists(self) -> None:
         """(cell, segment) pairs: each segment, cut into pieces of a cell, lists itself in the cells its pieces'
-        boxes widened by the reach overlap (at most 4 × 4 a piece)."""
+        boxes widened by the reach overlap (at most 3 × 3 a piece)."""
         n = self.ax.size
         self.stride = 1 << 31  # keys: iy * stride + ix, with ix and iy small non-negative integers
         if not n or self.reach <= 0:
@@ -198,7 +211,7 @@ class NearLattice:
         self.start = np.r_[starts, keys.size].astype(np.int64)
         self.seg = seg.astype(np.int32)
 
-    def marks(self, cell: float, most: int = 4) -> tuple[NDArray[np.int64], ...]:
+    def marks(self, cell: float, most: int = 3) -> tuple[NDArray[np.int64], ...]:
         """(ix, iy, segment) of the cells of size ``cell`` (counted from the origin) that each boundary segment
         lists itself in: cut into pieces of a cell, each piece's box widened by the reach; None when that would
         mark more than ``most`` x ``most`` cells a piece."""

@@ -31,8 +31,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 
 from geo.lattice import OUTSIDE, AdaptiveCells, B
-from geo.nearest import NearLattice, near_cell, reach_degrees
-from geo.segments import ring_segments
+from geo.nearest import NearLattice, near_cell, oriented_segments, reach_degrees
 
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
 #: Cells of the flat lattice at most (int32 each: 16 MB); see RoutingIndex._flatten.
@@ -146,7 +145,8 @@ class RoutingIndex(AdaptiveCells):
         # Per grid, the cell size below which its boundary cells are no longer split.
         fine = np.sqrt(np.maximum(shapely.area(self.polygons), 0.0)) / resolution if n else np.zeros(0)
         self._fine = np.maximum(fine, 1e-12)
-        seg = ring_segments(self.polygons)
+        seg = oriented_segments(self.polygons)
+        rings = seg
         lut, marks_c, marks_p = self._coarse(seg)
         seg = self._seg
         # Exact-test slots (CSR over grid candidates), filled level by level.
@@ -190,7 +190,7 @@ class RoutingIndex(AdaptiveCells):
         del self._cand_parts
         self.lut = self.blocks[0]
         self._flatten()
-        self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0))
+        self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0), segments=rings)
         self._near_flag = self._near_cells()
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
@@ -221,9 +221,9 @@ class RoutingIndex(AdaptiveCells):
         if not ix.size:
             return flag
         cell = self.cell / B**self.flat_level
-        # The flat cells within reach of a boundary segment, when that is at most 12 x 12 cells a piece of one;
-        # else the flat cells the lists' cells overlap.
-        marks = self.near.marks(cell, most=12)
+        # Flat cells finer than the lists' (the sample: 12 m and 200 m): those within reach of a boundary segment,
+        # when that is at most 12 x 12 cells a piece of one; else the flat cells the lists' cells overlap.
+        marks = self.near.marks(cell, most=12) if cell < self.near.cell else None
         if marks is not None:
             cx, cy, _ = marks
             ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
