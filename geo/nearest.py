@@ -30,6 +30,7 @@ The first point is as near to both grids (their shared corner): the smaller inde
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import shapely
@@ -174,10 +175,12 @@ class NearLattice:
         Lower-left corner the cells are counted from (the routing lattice's, so that cells nest).
     segments : tuple of arrays, optional
         :func:`oriented_segments` of ``polygons``, when the caller has them already.
+    where : callable, optional
+        ``where(ax, ay, bx, by)`` -> mask of the boundary segments to list (the others are never asked about).
     """
 
     def __init__(self, polygons: NDArray, tolerance_m: float, origin: tuple[float, float] | None = None,
-                 segments: tuple[NDArray, ...] | None = None) -> None:
+                 segments: tuple[NDArray, ...] | None = None, where: Callable | None = None) -> None:
         self.tolerance_m = float(tolerance_m)
         bounds = shapely.total_bounds(polygons) if len(polygons) else np.zeros(4)
         lat = float(max(abs(bounds[1]), abs(bounds[3])))
@@ -188,6 +191,9 @@ class NearLattice:
                                                               float(bounds[1]) - self.cell)
         if len(polygons):
             seg = boundary_segments(segments if segments is not None else oriented_segments(polygons))
+            if where is not None:
+                keep = where(*seg[:4])
+                seg = tuple(a[keep] for a in seg)
         else:
             seg = (np.zeros(0),) * 5
         self.ax, self.ay, self.bx, self.by, self.grid = seg

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from geo.lattice import OUTSIDE, AdaptiveCells, B
 from geo.nearest import NearLattice, near_cell, oriented_segments, reach_degrees
+from geo.segments import cut_segments
 
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
 #: Cells of the flat lattice at most (int32 each: 16 MB); see RoutingIndex._flatten.
@@ -190,8 +192,9 @@ class RoutingIndex(AdaptiveCells):
         del self._cand_parts
         self.lut = self.blocks[0]
         self._flatten()
-        self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0), segments=rings)
-        self._near_flag = self._near_cells()
+        self._near_flag, keep = self._near_outside(reach)
+        self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0), segments=rings,
+                                where=keep)
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
                           + self.near.nbytes + self._near_flag.nbytes + self._flat_ext.nbytes)
@@ -213,37 +216,32 @@ class RoutingIndex(AdaptiveCells):
         # One more cell, off the lattice (and for NaN or infinite coordinates): outside.
         self._flat_ext = np.r_[flat.ravel(), np.int32(OUTSIDE)].astype(np.int32)
 
-    def _near_cells(self) -> NDArray[np.bool_]:
-        """Per cell of the flat lattice (and one more, off it: False), whether a nearest-grid list overlaps it; an
-        uncovered point in any other cell is farther than the index's tolerance from every grid."""
-        flag = np.zeros(self.fnx * self.fny + 1, dtype=bool)
-        ix, iy = self.near.near_cells()
-        if not ix.size:
-            return flag
-        cell = self.cell / B**self.flat_level
-        # Flat cells finer than the lists' (the sample: 12 m and 200 m): those within reach of a boundary segment,
-        # when that is at most 12 x 12 cells a piece of one; else the flat cells the lists' cells overlap.
-        marks = self.near.marks(cell, most=12) if cell < self.near.cell else None
-        if marks is not None:
-            cx, cy, _ = marks
-            ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
-            flag[cy[ok] * self.fnx + cx[ok]] = True
-            return flag
-        if self.near.cell >= cell:  # each list cell spans r x r flat cells (both powers of two)
-            r = int(round(self.near.cell / cell))
-            off = np.arange(r)
-            cx = (ix[:, None] * r + off[None, :])[:, None, :]
-            cy = (iy[:, None] * r + off[None, :])[:, :, None]
-            cx, cy = np.broadcast_arrays(cx, cy)
-        else:
-            r = int(round(cell / self.near.cell))
-            cx, cy = ix // r, iy // r
-        cx, cy = cx.ravel(), cy.ravel()
-        ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
-        flag[cy[ok] * self.fnx + cx[ok]] = True
-        return flag
+    def _near_outside(self, reach: float) -> tuple[NDArray[np.bool_], object]:
+        """Flat cells within reach of an outside flat cell (one more, off the lattice: False), and a test keeping the
+        segments within twice that reach of one (only they can be nearest to an uncovered point of those cells).
 
-    # ----------------------------------------------------------------------------------- routing
+        An uncovered point elsewhere is either in an outside cell far from every grid (unrouted by lookup) or in
+        a cell crossed by boundaries deep inside the coverage (a sliver between grids that do not quite meet):
+        those few are searched in the tree. So a tiled layout whose neighbours' vertices differ, where every
+        segment looks like a boundary, lists only the segments near its outer edge."""
+        cell = self.cell / B**self.flat_level
+        outside = (self._flat_ext[:-1] == OUTSIDE).reshape(self.fny, self.fnx)
+        k = math.ceil(reach / cell) + 1 if reach > 0 else 0
+        near = ndimage.maximum_filter(outside, size=2 * k + 1, mode="constant") if k else outside
+        near2 = ndimage.maximum_filter(outside, size=4 * k + 1, mode="constant") if k else outside
+        flag = np.r_[near.ravel(), False]
+        near2 = near2.ravel()
+
+        def keep(ax: NDArray, ay: NDArray, bx: NDArray, by: NDArray) -> NDArray[np.bool_]:
+            pieces = cut_segments((ax, ay, bx, by, np.arange(ax.size)), cell)
+            out = np.zeros(ax.size, dtype=bool)
+            for px, py in ((pieces[0], pieces[1]), (pieces[2], pieces[3])):
+                ix = np.clip(np.floor((px - self.x0) / cell).astype(np.int64), 0, self.fnx - 1)
+                iy = np.clip(np.floor((py - self.y0) / cell).astype(np.int64), 0, self.fny - 1)
+                out[pieces[4][near2[iy * self.fnx + ix]]] = True
+            return out
+
+        return flag, keep
 
     def covers(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """All (point, grid) pairs where the grid covers the point: the exact ``ST_Covers`` relation."""
@@ -318,8 +316,15 @@ class RoutingIndex(AdaptiveCells):
             if tolerance_m <= self.near.tolerance_m:
                 # Uncovered points far from the coverage boundary are unrouted by lookup; the rest are measured
                 # against their cell's list of boundary segments (geo/nearest.py).
-                loose = loose[self._near_flag.take(flat[loose])]
+                cell = flat[loose]
+                near = self._near_flag.take(cell)
+                # Uncovered points in crossed cells far from the outside (slivers between grids): a tree search.
+                inner = loose[~near & (self._flat_ext.take(cell) != OUTSIDE)]
+                loose = loose[near]
                 g, metres = self.near.nearest(x[loose], y[loose])
+                if inner.size:
+                    g2, m2 = self.near.search(self.tree, self.polygons, x[inner], y[inner], tolerance_m)
+                    loose, g, metres = np.r_[loose, inner], np.r_[g, g2], np.r_[metres, m2]
             else:  # beyond what the lists answer for: a search in the tree
                 g, metres = self.near.search(self.tree, self.polygons, x[loose], y[loose], tolerance_m)
             ok = metres <= tolerance_m
