@@ -76,7 +76,7 @@ def measure(name: str, codes: np.ndarray, polys: np.ndarray, n_points: int, repe
         truth[truth == np.iinfo(np.int64).max] = -1
         disagree = int((routed.grid != truth).sum())
         value, flat = index._cells(x, y)
-        searched = ((routed.grid < 0) & index._near_flag.take(flat)).mean()
+        searched = ((routed.grid < 0) & (index._near_flag.take(flat) > 0)).mean()
         note = (f"{len(polys):,} grids ({area.min():.3g}-{area.max():.3g} km², median {np.median(area):.3g} km²; "
                 f"median {int(np.median(verts))} vertices), {n_points:,} points {regime} "
                 f"({(truth < 0).mean():.0%} outside every grid, {(value <= -2).mean():.1%} tested exactly, "

@@ -192,9 +192,13 @@ class RoutingIndex(AdaptiveCells):
         del self._cand_parts
         self.lut = self.blocks[0]
         self._flatten()
-        self._near_flag, keep = self._near_outside(reach)
+        near_out, keep = self._near_outside(reach)
         self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0), segments=rings,
                                 where=keep)
+        # Per flat cell, what an uncovered point there needs: 0 nothing (unrouted), 1 the lists, 2 a tree search.
+        crossed = self._flat_ext != OUTSIDE
+        self._near_flag = np.where(near_out, self._near_cells().astype(np.int8), np.where(crossed, 2, 0)).astype(
+            np.int8)
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
                           + self.near.nbytes + self._near_flag.nbytes + self._flat_ext.nbytes)
@@ -242,6 +246,38 @@ class RoutingIndex(AdaptiveCells):
             return out
 
         return flag, keep
+
+    def _near_cells(self) -> NDArray[np.bool_]:
+        """Per cell of the flat lattice (and one more, off it: False), whether it is within reach of a listed
+        segment (or, where flat cells are coarser than the lists', overlaps a list)."""
+        flag = np.zeros(self.fnx * self.fny + 1, dtype=bool)
+        ix, iy = self.near.near_cells()
+        if not ix.size:
+            return flag
+        cell = self.cell / B**self.flat_level
+        # Flat cells finer than the lists' (the sample: 12 m and 200 m): those within reach of a boundary segment,
+        # when that is at most 12 x 12 cells a piece of one; else the flat cells the lists' cells overlap.
+        marks = self.near.marks(cell, most=12) if cell < self.near.cell else None
+        if marks is not None:
+            cx, cy, _ = marks
+            ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+            flag[cy[ok] * self.fnx + cx[ok]] = True
+            return flag
+        if self.near.cell >= cell:  # each list cell spans r x r flat cells (both powers of two)
+            r = int(round(self.near.cell / cell))
+            off = np.arange(r)
+            cx = (ix[:, None] * r + off[None, :])[:, None, :]
+            cy = (iy[:, None] * r + off[None, :])[:, :, None]
+            cx, cy = np.broadcast_arrays(cx, cy)
+        else:
+            r = int(round(cell / self.near.cell))
+            cx, cy = ix // r, iy // r
+        cx, cy = cx.ravel(), cy.ravel()
+        ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+        flag[cy[ok] * self.fnx + cx[ok]] = True
+        return flag
+
+    # ----------------------------------------------------------------------------------- routing
 
     def covers(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """All (point, grid) pairs where the grid covers the point: the exact ``ST_Covers`` relation."""
@@ -316,11 +352,10 @@ class RoutingIndex(AdaptiveCells):
             if tolerance_m <= self.near.tolerance_m:
                 # Uncovered points far from the coverage boundary are unrouted by lookup; the rest are measured
                 # against their cell's list of boundary segments (geo/nearest.py).
-                cell = flat[loose]
-                near = self._near_flag.take(cell)
+                need = self._near_flag.take(flat[loose])
                 # Uncovered points in crossed cells far from the outside (slivers between grids): a tree search.
-                inner = loose[~near & (self._flat_ext.take(cell) != OUTSIDE)]
-                loose = loose[near]
+                inner = loose[need == 2]
+                loose = loose[need == 1]
                 g, metres = self.near.nearest(x[loose], y[loose])
                 if inner.size:
                     g2, m2 = self.near.search(self.tree, self.polygons, x[inner], y[inner], tolerance_m)
