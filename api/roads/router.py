@@ -6,6 +6,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import StringConstraints
 
 from api.auth.roles import grid_scope
 from api.core.deps import CoverageReader, MapReader, SessionDep
@@ -17,6 +18,8 @@ from geo.network import MINUTES, WALK_KMH, WalkParams
 
 router = APIRouter(tags=["roads"])
 JSON = "application/json"
+#: kind:minutes, whole minutes 1-120 (e.g. kindergarten:5, the 5-minute circle)
+KindMinutes = Annotated[str, StringConstraints(pattern=r"^[a-z_]+:([1-9][0-9]?|1[01][0-9]|120)$")]
 
 
 @router.get("/roads", response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
@@ -54,7 +57,8 @@ def walk_catchments(
     session: SessionDep, principal: CoverageReader,
     minutes: Annotated[float, Query(gt=0, le=120, description="walking minutes (15-minute life circle)")] = MINUTES,
     speed_kmh: Annotated[float, Query(gt=0, le=30, description="walking speed")] = WALK_KMH,
-    per_kind: Annotated[list[str] | None, Query(description="minutes per kind, e.g. kindergarten:5")] = None,
+    per_kind: Annotated[list[KindMinutes] | None, Query(description="minutes per kind, e.g. kindergarten:5")]
+    = None,
     kind: Annotated[list[str] | None, Query(description="facility kinds (default: all)")] = None,
     community: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="one community's grids")] = None,
     min_share: Annotated[float, Query(ge=0, le=1, description="a grid below this share is listed")] = 0.5,
