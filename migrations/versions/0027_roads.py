@@ -4,7 +4,7 @@ layer (``gridmap import roads``) and walked by network catchments (geo/network.p
 of imports), a kind and free properties; a road crossing several streets is one row (a MultiLineString).
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-08
 """
 
