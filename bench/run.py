@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from api.core.config import get_settings
-from bench import addresses, coverage, multiscale, outbox, planner, proposals, routing, tipg, wall
+from bench import addresses, coverage, multiscale, network, outbox, planner, proposals, routing, tipg, wall
 from bench.common import bench_database, interleaved, machine
 
 HERE = Path(__file__).resolve().parent
@@ -106,6 +106,7 @@ BENCHES.update(addresses.BENCHES)  # issue 10
 BENCHES.update(planner.BENCHES)  # issue 8
 BENCHES.update(proposals.BENCHES)  # issue 20
 BENCHES.update(multiscale.BENCHES)  # issue 21
+BENCHES.update(network.BENCHES)  # issue 20: network catchments
 BENCHES.update(tipg.BENCHES)  # issue 23: /ogc beside tipg
 BENCHES.update(outbox.BENCHES)  # issue 19: webhooks
 
