@@ -5,7 +5,7 @@
 // token (short-lived, from POST /api/v1/auth/token) is kept like an API key, in sessionStorage.
 
 import { ApiError, apiGet, apiSend, getKey, setKey, signIn, signOut } from "./api.js";
-import { TIME_ZONE, detectLang, getLang, isZh, setLang, t, translateDom } from "./i18n.js";
+import { TIME_ZONE, detectLang, getLang, isZh, noteText, setLang, t, translateDom } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, scope: "mine", position: null, cases: [], current: null, map: null, categories: null,
@@ -361,7 +361,7 @@ function renderTimeline(events) {
     const li = el("li");
     const what = e.kind === "transition" ? t(`worker.status.${e.to_status}`) : t(`worker.kind.${e.kind}`);
     li.append(el("time", "", `${fmtTime(e.at)} · ${e.actor}`), el("strong", "", what));
-    if (e.note) li.append(el("div", "", e.note));
+    if (e.note) li.append(el("div", "", noteText(e)));
     if ((e.attachments || []).length) {
       const d = el("div", "thumbs");
       d.append(...e.attachments.map(photoThumb));
