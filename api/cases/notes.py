@@ -2,8 +2,8 @@
 
 A case event written by the system (a report received, an imported report, a merge, a reassignment, a department
 reporting back, a case moved by a published layout) carries ``note_code`` and ``note_params``, so that every screen
-says it in its own language (``note.<code>`` in web/i18n/*.json, drawn by web/js/notes.js). ``note`` keeps an
-English text for API clients and exports that read notes as text (Open311's ``servicerequestupdates``, CSV).
+says it in its own language (``note.<code>`` in web/i18n/*.json, said by ``noteText`` in web/js/i18n.js). ``note``
+keeps an English text for API clients and exports that read notes as text (Open311's ``servicerequestupdates``).
 What a person typed is stored as typed, without a code: a note that happens to read "reassigned to ..." is never
 taken for a system note, which matching the text on display used to do.
 

@@ -9,6 +9,8 @@ Lifecycle (DESIGN.md §2, after the digital urban management practice 上报 →
     registered | dispatched | in_progress | returned → escalated   (a whistle, api/cases/escalation.py)
     escalated → dispatched (to a department) | in_progress (taken up) | resolved (reported back solved)
 
+    open status → the same status, in another grid: a transfer (改派到其他网格, api/cases/transfer.py)
+
 ``rejected`` (duplicate, invalid) and ``closed`` are terminal. Roles are API roles; ``admin`` may do
 anything the table allows. A ``worker`` may act only on cases of its own grids (checked in service.py).
 """
@@ -54,13 +56,21 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("dispatched", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("in_progress", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("returned", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
+    # A transfer to another grid (改派到其他网格) keeps the status: a self-edge, offered in ``actions``, not ``next``.
+    **{(s, s): Rule("transfer", (C,), via="POST /api/v1/cases/{id}/grid") for s in OPEN_STATUSES},
 }
 
 
 def next_statuses(status: str, role: str) -> list[str]:
     """Statuses a role may move a case in ``status`` to (through any endpoint)."""
     return [to for (frm, to), rule in TRANSITIONS.items()
-            if frm == status and (role == "admin" or role in rule.roles)]
+            if frm == status != to and (role == "admin" or role in rule.roles)]
+
+
+def actions(status: str, role: str) -> list[str]:
+    """Steps a role may take on a case in ``status`` that keep its status (the table's self-edges: a transfer)."""
+    rule = TRANSITIONS.get((status, status))
+    return [rule.action] if rule and (role == "admin" or role in rule.roles) else []
 
 
 def check(status: str, to: str, role: str) -> Rule:

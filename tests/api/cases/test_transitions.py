@@ -10,19 +10,21 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.cases.workflow import STATUSES, TRANSITIONS
+from api.cases.workflow import OPEN_STATUSES, STATUSES, TRANSITIONS
 from tests.api.conftest import problem
 
 pytestmark = pytest.mark.usefixtures("quiet_app")
 
 PAIRS = list(itertools.product(STATUSES, STATUSES))
 LEGAL = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and TRANSITIONS[(f, t)].via is None]
-VIA_WHISTLE = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and TRANSITIONS[(f, t)].via is not None]
+VIA_WHISTLE = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and "whistles" in (TRANSITIONS[(f, t)].via or "")]
+VIA_GRID = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and "grid" in (TRANSITIONS[(f, t)].via or "")]
 ILLEGAL = [(f, t) for f, t in PAIRS if (f, t) not in TRANSITIONS]
 
 
 def test_the_table_covers_the_lifecycle() -> None:
-    assert len(LEGAL) + len(VIA_WHISTLE) + len(ILLEGAL) == 100
+    assert len(LEGAL) + len(VIA_WHISTLE) + len(VIA_GRID) + len(ILLEGAL) == 100
+    assert all(f == t for f, t in VIA_GRID) and {f for f, _ in VIA_GRID} == set(OPEN_STATUSES)  # transfers
     happy = ["reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed"]
     assert all((a, b) in TRANSITIONS for a, b in itertools.pairwise(happy))
     assert not [t for (f, t) in TRANSITIONS if f in ("closed", "rejected")]  # terminal
