@@ -140,6 +140,9 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
         "proposal_id is an id from POST /layouts/{draft_id}/proposals"],
     ("POST", "/api/v1/cases/{case_id}/extension"): ["either a new deadline or an amount with its unit"],
     ("POST", "/api/v1/calendar/exceptions"): ["date is from 1900-01-01 on"],
+    ("POST", "/api/v1/webhooks/subscriptions"): ["filter codes exist (streets, communities, grids, categories)"],
+    ("PATCH", "/api/v1/webhooks/subscriptions/{sub_id}"): ["filter codes exist (streets, communities, grids, "
+                                                          "categories)"],
     ("POST", "/api/v1/media"): ["the file is a JPEG, PNG, WebP or HEIC image, recognised by its content (else 415)"],
     **{("POST", f"/open311/v2/requests.{fmt}"): ["lat and long together, or address_string; service_code is known"]
        for fmt in ("json", "xml")},
@@ -275,6 +278,7 @@ TAG_DESCRIPTIONS = {
     "tiles": "Vector tiles",
     "users": "Users, sign-in and sessions",
     "wall": "The map wall (大屏)",
+    "webhooks": "Events pushed to other systems: subscriptions, deliveries, dead letters (事件推送)",
 }
 
 

@@ -78,6 +78,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/grids/{{code}}"): MAP,
     ("GET", f"{V1}/buildings"): MAP,
     ("GET", f"{V1}/facilities"): MAP,
+    ("GET", f"{V1}/roads"): MAP,  # issue 20
     ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): MAP,
     ("GET", f"{V1}/basemap"): PUBLIC,  # the deployment's intranet basemap URL: the same for everyone
     # routing and intake
@@ -121,6 +122,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): COVERAGE,
     ("GET", f"{V1}/layouts/{{layout_id}}/workload"): COVERAGE,
     ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/walk-catchments"): COVERAGE,  # issue 20
     # the planner workspace (issue 8); publishing: GRIDMAP_PUBLISH_ROLES, planner and admin by default
     ("POST", f"{V1}/layouts"): PLANNER,
     ("GET", f"{V1}/layouts/compare"): PLANNER,
@@ -180,6 +182,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/cases/{{case_id}}/suspension"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/resumption"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/extension"): DISPATCHER,
+    # webhooks (issue 19): subscriptions, their delivery log and replays are an admin's
+    ("GET", f"{V1}/webhooks/event-types"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("PATCH", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("DELETE", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions/{{sub_id}}/deliveries"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions/{{sub_id}}/replay"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions/{{sub_id}}/deliveries/{{delivery_id}}/replay"): ADMIN,
     # Open311 GeoReport v2
     **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
         ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data
