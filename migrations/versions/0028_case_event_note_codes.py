@@ -9,14 +9,14 @@
   person typed is never given a code. The append-only trigger is paused for this one UPDATE.
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0027
 Create Date: 2026-12-08
 """
 
 from alembic import op
 
 revision = "0028"
-down_revision = "0023"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
