@@ -275,6 +275,7 @@ TAG_DESCRIPTIONS = {
     "people": "Grid staff (网格员)",
     "planner": "Draft layouts: import, edit, validate, publish (规划)",
     "reports": "Report intake and reading (上报)",
+    "roads": "The road network: import, export and walking catchments along roads (道路)",
     "tiles": "Vector tiles",
     "users": "Users, sign-in and sessions",
     "wall": "The map wall (大屏)",
