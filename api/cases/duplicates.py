@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.cases import service, workflow
+from api.cases import notes, service, workflow
 from api.cases.schemas import CaseOut, DuplicateOut
 from api.core.errors import Conflict, InvalidParameter
 
@@ -89,13 +89,13 @@ def merge(session: Session, *, case_id: int, into: int, principal: Principal, no
     if dup.category_code != keep.category_code:
         raise InvalidParameter(f"case {case_id} ({dup.category_code}) and case {into} ({keep.category_code}) "
                                "are of different categories", field="into")
-    text_note = note or f"merged into case {into} (并单)"
-    service.apply_transition(session, case=dup, principal=principal, to="rejected", note=text_note,
+    service.apply_transition(session, case=dup, principal=principal, to="rejected",
+                             **notes.written(note, "merged_into", case=into),
                              data={"merged_into": into})
     session.execute(text("""INSERT INTO case_link (case_id, into_case_id, report_id, linked_by)
                             VALUES (:c, :i, :r, :by)"""),
                     {"c": case_id, "i": into, "r": dup.report_id, "by": principal.actor})
     service.record_event(session, case_id=into, actor=principal.actor, from_status=keep.status,
-                         to_status=keep.status, note=f"case {case_id} (report {dup.report_id}) merged in (并单)",
+                         to_status=keep.status, **notes.system("merged_in", case=case_id, report=dup.report_id),
                          kind="merge", data={"case_id": case_id, "report_id": dup.report_id})
     return service.get_case(session, case_id=into, principal=principal)

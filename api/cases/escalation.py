@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.roles import Can, can
 from api.auth.service import Principal
-from api.cases import service
+from api.cases import notes, service
 from api.cases.schemas import AlertOut, TargetOut, WhistleIn, WhistleOut
 from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from api.media.schemas import PhotoRef
@@ -171,8 +171,8 @@ def acknowledge(session: Session, *, target_id: int, principal: Principal, note:
                           {"by": principal.actor, "id": target_id}).scalar_one()
     late = now > t.due_at
     service.record_event(session, case_id=t.case_id, actor=principal.actor, from_status=t.case_status,
-                         to_status=t.case_status, note=note or f"{_who(t)} reported (报到)"
-                         + (" late" if late else ""), kind="acknowledge",
+                         to_status=t.case_status, **notes.written(note, "reported_back", department=t.department_code,
+                                                                  person=t.person_id, late=late), kind="acknowledge",
                          data={"whistle_id": t.whistle_id, "target_id": target_id,
                                "department_code": t.department_code, "person_id": t.person_id, "late": late})
     return get_whistle(session, whistle_id=t.whistle_id)

@@ -61,3 +61,7 @@ class CaseEvent(Base):
     #: ``rating`` or ``note`` otherwise (then from = to). Added by migration 0004.
     kind: Mapped[str] = mapped_column(String(24), default="transition", server_default="transition")
     data: Mapped[dict | None] = mapped_column(JSONB)
+    #: A note gridmap wrote itself: its code and parameters (api/cases/notes.py), shown in each screen's language;
+    #: None for what a person typed. Added by migration 0028.
+    note_code: Mapped[str | None]
+    note_params: Mapped[dict | None] = mapped_column(JSONB)

@@ -66,6 +66,10 @@ class CaseEventOut(BaseModel):
     from_status: str | None
     to_status: str
     note: str | None
+    note_code: str | None = Field(default=None, description="set when gridmap wrote the note itself (`received`, "
+                                  "`imported`, `reassigned`, ...; api/cases/notes.py): show `note.<code>` in the "
+                                  "reader's language with `note_params`; `note` is its English text")
+    note_params: dict | None = None
     attachments: list[str]
     data: dict | None
 

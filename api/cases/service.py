@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.roles import Can, can, filer_scope, grid_scope, row_scope, sees
 from api.auth.service import Principal
-from api.cases import workflow
+from api.cases import notes, workflow
 from api.cases.schemas import CaseDetail, CaseEventOut, CaseOut, Staff, TransitionIn
 from api.core.errors import Conflict, Forbidden, InvalidParameter, NotFound, ValidationFailed
 from api.media.schemas import PhotoRef
@@ -142,7 +142,8 @@ def navigation(point: Point | None) -> dict[str, Point] | None:
 
 def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
     rows = session.execute(text("""
-        SELECT e.id, e.at, e.actor, e.kind, e.from_status, e.to_status, e.note, e.attachments, e.data,
+        SELECT e.id, e.at, e.actor, e.kind, e.from_status, e.to_status, e.note, e.note_code, e.note_params,
+               e.attachments, e.data,
                coalesce(p.name, u.display_name, u.username) AS actor_name, u.role AS actor_role
         FROM case_event e
         LEFT JOIN app_user u ON starts_with(e.actor, 'user:') AND u.username = substr(e.actor, 6)
@@ -150,7 +151,8 @@ def list_events(session: Session, *, case_id: int) -> list[CaseEventOut]:
         WHERE e.case_id = :c ORDER BY e.at, e.id"""), {"c": case_id}).all()
     return [CaseEventOut(id=r.id, at=r.at, actor=r.actor, actor_name=r.actor_name, actor_role=r.actor_role,
                          kind=r.kind, from_status=r.from_status,
-                         to_status=r.to_status, note=r.note, attachments=list(r.attachments or []), data=r.data)
+                         to_status=r.to_status, note=r.note, note_code=r.note_code, note_params=r.note_params,
+                         attachments=list(r.attachments or []), data=r.data)
             for r in rows]
 
 
@@ -244,11 +246,14 @@ def _lock(session: Session, *, case_id: int, principal: Principal) -> Any:
 
 def record_event(session: Session, *, case_id: int, actor: str, from_status: str | None, to_status: str,
                  note: str | None = None, attachments: list[str] | None = None, kind: str = "transition",
-                 data: dict | None = None) -> None:
+                 data: dict | None = None, note_code: str | None = None, note_params: dict | None = None) -> None:
+    """Append one event; a note gridmap writes itself comes with its code (api/cases/notes.py)."""
     session.execute(text("""
-        INSERT INTO case_event (case_id, actor, from_status, to_status, note, attachments, kind, data)
-        VALUES (:c, :a, :f, :t, :n, CAST(:att AS jsonb), :k, CAST(:d AS jsonb))"""),
+        INSERT INTO case_event (case_id, actor, from_status, to_status, note, attachments, kind, data, note_code,
+                                note_params)
+        VALUES (:c, :a, :f, :t, :n, CAST(:att AS jsonb), :k, CAST(:d AS jsonb), :nc, CAST(:np AS jsonb))"""),
         {"c": case_id, "a": actor, "f": from_status, "t": to_status, "n": note,
+         "nc": note_code, "np": notes.params_json(note_params),
          "att": orjson.dumps(attachments or []).decode(), "k": kind,
          "d": None if data is None else orjson.dumps(data).decode()})
 
@@ -266,7 +271,8 @@ def _check_staff(session: Session, *, person_id: int, grid_code: str | None) -> 
 
 def apply_transition(session: Session, *, case: Any, principal: Principal, to: str, note: str | None,
                      attachments: list[str] | None = None, set_sql: str = "", params: dict | None = None,
-                     data: dict | None = None, via_ok: bool = False) -> None:
+                     data: dict | None = None, via_ok: bool = False, note_code: str | None = None,
+                     note_params: dict | None = None) -> None:
     """Move a locked case to ``to`` if the table allows it for the principal; write the event.
 
     Every status change in gridmap goes through here (the transitions endpoint, whistles, merges)."""
@@ -280,7 +286,7 @@ def apply_transition(session: Session, *, case: Any, principal: Principal, to: s
                          closed_at = CASE WHEN CAST(:to AS text) = 'closed' THEN now() ELSE NULL END {set_sql}
         WHERE id = :id"""), {"to": to, "id": case.id, **(params or {})})
     record_event(session, case_id=case.id, actor=principal.actor, from_status=case.status, to_status=to, note=note,
-                 attachments=attachments, data=data)
+                 attachments=attachments, data=data, note_code=note_code, note_params=note_params)
 
 
 def transition(session: Session, *, case_id: int, principal: Principal, body: TransitionIn) -> CaseOut:
@@ -339,7 +345,7 @@ def assign(session: Session, *, case_id: int, principal: Principal, person_id: i
     session.execute(text("UPDATE cases SET assignee_id = :p, updated_at = now() WHERE id = :id"),
                     {"p": person_id, "id": case_id})
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
-                 note=note or f"reassigned to {person.name}", kind="assign",
+                 **notes.written(note, "reassigned", name=person.name), kind="assign",
                  data={"from_person": case.assignee_id, "to_person": person_id})
     return get_case(session, case_id=case_id, principal=principal)
 

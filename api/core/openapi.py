@@ -193,6 +193,11 @@ def declare_errors(doc: dict[str, Any], app: FastAPI) -> dict[str, Any]:
         statuses = error_statuses(op, method, (method.upper(), path) in intake)
         if path.startswith("/ogc") and op.get("parameters"):  # OGC API: a bad query parameter is a 400
             statuses = sorted({*statuses, 400})
+        if path.startswith("/open311/"):
+            # GeoReport v2 knows no 422: Open311Route answers a bad value with its 400 list. FastAPI's own 422 went
+            # too, as it names the HTTPValidationError schema removed above (a dangling $ref stopped ReDoc).
+            statuses = [s for s in statuses if s != 422]
+            responses.pop("422", None)
         for status in statuses + OPERATION_STATUSES.get((method.upper(), path), []):
             declared = responses.get(str(status))
             if declared is not None and path.startswith("/open311/"):
@@ -256,6 +261,7 @@ TAG_DESCRIPTIONS = {
     "areas": "Streets and communities (街道、社区)",
     "audit": "Who did what (审计日志)",
     "buildings": "Building footprints (楼栋)",
+    "calendar": "Working days and holidays that case deadlines count in (工作日历)",
     "cases": "Cases: transitions, whistles, duplicates, rates (案件)",
     "coverage": "Coverage analysis and workload of a layout (覆盖分析)",
     "facilities": "Facilities (设施)",
@@ -263,10 +269,13 @@ TAG_DESCRIPTIONS = {
     "health": "Liveness and readiness",
     "keys": "API keys for machine systems",
     "locate": "Which grid is this point in (落格)",
+    "media": "Photos attached to reports and cases (图片)",
+    "ogc": "OGC API Features and Tiles, for GIS tools (QGIS, GDAL)",
     "open311": "Open311 GeoReport v2",
     "people": "Grid staff (网格员)",
     "planner": "Draft layouts: import, edit, validate, publish (规划)",
     "reports": "Report intake and reading (上报)",
+    "roads": "The road network: import, export and walking catchments along roads (道路)",
     "tiles": "Vector tiles",
     "users": "Users, sign-in and sessions",
     "wall": "The map wall (大屏)",

@@ -151,9 +151,11 @@ def reroute_open_cases(session: Session, *, layout_id: int, actor: str) -> int:
                     ORDER BY p.on_duty DESC, p.id LIMIT 1), k.assignee_id) ELSE k.assignee_id END
         FROM _reroute x WHERE k.id = x.id"""), {"l": layout_id})
     n = session.execute(text("""
-        INSERT INTO case_event (case_id, actor, from_status, to_status, note, kind)
+        INSERT INTO case_event (case_id, actor, from_status, to_status, note, kind, note_code, note_params)
         SELECT id, :actor, status, status,
-               'grid ' || coalesce(old_code, '-') || ' → ' || new_code || ' (layout ' || :l || ' published)', 'assign'
+               'grid ' || coalesce(old_code, '-') || ' → ' || new_code || ' (layout ' || :l || ' published)', 'assign',
+               'rerouted', jsonb_strip_nulls(jsonb_build_object('from', old_code, 'to', new_code,
+                                                             'layout', CAST(:l AS bigint)))
         FROM _reroute WHERE old_code IS DISTINCT FROM new_code"""), {"l": layout_id, "actor": actor}).rowcount
     return int(n or 0)
 

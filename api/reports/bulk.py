@@ -323,6 +323,7 @@ def _events(*, case_ids: np.ndarray, status: np.ndarray, start: np.ndarray, end:
     from_status = from_table[rows, k]
     return pd.DataFrame({"case_id": case, "at": at, "actor": np.where(k == 0, "import", "import-history"),
                          "from_status": from_status, "to_status": to_status,
-                         "note": np.where(k == 0, "imported report", None)})
+                         "note": np.where(k == 0, "imported report", None),
+                         "note_code": np.where(k == 0, "imported", None)})  # api/cases/notes.py
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.roles import Can, can, filed_by, row_scope, sees
 from api.auth.service import Principal
-from api.cases import duplicates
+from api.cases import duplicates, notes
 from api.cases.workflow import OPEN_SQL
 from api.core.errors import Conflict, GridmapError, InvalidParameter, NotFound, ValidationFailed
 from api.core.notify import on_commit
@@ -153,6 +153,7 @@ def prepare_report(
 
     digest = request_hash(body)
     reporter = body.reporter or Reporter()
+    note = notes.system("received", source=body.source, reason=reason)
     params = {
         "source": body.source, "external_id": body.external_id, "key": idempotency_key, "category": body.category,
         "description": body.description, "x": body.lon, "y": body.lat, "crs": body.crs or "wgs84",
@@ -163,7 +164,7 @@ def prepare_report(
         "layout": layout_id, "grid": grid_code, "method": method, "distance": distance,
         "candidates": orjson.dumps(candidates).decode(), "reason": reason, "actor": principal.actor,
         "filed_by": filed_by(principal),
-        "note": f"received from {body.source}" + (f" ({reason})" if reason else ""),
+        "note": note["note"], "note_code": note["note_code"], "note_params": notes.params_json(note["note_params"]),
         "radius": duplicate_radius_m, "window_s": duplicate_window_hours * 3600.0,
     }
     return Prepared(body=body, idempotency_key=idempotency_key, principal=principal, digest=digest, params=params,
@@ -303,8 +304,8 @@ cs AS (
     FROM ins, cat
     RETURNING *),
 ev AS (
-    INSERT INTO case_event (case_id, actor, from_status, to_status, note)
-    SELECT id, :actor, NULL, 'reported', :note FROM cs),
+    INSERT INTO case_event (case_id, actor, from_status, to_status, note, note_code, note_params)
+    SELECT id, :actor, NULL, 'reported', :note, :note_code, CAST(:note_params AS jsonb) FROM cs),
 me AS (
     SELECT 0::bigint AS id, cat.code AS category_code, ins.location, ins.reported_at
     FROM ins, cat WHERE ins.location IS NOT NULL),
@@ -332,7 +333,7 @@ _BATCH_TYPES = {
     "x": "float8", "y": "float8", "crs": "text", "rname": "text", "rphone": "text", "photos": "text",
     "reported_at": "timestamptz", "lon": "float8", "lat": "float8", "hash": "text", "crs_assumed": "text",
     "layout": "bigint", "grid": "text", "method": "text", "distance": "float8", "candidates": "text",
-    "reason": "text", "actor": "text", "note": "text", "filed_by": "text",
+    "reason": "text", "actor": "text", "note": "text", "filed_by": "text", "note_code": "text", "note_params": "text",
 }
 _BATCH_COLUMNS = tuple(_BATCH_TYPES)
 _BATCH_RECORD = ", ".join(f"{c} {t}" for c, t in _BATCH_TYPES.items())
@@ -364,7 +365,8 @@ ins AS (
 new AS MATERIALIZED (
     SELECT src.ord, src.cid, src.cat_code, src.time_limit_hours, src.time_limit_unit, src.layout, src.grid,
            src.method, src.distance,
-           src.candidates, src.reason, src.actor, src.note, ins.id, ins.location, ins.reported_at
+           src.candidates, src.reason, src.actor, src.note, src.note_code, src.note_params, ins.id, ins.location,
+           ins.reported_at
     FROM src JOIN ins ON ins.id = src.rid),
 rt AS (
     INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
@@ -381,8 +383,9 @@ cs AS (
     ORDER BY new.ord
     RETURNING *),
 ev AS (
-    INSERT INTO case_event (case_id, actor, from_status, to_status, note)
-    SELECT cs.id, new.actor, NULL, 'reported', new.note FROM cs JOIN new ON new.cid = cs.id ORDER BY new.ord),
+    INSERT INTO case_event (case_id, actor, from_status, to_status, note, note_code, note_params)
+    SELECT cs.id, new.actor, NULL, 'reported', new.note, new.note_code, CAST(new.note_params AS jsonb)
+    FROM cs JOIN new ON new.cid = cs.id ORDER BY new.ord),
 dup_stored AS (
     SELECT new.ord, m.case_id, m.distance_m
     FROM new CROSS JOIN LATERAL (

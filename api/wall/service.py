@@ -3,7 +3,6 @@ lists, a grid's open cases, a case's detail and a day's reports for the replay s
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -184,35 +183,14 @@ def case_detail(session: Session, case_id: int) -> dict[str, Any]:
         raise NotFound(f"no case with id {case_id}")
     report = report_out(session, report_id=row.report_id, unmask=False)
     events = session.execute(text("""
-        SELECT at, from_status, to_status, note, kind FROM case_event WHERE case_id = :id ORDER BY at, id"""),
+        SELECT at, from_status, to_status, note, note_code, note_params, kind FROM case_event WHERE case_id = :id
+        ORDER BY at, id"""),
         {"id": case_id}).all()
     return {**_case(row), "description": report.description, "address": report.address,
             "reporter": report.reporter.model_dump() if report.reporter else None,
             "assignee": report.case.assignee if report.case else None,
             "events": [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "kind": e.kind,
-                        **note_code(e.note)} for e in events]}
-
-
-#: Notes that gridmap itself writes into the case timeline (intake, bulk import, merge, reassignment, report-back),
-#: recognised so that a screen shows them in its own language: ``note_code`` + ``note_args`` (the UI's
-#: ``note.<code>`` string), the stored text kept in ``note`` for everyone else. Free text a person typed has no code.
-SYSTEM_NOTES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("imported", re.compile(r"^imported report$")),
-    ("received", re.compile(r"^received from (?P<source>[A-Za-z0-9_]+)(?: \((?P<reason>[a-z_]+)\))?$")),
-    ("merged_into", re.compile(r"^merged into case (?P<case>\d+) \(并单\)$")),
-    ("merged_in", re.compile(r"^case (?P<case>\d+) \(report (?P<report>\d+)\) merged in \(并单\)$")),
-    ("reassigned", re.compile(r"^reassigned to (?P<name>.+)$")),
-    ("reported_back", re.compile(r"^(?:department (?P<department>\S+)|person (?P<person>\d+)) reported \(报到\)$")),
-)
-
-
-def note_code(note: str | None) -> dict[str, Any]:
-    """``{"note": …, "note_code": …, "note_args": {…}}`` for a timeline note (code and args None for free text)."""
-    for code, pattern in SYSTEM_NOTES:
-        m = pattern.match(note or "")
-        if m:
-            return {"note": note, "note_code": code, "note_args": {k: v for k, v in m.groupdict().items() if v}}
-    return {"note": note, "note_code": None, "note_args": None}
+                        "note": e.note, "note_code": e.note_code, "note_params": e.note_params} for e in events]}
 
 
 def replay(session: Session, day: str, f: Filters) -> dict[str, Any]:

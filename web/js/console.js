@@ -5,7 +5,7 @@
 
 import { ApiError, apiGet, apiSend } from "./api.js";
 import { mountChrome } from "./chrome.js";
-import { TIME_ZONE, detectLang, featureName, formatNumber, getLang, onLangChange, setLang, t } from "./i18n.js";
+import { TIME_ZONE, detectLang, featureName, formatNumber, getLang, noteText, onLangChange, setLang, t } from "./i18n.js";
 import { actorText, eventText, statusLabel } from "./timeline.js";
 import { describeError, h, setBusy, tOr, toast } from "./ui.js";
 
@@ -388,7 +388,7 @@ function renderTimeline() {
     h("time", { datetime: e.at, text: fmtTime(e.at) }),
     h("span", { class: "cc-ev__what", text: eventText(e) }), " ",
     h("span", { class: "cc-ev__who", text: `— ${actorText(e)}` }),
-    e.note ? h("span", { class: "cc-ev__note", text: e.note }) : null,
+    e.note ? h("span", { class: "cc-ev__note", "data-note-code": e.note_code || null, text: noteText(e) }) : null,
     e.attachments?.length ? h("span", { class: "cc-ev__note", text: t("cc.ev.photos", { n: e.attachments.length }) }) : null)));
 }
 

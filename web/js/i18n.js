@@ -121,3 +121,22 @@ export function formatOverdue(hours) {
   const d = Math.floor(h / 24);
   return d ? t("dash.lateDH", { d: formatNumber(d), h: h % 24 }) : t("dash.lateH", { h });
 }
+
+/** A case-timeline note in the page's language. A note gridmap wrote itself comes with `note_code` and
+ *  `note_params` (api/cases/notes.py) and is said from `note.<code>`; what a person typed (no code) is shown as
+ *  typed, and so is the stored English text of a code this catalogue does not know yet. */
+export function noteText(e) {
+  if (!e.note_code) return e.note || "";
+  const p = { ...(e.note_params || {}) };
+  const or = (key, fallback, params = {}) => { const v = t(key, params); return v === key ? fallback : v; };
+  if (p.source) p.source = or(`source.${p.source}`, p.source);
+  if (p.reason) p.reason = or(`note.reason.${p.reason}`, p.reason);
+  if (e.note_code === "reported_back") {
+    p.who = p.department ? t("note.who.department", { id: p.department }) : t("note.who.person", { id: p.person });
+  }
+  if (e.note_code === "rerouted" && !p.from) p.from = "—";
+  let key = `note.${e.note_code}`;
+  if (e.note_code === "received" && p.reason) key = "note.receivedReason";
+  if (e.note_code === "reported_back" && p.late) key = "note.reported_back_late";
+  return or(key, e.note || "", p);
+}

@@ -1,23 +1,9 @@
 // Side panel with the details of one grid (GET /api/v1/grids/{code}).
 
 import { classify, getNorm, setNorm } from "./norm.js";
-import { featureName, formatNumber, formatOverdue, isZh, t, TIME_ZONE } from "./i18n.js";
+import { featureName, formatNumber, formatOverdue, isZh, noteText, t, TIME_ZONE } from "./i18n.js";
 
 const COUNT_KEYS = ["buildings", "households", "population", "facilities", "reports_30d", "open_cases"];
-
-/** A timeline note in the page's language: notes gridmap wrote itself come as a code with arguments (see
- *  api/wall/service.py SYSTEM_NOTES); what a person typed is shown as typed. */
-export function noteText(e) {
-  if (!e.note_code) return e.note || "";
-  const a = { ...(e.note_args || {}) };
-  if (a.source) a.source = t(`source.${a.source}`);
-  if (a.reason) a.reason = t(`note.reason.${a.reason}`);
-  if (e.note_code === "reported_back") {
-    a.who = a.department ? t("note.who.department", { id: a.department }) : t("note.who.person", { id: a.person });
-  }
-  const key = e.note_code === "received" && a.reason ? "note.receivedReason" : `note.${e.note_code}`;
-  return t(key, a);
-}
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

@@ -7,7 +7,7 @@
 
 import { ApiError, apiGet, apiSend, getKey } from "./api.js";
 import { mountChrome } from "./chrome.js";
-import { TIME_ZONE, detectLang, getLang, isZh, onLangChange, setLang, t } from "./i18n.js";
+import { TIME_ZONE, detectLang, getLang, isZh, noteText, onLangChange, setLang, t } from "./i18n.js";
 import { actorText, eventText } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -366,7 +366,7 @@ function renderTimeline(events) {
   for (const e of [...events].reverse()) {
     const li = el("li");
     li.append(el("time", "", `${fmtTime(e.at)} · ${actorText(e)}`), el("strong", "", eventText(e)));
-    if (e.note) li.append(el("div", "", e.note));
+    if (e.note) li.append(el("div", "", noteText(e)));
     if ((e.attachments || []).length) {
       const d = el("div", "thumbs");
       d.append(...e.attachments.map(photoThumb));

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from api.core.config import Settings
 from api.wall.exports import overdue_text, rows, strings
-from api.wall.service import note_code
 from tests.api.test_read_api import assert_problem
 
 
@@ -94,24 +93,9 @@ def test_overdue_reads_in_days_and_hours() -> None:
     assert rows(zh, [row], "zh-CN", "open")[0][9] == ""
 
 
-@pytest.mark.parametrize(("note", "code", "args"), [
-    ("imported report", "imported", {}),
-    ("received from hotline_12345", "received", {"source": "hotline_12345"}),
-    ("received from patrol (outside_coverage)", "received", {"source": "patrol", "reason": "outside_coverage"}),
-    ("case 12 (report 34) merged in (并单)", "merged_in", {"case": "12", "report": "34"}),
-    ("merged into case 9 (并单)", "merged_into", {"case": "9"}),
-    ("reassigned to 王芳", "reassigned", {"name": "王芳"}),
-    ("department D01 reported (报到)", "reported_back", {"department": "D01"}),
-    ("已到现场处理", None, None),
-])
-def test_system_notes_become_codes(note, code, args) -> None:
-    out = note_code(note)
-    assert (out["note_code"], out["note_args"], out["note"]) == (code, args, note)
-
-
 def test_case_detail_gives_note_codes(client, auth, db: Session) -> None:
     case_id = db.execute(text("""SELECT case_id FROM case_event WHERE note = 'imported report' LIMIT 1""")).scalar()
     if case_id is None:
         pytest.skip("no imported history in the sample")
     events = client.get(f"/api/v1/wall/cases/{case_id}", headers=auth("viewer")).json()["events"]
-    assert events[0]["note_code"] == "imported"
+    assert (events[0]["note_code"], events[0]["note_params"]) == ("imported", None)  # stored by the import
