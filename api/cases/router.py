@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.cases import clock, duplicates, escalation, rates, service
+from api.cases import clock, duplicates, escalation, followup, rates, service
 from api.cases.schemas import (
     AckIn,
     AlertList,
@@ -20,6 +20,7 @@ from api.cases.schemas import (
     DepartmentOut,
     DuplicateList,
     ExtensionIn,
+    FollowupIn,
     MergeIn,
     NoteIn,
     RateList,
@@ -121,8 +122,15 @@ def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActo
 
 @router.post("/cases/{case_id}/rating", response_model=CaseOut)
 def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
-    """The resident's follow-up rating (回访评价) of a closed case."""
-    return service.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
+    """The resident's 1-5 rating of a closed case (superseded by `POST …/followup`; stored as its satisfaction)."""
+    return followup.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
+
+
+@router.post("/cases/{case_id}/followup", response_model=CaseOut)
+def follow_up(case_id: Id, body: FollowupIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
+    """Follow-up (回访) of a closed case: satisfaction, solved or not, how the resident was reached; a dissatisfied
+    one may reopen the case (重办, `reopen: true`) with a new deadline on the working calendar."""
+    return followup.record(session, case_id=case_id, principal=principal, body=body)
 
 
 @router.post("/cases/{case_id}/suspension", response_model=CaseOut)

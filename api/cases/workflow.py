@@ -8,8 +8,10 @@ Lifecycle (DESIGN.md §2, after the digital urban management practice 上报 →
 
     registered | dispatched | in_progress | returned → escalated   (a whistle, api/cases/escalation.py)
     escalated → dispatched (to a department) | in_progress (taken up) | resolved (reported back solved)
+    closed → dispatched   (重办: reopened by a dissatisfied follow-up, api/cases/followup.py; a new deadline)
 
-``rejected`` (duplicate, invalid) and ``closed`` are terminal. Roles are API roles; ``admin`` may do
+``rejected`` (duplicate, invalid) is terminal; ``closed`` is too, but for a reopening after a follow-up.
+Roles are API roles; ``admin`` may do
 anything the table allows. A ``worker`` may act only on cases of its own grids (checked in service.py).
 """
 
@@ -54,13 +56,22 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("dispatched", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("in_progress", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("returned", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
+    ("closed", "dispatched"): Rule("reopen", (C,), via="POST /api/v1/cases/{id}/followup"),
 }
+#: The action that reopens a closed case (重办): counted in ``cases.reopen_count``.
+REOPEN = "reopen"
 
 
 def next_statuses(status: str, role: str) -> list[str]:
     """Statuses a role may move a case in ``status`` to (through any endpoint)."""
     return [to for (frm, to), rule in TRANSITIONS.items()
             if frm == status and (role == "admin" or role in rule.roles)]
+
+
+def next_actions(status: str, role: str) -> dict[str, str]:
+    """:func:`next_statuses` with each one's action (``{"dispatched": "reopen"}`` for a closed case), so a
+    screen labels a button by what it does, not by the status it leads to."""
+    return {to: TRANSITIONS[(status, to)].action for to in next_statuses(status, role)}
 
 
 def check(status: str, to: str, role: str) -> Rule:
