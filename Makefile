@@ -5,6 +5,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Worker processes for `make run` (one per core serves the most; each keeps its own routing index).
 WORKERS ?= 1
+# pytest workers for `make test`: one per core, at most four (each worker makes its own databases and browser).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : n )))
 VENV := .venv
 GRIDMAP := $(VENV)/bin/gridmap
 # With DATABASE_URL set, everything runs against that server and no local cluster is started.
@@ -38,7 +40,10 @@ test:
 	@scripts/setup.sh --test
 	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	@# Everything that can share the machine runs on TEST_WORKERS processes; the tests that stop PostgreSQL
+	@# or kill the app (marker `exclusive`) run alone afterwards, so they never fail a neighbour's request.
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not exclusive"
+	$(VENV)/bin/pytest -m exclusive
 
 bench:
 	@scripts/setup.sh --bench

@@ -22,6 +22,7 @@ def soak_url(engine: Engine) -> Iterator[str]:
     drop_database(url)
 
 
+@pytest.mark.exclusive
 def test_no_report_is_lost_or_duplicated_through_a_database_restart_and_an_app_kill(soak_url: str) -> None:
     plan = Plan(reports=300, concurrency=16, keys=2, pg_stop=True, pg_down_s=2.0, app_kills=1)
     f = run(soak_url, plan, log_path=ROOT / ".data" / "soak-test-server.log", log=lambda _: None)
