@@ -58,7 +58,7 @@ class Evaluation(BaseModel):
 
 
 class TrendPoint(Figures):
-    start: date
+    start: date = Field(description="the bucket's first day within the period")
 
 
 class Trend(BaseModel):

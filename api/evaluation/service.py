@@ -157,7 +157,8 @@ def evaluate(session: Session, *, principal: Principal, level: str, period: Peri
 
 def trend(session: Session, *, principal: Principal, bucket: str, period: Period, within: str | None = None,
           level: str | None = None, code: str | None = None) -> Trend:
-    """The figures per week (ISO, from Monday) or month of the report time, Beijing time."""
+    """The figures per week (ISO, from Monday) or month of the report time, Beijing time; each bucket is named by
+    its first day within the period (a week that began before the period by the period's first day)."""
     if code and not level:
         raise InvalidParameter("code names a unit of a level: give level too", field="code")
     where, params = _where(principal, within=within, level=level, code=code)
@@ -166,4 +167,4 @@ def trend(session: Session, *, principal: Principal, bucket: str, period: Period
     _no_jit(session)
     rows = session.execute(text(_counts_sql(group, where) + " ORDER BY 1"), params).all()
     return Trend(bucket=bucket, level=level, code=code, period=period, generated_at=datetime.now(UTC),
-                 items=[TrendPoint(start=r.code, **_figures(r)) for r in rows])
+                 items=[TrendPoint(start=max(r.code, period.start), **_figures(r)) for r in rows])

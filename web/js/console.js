@@ -476,8 +476,9 @@ async function openAction(key, to = null) {
       SATISFACTIONS.map((v) => h("label", {}, h("input", { type: "radio", name: "satisfaction", value: v,
         checked: v === (reopen ? "dissatisfied" : "satisfied") ? true : null, disabled: reopen && v !== "dissatisfied" ? true : null }),
       t(`cc.sat.${v}`)))));
-    fields.push(h("label", { class: "cc-check" }, h("input", { type: "checkbox", id: "a-solved", checked: reopen ? null : true }),
-      t("cc.followup.solvedQ")));
+    fields.push(h("fieldset", { class: "cc-stars", id: "a-solved" }, h("legend", { text: t("cc.followup.solvedQ") }),
+      [true, false].map((v) => h("label", {}, h("input", { type: "radio", name: "solved", value: String(v),
+        checked: v === !reopen ? true : null }), t(v ? "cc.followup.solved" : "cc.followup.unsolved")))));
     fields.push(label("cc.followup.channel", select("a-channel", CHANNELS.map((v) => ({ value: v,
       label: t(`cc.channel.${v}`) })))));
     needsNote = reopen;
@@ -515,7 +516,7 @@ async function submitAction(ev) {
   if (key === "followup" || key === "reopen") {
     path = `cases/${id}/followup`;
     json = { satisfaction: document.querySelector("#a-satisfaction input:checked")?.value || "satisfied",
-      resolved: $("a-solved").checked, channel: $("a-channel").value, note, reopen: key === "reopen" };
+      resolved: document.querySelector("#a-solved input:checked")?.value === "true", channel: $("a-channel").value, note, reopen: key === "reopen" };
   }
   if (key === "whistle") {
     path = `cases/${id}/whistles`;

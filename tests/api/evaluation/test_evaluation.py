@@ -111,6 +111,9 @@ def test_trend_and_periods(client: httpx.Client, auth, grid_a) -> None:
     tr = client.get("/api/v1/evaluation/trend", params={"bucket": "week", "from": "2020-01-01", "to": "2020-01-31",
                                                         "level": "grid", "code": grid_a.code}, headers=h).json()
     assert [(p["start"], p["cases"]) for p in tr["items"]] == [("2020-01-06", 4)]  # the ISO week from Monday
+    tr = client.get("/api/v1/evaluation/trend", params={"bucket": "week", "from": "2020-01-08", "to": "2020-01-31"},
+                    headers=h).json()
+    assert [p["start"] for p in tr["items"]] == ["2020-01-08"]  # a week begun before the period: from its start
     for params, field in (({"period": "2020-13"}, "period"), ({"period": "2020-01", "from": "2020-01-01"}, "period"),
                           ({"from": "2020-02-01", "to": "2020-01-01"}, "to"), ({"from": "2020-01-01"}, "to")):
         r = client.get("/api/v1/evaluation/units", params=params, headers=h)
