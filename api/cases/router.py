@@ -76,7 +76,7 @@ def list_departments(session: SessionDep, _: CaseReader) -> DepartmentList:
     return DepartmentList(items=[DepartmentOut.model_validate(d) for d in service.departments(session)])
 
 
-@router.get("/cases/rates", response_model=RateList)
+@router.get("/cases/rates", response_model=RateList, deprecated=True)
 def case_rates(
     session: SessionDep,
     principal: CaseReader,
@@ -85,7 +85,9 @@ def case_rates(
     until: datetime | None = None,
     code: Annotated[str | None, Query(pattern=r"^[0-9]{1,15}$", description="only units under this code")] = None,
 ) -> RateList:
-    """Response, resolution and satisfaction rates per unit (definitions: api/cases/rates.py)."""
+    """Response, resolution and satisfaction rates per unit (definitions: api/cases/rates.py). Superseded by
+    `GET /api/v1/evaluation/units` (考核评价: follow-up based rates, defined in api/evaluation/definitions.py);
+    kept for one release."""
     items = rates.rates(session, principal=principal, level=level, since=since, until=until, code=code)
     return RateList(level=level, since=since, until=until, items=items)
 
