@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.cases import clock, duplicates, escalation, followup, rates, service
+from api.cases import clock, duplicates, escalation, followup, rates, service, transfer
 from api.cases.schemas import (
     AckIn,
     AlertList,
@@ -21,12 +21,14 @@ from api.cases.schemas import (
     DuplicateList,
     ExtensionIn,
     FollowupIn,
+    GridChoiceList,
     MergeIn,
     NoteIn,
     RateList,
     RatingIn,
     ReportBackIn,
     ResumeIn,
+    TransferIn,
     TransitionIn,
     WhistleIn,
     WhistleList,
@@ -113,6 +115,22 @@ def transition(case_id: Id, body: TransitionIn, session: SessionDep, principal: 
 def assign(case_id: Id, body: AssignIn, session: SessionDep, principal: CaseActor) -> CaseOut:
     """Reassign within the case's grid (the grid leader or the command centre)."""
     return service.assign(session, case_id=case_id, principal=principal, person_id=body.person_id, note=body.note)
+
+
+@router.get("/cases/{case_id}/grids", response_model=GridChoiceList)
+def transfer_grids(case_id: Id, session: SessionDep, principal: Dispatcher,
+                   q: Annotated[str | None, Query(max_length=50, description="a code's start or a part of a name")]
+                   = None,
+                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> GridChoiceList:
+    """Grids this case may be moved to, nearest first (the console's grid picker)."""
+    return GridChoiceList(items=transfer.candidates(session, case_id=case_id, principal=principal,
+                                                    q=q.strip() if q else None, limit=limit))
+
+
+@router.post("/cases/{case_id}/grid", response_model=CaseOut)
+def transfer_case(case_id: Id, body: TransferIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
+    """Move the case to another grid with a reason (改派): its person becomes that grid's worker on duty."""
+    return transfer.transfer(session, case_id=case_id, principal=principal, body=body)
 
 
 @router.post("/cases/{case_id}/notes", response_model=CaseOut)

@@ -64,8 +64,9 @@ class CaseOut(BaseModel):
     merged_into: int | None = None
     distance_m: float | None = Field(default=None, description="from `near`, when asked")
     next: list[str] = Field(default_factory=list, description="statuses the caller may move this case to")
-    actions: dict[str, str] = Field(default_factory=dict, description="`next` with each step's action "
-                                    "(`{\"dispatched\": \"reopen\"}` for a closed case), from the one transition table")
+    actions: list[str] = Field(default_factory=list, description="steps of their own the caller may take "
+                               "(`transfer`: to another grid, POST /cases/{id}/grid; `reopen` (重办): with a "
+                               "dissatisfied follow-up, POST /cases/{id}/followup)")
 
 
 class CaseEventOut(BaseModel):
@@ -112,6 +113,33 @@ class AssignIn(BaseModel):
 
     person_id: RowId
     note: str | None = Field(default=None, max_length=4000)
+
+
+class TransferIn(BaseModel):
+    """Move a case to another grid (改派到其他网格): a reason is required, the person defaults to the new grid's
+    worker on duty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid_code: str = Field(pattern=r"^[0-9]{15}$", description="a grid of the case's layout, not its own")
+    reason: str = Field(min_length=1, max_length=4000, pattern=r"\S", description="why (kept in the timeline)")
+    assignee_id: Integer | None = Field(default=None, ge=1, le=2**63 - 1,
+                                    description="a grid worker or leader of the new grid (default: its worker "
+                                                "on duty)")
+
+
+class GridChoice(BaseModel):
+    code: str
+    name: str
+    name_en: str | None
+    community_name: str | None
+    community_name_en: str | None
+    distance_m: float | None = Field(description="from the case's reported point to the grid")
+    worker: str | None = Field(description="the grid's worker on duty, who would take the case")
+
+
+class GridChoiceList(BaseModel):
+    items: list[GridChoice]
 
 
 class RatingIn(BaseModel):

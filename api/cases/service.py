@@ -95,10 +95,10 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
                             phone=r.reporter_phone if unmask_rep else mask_phone(r.reporter_phone))
     assignee = None
     unmask_staff = can(principal.role, Can.SEE_STAFF_PHONE)
+    acts = in_scope(principal, r.grid_code, r.filed_by)
     if r.assignee_id is not None:
         assignee = Staff(id=r.assignee_id, name=r.assignee_name, role=r.assignee_role,
                          phone=r.assignee_phone if unmask_staff else mask_phone(r.assignee_phone))
-    actions = workflow.next_actions(r.status, principal.role) if in_scope(principal, r.grid_code, r.filed_by) else {}
     return CaseOut(
         id=r.id, report_id=r.report_id, status=r.status, category=r.category_code, category_name=r.category_name,
         category_name_en=r.category_name_en, grid_name_en=r.grid_name_en, time_limit_hours=r.time_limit_hours,
@@ -112,7 +112,8 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
         description=r.description, source=r.source, reported_at=r.reported_at, reporter=reporter,
         photos=list(r.photos or []), merged_into=r.merged_into,
         distance_m=None if distance is None else round(float(distance), 1),
-        next=list(actions), actions=actions,
+        next=workflow.next_statuses(r.status, principal.role) if acts else [],
+        actions=workflow.actions(r.status, principal.role) if acts else [],
     )
 
 

@@ -8,6 +8,8 @@ Lifecycle (DESIGN.md §2, after the digital urban management practice 上报 →
 
     registered | dispatched | in_progress | returned → escalated   (a whistle, api/cases/escalation.py)
     escalated → dispatched (to a department) | in_progress (taken up) | resolved (reported back solved)
+
+    open status → the same status, in another grid: a transfer (改派到其他网格, api/cases/transfer.py)
     closed → dispatched   (重办: reopened by a dissatisfied follow-up, api/cases/followup.py; a new deadline)
 
 ``rejected`` (duplicate, invalid) is terminal; ``closed`` is too, but for a reopening after a follow-up.
@@ -34,6 +36,8 @@ class Rule:
     roles: tuple[str, ...]
     #: Set when the transition needs more than a note and is made by another endpoint.
     via: str | None = None
+    #: A step of its own on the screens (``actions``: a transfer, a reopening), not a status to move to (``next``).
+    action_only: bool = False
 
 
 C, W = "dispatcher", "worker"
@@ -56,7 +60,10 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("dispatched", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("in_progress", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("returned", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
-    ("closed", "dispatched"): Rule("reopen", (C,), via="POST /api/v1/cases/{id}/followup"),
+    # A transfer to another grid (改派到其他网格) keeps the status: a self-edge, offered in ``actions``, not ``next``.
+    **{(s, s): Rule("transfer", (C,), via="POST /api/v1/cases/{id}/grid", action_only=True) for s in OPEN_STATUSES},
+    # Reopening (重办) is part of a dissatisfied follow-up: offered in ``actions`` too, not as a status to move to.
+    ("closed", "dispatched"): Rule("reopen", (C,), via="POST /api/v1/cases/{id}/followup", action_only=True),
 }
 #: The action that reopens a closed case (重办): counted in ``cases.reopen_count``.
 REOPEN = "reopen"
@@ -65,13 +72,14 @@ REOPEN = "reopen"
 def next_statuses(status: str, role: str) -> list[str]:
     """Statuses a role may move a case in ``status`` to (through any endpoint)."""
     return [to for (frm, to), rule in TRANSITIONS.items()
-            if frm == status and (role == "admin" or role in rule.roles)]
+            if frm == status and not rule.action_only and (role == "admin" or role in rule.roles)]
 
 
-def next_actions(status: str, role: str) -> dict[str, str]:
-    """:func:`next_statuses` with each one's action (``{"dispatched": "reopen"}`` for a closed case), so a
-    screen labels a button by what it does, not by the status it leads to."""
-    return {to: TRANSITIONS[(status, to)].action for to in next_statuses(status, role)}
+def actions(status: str, role: str) -> list[str]:
+    """Steps of their own a role may take on a case in ``status`` (``action_only`` rows: a transfer to another
+    grid, which keeps the status; a reopening, made by a dissatisfied follow-up)."""
+    return [rule.action for (frm, _), rule in TRANSITIONS.items()
+            if frm == status and rule.action_only and (role == "admin" or role in rule.roles)]
 
 
 def check(status: str, to: str, role: str) -> Rule:

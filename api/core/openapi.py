@@ -120,6 +120,7 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/cases/{case_id}/whistles"): [
         "a street whistle summons departments, a community whistle people (party members, volunteers)"],
     ("POST", "/api/v1/cases/{case_id}/assignee"): ["the person works in the case's grid"],
+    ("POST", "/api/v1/cases/{case_id}/grid"): ["another grid of the case's layout; the person works in it"],
     ("POST", "/api/v1/cases/{case_id}/transitions"): ["the assignee works in the case's grid; notes where asked"],
     ("POST", "/api/v1/layouts/{layout_id}/edits"): [
         "update_geometry: code and geometry, or grids; geometries are valid polygons inside the community"],

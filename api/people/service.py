@@ -49,6 +49,10 @@ def mask_name(name: str | None) -> str | None:
 #: Roles that must be attached to a grid, and roles that must be attached to a building.
 GRID_ROLES = ("grid_leader", "grid_worker", "party_member", "volunteer")
 BUILDING_ROLES = ("building_chief", "unit_chief")
+#: The worker who takes a grid's new case: its active grid worker on duty, else its first active one. ``{grid}``
+#: is the SQL expression of the grid's code (a parameter or a column).
+DUTY_WORKER_SQL = """SELECT id, name FROM person WHERE grid_code = {grid} AND role = 'grid_worker' AND active
+                     ORDER BY on_duty DESC, id LIMIT 1"""
 
 
 def _person_out(r: Any, *, unmask: bool) -> PersonOut:

@@ -149,6 +149,8 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/cases/{{case_id}}/events"): READ_CASES,
     ("POST", f"{V1}/cases/{{case_id}}/transitions"): CASE_ACTOR,
     ("POST", f"{V1}/cases/{{case_id}}/assignee"): CASE_ACTOR,
+    ("GET", f"{V1}/cases/{{case_id}}/grids"): DISPATCHER,
+    ("POST", f"{V1}/cases/{{case_id}}/grid"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/notes"): CASE_ACTOR,
     ("POST", f"{V1}/cases/{{case_id}}/rating"): DISPATCHER,
     ("GET", f"{V1}/cases/{{case_id}}/duplicates"): CASE_ACTOR,

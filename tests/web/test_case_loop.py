@@ -249,4 +249,42 @@ def test_bulk_dispatch_and_a_whistle_with_report_ins(new_page, live_server: str,
         acked = s.execute(text("""SELECT count(*) FROM whistle_target t JOIN whistle w ON w.id = t.whistle_id
                                   WHERE w.case_id = :c AND t.acknowledged_at IS NOT NULL"""), {"c": ids[0]}).scalar()
     assert acked == 1
+
+    # The second goes to another grid (改派): found by name in the dialog's grid picker, with a reason.
+    cc.fill("#f-q", str(ids[1]))
+    cc.wait_for_selector(f"#cc-rows tr[data-id='{ids[1]}']")
+    cc.click(f"#cc-rows tr[data-id='{ids[1]}']")
+    cc.wait_for_function(f"document.querySelector('#cc-title').textContent.includes('{ids[1]}')")
+    with Session(engine) as s:
+        old_grid = s.execute(text("SELECT grid_code FROM cases WHERE id = :c"), {"c": ids[1]}).scalar_one()
+    cc.click("#cc-actions [data-action='reassign']")
+    cc.wait_for_selector("#act-dialog[open]")
+    cc.wait_for_function("window.gridmap.gridLoads >= 1 && document.querySelectorAll('#a-grid option').length > 2")
+    options = cc.eval_on_selector_all("#a-grid option", "os => os.map(o => o.value)")
+    assert options[0] == old_grid and old_grid not in options[1:]  # its own grid first, then the nearest others
+    target = options[2]
+    with Session(engine) as s:
+        name, duty = s.execute(text("""
+            SELECT g.name, (SELECT id FROM person p WHERE p.grid_code = g.code AND p.role = 'grid_worker' AND p.active
+                            ORDER BY p.on_duty DESC, p.id LIMIT 1)
+            FROM grid g JOIN cases c ON c.layout_id = g.layout_id WHERE c.id = :c AND g.code = :g"""),
+            {"c": ids[1], "g": target}).one()
+    loads = cc.evaluate("window.gridmap.gridLoads")
+    cc.fill("#a-grid-q", name)
+    cc.wait_for_function(f"window.gridmap.gridLoads > {loads}")
+    assert cc.eval_on_selector("#a-grid", "s => s.options[1].value") == target
+    cc.select_option("#a-grid", target)
+    cc.wait_for_function("document.querySelector('#a-person').options[0].value === ''")  # its worker on duty
+    cc.click("#act-submit")  # another grid needs a reason: refused in the dialog
+    assert cc.locator("#act-error").is_visible()
+    cc.fill("#a-note", "地址属相邻网格")
+    cc.screenshot(path=str(output_dir / "loop_console_transfer_zh.png"))
+    before = cc.evaluate("window.gridmap.detailLoads")
+    cc.click("#act-submit")
+    cc.wait_for_function(f"window.gridmap.detailLoads > {before}")
+    assert target in cc.inner_text("#cc-facts")
+    assert f"改派至网格 {name}" in cc.inner_text("#cc-timeline") and "王调度" in cc.inner_text("#cc-timeline")
+    with Session(engine) as s:
+        row = s.execute(text("SELECT grid_code, assignee_id, status FROM cases WHERE id = :c"), {"c": ids[1]}).one()
+    assert (row.grid_code, row.assignee_id, row.status) == (target, duty, "dispatched")
     assert not cc.errors, cc.errors

@@ -36,15 +36,27 @@ def test_alternatives_side_by_side_apply_and_undo(new_page, live_server: str, pl
     assert "现状" in page.locator(".pp-now").inner_text() and "921" in page.locator(".pp-now").inner_text()
     page.click("[data-preview='0']")
     page.wait_for_function("window.gridmap.proposalPreview === 0")
+    # the form, the alternatives and their buttons all within the side panel: nothing scrolled off or cut on the left
+    side = page.locator(".pl-side").bounding_box()
+    form = page.locator("#pp-form").bounding_box()
+    assert page.evaluate("(s => s.scrollWidth <= s.clientWidth && s.scrollLeft === 0)"
+                         "(document.querySelector('.pl-side'))")
+    assert side["x"] < form["x"] and form["x"] + form["width"] < side["x"] + side["width"]
+    assert form["x"] == boxes[0]["x"] or abs(form["x"] - boxes[0]["x"]) < 1  # aligned with the cards
+    assert form["y"] >= page.locator(".pl-tabs").bounding_box()["y"] + 40, "the form is not under the tabs"
+    # Under load Chromium rasters the page in 256 px tiles as it can: a viewport screenshot may catch tiles not yet
+    # painted (blank rectangles over the form and cards, or the map). full_page captures beyond the viewport, which
+    # paints the whole page for the capture.
+    page.wait_for_load_state("networkidle")
     page.wait_for_timeout(500)
-    page.screenshot(path=str(out / "alternatives.png"))
+    page.screenshot(path=str(out / "alternatives.png"), full_page=True)
     page.click(".lang-switch__btn[data-lang='en']")
     page.wait_for_function("window.gridmap.lang === 'en'")
     assert page.locator(".pp-card").first.locator("header").inner_text() == "Alternative 1"
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(1500)  # the map repaints its labels in the new language (slow on a loaded machine)
     page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-    page.screenshot(path=str(out / "alternatives_en.png"))
+    page.screenshot(path=str(out / "alternatives_en.png"), full_page=True)
 
     page.click(".pp-card [data-apply]")
     page.wait_for_function("window.gridmap.proposalApplied === 1 && window.gridmap.revision === 1", timeout=60_000)

@@ -32,7 +32,7 @@ def worker_world(engine: Engine) -> dict:
     with Session(engine) as s:
         g = s.execute(text("""
             SELECT g.code, g.name, g.name_en, g.layout_id, ST_X(ST_PointOnSurface(g.boundary)) AS lon,
-                   ST_Y(ST_PointOnSurface(g.boundary)) AS lat, p.id AS worker
+                   ST_Y(ST_PointOnSurface(g.boundary)) AS lat, p.id AS worker, p.name AS person
             FROM grid g JOIN grid_layout l ON l.id = g.layout_id
             JOIN person p ON p.grid_code = g.code AND p.role = 'grid_worker' AND p.on_duty AND p.active
             WHERE l.status = 'published' AND l.effective_to IS NULL ORDER BY g.code DESC LIMIT 1""")).one()
@@ -57,8 +57,8 @@ def worker_world(engine: Engine) -> dict:
                            "VALUES (:c, 'test', NULL, 'dispatched')"), {"c": cid})
             ids.append(cid)
         s.commit()
-    return {"username": name, "lon": g.lon, "lat": g.lat, "far": ids[0], "near": ids[1], "grid": g.code,
-            "grid_name": {"zh": g.name, "en": g.name_en}}
+    return {"username": name, "person": g.person, "lon": g.lon, "lat": g.lat, "far": ids[0], "near": ids[1],
+            "grid": g.code, "grid_name": {"zh": g.name, "en": g.name_en}}
 
 
 def _login(page, base: str, world: dict) -> None:
@@ -66,26 +66,34 @@ def _login(page, base: str, world: dict) -> None:
     page.context.grant_permissions(["geolocation"], origin=base)
     page.context.set_geolocation({"latitude": world["lat"], "longitude": world["lon"]})
     page.goto(f"{base}/worker.html")
-    page.wait_for_selector("#login-form:visible")
-    page.fill("#username", world["username"])
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    _sign_in(page, world["username"], PASSWORD)
     page.wait_for_selector(f'[data-case-id="{world["far"]}"]')
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    """The shared sign-in dialog (web/js/signin.js), as on every page."""
+    page.wait_for_selector("#signin[open]")
+    page.fill("#signin-username", username)
+    page.fill("#signin-password", password)
+    page.click("#signin-submit")
 
 
 def test_worker_accepts_and_resolves_a_case_on_a_phone(live_server: str, new_page, output_dir, worker_world,
                                                        engine: Engine) -> None:
     page = new_page(locale="zh-CN", **PHONE)
     page.goto(f"{live_server}/worker.html")
-    page.wait_for_selector("#login-form:visible")
-    page.fill("#username", worker_world["username"])
-    page.fill("#password", "wrong password!")
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#login-error:visible")
-    assert "密码错误" in page.inner_text("#login-error")
+    _sign_in(page, worker_world["username"], "wrong password!")
+    page.wait_for_selector("#signin-error:visible")
+    assert "密码" in page.inner_text("#signin-error")
+    box = page.locator("#signin").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], "the dialog fits the phone"
     page.screenshot(path=str(output_dir / "worker_login_zh.png"))
 
     _login(page, live_server, worker_world)
+    who = page.locator("#chrome [data-testid=chrome-user]")
+    assert who.is_visible() and "网格员" in who.inner_text()  # the person's role in the bar, never a key
+    bar = page.locator(".bar").bounding_box()
+    assert bar and bar["height"] < 70, "the bar stays one line on a 390 px phone"
     page.wait_for_function("document.querySelector('#sort-hint').textContent.includes('距离')")
     page.wait_for_selector(f'[data-case-id="{worker_world["near"]}"] .case__dist')
     order = page.eval_on_selector_all("[data-case-id]", "els => els.map(e => Number(e.dataset.caseId))")
@@ -116,6 +124,9 @@ def test_worker_accepts_and_resolves_a_case_on_a_phone(live_server: str, new_pag
     page.wait_for_selector("#confirm:visible")
     assert "已提交处置结果" in page.inner_text("#confirm")
     page.wait_for_selector("#timeline .thumb img[src^='blob:']")  # the after photo, shown through the API
+    timeline = page.inner_text("#timeline")  # in words, as on the console: a person's name and role, never an id
+    assert "user:" not in timeline and "key:" not in timeline and "处置中 → 已处置" in timeline
+    assert f"{worker_world['person']} · 网格员" in timeline
     page.wait_for_selector("#minimap path.grid-outline")  # the grid's boundary around the case
     page.wait_for_timeout(2600)  # let the toast fade
     page.screenshot(path=str(output_dir / "worker_case_zh.png"), full_page=True)
@@ -237,8 +248,8 @@ def test_worker_screen_in_english(live_server: str, new_page, output_dir, worker
     page.wait_for_timeout(2600)
     page.screenshot(path=str(output_dir / "worker_case_en.png"), full_page=True)
     _patrol(page, live_server, worker_world, engine, output_dir, "en", "Shed built on the pavement")
-    page.click("#logout")
-    page.wait_for_selector("#login-form:visible")
+    page.click("#chrome-signout")
+    page.wait_for_selector("#signin[open]")
     assert page.errors == []
 
 
@@ -256,10 +267,7 @@ def test_the_reporter_is_callable_where_the_role_sees_the_number(live_server: st
     page = new_page(locale="zh-CN", **PHONE)
     page.set_default_timeout(45_000)
     page.goto(f"{live_server}/worker.html")
-    page.wait_for_selector("#login-form:visible")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
+    _sign_in(page, name, PASSWORD)
     page.wait_for_selector("#list:visible")
     page.evaluate(f"window.location.hash = '#/case/{worker_world['far']}'")
     page.wait_for_selector("#call:visible")

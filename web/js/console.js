@@ -6,6 +6,7 @@
 import { ApiError, apiGet, apiSend } from "./api.js";
 import { mountChrome } from "./chrome.js";
 import { TIME_ZONE, detectLang, featureName, formatNumber, getLang, onLangChange, setLang, t } from "./i18n.js";
+import { actorText, eventText, statusLabel } from "./timeline.js";
 import { describeError, h, setBusy, tOr, toast } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -49,7 +50,6 @@ let chrome;
 // ---- formatting -----------------------------------------------------------------------------------------
 
 const named = (zh, en) => featureName({ name: zh, name_en: en });
-const statusLabel = (s) => tOr(`status.${s}`, s);
 
 function fmtTime(iso) {
   if (!iso) return "–";
@@ -246,15 +246,15 @@ function renderActions() {
   const c = state.current;
   const buttons = [];
   for (const [to, step] of Object.entries(STEPS)) {
-    if (!c.next.includes(to) || c.actions?.[to] === "reopen") continue; // reopening is the follow-up's (below)
+    if (!c.next.includes(to)) continue;
     buttons.push(h("button", { type: "button", class: `btn ${step.primary ? "btn--primary" : ""} ${step.danger ? "btn--danger" : ""}`,
       "data-action": step.key, text: t(`cc.act.${step.key}`), onclick: () => openAction(step.key, to) }));
   }
-  if (c.actions?.dispatched === "dispatch" && state.departments.length) {
+  if (c.next.includes("dispatched") && state.departments.length) {
     buttons.push(h("button", { type: "button", class: "btn", "data-action": "department", text: t("cc.act.department"),
       onclick: () => openAction("department", "dispatched") }));
   }
-  if (!["closed", "rejected", "reported"].includes(c.status) && c.next.length) {
+  if (c.actions.includes("transfer") || (!["closed", "rejected", "reported"].includes(c.status) && c.next.length)) {
     buttons.push(h("button", { type: "button", class: "btn", "data-action": "reassign", text: t("cc.act.reassign"),
       onclick: () => openAction("reassign") }));
   }
@@ -266,10 +266,9 @@ function renderActions() {
   if (c.status === "closed" && !c.followed_up_at) {
     buttons.push(h("button", { type: "button", class: "btn btn--primary", "data-action": "followup",
       text: t("cc.act.followup"), onclick: () => openAction("followup") }));
-    const reopenTo = Object.keys(c.actions || {}).find((to) => c.actions[to] === "reopen");
-    if (reopenTo) {
+    if (c.actions.includes("reopen")) {
       buttons.push(h("button", { type: "button", class: "btn btn--danger", "data-action": "reopen",
-        text: t("cc.act.reopen"), onclick: () => openAction("reopen", reopenTo) }));
+        text: t("cc.act.reopen"), onclick: () => openAction("reopen") }));
     }
   }
   if (!buttons.length) buttons.push(h("span", { class: "cc-muted", text: t("cc.noActions") }));
@@ -395,23 +394,6 @@ function renderDups() {
   if (state.current) renderActions();
 }
 
-function actorText(e) {
-  if (e.actor_name) return `${e.actor_name} · ${tOr(`role.${e.actor_role}`, e.actor_role || "")}`;
-  return t("cc.ev.system"); // a system (an API key, a bulk import): never a key's name on the screen
-}
-
-function eventText(e) {
-  if (e.kind === "transition" && e.data?.action === "reopen") return t("cc.ev.reopen");
-  if (e.kind === "transition") {
-    return e.from_status ? t("cc.ev.transition", { from: statusLabel(e.from_status), to: statusLabel(e.to_status) })
-      : t("cc.ev.created", { to: statusLabel(e.to_status) });
-  }
-  const params = { rating: e.data?.rating ?? "", to: statusLabel(e.to_status),
-    satisfaction: e.data?.satisfaction ? t(`cc.sat.${e.data.satisfaction}`) : "",
-    channel: e.data?.channel ? tOr(`cc.channel.${e.data.channel}`, e.data.channel) : "" };
-  return tOr(`cc.ev.${e.kind}`, e.kind).replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
-}
-
 function renderTimeline() {
   const events = [...(state.current.events || [])].reverse();
   $("cc-timeline").replaceChildren(...events.map((e) => h("li", { "data-kind": e.kind },
@@ -432,6 +414,61 @@ async function staffOf(grid) {
   return out.items.filter((p) => p.role === "grid_leader" || p.role === "grid_worker");
 }
 
+/** The person select's options for a grid: its own staff (the case's person preselected); in another grid the
+ * first choice is "its worker on duty", whom the server picks when no one is named. */
+async function staffOptions(grid, c) {
+  const staff = await staffOf(grid).catch(() => []);
+  const opts = staff.map((p) => ({ value: p.id, selected: c.assignee?.id === p.id,
+    label: `${p.name} · ${tOr(`op.staffRole.${p.role}`, p.role)}${p.on_duty ? "" : ` · ${t("cc.offDuty")}`}` }));
+  return grid === c.grid_code ? opts : [{ value: "", label: t("cc.grid.dutyWorker"), selected: true }, ...opts];
+}
+
+/** The reassign dialog's grid picker (改派到其他网格): a search by name or code over GET /cases/{id}/grids (nearest
+ * grids first) and a list whose first entry is the case's own grid. Choosing another grid makes the reason
+ * required and loads that grid's staff. */
+function gridPicker(c) {
+  const list = h("select", { id: "a-grid", size: 6, "aria-label": t("cc.f.grid") });
+  const own = { code: c.grid_code, label: `${named(c.grid_name, c.grid_name_en) || c.grid_code} · ${c.grid_code} · ${t("cc.grid.current")}` };
+  const fill = (items) => {
+    list.replaceChildren(h("option", { value: own.code, text: own.label }), ...items.map((g) => h("option", {
+      value: g.code, title: g.code, text: [named(g.name, g.name_en),
+        named(g.name, g.name_en).includes(named(g.community_name, g.community_name_en)) ? null
+          : named(g.community_name, g.community_name_en), g.code,
+        g.distance_m === null ? null : t("cc.grid.away", { m: formatNumber(Math.round(g.distance_m)) }),
+        g.worker ? t("cc.grid.worker", { name: g.worker }) : t("cc.grid.noWorker")].filter(Boolean).join(" · ") })));
+    if (!items.length) list.append(h("option", { disabled: true, value: "-", text: t("cc.grid.none") }));
+    list.value = state.pickedGrid && [...list.options].some((o) => o.value === state.pickedGrid) ? state.pickedGrid : own.code;
+  };
+  let timer = 0;
+  let ctl = null;
+  const search = async (q) => {
+    ctl?.abort();
+    ctl = new AbortController();
+    try {
+      const out = await apiGet(`cases/${c.id}/grids`, { params: q ? { q } : {}, signal: ctl.signal });
+      fill(out.items);
+      window.gridmap.gridLoads = (window.gridmap.gridLoads || 0) + 1;
+    } catch (err) { if (err?.name !== "AbortError") problem(err); }
+  };
+  const input = h("input", { type: "search", id: "a-grid-q", maxlength: 50, autocomplete: "off",
+    placeholder: t("cc.grid.searchHint"), oninput: (ev) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => search(ev.target.value.trim()), 250);
+    } });
+  list.addEventListener("change", async () => {
+    state.pickedGrid = list.value;
+    const other = list.value !== c.grid_code;
+    pending.needsNote = other;
+    $("a-note-label").textContent = t(other ? "cc.reasonRequired" : "cc.note");
+    $("a-person").replaceChildren(...(await staffOptions(list.value, c)).map((o) => h("option", { value: o.value,
+      text: o.label, selected: o.selected ? true : null })));
+  });
+  state.pickedGrid = null;
+  fill([]);
+  search("");
+  return [label("cc.f.moveTo", input), list];
+}
+
 function select(id, options, { required = false, empty = null } = {}) {
   return h("select", { id, required: required || null },
     empty ? h("option", { value: "", text: empty }) : null,
@@ -447,11 +484,9 @@ async function openAction(key, to = null) {
   const fields = [];
   let needsNote = Boolean(STEPS[to]?.reason);
   if (key === "dispatch" || key === "reassign") {
-    const staff = await staffOf(c.grid_code).catch(() => []);
-    const opts = staff.map((p) => ({ value: p.id, selected: c.assignee?.id === p.id,
-      label: `${p.name} · ${tOr(`op.staffRole.${p.role}`, p.role)}${p.on_duty ? "" : ` · ${t("cc.offDuty")}`}` }));
-    fields.push(label("cc.f.assignee", select("a-person", opts, { required: key === "reassign",
-      empty: key === "dispatch" ? t("cc.keepAssignee") : null })));
+    if (key === "reassign" && c.actions.includes("transfer")) fields.push(...gridPicker(c));
+    fields.push(label("cc.f.assignee", select("a-person", await staffOptions(c.grid_code, c), {
+      required: key === "reassign", empty: key === "dispatch" ? t("cc.keepAssignee") : null })));
   }
   if (key === "department") {
     fields.push(label("cc.f.department", select("a-dept", state.departments.map((d) => ({ value: d.code,
@@ -483,10 +518,11 @@ async function openAction(key, to = null) {
       label: t(`cc.channel.${v}`) })))));
     needsNote = reopen;
   }
-  fields.push(label(needsNote ? "cc.reasonRequired" : "cc.note",
+  fields.push(h("label", {}, h("span", { id: "a-note-label", text: t(needsNote ? "cc.reasonRequired" : "cc.note") }),
     h("textarea", { id: "a-note", rows: 3, maxlength: 4000, required: needsNote || null })));
   $("act-title").textContent = t(`cc.act.${key}`);
-  $("act-lead").textContent = t(`cc.lead.${key}`, { id: c.id });
+  $("act-lead").textContent = t(key === "reassign" && c.actions.includes("transfer") ? "cc.lead.reassignGrid"
+    : `cc.lead.${key}`, { id: c.id });
   $("act-submit").textContent = t(`cc.act.${key}`);
   $("act-fields").replaceChildren(...fields);
   $("act-error").hidden = true;
@@ -502,7 +538,7 @@ async function openAction(key, to = null) {
 
 async function submitAction(ev) {
   ev.preventDefault();
-  const { key, to, needsNote } = pending;
+  const { key, to, needsNote } = pending; // needsNote: also set by the grid picker
   const id = state.current.id;
   const note = $("a-note").value.trim() || null;
   const fail = (msg) => { $("act-error").textContent = msg; $("act-error").hidden = false; };
@@ -511,7 +547,15 @@ async function submitAction(ev) {
   let json = { to, note };
   if (key === "dispatch" && $("a-person").value) json.assignee_id = Number($("a-person").value);
   if (key === "department") json.department_code = $("a-dept").value;
-  if (key === "reassign") { path = `cases/${id}/assignee`; json = { person_id: Number($("a-person").value), note }; }
+  let done = `cc.done.${key}`;
+  if (key === "reassign" && $("a-grid") && $("a-grid").value !== state.current.grid_code) {
+    path = `cases/${id}/grid`; // another grid: the reason was required above
+    json = { grid_code: $("a-grid").value, reason: note, ...($("a-person").value ? { assignee_id: Number($("a-person").value) } : {}) };
+    done = "cc.done.transfer";
+  } else if (key === "reassign") {
+    if (!$("a-person").value) { fail(t("cc.pickPerson")); return; }
+    path = `cases/${id}/assignee`; json = { person_id: Number($("a-person").value), note };
+  }
   if (key === "merge") { path = `cases/${id}/merge`; json = { into: Number($("a-into").value), note }; }
   if (key === "followup" || key === "reopen") {
     path = `cases/${id}/followup`;
@@ -529,7 +573,7 @@ async function submitAction(ev) {
   try {
     await apiSend(path, { json });
     $("act-dialog").close();
-    toast(t(`cc.done.${key}`, { id }));
+    toast(t(done, { id }));
     await Promise.all([openCase(key === "merge" ? json.into : id), loadList({ keepActive: true })]);
   } catch (err) {
     if (err instanceof ApiError && err.isUnauthorized) { $("act-dialog").close(); chrome.unauthorized(); return; }
@@ -580,6 +624,7 @@ function wire() {
   $("cc-bulk-dispatch").addEventListener("click", bulkDispatch);
   $("cc-bulk-clear").addEventListener("click", () => { state.selected.clear(); renderList(); });
   $("act-form").addEventListener("submit", submitAction);
+  $("act-form").addEventListener("input", () => { $("act-error").hidden = true; }); // a refusal is answered
   $("act-cancel").addEventListener("click", () => $("act-dialog").close());
   document.addEventListener("keydown", (ev) => {
     if (document.querySelector("dialog[open]")) return;

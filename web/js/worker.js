@@ -1,11 +1,14 @@
 // The grid worker's phone screen: log in, my open cases nearest first, a case on a small map with navigation
 // (Amap, Baidu, geo:) and a call button, accept / update / resolve with a note and photos from the camera
 // (uploaded to /api/v1/media with progress; required as the after photo when the category asks for one), and
-// patrol reports (巡查上报: GPS, photo, category, description). Talks to /api/v1 through api.js; the login
-// token (short-lived, from POST /api/v1/auth/token) is kept like an API key, in sessionStorage.
+// patrol reports (巡查上报: GPS, photo, category, description). Talks to /api/v1 through api.js; people sign in
+// through the shared dialog (web/js/chrome.js, signin.js), shown in the phone's own bar; the timeline is the
+// console's (web/js/timeline.js).
 
-import { ApiError, apiGet, apiSend, getKey, setKey, signIn, signOut } from "./api.js";
-import { TIME_ZONE, detectLang, getLang, isZh, setLang, t, translateDom } from "./i18n.js";
+import { ApiError, apiGet, apiSend, getKey } from "./api.js";
+import { mountChrome } from "./chrome.js";
+import { TIME_ZONE, detectLang, getLang, isZh, onLangChange, setLang, t } from "./i18n.js";
+import { actorText, eventText } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, scope: "mine", position: null, cases: [], current: null, map: null, categories: null,
@@ -207,26 +210,28 @@ function errorText(err) {
 
 // ---- views -------------------------------------------------------------------------------------------
 
-const TITLES = { detail: "worker.caseTitle", login: "worker.loginTitle", list: "worker.title", patrol: "worker.patrol.title" };
+const TITLES = { detail: "worker.caseTitle", list: "worker.title", patrol: "worker.patrol.title" };
+let chrome;
 
+/** One view at a time; `null` (nobody signed in yet: the shared sign-in dialog is up) shows none. */
 function show(view) {
-  for (const id of ["login", "list", "detail", "patrol"]) $(id).hidden = id !== view;
+  for (const id of ["list", "detail", "patrol"]) $(id).hidden = id !== view;
   $("back").hidden = !["detail", "patrol"].includes(view);
-  $("logout").hidden = view === "login";
-  $("title").textContent = t(TITLES[view]);
+  $("title").textContent = t(TITLES[view] || "worker.title");
   document.title = `gridmap · ${$("title").textContent}`;
 }
 
-async function start() {
-  if (!getKey()) { show("login"); return; }
-  try {
-    state.me = await apiGet("auth/me");
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) { setKey(""); show("login"); return; }
-    throw err;
-  }
-  if (!state.me.person_id) state.scope = "grid";
+/** Someone signed in (the shared chrome calls this, again after another person signs in). */
+async function ready(me) {
+  state.me = me;
+  state.scope = me.person_id ? state.scope : "grid";
   await route();
+  if (navigator.permissions) {
+    try {
+      const p = await navigator.permissions.query({ name: "geolocation" });
+      if (p.state === "granted") locate();
+    } catch { /* no permissions API */ }
+  }
 }
 
 async function route() {
@@ -354,13 +359,13 @@ function renderActions(c) {
   $("act-form").hidden = box.children.length === 0;
 }
 
+/** The case's history in words (the console's rendering, web/js/timeline.js): what, when, who (name · role). */
 function renderTimeline(events) {
   const ol = $("timeline");
   ol.replaceChildren();
   for (const e of [...events].reverse()) {
     const li = el("li");
-    const what = e.kind === "transition" ? t(`worker.status.${e.to_status}`) : t(`worker.kind.${e.kind}`);
-    li.append(el("time", "", `${fmtTime(e.at)} · ${e.actor}`), el("strong", "", what));
+    li.append(el("time", "", `${fmtTime(e.at)} · ${actorText(e)}`), el("strong", "", eventText(e)));
     if (e.note) li.append(el("div", "", e.note));
     if ((e.attachments || []).length) {
       const d = el("div", "thumbs");
@@ -541,32 +546,9 @@ const patrolPhotos = photoPicker("patrol-photo", "patrol-progress", "patrol-thum
 
 async function init() {
   await setLang(detectLang());
-  $("lang").addEventListener("click", async () => {
-    await setLang(getLang() === "zh-CN" ? "en" : "zh-CN");
-    translateDom();
-    if (!$("login").hidden) show("login"); else route();
-  });
-  $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const err = $("login-error");
-    err.hidden = true;
-    try {
-      // The shared sign-in (web/js/api.js): a shift-long session that survives a reload.
-      await signIn($("username").value.trim().toLowerCase(), $("password").value);
-      $("password").value = "";
-      await start();
-      locate();
-    } catch (e) {
-      err.textContent = errorText(e);
-      err.hidden = false;
-    }
-  });
-  $("logout").addEventListener("click", async () => {
-    await signOut();
-    state.me = null;
-    window.location.hash = "";
-    show("login");
-  });
+  show(null);
+  $("lang").addEventListener("click", () => setLang(getLang() === "zh-CN" ? "en" : "zh-CN"));
+  onLangChange(() => { if (state.me) route().catch(fail); else show(null); });
   $("back").addEventListener("click", () => { window.location.hash = ""; });
   $("patrol-open").addEventListener("click", () => { $("patrol-done").hidden = true; window.location.hash = "#/patrol"; });
   $("patrol-relocate").addEventListener("click", locatePatrol);
@@ -577,17 +559,12 @@ async function init() {
     chip.addEventListener("click", () => { state.scope = chip.dataset.scope; loadList(); });
   }
   window.addEventListener("hashchange", () => { if (state.me) route().catch(fail); });
-  await start();
-  if (state.me && navigator.permissions) {
-    try {
-      const p = await navigator.permissions.query({ name: "geolocation" });
-      if (p.state === "granted") locate();
-    } catch { /* no permissions API */ }
-  }
+  chrome = mountChrome({ onReady: ready });
+  await chrome.start();
 }
 
 function fail(err) {
-  if (err instanceof ApiError && err.status === 401) { setKey(""); show("login"); return; }
+  if (err instanceof ApiError && err.status === 401) { state.me = null; show(null); chrome?.unauthorized(); return; }
   toast(errorText(err));
 }
 

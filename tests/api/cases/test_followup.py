@@ -23,7 +23,7 @@ def test_follow_up_is_recorded_once_per_closing(client: httpx.Client, auth, make
     assert (c["satisfaction"], c["followup_resolved"], c["followup_channel"], c["reopen_count"]) == (
         "satisfied", True, "phone", 0)
     assert c["followed_up_at"] is not None and c["status"] == "closed"
-    assert c["actions"] == {"dispatched": "reopen"} and c["next"] == ["dispatched"]
+    assert c["actions"] == ["reopen"] and c["next"] == []  # reopening is a step of its own (the follow-up's)
     ev = db.execute(text("SELECT kind, data FROM case_event WHERE case_id = :c ORDER BY id DESC LIMIT 1"),
                     {"c": case_id}).one()
     assert ev.kind == "followup" and ev.data["channel"] == "phone" and ev.data["satisfaction"] == "satisfied"
@@ -46,7 +46,7 @@ def test_follow_up_refusals(client: httpx.Client, auth, make_case, grid_a, login
     # nothing was written by the refusals
     assert client.get(f"/api/v1/cases/{closed}", headers=h).json()["satisfaction"] is None
     # a worker sees no reopen button on its closed case
-    assert client.get(f"/api/v1/cases/{closed}", headers=worker).json()["next"] == []
+    assert client.get(f"/api/v1/cases/{closed}", headers=worker).json()["actions"] == []
 
 
 def test_dissatisfied_follow_up_reopens_with_a_working_calendar_deadline(

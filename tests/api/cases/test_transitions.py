@@ -10,19 +10,22 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.cases.workflow import STATUSES, TRANSITIONS
+from api.cases.workflow import OPEN_STATUSES, STATUSES, TRANSITIONS
 from tests.api.conftest import problem
 
 pytestmark = pytest.mark.usefixtures("quiet_app")
 
 PAIRS = list(itertools.product(STATUSES, STATUSES))
 LEGAL = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and TRANSITIONS[(f, t)].via is None]
-VIA_WHISTLE = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and TRANSITIONS[(f, t)].via is not None]
+VIA_WHISTLE = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and "whistles" in (TRANSITIONS[(f, t)].via or "")]
+VIA_GRID = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and "grid" in (TRANSITIONS[(f, t)].via or "")]
+VIA_FOLLOWUP = [(f, t) for f, t in PAIRS if (f, t) in TRANSITIONS and "followup" in (TRANSITIONS[(f, t)].via or "")]
 ILLEGAL = [(f, t) for f, t in PAIRS if (f, t) not in TRANSITIONS]
 
 
 def test_the_table_covers_the_lifecycle() -> None:
-    assert len(LEGAL) + len(VIA_WHISTLE) + len(ILLEGAL) == 100
+    assert len(LEGAL) + len(VIA_WHISTLE) + len(VIA_GRID) + len(VIA_FOLLOWUP) + len(ILLEGAL) == 100
+    assert all(f == t for f, t in VIA_GRID) and {f for f, _ in VIA_GRID} == set(OPEN_STATUSES)  # transfers
     happy = ["reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed"]
     assert all((a, b) in TRANSITIONS for a, b in itertools.pairwise(happy))
     assert not [t for (f, t) in TRANSITIONS if f == "rejected"]  # terminal
@@ -60,7 +63,7 @@ def test_every_illegal_transition_is_a_409(frm: str, to: str, client: httpx.Clie
         == before
 
 
-@pytest.mark.parametrize(("frm", "to"), VIA_WHISTLE, ids=[f"{f}->{t}" for f, t in VIA_WHISTLE])
+@pytest.mark.parametrize(("frm", "to"), VIA_WHISTLE + VIA_FOLLOWUP, ids=[f"{f}->{t}" for f, t in VIA_WHISTLE + VIA_FOLLOWUP])
 def test_escalation_goes_through_a_whistle(frm: str, to: str, client: httpx.Client, auth, make_case, grid_a) -> None:
     case_id = make_case(grid_a, frm)
     resp = client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=auth("dispatcher"))
@@ -116,7 +119,7 @@ def test_full_loop_with_history(client: httpx.Client, auth, make_case, grid_a) -
                "verified", "closed"):
         assert client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=h).status_code == 200
     detail = client.get(f"/api/v1/cases/{case_id}", headers=h).json()
-    assert detail["status"] == "closed" and detail["actions"] == {"dispatched": "reopen"}  # only after a follow-up
+    assert detail["status"] == "closed" and detail["next"] == [] and detail["actions"] == ["reopen"]  # a follow-up's
     path = [(e["from_status"], e["to_status"]) for e in detail["events"]]
     assert path[0] == (None, "reported") and path[-1] == ("verified", "closed") and len(path) == 10
     assert client.post(f"/api/v1/cases/{case_id}/rating", json={"rating": 5}, headers=h).json()["rating"] == 5
