@@ -63,7 +63,10 @@ def test_every_illegal_transition_is_a_409(frm: str, to: str, client: httpx.Clie
         == before
 
 
-@pytest.mark.parametrize(("frm", "to"), VIA_WHISTLE + VIA_FOLLOWUP, ids=[f"{f}->{t}" for f, t in VIA_WHISTLE + VIA_FOLLOWUP])
+VIA_OTHER = VIA_WHISTLE + VIA_FOLLOWUP
+
+
+@pytest.mark.parametrize(("frm", "to"), VIA_OTHER, ids=[f"{f}->{t}" for f, t in VIA_OTHER])
 def test_escalation_goes_through_a_whistle(frm: str, to: str, client: httpx.Client, auth, make_case, grid_a) -> None:
     case_id = make_case(grid_a, frm)
     resp = client.post(f"/api/v1/cases/{case_id}/transitions", json={"to": to}, headers=auth("dispatcher"))
