@@ -47,6 +47,8 @@ test:
 
 bench:
 	@scripts/setup.sh --bench
+	@# tipg, the baseline of bench/tipg.py, in its own .venv-tipg (its pins are not ours); without it that bench skips
+	@bench/tipg_env.sh || echo "tipg could not be installed: bench/tipg.py will skip (see above)"
 	@$(if $(LOCAL_DB),scripts/pg.sh start,true)
 	$(VENV)/bin/python -m bench.run
 

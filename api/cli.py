@@ -21,6 +21,7 @@ from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
 from api.coverage.cli import coverage as coverage_cmd
 from api.users.cli import users_app
+from api.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="gridmap: grid-based community governance (网格化基层治理).", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")  # issue 6
+app.add_typer(webhooks_app, name="webhooks")  # issue 19
 
 console = Console()
 err = Console(stderr=True)

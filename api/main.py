@@ -54,6 +54,9 @@ from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
 from api.wall.listen import Listener
 from api.wall.router import router as wall_router
+from api.webhooks.events import CHANNEL as WEBHOOK_CHANNEL
+from api.webhooks.router import router as webhooks_router
+from api.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("gridmap")
 
@@ -73,12 +76,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         due = app.state.due = DueWork(app.state.sessionmaker, interval=settings.due_interval_s,
                                    heat_hourly_days=settings.heat_hourly_days)
         due.start()
+        # Webhooks (issue 19): this process's delivery worker, sharing the queue with every other process's.
+        webhooks = app.state.webhooks = DeliveryWorker(app.state.sessionmaker, settings) \
+            if settings.webhook_worker else None
+        if webhooks is not None:
+            webhooks.start()
         auth_listener = None
         if settings.listen:
             cache.start_listener(engine)
             # Revocations and scope changes from any process (api/auth/service.py AUTH_CHANNEL) empty this
-            # process's credential caches and end the revoked principal's open streams at once.
-            auth_listener = Listener(engine, {AUTH_CHANNEL: on_auth_notice}, name="gridmap-auth")
+            # process's credential caches and end the revoked principal's open streams at once; the same LISTEN
+            # connection wakes the webhook worker when a transaction wrote deliveries.
+            callbacks = {AUTH_CHANNEL: on_auth_notice}
+            if webhooks is not None:
+                callbacks[WEBHOOK_CHANNEL] = webhooks.wake
+            auth_listener = Listener(engine, callbacks, name="gridmap-auth")
             auth_listener.start()
         # Everything loaded so far (FastAPI, pydantic, numpy, shapely, the routes) lives as long as the process.
         # Left in the collector's generations, it made each full collection take ~200 ms (measured, 220k
@@ -95,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             due.stop()
             if auth_listener is not None:
                 auth_listener.stop()
+            if webhooks is not None:
+                webhooks.stop()
             cache.stop_listener()
             notifier.stop()
             engine.dispose()
@@ -147,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(calendar_router)  # issue 19: the working calendar
     v1.include_router(proposals_router)  # issue 20
     v1.include_router(evaluation_router)  # issue 19: follow-up and evaluation (考核评价)
+    v1.include_router(webhooks_router)  # issue 19: pushing events out
     app.include_router(v1)
     app.include_router(open311_router)
     app.include_router(docs_router)

@@ -4,21 +4,18 @@ The index answers most points with a few array lookups and tests only the rest e
 depend on how grid sizes vary (a 0.01 km² hutong grid beside a 1,000 km² township) or on where points fall
 (deep inside, near edges, in the sea):
 
-1. **Adaptive cells** (a quadtree with 4 × 4 children a cell). A coarse lattice covers the grids' extent.
-   A cell that some grid boundary passes through (found conservatively, in numpy, from the boundaries cut
-   into pieces of half a cell, widened by a hair) is split into 16 children, and so on, until the cell is
-   small *for the grids whose boundaries pass through it* (about 1/16 of their size across); so every grid
-   is resolved at its own scale and a dense town and a rural county cost alike. A cell no boundary passes
-   through lies wholly inside the same set of grids: one grid → answered by lookup; none → outside; several
-   (overlapping grids) → exact test. Which grids hold a child is learnt from its parent's few candidate grids
-   (a grid that holds the parent holds the child; a grid whose boundary crosses the parent but not the child
-   holds it iff it covers the child's centre), never from a search over all grids.
+1. **Adaptive cells** (geo/lattice.py): a coarse lattice whose cells crossed by a boundary are split 4 × 4,
+   and again, until a cell is small for the grids crossing it (about 1/16 of their size across), so every grid
+   is resolved at its own scale and a dense town and a rural county cost alike. A cell no boundary crosses lies
+   in one grid (answered by lookup), in none (outside) or in several (overlaps: exact test). The levels down to
+   the deepest whose whole lattice fits :data:`FLAT_CELLS` are flattened into one array: one lookup answers
+   most points, and only points in cells split further walk down the blocks.
 2. Points in cells crossed by a boundary are tested exactly against that cell's candidate grids with
    prepared shapely polygons (``intersects``: interior or boundary, i.e. ``ST_Covers``).
 3. Points covered by no grid go to the nearest grid if it is within a tolerance (default 50 m, measured on
-   the WGS84 ellipsoid), else they are unrouted: never an error, never dropped. Every outside coarse cell
-   knows how far (at least) it is from every grid (a distance transform over the lattice), so a point in the
-   sea or abroad is answered "unrouted" by lookup, without a nearest-grid search.
+   the WGS84 ellipsoid), else they are unrouted: never an error, never dropped. Only cells within reach of the
+   coverage boundary carry a list of the boundary segments that can be nearest (geo/nearest.py), so a point in
+   the sea or abroad is answered "unrouted" by lookup, and one near the coverage measured against a few segments.
 
 A point covered by several grids (on a shared edge or vertex, or inside an overlap) goes to the grid
 with the **smallest code**, a rule anyone can check by hand; the others are returned as candidates.
@@ -32,19 +29,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from pyproj import Geod
 from scipy import ndimage
 
-from geo.segments import cut_segments, isin_sorted, pairs_unique, ring_segments
+from geo.lattice import OUTSIDE, AdaptiveCells, B
+from geo.nearest import NearLattice, near_cell, oriented_segments, reach_degrees
+from geo.segments import cut_segments
 
 INSIDE, EDGE, NEAREST, UNROUTED = 0, 1, 2, 3
+#: Cells of the flat lattice at most (int32 each: 16 MB); see RoutingIndex._flatten.
+FLAT_CELLS = 4_000_000
 METHODS = ("inside", "edge", "nearest", "unrouted")
-_GEOD = Geod(ellps="WGS84")
-#: Cell values: >= 0 a grid; _OUTSIDE no grid; v <= -2 codes c = -2 - v: c even → exact-test slot c >> 1,
-#: c odd → child block c >> 1 at the next level.
-_OUTSIDE = -1
-_B = 4  # children per axis: a power of two, so a child's cell is its parent's exactly (x * 4 is exact)
-_EPS = 1e-6  # boundaries mark cells within this share of a cell: floating-point slack in finding a cell
 
 
 @dataclass(slots=True)
@@ -53,7 +47,7 @@ class Routed:
 
     ``grid``: index into the index's codes, or -1 when unrouted; ``method``: 0 inside, 1 edge,
     2 nearest, 3 unrouted (names in :data:`METHODS`); ``distance_m``: 0 when covered, metres to the
-    nearest grid otherwise (NaN when there is none within reach); ``candidates``: for edge points,
+    nearest grid when it is within the tolerance (NaN when none is); ``candidates``: for edge points,
     the other grids that also cover them.
     """
 
@@ -63,14 +57,7 @@ class Routed:
     candidates: dict[int, list[int]] = field(default_factory=dict)
 
 
-def _reach(y: NDArray[np.float64], tolerance_m: float) -> NDArray[np.float64]:
-    """Degrees never shorter than ``tolerance_m`` near latitude ``y`` (a degree of longitude is at least
-    111,319 m × cos(lat); the 1.5 covers the nearest grid lying a little nearer the pole)."""
-    lat = np.clip(np.abs(y), 0, 89)
-    return tolerance_m / (111_320.0 * np.cos(np.radians(lat))) * 1.5
-
-
-class RoutingIndex:
+class RoutingIndex(AdaptiveCells):
     """An in-memory index over one layout's grid polygons (WGS84 lon/lat).
 
     Parameters
@@ -85,6 +72,9 @@ class RoutingIndex:
         Levels of splitting below the coarse lattice at most (each divides a cell by 4 across).
     coarse_cells : int
         Cells of the coarse lattice per grid (bounded to 64 .. 4,000,000 in all).
+    tolerance_m : float
+        The largest nearest-grid tolerance answered from lists per cell (geo/nearest.py); a larger one at
+        :meth:`route` searches the tree instead.
 
     Examples
     --------
@@ -120,6 +110,7 @@ class RoutingIndex:
         resolution: float = 16.0,
         max_levels: int = 10,
         coarse_cells: int = 64,
+        tolerance_m: float = 50.0,
     ) -> None:
         codes = np.asarray(codes, dtype=object)
         polygons = np.asarray(polygons, dtype=object)
@@ -133,6 +124,7 @@ class RoutingIndex:
         self.tree = shapely.STRtree(self.polygons)
         n = len(self.polygons)
         self.bounds = tuple(shapely.total_bounds(self.polygons)) if n else (0.0, 0.0, 1.0, 1.0)
+        self.tolerance_m = float(tolerance_m)
         self._build(resolution, max_levels, coarse_cells)
 
     # ----------------------------------------------------------------------------------- build
@@ -144,14 +136,19 @@ class RoutingIndex:
         target = min(4_000_000, max(64, n * coarse_cells))
         # A power-of-two cell size, so that every level's cell size and its inverse are exact.
         cell = 2.0 ** math.ceil(math.log2(math.sqrt(width * height / target)))
-        self.x0, self.y0, self.cell = minx - cell, miny - cell, cell
-        self.nx = int(np.ceil(width / cell)) + 3
-        self.ny = int(np.ceil(height / cell)) + 3
-        self.inv = [1.0 / cell * _B**k for k in range(max_levels + 1)]
+        # A margin wider than the nearest-grid lists reach (geo/nearest.py), so that every point off the lattice
+        # is proven farther than the tolerance from every grid.
+        reach = reach_degrees(max(abs(miny), abs(maxy)) + 1.0, self.tolerance_m) if self.tolerance_m > 0 else 0.0
+        margin = max(1, math.ceil((reach + near_cell(reach)) / cell) + 1)
+        self.x0, self.y0, self.cell = minx - margin * cell, miny - margin * cell, cell
+        self.nx = int(np.ceil(width / cell)) + 2 * margin + 1
+        self.ny = int(np.ceil(height / cell)) + 2 * margin + 1
+        self.inv = [1.0 / cell * B**k for k in range(max_levels + 1)]
         # Per grid, the cell size below which its boundary cells are no longer split.
         fine = np.sqrt(np.maximum(shapely.area(self.polygons), 0.0)) / resolution if n else np.zeros(0)
         self._fine = np.maximum(fine, 1e-12)
-        seg = ring_segments(self.polygons)
+        seg = oriented_segments(self.polygons)
+        rings = seg
         lut, marks_c, marks_p = self._coarse(seg)
         seg = self._seg
         # Exact-test slots (CSR over grid candidates), filled level by level.
@@ -194,264 +191,91 @@ class RoutingIndex:
         self._cand_start = np.array(slot_start, dtype=np.int64) if len(slot_start) > 1 else np.zeros(1, np.int64)
         del self._cand_parts
         self.lut = self.blocks[0]
-        # Clearance of outside cells, divided by the reach of 1 m at the pole-most latitude of the cell's row: a
-        # point is proven farther than tolerance_m from every grid when its cell's figure exceeds tolerance_m.
-        lo = self.y0 + np.arange(self.ny) * self.cell
-        per_m = _reach(np.maximum(np.abs(lo), np.abs(lo + self.cell)), 1.0)
-        clear = self._outside_clearance(self.lut.reshape(self.ny, self.nx) == _OUTSIDE, self.cell)
-        # One more cell, off the lattice: "outside", 0 (then the distance to the bounds decides).
-        self._far = np.r_[clear / np.repeat(per_m, self.nx), 0.0]
-        fine = self._fine_outside() if self.levels else None
-        self._fine_far = None
-        if fine is not None:
-            clear = self._outside_clearance(fine, self.cell / _B, exact_band=False)
-            self._fine_far = clear / np.repeat(per_m, self.nx * _B * _B)
-        self._lut_ext = np.r_[self.lut, np.int32(_OUTSIDE)].astype(np.int64)
+        self._flatten()
+        near_out, keep = self._near_outside(reach)
+        self.near = NearLattice(self.polygons, self.tolerance_m, origin=(self.x0, self.y0), segments=rings,
+                                where=keep)
+        # Per flat cell, what an uncovered point there needs: 0 nothing (unrouted), 1 the lists, 2 a tree search.
+        crossed = self._flat_ext != OUTSIDE
+        self._near_flag = np.where(near_out, self._near_cells().astype(np.int8), np.where(crossed, 2, 0)).astype(
+            np.int8)
         self.cells = int(sum(b.size for b in self.blocks))
         self.nbytes = int(sum(b.nbytes for b in self.blocks) + self._cand.nbytes + self._cand_start.nbytes
-                          + self._far.nbytes + (0 if fine is None else self._fine_far.nbytes))
+                          + self.near.nbytes + self._near_flag.nbytes + self._flat_ext.nbytes)
 
-    def _corners(self, seg: tuple[NDArray, ...], level: int) -> list[tuple[NDArray, NDArray]]:
-        """The (up to four) cells of ``level`` each piece (shorter than half a cell) touches, widened by a hair."""
-        ax, ay, bx, by, _ = seg
-        inv = self.inv[level]
-        eps = _EPS / inv
-        lo_x = np.floor((np.minimum(ax, bx) - eps - self.x0) * inv).astype(np.int64)
-        lo_y = np.floor((np.minimum(ay, by) - eps - self.y0) * inv).astype(np.int64)
-        hi_x = np.floor((np.maximum(ax, bx) + eps - self.x0) * inv).astype(np.int64)
-        hi_y = np.floor((np.maximum(ay, by) + eps - self.y0) * inv).astype(np.int64)
-        # Most pieces lie in one cell: the other corners only where they differ (a quarter of the work after).
-        dx, dy = hi_x != lo_x, hi_y != lo_y
-        both = dx & dy
-        return [(lo_x, lo_y), (lo_x[dy], hi_y[dy]), (hi_x[dx], lo_y[dx]), (hi_x[both], hi_y[both])], [
-            None, dy, dx, both]
+    def _flatten(self) -> None:
+        """The levels down to the deepest one whose whole lattice fits :data:`FLAT_CELLS`, as one array: a point's
+        first lookup then lands at that level, and only points in cells split further walk down the blocks."""
+        flat = self.lut.reshape(self.ny, self.nx)
+        level = 0
+        while level < self.levels and flat.size * B * B <= FLAT_CELLS:
+            level += 1
+            h, w = flat.shape
+            code = -2 - flat
+            py, px = np.nonzero((flat <= -2) & (code & 1 == 1))
+            flat = np.repeat(np.repeat(flat, B, axis=0), B, axis=1)
+            flat.reshape(h, B, w, B)[py, :, px, :] = self.blocks[level].reshape(-1, B, B)[code[py, px] >> 1]
+        self.flat_level = level
+        self.fny, self.fnx = flat.shape
+        # One more cell, off the lattice (and for NaN or infinite coordinates): outside.
+        self._flat_ext = np.r_[flat.ravel(), np.int32(OUTSIDE)].astype(np.int32)
 
-    def _coarse(self, seg: tuple[NDArray, ...]) -> tuple[NDArray[np.int32], NDArray, NDArray]:
-        """The coarse lattice: cells no boundary crosses labelled; the crossed ones' (cell, grid) marks."""
-        n = len(self.polygons)
-        nx, ny = self.nx, self.ny
-        seg = cut_segments(seg, self.cell / 2.0)
-        self._seg = seg
-        cs, gs = [], []
-        corners, which = self._corners(seg, 0)
-        for (cx, cy), w in zip(corners, which, strict=True):
-            cs.append(np.clip(cy, 0, ny - 1) * nx + np.clip(cx, 0, nx - 1))
-            gs.append(seg[4] if w is None else seg[4][w])
-        marks_c, marks_p = pairs_unique(np.concatenate(cs), np.concatenate(gs), max(n, 1))
-        crossed = np.zeros(ny * nx, dtype=bool)
-        crossed[marks_c] = True
-        lut = np.full(ny * nx, _OUTSIDE, dtype=np.int32)
-        # Cells no ring crosses, joined through shared edges, form regions that no boundary crosses: every
-        # cell of a region lies in the same grids (or in none). One point test per region labels them all.
-        regions, n_regions = ndimage.label(~crossed.reshape(ny, nx))
-        flat = regions.ravel()
-        free = np.flatnonzero(flat)
-        region_of = flat[free] - 1
-        _, first = np.unique(region_of, return_index=True)
-        cy, cx = np.divmod(free[first], nx)
-        hit_r, hit_g = self.tree.query(self._centres(cx, cy, 0), predicate="intersects") if n else (
-            np.zeros(0, np.int64),) * 2
-        counts = np.bincount(hit_r, minlength=n_regions)
-        label = np.full(n_regions, _OUTSIDE, dtype=np.int64)
-        single = counts[hit_r] == 1
-        label[hit_r[single]] = hit_g[single]
-        # Overlapping grids: the region's cells are exact-test cells whose candidates are those grids.
-        multi = counts > 1
-        self._overlap = (hit_r[multi[hit_r]], hit_g[multi[hit_r]], free, region_of, multi)
-        label[multi] = -2
-        lut[free] = label[region_of]
-        return lut, marks_c, marks_p
+    def _near_outside(self, reach: float) -> tuple[NDArray[np.bool_], object]:
+        """Flat cells within reach of an outside flat cell (one more, off the lattice: False), and a test keeping the
+        segments within twice that reach of one (only they can be nearest to an uncovered point of those cells).
 
-    def _centres(self, ix: NDArray, iy: NDArray, level: int) -> NDArray:
-        s = 1.0 / self.inv[level]
-        return shapely.points(self.x0 + (ix + 0.5) * s, self.y0 + (iy + 0.5) * s)
+        An uncovered point elsewhere is either in an outside cell far from every grid (unrouted by lookup) or in
+        a cell crossed by boundaries deep inside the coverage (a sliver between grids that do not quite meet):
+        those few are searched in the tree. So a tiled layout whose neighbours' vertices differ, where every
+        segment looks like a boundary, lists only the segments near its outer edge."""
+        cell = self.cell / B**self.flat_level
+        outside = (self._flat_ext[:-1] == OUTSIDE).reshape(self.fny, self.fnx)
+        k = math.ceil(reach / cell) + 1 if reach > 0 else 0
+        near = ndimage.maximum_filter(outside, size=2 * k + 1, mode="constant") if k else outside
+        near2 = ndimage.maximum_filter(outside, size=4 * k + 1, mode="constant") if k else outside
+        flag = np.r_[near.ravel(), False]
+        near2 = near2.ravel()
 
-    def _coarse_candidates(self, lut: NDArray, marks_c: NDArray, marks_p: NDArray) -> tuple[NDArray, ...]:
-        """(cell, grid, holds-it-wholly) candidates of coarse cells: the crossing grids, plus grids holding a
-        crossed cell wholly (found at its centre), plus the grids of overlap regions."""
-        n = max(len(self.polygons), 1)
-        crossed = np.unique(marks_c)
-        cy, cx = np.divmod(crossed, self.nx)
-        if len(self.polygons) and crossed.size:
-            hc, hg = self.tree.query(self._centres(cx, cy, 0), predicate="intersects")
-            hc = crossed[hc]
-        else:
-            hc = hg = np.zeros(0, np.int64)
-        key_m = marks_c * n + marks_p
-        holds = ~isin_sorted(hc * n + hg, key_m)
-        hc, hg = hc[holds], hg[holds]
-        o_r, o_g, free, region_of, multi = self._overlap
-        del self._overlap
-        cells_multi = free[multi[region_of]]
-        if cells_multi.size:
-            # Every cell of an overlap region, with each grid of its region.
-            reg = region_of[multi[region_of]]
-            order = np.argsort(o_r, kind="stable")
-            o_r, o_g = o_r[order], o_g[order]
-            lo = np.searchsorted(o_r, reg)
-            hi = np.searchsorted(o_r, reg, side="right")
-            per = hi - lo
-            cell_rep = np.repeat(cells_multi, per)
-            off = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
-            hc = np.concatenate([hc, cell_rep])
-            hg = np.concatenate([hg, o_g[np.repeat(lo, per) + off]])
-        return self._union(marks_c, marks_p, hc, hg)
-
-    @staticmethod
-    def _union(mc: NDArray, mp: NDArray, hc: NDArray, hg: NDArray) -> tuple[NDArray, ...]:
-        """Marks ∪ holders as (cell, grid, holds) sorted by cell then grid."""
-        c = np.concatenate([mc, hc]).astype(np.int64)
-        g = np.concatenate([mp, hg]).astype(np.int64)
-        h = np.concatenate([np.zeros(mc.size, bool), np.ones(hc.size, bool)])
-        order = np.lexsort((g, c))
-        return c[order], g[order], h[order]
-
-    def _refine_mask(self, size: int, marks_c: NDArray, marks_p: NDArray, level: int, max_levels: int) -> NDArray:
-        """Crossed cells still wider than the finest of the grids crossing them."""
-        out = np.zeros(size, dtype=bool)
-        if level >= max_levels or not marks_c.size:
+        def keep(ax: NDArray, ay: NDArray, bx: NDArray, by: NDArray) -> NDArray[np.bool_]:
+            pieces = cut_segments((ax, ay, bx, by, np.arange(ax.size)), cell)
+            out = np.zeros(ax.size, dtype=bool)
+            for px, py in ((pieces[0], pieces[1]), (pieces[2], pieces[3])):
+                ix = np.clip(np.floor((px - self.x0) / cell).astype(np.int64), 0, self.fnx - 1)
+                iy = np.clip(np.floor((py - self.y0) / cell).astype(np.int64), 0, self.fny - 1)
+                out[pieces[4][near2[iy * self.fnx + ix]]] = True
             return out
-        starts = np.flatnonzero(np.r_[True, marks_c[1:] != marks_c[:-1]])  # marks are sorted by cell
-        finest = np.minimum.reduceat(self._fine[marks_p], starts)
-        out[marks_c[starts]] = finest < 1.0 / self.inv[level]
-        return out
 
-    @staticmethod
-    def _needs_exact(size: int, marks_c: NDArray, cand_c: NDArray) -> NDArray:
-        """Cells crossed by a boundary, or held by several grids."""
-        out = np.zeros(size, dtype=bool)
-        out[marks_c] = True
-        counts = np.bincount(cand_c, minlength=size)
-        out |= counts > 1
-        return out
+        return flag, keep
 
-    def _add_slots(self, leaf: NDArray, cand_c: NDArray, cand_p: NDArray, lut_of: NDArray,
-                   slot_cells: list, slot_start: list) -> None:
-        if not leaf.size:
-            return
-        lo = np.searchsorted(cand_c, leaf)
-        hi = np.searchsorted(cand_c, leaf, side="right")
-        per = hi - lo
-        off = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
-        self._cand_parts.append(cand_p[np.repeat(lo, per) + off])
-        base = slot_start[-1]
-        slot_start.extend((base + np.cumsum(per)).tolist())
-        lut_of[leaf] = -2 - 2 * (self._n_slots + np.arange(leaf.size, dtype=np.int32))
-        self._n_slots += leaf.size
-        slot_cells.append(leaf)
-
-    def _keep_segments(self, seg: tuple[NDArray, ...], level: int, ref_keys: NDArray) -> tuple[NDArray, ...]:
-        """The pieces that touch a cell being split (the others are not needed below this level)."""
-        nxl = self.nx * _B**level
-        keep = np.zeros(seg[0].size, dtype=bool)
-        corners, which = self._corners(seg, level)
-        for (cx, cy), w in zip(corners, which, strict=True):
-            hit = isin_sorted(cy * nxl + cx, ref_keys)
-            if w is None:
-                keep |= hit
-            else:
-                keep[w] |= hit
-        return tuple(a[keep] for a in seg)
-
-    def _mark_children(self, seg: tuple[NDArray, ...], level: int, ref_keys: NDArray) -> tuple[NDArray, ...]:
-        """Cut the pieces to half a child cell; mark the children they touch, as (child id, grid)."""
-        n = max(len(self.polygons), 1)
-        seg = cut_segments(seg, 0.5 / self.inv[level])
-        self._seg = seg
-        nxp = self.nx * _B ** (level - 1)
-        cs, gs = [], []
-        corners, which = self._corners(seg, level)
-        for (cx, cy), w in zip(corners, which, strict=True):
-            pk = (cy // _B) * nxp + (cx // _B)
-            pos = np.clip(np.searchsorted(ref_keys, pk), 0, max(ref_keys.size - 1, 0))
-            ok = ref_keys[pos] == pk
-            child = pos * (_B * _B) + (cy % _B) * _B + (cx % _B)
-            cs.append(np.where(ok, child, -1))
-            gs.append(seg[4] if w is None else seg[4][w])
-        c = np.concatenate(cs)
-        g = np.concatenate(gs)
-        ok = c >= 0
-        marks_c, marks_p = pairs_unique(c[ok], g[ok], n)
-        # Child ids → their global keys at this level (for the next split).
-        b = np.arange(ref_keys.size * _B * _B, dtype=np.int64)
-        blk, rest = np.divmod(b, _B * _B)
-        ly, lx = np.divmod(rest, _B)
-        py, px = np.divmod(ref_keys[blk], nxp)
-        nxl = nxp * _B
-        child_keys = (py * _B + ly) * nxl + (px * _B + lx)
-        return child_keys, marks_c, marks_p
-
-    def _inherit(self, block_of: NDArray, cand_c: NDArray, cand_p: NDArray, cont: NDArray, level: int,
-                 ref_keys: NDArray, marks_c: NDArray, marks_p: NDArray) -> tuple[NDArray, NDArray]:
-        """(child, grid) pairs of grids holding each child wholly, from its parent's candidates."""
-        n = max(len(self.polygons), 1)
-        # Parent candidates, per refined block.
-        pos = block_of[cand_c]
-        in_ref = pos >= 0
-        blk, grid, holds = pos[in_ref], cand_p[in_ref], cont[in_ref]
-        bb = _B * _B
-        child = (np.repeat(blk * bb, bb) + np.tile(np.arange(bb), blk.size)).astype(np.int64)
-        g = np.repeat(grid, bb)
-        h = np.repeat(holds, bb)
-        crossing = isin_sorted(child * n + g, marks_c * n + marks_p)
-        test = ~h & ~crossing
-        if test.any():
-            tc, tg = child[test], g[test]
-            nxl = self.nx * _B**level
-            b, rest = np.divmod(tc, bb)
-            ly, lx = np.divmod(rest, _B)
-            py, px = np.divmod(ref_keys[b], nxl // _B)
-            s = 1.0 / self.inv[level]
-            cx = self.x0 + (px * _B + lx + 0.5) * s
-            cy = self.y0 + (py * _B + ly + 0.5) * s
-            by_grid = np.argsort(tg, kind="stable")
-            hit = np.empty(tg.size, dtype=bool)
-            hit[by_grid] = shapely.intersects_xy(self.polygons[tg[by_grid]], cx[by_grid], cy[by_grid])
-            h = h.copy()
-            h[np.flatnonzero(test)[hit]] = True
-        return child[h], g[h]
-
-    @staticmethod
-    def _label(size: int, marks_c: NDArray, in_c: NDArray, in_p: NDArray) -> NDArray[np.int32]:
-        """Children no boundary crosses: their one grid, or outside; the rest are decided later."""
-        block = np.full(size, _OUTSIDE, dtype=np.int32)
-        counts = np.bincount(in_c, minlength=size)
-        one = counts[in_c] == 1
-        block[in_c[one]] = in_p[one]
-        block[marks_c] = -2  # placeholder: becomes a slot or a block
-        block[counts > 1] = -2
-        return block
-
-    def _outside_clearance(self, out: NDArray[np.bool_], cell: float, *, exact_band: bool = True
-                           ) -> NDArray[np.float64]:
-        """Per cell of a lattice (``out``: outside every grid), degrees that every point of the cell is at least
-        from every grid (0 if not outside): the distance transform, then for the band next to the grids the
-        exact distance from the cell's box to the nearest grid."""
-        if out.all():
-            return np.full(out.size, np.inf)
-        clear = np.maximum(0.0, (ndimage.distance_transform_edt(out) - math.sqrt(2.0)) * cell).ravel()
-        band = np.flatnonzero(out.ravel() & (clear == 0))
-        if exact_band and band.size:
-            cy, cx = np.divmod(band, out.shape[1])
-            boxes = shapely.box(self.x0 + cx * cell, self.y0 + cy * cell, self.x0 + (cx + 1) * cell,
-                                self.y0 + (cy + 1) * cell)
-            (i, _), d = self.tree.query_nearest(boxes, return_distance=True, all_matches=False)
-            clear[band[i]] = np.maximum(clear[band[i]], d)
-        return clear
-
-    def _fine_outside(self) -> NDArray[np.bool_] | None:
-        """"Outside every grid" at the first split level's resolution (B x B a coarse cell), or None if too big."""
-        ny, nx = self.ny, self.nx
-        if ny * nx * _B * _B > 16_000_000:
-            return None
-        lut = self.lut.reshape(ny, nx)
-        fine = np.repeat(np.repeat(lut == _OUTSIDE, _B, axis=0), _B, axis=1)
-        split = np.flatnonzero((self.lut <= -2) & ((-2 - self.lut) & 1 == 1))
-        if split.size:
-            cy, cx = np.divmod(split, nx)
-            children = self.blocks[1].reshape(-1, _B, _B)[(-2 - self.lut[split]) >> 1] == _OUTSIDE
-            fine.reshape(ny, _B, nx, _B).transpose(0, 2, 1, 3)[cy, cx] = children
-        return fine
+    def _near_cells(self) -> NDArray[np.bool_]:
+        """Per cell of the flat lattice (and one more, off it: False), whether it is within reach of a listed
+        segment (or, where flat cells are coarser than the lists', overlaps a list)."""
+        flag = np.zeros(self.fnx * self.fny + 1, dtype=bool)
+        ix, iy = self.near.near_cells()
+        if not ix.size:
+            return flag
+        cell = self.cell / B**self.flat_level
+        # Flat cells finer than the lists' (the sample: 12 m and 200 m): those within reach of a boundary segment,
+        # when that is at most 12 x 12 cells a piece of one; else the flat cells the lists' cells overlap.
+        marks = self.near.marks(cell, most=12) if cell < self.near.cell else None
+        if marks is not None:
+            cx, cy, _ = marks
+            ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+            flag[cy[ok] * self.fnx + cx[ok]] = True
+            return flag
+        if self.near.cell >= cell:  # each list cell spans r x r flat cells (both powers of two)
+            r = int(round(self.near.cell / cell))
+            off = np.arange(r)
+            cx = (ix[:, None] * r + off[None, :])[:, None, :]
+            cy = (iy[:, None] * r + off[None, :])[:, :, None]
+            cx, cy = np.broadcast_arrays(cx, cy)
+        else:
+            r = int(round(cell / self.near.cell))
+            cx, cy = ix // r, iy // r
+        cx, cy = cx.ravel(), cy.ravel()
+        ok = (cx >= 0) & (cx < self.fnx) & (cy >= 0) & (cy < self.fny)
+        flag[cy[ok] * self.fnx + cx[ok]] = True
+        return flag
 
     # ----------------------------------------------------------------------------------- routing
 
@@ -461,38 +285,45 @@ class RoutingIndex:
         return self.tree.query(pts, predicate="intersects")
 
     def _cells(self, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
-        """Each point's cell value (a grid, outside, or an exact slot) and its coarse cell (``nx * ny`` off the
-        lattice, and for NaN or infinite coordinates: that index holds "outside")."""
-        fx = (x - self.x0) * self.inv[0]
-        fy = (y - self.y0) * self.inv[0]
+        """Each point's cell value (a grid, outside, or an exact slot) and its cell of the flat lattice
+        (``fnx * fny`` off the lattice, and for NaN or infinite coordinates: that index holds "outside")."""
+        inv = self.inv[self.flat_level]
+        fx = x - self.x0
+        fx *= inv
+        fy = y - self.y0
+        fy *= inv
         np.floor(fx, out=fx)
         np.floor(fy, out=fy)
         # Compared as floats: NaN compares false, so NaN and inf land off the lattice before any cast.
-        on = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
-        fx[~on] = 0.0
-        fy[~on] = 0.0
+        on = (fx >= 0) & (fx < self.fnx) & (fy >= 0) & (fy < self.fny)
+        off = not on.all()
+        if off:
+            fx[~on] = 0.0
+            fy[~on] = 0.0
         ix = fx.astype(np.int64)
         iy = fy.astype(np.int64)
-        coarse = iy * self.nx + ix
-        coarse[~on] = self.nx * self.ny
-        value = self._lut_ext.take(coarse)
-        # Down the levels: points in split cells find their child, B x B a block.
+        flat = iy * self.fnx
+        flat += ix
+        if off:
+            flat[~on] = self.fnx * self.fny
+        value = self._flat_ext.take(flat)
+        # Down the levels: points in cells split below the flat lattice find their child, B x B a block.
         idx = np.flatnonzero((value <= -2) & ((-2 - value) & 1 == 1))
         ix, iy = ix[idx], iy[idx]
-        level = 1
+        level = self.flat_level + 1
         while idx.size:
             blk = (-2 - value[idx]) >> 1
             inv = self.inv[level]
             gx = np.floor((x[idx] - self.x0) * inv).astype(np.int64)
             gy = np.floor((y[idx] - self.y0) * inv).astype(np.int64)
-            lx = np.clip(gx - ix * _B, 0, _B - 1)
-            ly = np.clip(gy - iy * _B, 0, _B - 1)
-            v = self.blocks[level][blk * (_B * _B) + ly * _B + lx]
+            lx = np.clip(gx - ix * B, 0, B - 1)
+            ly = np.clip(gy - iy * B, 0, B - 1)
+            v = self.blocks[level][blk * (B * B) + ly * B + lx]
             value[idx] = v
             deeper = (v <= -2) & ((-2 - v) & 1 == 1)
-            idx, ix, iy = idx[deeper], (ix * _B + lx)[deeper], (iy * _B + ly)[deeper]
+            idx, ix, iy = idx[deeper], (ix * B + lx)[deeper], (iy * B + ly)[deeper]
             level += 1
-        return value, coarse
+        return value, flat
 
     def route(self, x: ArrayLike, y: ArrayLike, *, tolerance_m: float = 50.0) -> Routed:
         """Route WGS84 points; see the class docstring for the rules."""
@@ -506,9 +337,9 @@ class RoutingIndex:
         candidates: dict[int, list[int]] = {}
         if n == 0:
             return Routed(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0), candidates)
-        value, coarse = self._cells(x, y)
+        value, flat = self._cells(x, y)
         quick = value >= 0
-        grid = np.where(quick, value, -1)
+        grid = np.where(quick, value, np.int64(-1))
         method = np.where(quick, np.int8(INSIDE), np.int8(UNROUTED))
         distance = np.where(quick, 0.0, np.nan)
 
@@ -518,44 +349,38 @@ class RoutingIndex:
 
         if tolerance_m > 0 and len(self.polygons):
             loose = np.flatnonzero(grid < 0)
-            # Outside points whose cell is proven farther than the tolerance from every grid: unrouted, by lookup
-            # (coarse cells, then cells four times finer for the band next to the grids).
-            c = coarse[loose]
-            near = self._far.take(c) <= tolerance_m
-            loose, c = loose[near], c[near]
-            if self._fine_far is not None and loose.size:
-                on = c < self.nx * self.ny
-                fx = np.floor((x[loose[on]] - self.x0) * self.inv[1]).astype(np.int64)
-                fy = np.floor((y[loose[on]] - self.y0) * self.inv[1]).astype(np.int64)
-                far = np.zeros(loose.size, dtype=bool)
-                far[on] = self._fine_far[fy * (self.nx * _B) + fx] > tolerance_m
-                loose = loose[~far]
-            if loose.size:
-                lx, ly = x[loose], y[loose]
-                minx, miny, maxx, maxy = self.bounds
-                # Off the lattice: the distance to the grids' bounds decides; NaN and inf never route.
-                with np.errstate(invalid="ignore"):
-                    d = np.hypot(np.maximum(0.0, np.maximum(minx - lx, lx - maxx)),
-                                 np.maximum(0.0, np.maximum(miny - ly, ly - maxy)))
-                    keep = np.isfinite(lx) & np.isfinite(ly) & (d <= _reach(ly, tolerance_m))
-                loose = loose[keep]
-            if loose.size:
-                self._nearest(x, y, loose, tolerance_m, grid, method, distance)
+            if tolerance_m <= self.near.tolerance_m:
+                # Uncovered points far from the coverage boundary are unrouted by lookup; the rest are measured
+                # against their cell's list of boundary segments (geo/nearest.py).
+                need = self._near_flag.take(flat[loose])
+                # Uncovered points in crossed cells far from the outside (slivers between grids): a tree search.
+                inner = loose[need == 2]
+                loose = loose[need == 1]
+                g, metres = self.near.nearest(x[loose], y[loose])
+                if inner.size:
+                    g2, m2 = self.near.search(self.tree, self.polygons, x[inner], y[inner], tolerance_m)
+                    loose, g, metres = np.r_[loose, inner], np.r_[g, g2], np.r_[metres, m2]
+            else:  # beyond what the lists answer for: a search in the tree
+                g, metres = self.near.search(self.tree, self.polygons, x[loose], y[loose], tolerance_m)
+            ok = metres <= tolerance_m
+            hit = loose[ok]
+            grid[hit] = g[ok]
+            method[hit] = NEAREST
+            distance[hit] = metres[ok]
         return Routed(grid, method, distance, candidates)
 
     def _exact(self, x: NDArray, y: NDArray, exact: NDArray, slot: NDArray, grid: NDArray, method: NDArray,
                distance: NDArray, candidates: dict[int, list[int]]) -> None:
+        # Points taken cell by cell: the same few prepared polygons are then tested one after the other while
+        # their edge indexes are in the CPU cache (sorting the pairs by grid did that too, at twice the cost).
+        order = np.argsort(slot, kind="stable")
+        exact, slot = exact[order], slot[order]
         lo, hi = self._cand_start[slot], self._cand_start[slot + 1]
         per = hi - lo
         pair_pt = np.repeat(np.arange(exact.size), per)
         offsets = np.arange(per.sum()) - np.repeat(np.cumsum(per) - per, per)
         pair_grid = self._cand[np.repeat(lo, per) + offsets]
-        # Tested grid by grid: each prepared polygon's edge index is then walked while it is in the CPU
-        # cache, instead of jumping between thousands of them (4-5x faster at 20,000 grids).
-        by_grid = np.argsort(pair_grid, kind="stable")
-        hit = np.empty(pair_grid.size, dtype=bool)
-        hit[by_grid] = shapely.intersects_xy(self.polygons[pair_grid[by_grid]], x[exact][pair_pt[by_grid]],
-                                             y[exact][pair_pt[by_grid]])
+        hit = shapely.intersects_xy(self.polygons[pair_grid], np.repeat(x[exact], per), np.repeat(y[exact], per))
         p_idx, g_idx = pair_pt[hit], pair_grid[hit]
         if not p_idx.size:
             return
@@ -589,34 +414,11 @@ class RoutingIndex:
         level = 1
         while value <= -2 and (-2 - value) & 1:
             inv = self.inv[level]
-            lx = min(max(math.floor((x - self.x0) * inv) - ix * _B, 0), _B - 1)
-            ly = min(max(math.floor((y - self.y0) * inv) - iy * _B, 0), _B - 1)
-            value = int(self.blocks[level][((-2 - value) >> 1) * (_B * _B) + ly * _B + lx])
-            ix, iy = ix * _B + lx, iy * _B + ly
+            lx = min(max(math.floor((x - self.x0) * inv) - ix * B, 0), B - 1)
+            ly = min(max(math.floor((y - self.y0) * inv) - iy * B, 0), B - 1)
+            value = int(self.blocks[level][((-2 - value) >> 1) * (B * B) + ly * B + lx])
+            ix, iy = ix * B + lx, iy * B + ly
             level += 1
         if value < 0:
             return None
         return Routed(np.array([value], dtype=np.int64), np.array([INSIDE], dtype=np.int8), np.zeros(1), {})
-
-    def _nearest(self, x: NDArray, y: NDArray, idx: NDArray, tolerance_m: float, grid: NDArray,
-                 method: NDArray, distance: NDArray) -> None:
-        # A degree threshold per point that is never shorter than the tolerance at its latitude, then the
-        # true ellipsoidal distance to the nearest point of the polygon decides.
-        reach = _reach(y[idx], tolerance_m)
-        pts = shapely.points(x[idx], y[idx])
-        # The nearest grid on the ellipsoid among those within reach (ties: the smallest code).
-        p_idx, g_idx = self.tree.query(pts, predicate="dwithin", distance=reach)
-        if not p_idx.size:
-            return
-        lines = shapely.shortest_line(pts[p_idx], self.polygons[g_idx])
-        c = shapely.get_coordinates(lines).reshape(-1, 4)
-        _, _, metres = _GEOD.inv(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
-        order = np.lexsort((g_idx, metres, p_idx))
-        p_idx, g_idx, metres = p_idx[order], g_idx[order], metres[order]
-        first = np.r_[True, p_idx[1:] != p_idx[:-1]]
-        p_idx, g_idx, metres = p_idx[first], g_idx[first], metres[first]
-        ok = metres <= tolerance_m
-        target = idx[p_idx]
-        distance[target] = metres
-        grid[target[ok]] = g_idx[ok]
-        method[target[ok]] = NEAREST

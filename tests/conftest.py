@@ -43,6 +43,8 @@ os.environ.pop("DATABASE_URL", None)
 # due publishes), under the feet of the tests that set those states in their own transactions. A test app living
 # over a minute (the fuzz suite's) did exactly that. tests/api/ops/test_due.py drives DueWork itself.
 os.environ["GRIDMAP_DUE_INTERVAL_S"] = "0"
+# Nor the webhook delivery worker (api/webhooks/worker.py), for the same reason: tests/api/webhooks drives its own.
+os.environ["GRIDMAP_WEBHOOK_WORKER"] = "false"
 # Photos the tests upload (api/media) go to a directory of this run, never the developer's .data/media.
 os.environ["GRIDMAP_MEDIA_DIR"] = tempfile.mkdtemp(prefix="gridmap-media-")
 

@@ -170,6 +170,24 @@ class Settings(BaseSettings):
     media_s3_secret_key: str | None = None
     media_s3_region: str | None = None
     media_s3_prefix: str = ""
+    #: Webhooks (issue 19, api/webhooks): each app process runs one delivery worker (``gridmap webhooks run`` runs
+    #: one on its own); several share the work (``FOR UPDATE SKIP LOCKED``). A failed delivery is retried after
+    #: ``backoff_base_s`` × 2^(attempt-1) (±20 %), at most ``backoff_max_s``; after ``max_attempts`` it is dead
+    #: (an admin replays it). Workers are woken by NOTIFY and poll every ``poll_s`` as well.
+    webhook_worker: bool = True
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_backoff_base_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    #: Seconds between two looks for cases whose deadline has passed (``case.overdue``).
+    webhook_overdue_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    #: Delivered events older than this are deleted (dead letters are kept until replayed or the subscription goes).
+    webhook_retention_days: float = Field(default=14.0, gt=0, le=3650)
+    #: The transport of ``notice`` subscriptions (notifications to people, api/webhooks/channels.py): ``webhook``
+    #: (signed JSON to the subscription's URL) or a city's own ``package.module:Class``.
+    webhook_notice_channel: str = "webhook"
 
 
 @lru_cache

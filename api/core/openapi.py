@@ -143,6 +143,9 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/cases/{case_id}/followup"): ["reopen only with satisfaction dissatisfied"],
     **{("GET", f"/api/v1/evaluation/{tail}"): ["a period, or from and to (from not after to), not both"]
        for tail in ("units", "trend", "export.xlsx")},
+    ("POST", "/api/v1/webhooks/subscriptions"): ["filter codes exist (streets, communities, grids, categories)"],
+    ("PATCH", "/api/v1/webhooks/subscriptions/{sub_id}"): ["filter codes exist (streets, communities, grids, "
+                                                          "categories)"],
     ("POST", "/api/v1/media"): ["the file is a JPEG, PNG, WebP or HEIC image, recognised by its content (else 415)"],
     **{("POST", f"/open311/v2/requests.{fmt}"): ["lat and long together, or address_string; service_code is known"]
        for fmt in ("json", "xml")},
@@ -270,6 +273,7 @@ TAG_DESCRIPTIONS = {
     "tiles": "Vector tiles",
     "users": "Users, sign-in and sessions",
     "wall": "The map wall (大屏)",
+    "webhooks": "Events pushed to other systems: subscriptions, deliveries, dead letters (事件推送)",
 }
 
 

@@ -20,8 +20,10 @@ from api.core.config import ROOT
 def _fingerprint() -> str:
     h = hashlib.sha256()
     paths = sorted((ROOT / "migrations" / "versions").glob("*.py")) + sorted((ROOT / "api" / "imports").glob("*.py"))
-    # The loader and what it calls: routing decisions of the seeded reports come from geo/routing.py.
-    paths += [ROOT / "api" / "reports" / "bulk.py", ROOT / "api" / "locate" / "index.py", ROOT / "geo" / "routing.py"]
+    # The loader and what it calls: routing decisions of the seeded reports come from geo/routing.py and the modules
+    # it builds on (its cells, its nearest-grid lists).
+    paths += [ROOT / "api" / "reports" / "bulk.py", ROOT / "api" / "locate" / "index.py"]
+    paths += [ROOT / "geo" / f"{n}.py" for n in ("routing", "lattice", "nearest", "segments")]
     paths += [ROOT / "api" / "addresses" / "sample.py", ROOT / "api" / "addresses" / "normalize.py"]
     paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
                                                   "departments.csv")]

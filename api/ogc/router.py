@@ -110,6 +110,8 @@ def items(
     principal: Caller,
     limit: Annotated[int | None, Query(ge=1, le=2**31, description="page size (clamped to the maximum)")] = None,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    cursor: Annotated[str | None, Query(max_length=200, description="where the page starts (from a next or prev "
+                                                                   "link; an opaque token)")] = None,
     bbox: Annotated[str | None, Query(max_length=200, description="minx,miny,maxx,maxy in bbox-crs")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
     datetime: Annotated[str | None, Query(max_length=100, description="an instant or an interval")] = None,
@@ -126,7 +128,8 @@ def items(
             raise InvalidQuery(f"unknown query parameter {name!r} (not a queryable of {coll.id})", field=name)
     q = service.ItemsQuery(
         limit=min(limit or settings.ogc_default_limit, settings.max_page_size), offset=offset,
-        bbox=service.parse_bbox(bbox), bbox_crs=crsmod.parse(bbox_crs, field="bbox-crs"),
+        cursor=service.decode_cursor(cursor, coll.id_type), bbox=service.parse_bbox(bbox),
+        bbox_crs=crsmod.parse(bbox_crs, field="bbox-crs"),
         crs=crsmod.parse(crs, field="crs"), datetime=datetime, filter=filter, filter_lang=filter_lang,
         filter_crs=crsmod.parse_geographic(filter_crs, field="filter-crs"), equals=equals, tz=settings.timezone)
     answer = service.items(session, request=request, coll=coll, principal=principal, q=q)

@@ -7,6 +7,8 @@ own GeoJSON endpoints do (api/core/geojson.py); the difference here is the OGC m
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,8 +50,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
 #: Query parameters of the items request; any other must name a queryable (``name=value``) or is a 400.
-ITEM_PARAMS = frozenset(("f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang",
-                         "filter-crs"))
+ITEM_PARAMS = frozenset(("f", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime", "crs", "filter",
+                         "filter-lang", "filter-crs"))
 
 
 def root(request: Request) -> str:
@@ -124,11 +126,45 @@ def queryables(request: Request, coll: Collection, principal: Principal | None) 
 
 
 @dataclass(frozen=True, slots=True)
+class Cursor:
+    """A page boundary: the features after (``forward``) or before ``key``, in the collection's id order.
+
+    Why keyset and not ``offset``: PostgreSQL reaches ``OFFSET n`` by producing and dropping n rows, so page k of a
+    walk costs k pages; ``WHERE id > :key ORDER BY id LIMIT n`` starts in the primary key's index where the last
+    page ended, and a deep page costs what the first one does (bench/tipg.py, ``ogc_paging``)."""
+
+    key: int | str
+    forward: bool = True
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """The opaque ``cursor`` token of a link (base64url JSON; clients only copy it)."""
+    raw = orjson.dumps(["a" if cursor.forward else "b", cursor.key])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None, id_type: str) -> Cursor | None:
+    """The cursor of a link, or a 400 for a token no link of this collection carries."""
+    if token is None:
+        return None
+    try:
+        way, key = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidQuery("cursor: not a token of a next or prev link", field="cursor") from None
+    ok = type(key) is int and abs(key) < 2**63 if id_type == "integer" else type(key) is str and "\0" not in key
+    if way not in ("a", "b") or not ok:
+        raise InvalidQuery("cursor: not a token of a next or prev link of this collection", field="cursor")
+    return Cursor(key, way == "a")
+
+
+@dataclass(frozen=True, slots=True)
 class ItemsQuery:
     """The parsed parameters of an items request (router.py fills it; every field already checked)."""
 
     limit: int
     offset: int = 0
+    #: where a page starts, from a ``next``/``prev`` link (:func:`decode_cursor`): keyset paging
+    cursor: Cursor | None = None
     bbox: list[float] | None = None
     bbox_crs: crsmod.Crs = crsmod.DEFAULT
     crs: crsmod.Crs = crsmod.DEFAULT
@@ -233,7 +269,7 @@ def _where(session: Session, coll: Collection, principal: Principal | None, q: I
     return " AND ".join(f"({c})" for c in clauses), params
 
 
-def _select(coll: Collection, principal: Principal | None, crs: crsmod.Crs) -> str:
+def _select(coll: Collection, principal: Principal | None, crs: crsmod.Crs, extra: str = "") -> str:
     """The rows of a page: ``_id``, the geometry already as GeoJSON text, the properties as one JSON object.
 
     Built as text by PostgreSQL without a detour through jsonb: converting the row (geometry included) with
@@ -241,37 +277,52 @@ def _select(coll: Collection, principal: Principal | None, crs: crsmod.Crs) -> s
     props = ", ".join(f"'{p.name}', {p.sql}" for p in coll.visible_props(principal))
     geom = crsmod.geometry_sql(coll.geom_sql, crs)
     return (f"SELECT {coll.id_sql} AS _id, ST_AsGeoJSON({geom}, {crs.decimals:d}) AS _geom, "
-            f"json_build_object({props})::text AS _props {coll.from_sql}")
+            f"json_build_object({props})::text AS _props{extra} {coll.from_sql}")
 
 
-def _features_sql(inner: str) -> str:
-    """Count and JSON array of the features of ``inner`` (ordered by ``_id``: every collection's own order)."""
+def _features_sql(inner: str, keep: str = "TRUE", matched: str = "NULL") -> str:
+    """Count, JSON array, first and last id of the features of ``inner`` whose row passes ``keep`` (ordered by
+    ``_id``: every collection's own order), the rows of ``inner``, and the scalar ``matched`` (the count of the whole
+    filter, asked in the same statement: one round trip a page, not two)."""
     return f"""
-        SELECT count(*), '[' || coalesce(string_agg(
+        SELECT count(*) FILTER (WHERE {keep}), '[' || coalesce(string_agg(
             '{{"type":"Feature","id":' || to_json(t._id)::text || ',"geometry":' || coalesce(t._geom, 'null')
-            || ',"properties":' || t._props || '}}', ',' ORDER BY t._id), '') || ']'
+            || ',"properties":' || t._props || '}}', ',' ORDER BY t._id) FILTER (WHERE {keep}), '') || ']',
+            min(t._id) FILTER (WHERE {keep}), max(t._id) FILTER (WHERE {keep}), count(*), ({matched})
         FROM ({inner}) AS t"""
 
 
-def _page_link(request: Request, offset: int, limit: int, rel: str) -> dict[str, str]:
-    query = dict(request.query_params)
-    query.update({"offset": str(offset), "limit": str(limit)})
+def _page_link(request: Request, rel: str, limit: int, cursor: Cursor) -> dict[str, str]:
+    """The link to the page after (before) ``cursor``, with every other parameter of this request."""
+    query = {k: v for k, v in request.query_params.items() if k not in ("offset", "cursor")}
+    query.update({"limit": str(limit), "cursor": encode_cursor(cursor)})
     return link(f"{str(request.url).split('?')[0]}?{urlencode(query)}", rel, GEOJSON)
 
 
 def items(session: Session, *, request: Request, coll: Collection, principal: Principal | None,
           q: ItemsQuery) -> Response:
     where, params = _where(session, coll, principal, q)
-    inner = f"{_select(coll, principal, q.crs)} WHERE {where} ORDER BY {coll.id_sql} LIMIT :_limit OFFSET :_offset"
-    returned, features = session.execute(text(_features_sql(inner)),
-                                         {**params, "_limit": q.limit, "_offset": q.offset}).one()
-    matched = session.execute(text(f"SELECT count(*) {coll.from_sql} WHERE {where}"), params).scalar_one()
+    page_where, forward = where, q.cursor is None or q.cursor.forward
+    if q.cursor is not None:
+        page_where += f" AND {coll.id_sql} {'>' if forward else '<'} :_key"
+        params_page = {**params, "_key": q.cursor.key}
+    else:
+        params_page = params
+    # One row more than the page, in the direction of travel: whether there is a page beyond this one.
+    order = f"{coll.id_sql}{'' if forward else ' DESC'}"
+    inner = (f"{_select(coll, principal, q.crs, f', row_number() OVER (ORDER BY {order}) AS _n')} "
+             f"WHERE {page_where} ORDER BY {order} LIMIT :_limit + 1 OFFSET :_offset")
+    returned, features, first, last, fetched, matched = session.execute(
+        text(_features_sql(inner, "t._n <= :_limit + :_offset", f"SELECT count(*) {coll.from_sql} WHERE {where}")),
+        {**params_page, "_limit": q.limit, "_offset": q.offset}).one()
     links = [link(str(request.url), "self", GEOJSON),
              link(f"{root(request)}/collections/{coll.id}", "collection", JSON)]
-    if q.offset + q.limit < matched:
-        links.append(_page_link(request, q.offset + q.limit, q.limit, "next"))
-    if q.offset > 0:
-        links.append(_page_link(request, max(0, q.offset - q.limit), q.limit, "prev"))
+    beyond = fetched > returned  # a row past the page in the direction of travel
+    came_from = q.cursor is not None or q.offset > 0  # the other direction has rows (we came from there)
+    if returned and (beyond if forward else came_from):
+        links.append(_page_link(request, "next", q.limit, Cursor(last)))
+    if returned and (came_from if forward else beyond):
+        links.append(_page_link(request, "prev", q.limit, Cursor(first, forward=False)))
     head = {"type": "FeatureCollection", "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "numberMatched": matched, "numberReturned": returned, "links": links}
     body = orjson.dumps(head)[:-1] + b',"features":' + features.encode() + b"}"
@@ -288,7 +339,7 @@ def item_row(session: Session, *, coll: Collection, principal: Principal | None,
         raise NotFound(f"no feature {feature_id!r} in {coll.id}: no layout is in force")
     inner = f"{_select(coll, principal, crs)} WHERE ({where}) AND {coll.id_sql} = :_fid"
     fid: Any = int(feature_id) if coll.id_type == "integer" else feature_id
-    _, features = session.execute(text(_features_sql(inner)), {**params, "_fid": fid}).one()
+    _, features, *_ = session.execute(text(_features_sql(inner)), {**params, "_fid": fid}).one()
     found = orjson.loads(features)
     if not found:
         raise NotFound(f"no feature {feature_id!r} in {coll.id}")

@@ -187,6 +187,16 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/evaluation/units"): _bearer("dispatcher", "planner", "worker"),
     ("GET", f"{V1}/evaluation/trend"): _bearer("dispatcher", "planner", "worker"),
     ("GET", f"{V1}/evaluation/export.xlsx"): _bearer("dispatcher", "planner", "worker"),
+    # webhooks (issue 19): subscriptions, their delivery log and replays are an admin's
+    ("GET", f"{V1}/webhooks/event-types"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("PATCH", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("DELETE", f"{V1}/webhooks/subscriptions/{{sub_id}}"): ADMIN,
+    ("GET", f"{V1}/webhooks/subscriptions/{{sub_id}}/deliveries"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions/{{sub_id}}/replay"): ADMIN,
+    ("POST", f"{V1}/webhooks/subscriptions/{{sub_id}}/deliveries/{{delivery_id}}/replay"): ADMIN,
     # Open311 GeoReport v2
     **{(m, f"/open311/v2/{p}.{fmt}"): a for fmt in ("json", "xml") for m, p, a in (
         ("GET", "discovery", PUBLIC),  # discovery and the service catalogue: no personal data

@@ -83,3 +83,20 @@ def test_overlapping_grids_and_an_empty_layout() -> None:
     empty = RoutingIndex([], [])
     r = empty.route([1.0, 2.0], [1.0, 2.0])
     assert (r.grid == -1).all() and (r.method == UNROUTED).all()
+
+
+def test_a_sliver_deep_inside_the_coverage_goes_to_the_nearest_grid() -> None:
+    # 5 x 5 grids of 0.01°, the middle one shrunk by 1e-6° (about 0.1 m): a sliver far from the outer edge, whose
+    # points are uncovered in cells crossed by boundaries (the tree search), not in outside cells (the lists).
+    boxes = [shapely.box(i * 0.01, j * 0.01, (i + 1) * 0.01, (j + 1) * 0.01) for i in range(5) for j in range(5)]
+    boxes[12] = shapely.box(0.02 + 1e-6, 0.02 + 1e-6, 0.03 - 1e-6, 0.03 - 1e-6)
+    index = RoutingIndex([f"{k:02d}" for k in range(25)], boxes)
+    x = np.array([0.02 + 5e-7, 0.025, -0.0003, 0.025])
+    y = np.array([0.025, 0.03 - 5e-7, 0.025, -0.01])
+    r = index.route(x, y, tolerance_m=50)
+    assert [int(m) for m in r.method] == [NEAREST, NEAREST, NEAREST, UNROUTED]
+    assert r.distance_m[0] < 0.1 and r.distance_m[1] < 0.1 and 30 < r.distance_m[2] < 35
+    # Each goes to the nearer of the two grids beside it (the shrunk middle one, 12, is 5e-7° away, as is 7).
+    assert index.codes[r.grid[0]] in ("07", "12") and index.codes[r.grid[1]] in ("12", "13")
+    flat = index._cells(x, y)[1]
+    assert index._near_flag[flat[0]] == 2  # the sliver point really took the search

@@ -280,7 +280,7 @@ function showTab(tab) {
   for (const p of document.querySelectorAll(".ad-pane")) p.hidden = p.id !== `pane-${tab}`;
   const loads = { users: loadUsers, kiosks: async () => { await loadUsers(); renderKiosks(); }, keys: loadKeys,
     staff: loadStaff, audit: loadAudit };
-  act(loads[tab]);
+  if (loads[tab]) act(loads[tab]);  // a section with its own module (webhooks.js) loads itself
 }
 
 async function loadRoles() {
