@@ -44,6 +44,7 @@ class Layer(StrEnum):
     grids = "grids"
     buildings = "buildings"
     facilities = "facilities"
+    roads = "roads"
     reports = "reports"
     addresses = "addresses"
 

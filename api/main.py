@@ -50,6 +50,7 @@ from api.proposals.router import router as proposals_router
 from api.reports.fast import IntakeFastPath
 from api.reports.router import router as reports_router
 from api.reports.service import write_batch
+from api.roads.router import router as roads_router
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
 from api.wall.listen import Listener
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(proposals_router)  # issue 20
     v1.include_router(evaluation_router)  # issue 19: follow-up and evaluation (考核评价)
     v1.include_router(webhooks_router)  # issue 19: pushing events out
+    v1.include_router(roads_router)  # issue 20: roads and network catchments
     app.include_router(v1)
     app.include_router(open311_router)
     app.include_router(docs_router)

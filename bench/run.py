@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.core.config import get_settings, sqlalchemy_url
-from bench import addresses, coverage, evaluation, multiscale, outbox, planner, proposals, routing, tipg, wall
+from bench import addresses, coverage, evaluation, multiscale, network, outbox, planner, proposals, routing, tipg, wall
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -149,6 +149,7 @@ BENCHES.update(addresses.BENCHES)  # issue 10
 BENCHES.update(planner.BENCHES)  # issue 8
 BENCHES.update(proposals.BENCHES)  # issue 20
 BENCHES.update(multiscale.BENCHES)  # issue 21
+BENCHES.update(network.BENCHES)  # issue 20: network catchments
 BENCHES.update(tipg.BENCHES)  # issue 23: /ogc beside tipg
 BENCHES.update(outbox.BENCHES)  # issue 19: webhooks
 BENCHES.update(evaluation.BENCHES)  # issue 19

@@ -4,17 +4,19 @@ the community exactly.
 Why a power diagram and not spopt: spopt 0.8.0 and libpysal 4.15.1 need Python >= 3.12 and the project runs
 3.11; spopt's max-p has a households floor but no ceiling, and its regions are unions of building cells whose
 zig-zag edges score poorly on compactness. A *capacity-constrained power diagram* (Balzer et al. 2009: a
-Voronoi diagram whose sites carry weights, tuned until each cell holds its share of households, with the sites
-moved to their cells' centroids as in Lloyd's algorithm) gives convex cells (compact by construction, straight
-boundaries through the gaps between buildings) and balances households as well as whole buildings allow.
+Voronoi diagram whose sites carry weights, tuned until each cell holds its share of households, the sites moved
+to their cells' centroids in the community as in Lloyd's algorithm) gives convex cells with straight edges;
+of the diagrams seen, the one kept is in the norm and the most compact once whole buildings have cut their
+notches into its edges. A linear programme then moves the edges into the gaps between buildings where it
+can (:func:`refit_weights`), and the more compact of the two is kept.
 
-A building belongs to the cell holding its representative point, whole: a region's area is its power cell,
+A building belongs to the cell holding its representative point, whole: a region's polygon is its power cell,
 minus other regions' footprints, plus its own footprints, cut to the community; what is left over (slivers of
-floating point) joins the neighbour it touches most. So no building is split, and the regions tile the
-community (no gap, no overlap, nothing outside). A building with more households than the maximum is a region
-of its own (``oversize``). Codes: a region that overlaps an old grid by ``keep_iou`` or more keeps its code;
-the others take free sequence numbers in reading order (north→south rows, west→east, as the sample numbers
-them, :func:`geo.coverage.reading_order`).
+floating point) joins the neighbour it touches most (:func:`whole_buildings`). So no building is split, and
+the regions tile the community (no gap, no overlap, nothing outside). A building with more households than
+the maximum is a region of its own (``oversize``). Codes: a region that overlaps an old grid by ``keep_iou``
+or more keeps its code; the others take free sequence numbers in reading order (north→south rows,
+west→east, as the sample numbers them, :func:`geo.coverage.reading_order`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from scipy.cluster.vq import kmeans2
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 
 from geo.coverage import _to_metric, assign_points, metric_zones, reading_order
+from geo.region_scores import boundary_on_roads, polsby_popper, scores  # noqa: F401 - re-exported
 
 KEEP_IOU = 0.8
-SIMPLIFY_M = 10.0  # metres: how far a region edge may move to run straight (then buildings are made whole)
 CV_WEIGHT = 0.5  # evenness against compactness, once every region is within the norm
+RECENTRE_EVERY = 6  # iterations of weight nudging between two moves of the sites to their cells' centroids
+MARGIN_M = 3.0  # metres an edge should keep from a footprint when the weights are refitted
 
 
 @dataclass
@@ -63,19 +69,6 @@ def _frame(geom: Any) -> tuple[Any, Any]:
     return fwd, inv
 
 
-def polsby_popper(polygons: ArrayLike) -> NDArray[np.float64]:
-    """Compactness 4πA/P² of WGS84 polygons, measured in metres (1 for a disc, 0.785 for a square).
-
-    >>> round(float(polsby_popper([shapely.box(116.4, 39.9, 116.401, 39.901)])[0]), 2)
-    0.77
-    """
-    from geo.coverage import to_metric
-
-    m = to_metric(np.asarray(polygons, dtype=object))
-    a, p = shapely.area(m), shapely.length(m)
-    return np.where(p > 0, 4 * np.pi * a / np.maximum(p, 1e-12) ** 2, 0.0)
-
-
 def _halfplane(a: NDArray, b: float, big: float, centre: NDArray) -> Any:
     """The half-plane a·x <= b as a polygon reaching ``big`` metres around ``centre``."""
     n = np.linalg.norm(a)
@@ -98,16 +91,14 @@ def power_cells(sites: NDArray, weights: NDArray, box: Any) -> list[Any]:
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     out = []
     for r in range(len(sites)):
-        cell = box
+        planes = [box]
         for s in range(len(sites)):
-            if s == r or cell.is_empty:
-                continue
             a = 2 * (sites[s] - sites[r])
-            if not np.any(a):
+            if s == r or not np.any(a):
                 continue
             b = sites[s] @ sites[s] - sites[r] @ sites[r] - weights[s] + weights[r]
-            cell = cell.intersection(_halfplane(a, b, big, centre))
-        out.append(cell)
+            planes.append(_halfplane(a, b, big, centre))
+        out.append(shapely.intersection_all(planes))
     return out
 
 
@@ -129,33 +120,113 @@ def region_count(total: int, hh_min: int, hh_max: int) -> list[int]:
     return sorted(range(lo, hi + 1), key=lambda n: (abs(n - mid), -n))
 
 
-def _band_penalty(h: NDArray, hh_min: int, hh_max: int) -> float:
-    return float(np.sum(np.maximum(hh_min - h, 0) + np.maximum(h - hh_max, 0)))
+@dataclass
+class Diagram:
+    """A balanced power diagram in metres: the label of each point, the sites and their weights."""
+
+    labels: NDArray[np.int64]
+    sites: NDArray[np.float64]
+    weights: NDArray[np.float64]
 
 
 def balance(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, *, seed: int = 0,
-            iterations: int = 150, starts: int = 3) -> NDArray[np.int64]:
-    """Labels (0..n-1) of points ``xy`` (metres) in ``n`` power-diagram regions balanced in households ``hh``:
-    weights nudged toward each region's share, sites moved to their centroids (Lloyd). Returns the best labels
-    seen (fewest households outside the band, then lowest spread).
+            area: Any = None, footprints: ArrayLike = (), iterations: int = 150, starts: int = 2) -> Diagram:
+    """A power diagram over points ``xy`` (metres) whose ``n`` cells are balanced in households ``hh`` and
+    compact: weights nudged toward each cell's share (a capacity-constrained power diagram), sites moved to
+    their cells' centroids within ``area`` (the community in metres; without it, the points' centroids), so
+    that the cells tend to a centroidal diagram (round, straight-edged). Of all diagrams seen, the one with the
+    fewest households outside the band, then the highest mean Polsby–Popper of its cells in ``area`` counting
+    the notches that whole ``footprints`` cut into a crossing edge, then the lowest spread.
 
     >>> xy = np.array([[0, 0], [10, 0], [0, 10], [100, 0], [110, 0], [100, 10]], dtype=float)
-    >>> lab = balance(xy, np.array([100, 100, 100, 100, 100, 100]), 2, 250, 350)
+    >>> lab = balance(xy, np.array([100, 100, 100, 100, 100, 100]), 2, 250, 350).labels
     >>> bool((lab[:3] == lab[0]).all() and (lab[3:] != lab[0]).all())
     True
     """
     if n <= 1 or len(xy) <= 1:
-        return np.zeros(len(xy), dtype=np.int64)
+        return Diagram(np.zeros(len(xy), dtype=np.int64), xy.mean(axis=0, keepdims=True) if len(xy) else
+                       np.zeros((1, 2)), np.zeros(1))
     n = min(n, len(xy))
-    runs = [_balance_run(xy, hh, n, hh_min, hh_max, seed * 1000 + k, iterations) for k in range(starts)]
-    best = min(runs, key=lambda r: r[0])[1]
-    _, best = np.unique(best, return_inverse=True)
-    return best.astype(np.int64)
+    if area is None:
+        area = shapely.buffer(shapely.multipoints(xy), 1.0).envelope
+    fp = np.asarray(footprints, dtype=object)
+    ctx = _Context(area, fp)
+    runs = [_balance_run(xy, hh, n, hh_min, hh_max, seed * 1000 + k, iterations, ctx) for k in range(starts)]
+    k = starts
+    while min(r[0] for r in runs)[0] > 0 and k < 3 * starts:  # not in the band yet: more starts, up to thrice
+        runs.append(_balance_run(xy, hh, n, hh_min, hh_max, seed * 1000 + k, iterations, ctx))
+        k += 1
+    key, d = min(runs, key=lambda r: r[0])
+    if key[0] > 0:
+        d = _repair(xy, hh, d, hh_min, hh_max)
+    used, lab = np.unique(d.labels, return_inverse=True)
+    return Diagram(lab.astype(np.int64), d.sites[used], d.weights[used])
 
 
-def _balance_run(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, seed: int,
-                 iterations: int) -> tuple[tuple[float, float], NDArray[np.int64]]:
-    """One start of :func:`balance`: its best key and labels."""
+def _repair(xy: NDArray, hh: NDArray, d: Diagram, hh_min: int, hh_max: int, *, rounds: int = 20) -> Diagram:
+    """Bring regions still outside the band in by moving single buildings across an edge: each move takes
+    the building nearest (in power distance) to the region short of (or over) the norm that leaves both
+    regions no further outside it; the refitted weights then route the edge around it."""
+    lab = d.labels.copy()
+    n = len(d.sites)
+    cost = ((xy[:, None, :] - d.sites[None, :, :]) ** 2).sum(-1) - d.weights[None, :]
+    for _ in range(rounds):
+        h = np.bincount(lab, weights=hh, minlength=n)
+        out = np.flatnonzero((h < hh_min) | (h > hh_max))
+        if not len(out):
+            break
+        moved = False
+        for r in out:
+            src = np.arange(len(xy)) if h[r] < hh_min else np.flatnonzero(lab == r)
+            for b in src[np.argsort(cost[src, r] - cost[src, lab[src]] if h[r] < hh_min else
+                                    np.min(np.where(np.arange(n)[None, :] == r, np.inf, cost[src]), axis=1)
+                                    - cost[src, r])]:
+                a = lab[b]
+                to = r if h[r] < hh_min else int(np.argmin(np.where(np.arange(n) == r, np.inf, cost[b])))
+                if a == to:
+                    continue
+                new_a, new_t = h[a] - hh[b], h[to] + hh[b]
+                before = _band_penalty(np.array([h[a], h[to]]), hh_min, hh_max)
+                if _band_penalty(np.array([new_a, new_t]), hh_min, hh_max) < before:
+                    lab[b] = to
+                    moved = True
+                    break
+            if moved:
+                break
+        if not moved:
+            break
+    return Diagram(lab, d.sites, d.weights)
+
+
+class _Context:
+    """The community (metres), the box its power cells are cut from, and the footprints crossing an edge."""
+
+    def __init__(self, area: Any, footprints: NDArray) -> None:
+        x0, y0, x1, y1 = area.bounds
+        self.area, self.box = area, shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50)
+        self.tree = shapely.STRtree(footprints) if len(footprints) else None
+        self.half = shapely.length(footprints) / 2 if len(footprints) else np.zeros(0)
+
+    def compactness(self, cells: list[Any]) -> float:
+        """Mean Polsby–Popper of ``cells``, each perimeter lengthened by half of every footprint its edge
+        crosses (the notch a whole building cuts into it)."""
+        out = []
+        for c in cells:
+            if c.is_empty:
+                out.append(0.0)
+                continue
+            extra = float(self.half[self.tree.query(c.boundary, predicate="intersects")].sum()) if self.tree else 0.0
+            out.append(4 * np.pi * c.area / (c.length + extra) ** 2)
+        return float(np.mean(out))
+
+
+def _band_penalty(h: NDArray, hh_min: int, hh_max: int) -> float:
+    return float(np.sum(np.maximum(hh_min - h, 0) + np.maximum(h - hh_max, 0)))
+
+
+def _balance_run(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, seed: int, iterations: int,
+                 ctx: _Context) -> tuple[tuple[float, float], Diagram]:
+    """One start of :func:`balance`: its best key and diagram."""
     rng = np.random.default_rng(seed)
     weight = hh.astype(float) + 1.0
     start = xy[rng.choice(len(xy), size=n, replace=False, p=weight / weight.sum())]
@@ -163,56 +234,77 @@ def _balance_run(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, see
     w = np.zeros(n)
     spacing = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1]) or 1.0) / n
     target = hh.sum() / n
-    best, best_key, inertia0 = None, None, None
+    best: Diagram | None = None
+    best_key: tuple[float, float] | None = None
     for it in range(iterations):
-        d2 = ((xy[:, None, :] - sites[None, :, :]) ** 2).sum(-1)
-        lab = np.argmin(d2 - w[None, :], axis=1)
+        lab = np.argmin(((xy[:, None, :] - sites[None, :, :]) ** 2).sum(-1) - w[None, :], axis=1)
         h = np.bincount(lab, weights=hh, minlength=n)
-        cen = np.array([xy[lab == r].mean(axis=0) if (lab == r).any() else sites[r] for r in range(n)])
-        inertia = float(((xy - cen[lab]) ** 2).sum())
-        inertia0 = inertia0 or max(inertia, 1e-9)
-        # in the band first; then compact (spread about the centroids, against plain k-means) and even
-        key = (_band_penalty(h, hh_min, hh_max), inertia / inertia0 + CV_WEIGHT * float(h.std() / max(target, 1.0)))
-        if best_key is None or key < best_key:
-            best, best_key = lab.copy(), key
-        w += 0.1 * spacing * (target - h) / max(target, 1.0)
-        if it % 3 == 2:
-            sites = cen
+        pen = _band_penalty(h, hh_min, hh_max)
+        recentre = it % RECENTRE_EVERY == RECENTRE_EVERY - 1 and it < 0.7 * iterations  # then: weights only
+        cells = None
+        # a diagram is judged when it is nearer the band than any before, or as near at a recentring step
+        if best_key is None or pen < best_key[0] or (recentre and pen == best_key[0]):
+            cells = [shapely.intersection(c, ctx.area) for c in power_cells(sites, w, ctx.box)]
+            key = (pen, -ctx.compactness(cells) + CV_WEIGHT * float(h.std() / max(target, 1.0)))
+            if best_key is None or key < best_key:
+                best, best_key = Diagram(lab.copy(), sites.copy(), w.copy()), key
+        if recentre:
+            if cells is None:
+                cells = [shapely.intersection(c, ctx.area) for c in power_cells(sites, w, ctx.box)]
+            sites = np.array([shapely.get_coordinates(shapely.centroid(c))[0] if not c.is_empty else sites[r]
+                              for r, c in enumerate(cells)])
+        # smaller steps toward the end, so that the weights settle instead of swinging across the band
+        w += 0.1 * spacing * max(0.2, 1 - it / iterations) * (target - h) / max(target, 1.0)
     assert best is not None and best_key is not None
     return best_key, best
 
 
-# ----------------------------------------------------------------------------------------------
-# Regions to polygons
+def refit_weights(d: Diagram, footprints: ArrayLike, *, margin: float = MARGIN_M) -> NDArray[np.float64]:
+    """Weights that move the diagram's edges into the gaps between buildings, its sites and labels kept: a
+    linear programme (HiGHS) keeping every footprint vertex in its own building's cell ``margin`` metres from
+    the edge, its shortfalls (metres, one slack a building) minimised, plus a small price on moving the
+    weights (a metre of edge shift costs a tenth of a metre of shortfall).
 
-
-def building_cells(footprints: ArrayLike, fwd: Any, box: Any) -> NDArray[np.object_]:
-    """Each building's cell (metres, ``fwd`` from WGS84) within ``box``: the Voronoi cells of its footprint's
-    vertices, dissolved, so that cell edges run through the gaps between buildings.
-
-    >>> fps = [shapely.box(0, 0, 1, 1), shapely.box(3, 0, 4, 1)]
-    >>> cells = building_cells(fps, lambda xy: xy, shapely.box(-1, -1, 5, 2))
-    >>> [round(c.area, 6) for c in cells]
-    [9.0, 9.0]
+    >>> d = Diagram(np.array([0, 1]), np.array([[0.0, 0.0], [10.0, 0.0]]), np.array([0.0, 0.0]))
+    >>> w = refit_weights(d, [shapely.box(-1, -1, 1, 1), shapely.box(2, -1, 8, 1)], margin=0.5)
+    >>> cells = power_cells(d.sites, w, shapely.box(-5, -5, 15, 5))
+    >>> round(float(cells[0].bounds[2]), 2)  # the edge moved from x=5 to the gap's side of the second footprint
+    1.5
     """
     fp = np.asarray(footprints, dtype=object)
-    coords, owner = [], []
-    for i, f in enumerate(fp):
-        ring = fwd(shapely.get_coordinates(shapely.get_exterior_ring(f))[:-1])
-        coords.append(ring)
-        owner.append(np.full(len(ring), i))
-    xy, own = np.vstack(coords), np.concatenate(owner)
-    _, first = np.unique(np.round(xy, 2), axis=0, return_index=True)  # a corner shared by two: the first
-    first.sort()
-    xy, own = xy[first], own[first]
-    if len(xy) < 3:
-        return np.array([box] * len(fp), dtype=object)
-    vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=box, ordered=True))
-    vor = shapely.intersection(vor, box)
-    out = np.empty(len(fp), dtype=object)
-    for i in range(len(fp)):
-        out[i] = shapely.union_all(vor[own == i])
-    return out
+    n = len(d.sites)
+    if n < 2 or not len(fp):
+        return d.weights
+    rings = [shapely.get_coordinates(shapely.get_exterior_ring(f))[:-1] for f in fp]
+    verts = np.vstack(rings)
+    owner = np.concatenate([np.full(len(r), i) for i, r in enumerate(rings)])
+    lab_v = d.labels[owner]
+    dist = np.linalg.norm(d.sites[:, None] - d.sites[None], axis=-1)
+    mu = 0.1 / (2 * float(np.median(dist[dist > 0])))
+    rows, cols, vals, rhs = [], [], [], []
+    k = 0
+    for s in range(n):
+        m = lab_v != s
+        v, r, o = verts[m], lab_v[m], owner[m]
+        gap = ((v - d.sites[s]) ** 2).sum(1) - ((v - d.sites[r]) ** 2).sum(1)
+        span = 2 * np.linalg.norm(d.sites[s] - d.sites[r], axis=1)
+        idx = np.arange(k, k + len(v))
+        k += len(v)
+        # w_s - w_r - span·slack_o <= gap - span·margin, with w = w0 + up - down
+        one = np.ones(len(v))
+        rows += [idx] * 5
+        cols += [np.full(len(v), s), r, np.full(len(v), n + s), n + r, 2 * n + o]
+        vals += [one, -one, -one, one, -span]
+        rhs.append(gap - span * margin - (d.weights[s] - d.weights[r]))
+    a = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(k, 2 * n + len(fp)))
+    cost = np.concatenate([np.full(2 * n, mu), np.ones(len(fp))])
+    res = linprog(cost, A_ub=a.tocsr(), b_ub=np.concatenate(rhs), bounds=[(0, None)] * (2 * n + len(fp)),
+                  method="highs")
+    return d.weights + res.x[:n] - res.x[n:2 * n] if res.status == 0 else d.weights
+
+
+# ----------------------------------------------------------------------------------------------
+# Regions to polygons
 
 
 def _pp(g: Any) -> float:
@@ -220,67 +312,19 @@ def _pp(g: Any) -> float:
     return float(4 * np.pi * shapely.area(g) / p**2) if p > 0 else 0.0
 
 
-def _one_piece(g: Any, min_area: float = 1.0) -> bool:
-    return sum(1 for p in shapely.get_parts(g) if p.area > min_area) == 1
+def whole_buildings(community: Any, cells: list[Any], footprints: ArrayLike, labels: NDArray) -> list[Any]:
+    """Region polygons (WGS84) from their cells: each cell less the other regions' footprints, plus its own,
+    within the community; overlaps go to the first, leftovers to the region they touch most, and detached
+    pieces without a building of their own to a neighbour, so that the regions tile the community exactly.
 
-
-def improve(labels: NDArray, cells: NDArray, hh: NDArray, hh_min: int, hh_max: int, fixed: NDArray,
-            *, passes: int = 2) -> NDArray[np.int64]:
-    """Local search for compactness: a building on a region's edge moves to the neighbouring region when the
-    two regions' Polsby–Popper sum rises, both stay in one piece, and no households leave the norm that were
-    in it. ``cells`` are the buildings' cells in metres; regions in ``fixed`` (oversize) never change.
-
-    >>> cells = np.array([shapely.box(i, 0, i + 1, 1) for i in range(4)] + [shapely.box(1, 1, 2, 2)], dtype=object)
-    >>> improve(np.array([0, 0, 1, 1, 1]), cells, np.ones(5, dtype=int), 2, 3, np.zeros(2, bool)).tolist()
-    [0, 0, 1, 1, 0]
+    >>> comm = shapely.box(0, 0, 4, 2)
+    >>> out = whole_buildings(comm, [shapely.box(0, 0, 2, 2), shapely.box(2, 0, 4, 2)],
+    ...                       [shapely.box(1.5, 0.5, 2.5, 1.0)], np.array([0]))
+    >>> [round(g.area, 3) for g in out]
+    [4.25, 3.75]
     """
-    labels = labels.copy()
-    n = int(labels.max()) + 1
-    reg = [shapely.union_all(cells[labels == r]) for r in range(n)]
-    h = np.bincount(labels, weights=hh, minlength=n)
-    tree = shapely.STRtree(cells)
-    a, b = tree.query(cells, predicate="intersects")
-    nbrs: list[list[int]] = [[] for _ in range(len(cells))]
-    for i, j in zip(a, b, strict=True):
-        if i != j:
-            nbrs[i].append(int(j))
-
-    def bad(x: float) -> float:
-        return max(hh_min - x, 0) + max(x - hh_max, 0)
-
-    for _ in range(passes):
-        moved = 0
-        for i in range(len(cells)):
-            r = labels[i]
-            if fixed[r]:
-                continue
-            for s in sorted({int(labels[j]) for j in nbrs[i]} - {r}):
-                if fixed[s] or bad(h[r] - hh[i]) + bad(h[s] + hh[i]) > bad(h[r]) + bad(h[s]):
-                    continue
-                new_r, new_s = shapely.difference(reg[r], cells[i]), shapely.union(reg[s], cells[i])
-                if new_r.is_empty or not (_one_piece(new_r) and _one_piece(new_s)):
-                    continue
-                if _pp(new_r) + _pp(new_s) > _pp(reg[r]) + _pp(reg[s]) + 1e-4:
-                    reg[r], reg[s] = new_r, new_s
-                    h[r] -= hh[i]
-                    h[s] += hh[i]
-                    labels[i] = s
-                    moved += 1
-                    break
-        if not moved:
-            break
-    return labels
-
-
-def regions_to_polygons(community: Any, footprints: ArrayLike, labels: NDArray, n: int, bc: NDArray,
-                        inv: Any) -> list[Any]:
-    """Region polygons (WGS84): each region's building cells ``bc`` (metres; ``inv`` maps back), less the other
-    regions' footprints, plus its own, within the community; each overlap and leftover settled."""
     fp = np.asarray(footprints, dtype=object)
-    # straighten the steps of the building cells' edges (a coverage simplification keeps them shared)
-    cells = shapely.coverage_simplify(np.array([shapely.union_all(bc[labels == r]) for r in range(n)], dtype=object),
-                                      SIMPLIFY_M, simplify_boundary=False)
-    cells = [shapely.transform(g, inv) for g in cells]
+    n = len(cells)
     own = [shapely.union_all(fp[labels == r]) if (labels == r).any() else shapely.Polygon() for r in range(n)]
     all_fp = shapely.union_all(fp) if len(fp) else shapely.Polygon()
     out: list[Any] = []
@@ -290,11 +334,10 @@ def regions_to_polygons(community: Any, footprints: ArrayLike, labels: NDArray, 
         g = shapely.difference(shapely.intersection(g, community), taken)
         out.append(g)
         taken = shapely.union(taken, g)
-    rest = shapely.difference(community, taken)
-    for part in shapely.get_parts(rest):
+    for part in shapely.get_parts(shapely.difference(community, taken)):
         _give(out, part)
     for i in range(n):
-        out[i] = _tidy(out[i], out, i)
+        out[i] = _tidy(out[i], out, i, own[i])
     return out
 
 
@@ -309,15 +352,16 @@ def _give(out: list[Any], part: Any) -> None:
     out[i] = shapely.union(out[i], part)
 
 
-def _tidy(g: Any, out: list[Any], i: int) -> Any:
-    """Keep only polygons; give a detached piece holding no building footprint's centre to a neighbour."""
+def _tidy(g: Any, out: list[Any], i: int, own: Any) -> Any:
+    """Keep only polygons; give a detached piece holding none of the region's footprints (or a sliver) to the
+    neighbour it shares the longest edge with, so that a region is one piece wherever its buildings allow."""
     parts = [p for p in shapely.get_parts(g) if isinstance(p, shapely.Polygon) and p.area > 0]
     if len(parts) <= 1:
         return parts[0] if parts else g
     parts.sort(key=lambda p: -p.area)
     keep = [parts[0]]
     for p in parts[1:]:
-        if p.area < 0.02 * parts[0].area:
+        if p.area < 0.02 * parts[0].area or own.is_empty or not shapely.intersects(p, own):
             others = out[:i] + out[i + 1:]
             shared = [shapely.length(shapely.intersection(shapely.boundary(p), shapely.boundary(o))) for o in others]
             if others and max(shared) > 0:
@@ -351,27 +395,37 @@ def propose(community: Any, footprints: ArrayLike, households: ArrayLike, hh_min
     fp = np.asarray(footprints, dtype=object)
     hh = np.asarray(households, dtype=np.int64)
     fwd, inv = _frame(community)
-    pts = shapely.point_on_surface(fp) if len(fp) else np.array([], dtype=object)
-    xy = fwd(shapely.get_coordinates(pts)) if len(fp) else np.zeros((0, 2))
+    fpm = np.array([shapely.transform(f, fwd) for f in fp], dtype=object)
+    xy = shapely.get_coordinates(shapely.point_on_surface(fpm)) if len(fp) else np.zeros((0, 2))
     big = hh > hh_max
     free = ~big
     n_free = n_regions if n_regions is not None else region_count(int(hh[free].sum()), hh_min, hh_max)[0]
-    if not free.any():
-        n_free = 0
     labels = np.full(len(fp), -1, dtype=np.int64)
-    if free.any():
-        labels[free] = balance(xy[free], hh[free], max(n_free, 1), hh_min, hh_max, seed=seed)
-    n_free = int(labels[free].max()) + 1 if free.any() else 0
+    cm = shapely.transform(community, fwd)
+    if not free.any():
+        n_free, d = 0, None
+    else:
+        d = balance(xy[free], hh[free], max(n_free, 1), hh_min, hh_max, seed=seed, area=cm, footprints=fpm[free])
+        labels[free] = d.labels
+        n_free = len(d.sites)
     labels[big] = n_free + np.arange(int(big.sum()))
     n = n_free + int(big.sum())
     if n == 0:
         return Layout([community], labels, np.array([0]), oversize=[False])
-    cm = shapely.transform(community, fwd)
     x0, y0, x1, y1 = cm.bounds
-    bc = building_cells(fp, fwd, shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50))
-    if n > 1:
-        labels = improve(labels, shapely.intersection(bc, cm), hh, hh_min, hh_max, np.arange(n) >= n_free)
-    polys = regions_to_polygons(community, fp, labels, n, bc, inv)
+    box = shapely.box(x0 - 50, y0 - 50, x1 + 50, y1 + 50)
+    # the balanced diagram, and the same with its edges moved into the gaps: whichever is more compact once
+    # every building is made whole (an oversize building's region is only its footprint, cut from the others)
+    best: tuple[float, list[Any]] | None = None
+    for w in ([d.weights, refit_weights(d, fpm[free])] if d is not None and n_free > 1 else [None]):
+        cells = [shapely.transform(c, inv) for c in power_cells(d.sites, w, box)] if w is not None else \
+            [community] * n_free
+        polys = whole_buildings(community, cells + [shapely.Polygon()] * int(big.sum()), fp, labels)
+        pp = float(polsby_popper(polys).mean())
+        if best is None or pp > best[0]:
+            best = (pp, polys)
+    assert best is not None
+    polys = best[1]
     h = np.bincount(labels, weights=hh, minlength=n).astype(np.int64)
     keep = [i for i, g in enumerate(polys) if not g.is_empty]
     remap = np.full(n, -1)
@@ -380,10 +434,13 @@ def propose(community: Any, footprints: ArrayLike, households: ArrayLike, hh_min
                   oversize=[bool(i >= n_free) for i in keep])
 
 
-def baseline(community: Any, footprints: ArrayLike, households: ArrayLike, n: int, *, seed: int = 0) -> Layout:
+def baseline(community: Any, footprints: ArrayLike, households: ArrayLike, n: int, *, seed: int = 0,
+             whole: bool = False) -> Layout:
     """The naive layout the proposals are measured against: k-means on building centroids, Voronoi cells of
     the cluster centres clipped to the community; a building counts where its centroid falls (so a footprint
-    may be split between cells)."""
+    may be split between cells), or, with ``whole``, each building is made whole in the cell holding its
+    representative point (:func:`whole_buildings`, the rule the proposals follow), for a like-for-like
+    compactness figure."""
     fp = np.asarray(footprints, dtype=object)
     fwd, inv = _frame(community)
     xy = fwd(shapely.get_coordinates(shapely.centroid(fp)))
@@ -399,6 +456,10 @@ def baseline(community: Any, footprints: ArrayLike, households: ArrayLike, n: in
     labels = assign_points(shapely.centroid(fp), cells)
     h = np.bincount(np.maximum(labels, 0), weights=np.asarray(households), minlength=len(cells)).astype(np.int64)
     n = len(cells)
+    if whole:
+        labels = assign_points(shapely.point_on_surface(fp), cells)
+        cells = whole_buildings(community, cells, fp, labels)
+        h = np.bincount(np.maximum(labels, 0), weights=np.asarray(households), minlength=n).astype(np.int64)
     return Layout(cells, labels, h, oversize=[False] * n)
 
 
@@ -441,65 +502,6 @@ def assign_codes(layout: Layout, community_code: str, old_codes: list[str], old_
             taken.add(seq)
     layout.codes = [str(x) for x in codes]
     return layout
-
-
-def scores(layout: Layout, *, footprints: ArrayLike, households: ArrayLike, old_codes: list[str],
-           old_polygons: ArrayLike, case_points: ArrayLike = (), open_points: ArrayLike = (),
-           months: float = 12.0) -> dict[str, Any]:
-    """Balance (min, max, coefficient of variation of households), compactness (Polsby–Popper), buildings
-    and households changing grid, open cases that would move, expected monthly cases per grid (from
-    ``case_points`` over ``months``), and buildings split between grids.
-
-    >>> lay = Layout([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], np.array([0, 1]), np.array([10, 30]),
-    ...              codes=["a", "b"])
-    >>> s = scores(lay, footprints=[shapely.box(0.1, 0.1, 0.2, 0.2), shapely.box(1.1, 0.1, 1.2, 0.2)],
-    ...            households=[10, 30], old_codes=["a"], old_polygons=[shapely.box(0, 0, 2, 1)])
-    >>> s["households"], s["cv"], s["buildings_moving"], s["households_moving"], s["split_buildings"]
-    ({'min': 10, 'max': 30, 'mean': 20.0}, 0.5, 1, 30, 0)
-    """
-    fp = np.asarray(footprints, dtype=object)
-    hh = np.asarray(households, dtype=np.int64)
-    polys = np.asarray(layout.polygons, dtype=object)
-    h = np.asarray(layout.households, dtype=float)
-    pp = polsby_popper(polys)
-    reps = shapely.point_on_surface(fp) if len(fp) else fp
-    new_of = np.asarray(layout.codes, dtype=object)[assign_points(reps, polys)] if len(fp) else np.array([])
-    old_idx = assign_points(reps, old_polygons) if len(fp) else np.array([], dtype=np.int64)
-    old_of = np.where(old_idx >= 0, np.asarray(list(old_codes) + [None], dtype=object)[old_idx], None)
-    moving = new_of != old_of
-    split = 0
-    if len(fp):
-        tree = shapely.STRtree(polys)
-        bi, _ = tree.query(fp, predicate="intersects")
-        inter = np.bincount(bi, minlength=len(fp))
-        for b in np.flatnonzero(inter > 1):
-            parts = shapely.area(shapely.intersection(polys, fp[b]))
-            split += int((parts > 1e-4 * shapely.area(fp[b])).sum() > 1)
-
-    def per_grid(points: ArrayLike) -> NDArray:
-        p = np.asarray(points, dtype=object)
-        if not len(p):
-            return np.zeros(len(polys), dtype=np.int64)
-        i = assign_points(p, polys)
-        return np.bincount(i[i >= 0], minlength=len(polys))
-
-    open_moving = 0
-    if len(open_points):
-        op = np.asarray(open_points, dtype=object)
-        a, b = assign_points(op, polys), assign_points(op, old_polygons)
-        new_c = np.asarray(layout.codes + [None], dtype=object)[a]
-        old_c = np.asarray(list(old_codes) + [None], dtype=object)[b]
-        open_moving = int((new_c != old_c).sum())
-    load = per_grid(case_points) / months
-    return {
-        "grids": len(polys),
-        "households": {"min": int(h.min()), "max": int(h.max()), "mean": round(float(h.mean()), 1)},
-        "cv": round(float(h.std() / h.mean()), 3) if h.mean() else 0.0,
-        "polsby_popper": {"mean": round(float(pp.mean()), 3), "min": round(float(pp.min()), 3)},
-        "buildings_moving": int(moving.sum()), "households_moving": int(hh[moving].sum()),
-        "open_cases_moving": open_moving, "split_buildings": split,
-        "cases_per_month": {c: round(float(v), 2) for c, v in zip(layout.codes, load, strict=True)},
-    }
 
 
 def alternative_params(households: ArrayLike, hh_min: int, hh_max: int, k: int) -> list[tuple[int, int]]:

@@ -26,6 +26,7 @@ def coverage(
         help="run the shards on Dask: 'local' (a LocalCluster of worker processes) or a scheduler address")]
     = None,
     workers: Annotated[int, typer.Option(help="worker processes of the local Dask cluster")] = 2,
+    walk: Annotated[bool, typer.Option(help="HTML report: add the 15-minute walk isochrones along the roads")] = False,
 ) -> None:
     """Coverage analysis of a layout: gaps, overlaps, boundaries, buildings, workload, grid codes (覆盖分析)."""
     import orjson
@@ -58,6 +59,14 @@ def coverage(
                 else:
                     res = service.run(data, tol)
             t2 = time.perf_counter()
+            walked = None
+            if html and walk:  # issue 20: per facility kind, along the roads (api/roads/service.py)
+                from api.roads.service import walk as walk_catchments
+                from geo.network import WalkParams
+
+                with console.status("walking the roads…"):
+                    walked = walk_catchments(s, layout_id=lid, params=WalkParams(), kinds=None, community=None,
+                                             grids=None, min_share=0.5, isochrones=True)
     except GridmapError as exc:
         err.print(f"[bold red]error:[/] {exc.detail}")
         raise typer.Exit(2) from None
@@ -86,6 +95,6 @@ def coverage(
 
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %z")
         page = build_report(res, layout=row, communities=data.communities[data.communities.owned],
-                            grids=data.grids, generated_at=stamp)
+                            grids=data.grids, generated_at=stamp, walk=walked)
         html.write_text(page, encoding="utf-8")
         console.print(f"[green]wrote {html} ({len(page) / 1e6:.1f} MB)[/]")

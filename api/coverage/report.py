@@ -43,6 +43,9 @@ KINDS: dict[str, tuple[str, str, str]] = {  # kind: (colour, 中文, English)
 }
 
 
+WALK_COLOURS = ["#2f7ed8", "#e0712b", "#3aa676", "#b04fc4", "#c9a227", "#d9534f", "#5bc0de"]
+
+
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -100,8 +103,10 @@ def build_report(
     communities: Any,
     grids: Any,
     generated_at: str,
+    walk: dict[str, Any] | None = None,
 ) -> str:
-    """The report as one HTML string. ``communities``/``grids``: frames with code, name, geometry."""
+    """The report as one HTML string. ``communities``/``grids``: frames with code, name, geometry; ``walk``: the
+    walk-catchments answer (api/roads/service.py), drawn as one layer of isochrones a facility kind."""
     js, css = leaflet_inline()
     f = res.findings
     fg = np.asarray(f["geometry"], dtype=object) if len(f) else np.empty(0, object)
@@ -162,6 +167,19 @@ def build_report(
                 folium.CircleMarker([c.y, c.x], radius=14, color=colour, weight=3, fill=False,
                                     class_name="gm-finding-ring",
                                     tooltip=f"#{rows[i]['n']} {zh} {en}").add_to(m)
+    for i, k in enumerate((walk or {}).get("kinds", [])):
+        if k["isochrone"]:
+            colour = WALK_COLOURS[i % len(WALK_COLOURS)]
+            how = "沿路网 along the roads" if walk["method"] == "network" else "直线 straight line"
+            folium.GeoJson({"type": "Feature", "geometry": k["isochrone"], "properties": {
+                "kind": k["kind"], "reach": f"{k['minutes']:g} min, {k['reach_m']:,.0f} m {how}",
+                "share": f"{(k['share'] or 0) * 100:.0f}% households", "beyond": ", ".join(k["grids_beyond"][:20])}},
+                name=f"15分钟生活圈 {k['kind']}", show=i == 0,
+                style_function=lambda _, c=colour: {
+                    "color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
+                tooltip=folium.GeoJsonTooltip(["kind", "reach", "share", "beyond"],
+                                              aliases=["", "", "", "grids under half"]),
+            ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.get_root().html.add_child(Element(_legend(rows)))
     m.get_root().html.add_child(Element(_table(rows, fg)))

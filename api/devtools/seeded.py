@@ -26,7 +26,7 @@ def _fingerprint() -> str:
     paths += [ROOT / "geo" / f"{n}.py" for n in ("routing", "lattice", "nearest", "segments")]
     paths += [ROOT / "api" / "addresses" / "sample.py", ROOT / "api" / "addresses" / "normalize.py"]
     paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
-                                                  "departments.csv")]
+                                                  "departments.csv", "roads.gpkg")]
     for p in paths:
         h.update(p.name.encode())
         h.update(p.read_bytes() if p.exists() else b"missing")

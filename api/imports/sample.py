@@ -32,6 +32,7 @@ from api.reports.bulk import import_reports
 
 SAMPLE_DIR = ROOT / "sample_data"
 ARTEFACT = SAMPLE_DIR / "dongcheng.gpkg.zip"
+ROADS = SAMPLE_DIR / "roads.gpkg"
 REFERENCE_DATE = datetime(2026, 11, 20, tzinfo=UTC) - timedelta(hours=8)  # 2026-11-20T00:00+08:00
 LAYOUT_NAME = "东城区网格划分 2026 (Dongcheng grid plan 2026)"
 LAYOUT_FROM = datetime(2026, 1, 1, tzinfo=UTC) - timedelta(hours=8)
@@ -78,6 +79,10 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
         res = import_layer(session, layer=layer, path=artefact, source_layer=layer)
         counts[layer] = res.rows_imported
         say(f"{layer}: {res.rows_imported}")
+    if (directory / ROADS.name).exists():  # the road network (issue 20, sample_data/roads.py)
+        res = import_layer(session, layer="roads", path=directory / ROADS.name, source_layer="roads")
+        counts["roads"] = res.rows_imported
+        say(f"roads: {res.rows_imported}")
 
     counts.update(load_sample_registry(session))  # the standard address registry (api/addresses/sample.py)
     counts["person"] = _load_people(session, directory / "people.csv.gz")

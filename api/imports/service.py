@@ -1,4 +1,4 @@
-"""Import and export of the spatial layers (streets, communities, grids, buildings, facilities).
+"""Import and export of the spatial layers (streets, communities, grids, buildings, facilities, roads).
 
 One file lands whole or not at all: rows are checked in Python first (so an error names the row
 and the reason), then copied into a temporary table with COPY and moved into place with one
@@ -37,12 +37,13 @@ from api.imports.files import (  # noqa: F401 - check_shapefile is imported from
     default_limits,
     opened,
 )
+from api.roads.lines import road_kinds, road_lines, road_records
 from geo.crs import BD09, GCJ02, UnknownCRS, implausible_coordinates, parse_crs, to_wgs84
 from geo.validate import DEFAULT_AREA_TOLERANCE, check_polygons, first_over_vertex_limit
 
 Progress = Callable[[int, int], None]
 
-LAYERS = ("streets", "communities", "grids", "buildings", "facilities")
+LAYERS = ("streets", "communities", "grids", "buildings", "facilities", "roads")
 READABLE = (".geojson", ".json", ".gpkg", ".zip", ".shp")
 CODE_PATTERNS = {"streets": r"^[0-9]{9}$", "communities": r"^[0-9]{12}$", "grids": r"^[0-9]{15}$"}
 COPY_CHUNK = 5_000
@@ -304,6 +305,8 @@ TABLES: dict[str, dict[str, Any]] = {
                            "properties", "footprint"]},
     "facilities": {"table": "facility", "key": ["code"], "geom": "location",
                    "cols": ["code", "kind", "name", "name_en", "address", "properties", "location"]},
+    "roads": {"table": "road", "key": ["code"], "geom": "geom",
+              "cols": ["code", "name", "name_en", "kind", "properties", "geom"]},
 }
 
 
@@ -460,6 +463,8 @@ def import_layer(
             raise ImportFailed(f"row {rows[i]}: a facility must be a point, got {got}", row=int(rows[i]),
                                reason="wrong_geometry_type")
         fixed = geoms
+    elif layer == "roads":  # issue 20: one line a road (api/roads/lines.py)
+        fixed = road_lines(geoms, rows)
     else:
         checked = check_polygons(geoms, single=layer == "buildings", area_tolerance=area_tolerance)
         refusal = checked.first_refusal()
@@ -483,7 +488,7 @@ def import_layer(
             codes = sequence_codes(fixed, code_prefix)
             result.notes.append(f"codes generated from {code_prefix}, numbered west→east, north→south")
         result.layout_id = ensure_layout(session, layout=layout, default_name=f"{path.stem} (imported)")
-    elif layer in ("buildings", "facilities") and all(c is None for c in codes) and code_prefix:
+    elif layer in ("buildings", "facilities", "roads") and all(c is None for c in codes) and code_prefix:
         codes = [f"{code_prefix}{i:07d}" for i in range(1, n + 1)]
     _require(codes, label="code", rows=rows, pattern=CODE_PATTERNS.get(layer))
 
@@ -528,6 +533,11 @@ def import_layer(
             for c, a, k, f, u, h, p, pr, g in zip(codes, address, kinds, floors, units, households, population,
                                                    props, ewkb, strict=True)
         ]
+    elif layer == "roads":  # one row a road name (api/roads/lines.py)
+        used |= {"kind", "highway"}
+        records, rows = road_records(codes, names, names_en, road_kinds(_text(_column(df, None, "kind", "highway"),
+                                                                              n), kind, rows),
+                                     _extra_properties(df, used), fixed, rows, result.notes)
     else:  # facilities
         kinds = _text(_column(df, None, "kind"), n)
         kinds = [k or kind for k in kinds]
@@ -579,6 +589,8 @@ EXPORT_SQL = {
     "buildings": """SELECT code, address, kind, floors, units, households, population, footprint AS geometry
                     FROM building ORDER BY id""",
     "facilities": "SELECT code, kind, name, name_en, address, location AS geometry FROM facility ORDER BY code",
+    "roads": """SELECT code, name, name_en, kind, properties->>'streets' AS streets, geom AS geometry
+                FROM road ORDER BY code""",
 }
 
 

@@ -10,7 +10,8 @@ from api.core.params import Integer
 class ProposalsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    community: str = Field(pattern=r"^[0-9]{12}$", description="12-digit community code")
+    community: str = Field(pattern=r"^([0-9]{9}|[0-9]{12})$",
+                           description="12-digit community code, or a 9-digit street code: all its communities")
     households_min: Integer = Field(default=300, ge=1, le=100_000)
     households_max: Integer = Field(default=500, ge=1, le=100_000)
     alternatives: Integer = Field(default=3, ge=1, le=6)

@@ -34,7 +34,7 @@ from api.proposals.schemas import ProposalsIn
 from geo import regions
 
 HISTORY_MONTHS = 12
-_ID = re.compile(r"^(\d{12})-(\d{1,6})-(\d{1,6})-(\d{1,3})-(\d{1,2})-r(\d{1,9})$")
+_ID = re.compile(r"^(\d{9}|\d{12})-(\d{1,6})-(\d{1,6})-(\d{1,3})-(\d{1,2})-r(\d{1,9})$")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Community:
     households: np.ndarray
     population: np.ndarray
     old: dict[str, GridRow]
+    roads: np.ndarray
 
 
 def _load(session: Session, layout_id: int, community: str) -> Community:
@@ -60,10 +61,26 @@ def _load(session: Session, layout_id: int, community: str) -> Community:
     codes = list(session.execute(text("""
         SELECT code FROM grid WHERE layout_id = :l AND (community_code = :c OR left(code, 12) = :c)
         ORDER BY code"""), {"l": layout_id, "c": community}).scalars())
+    roads = session.execute(text("""
+        SELECT ST_AsBinary(ST_Intersection(r.geom, c.boundary)) FROM road r, community c
+        WHERE c.code = :c AND r.geom && c.boundary AND ST_Intersects(r.geom, c.boundary)"""),
+                            {"c": community}).scalars().all()
     return Community(row.code, row.name, row.name_en, shapely.from_wkb(bytes(row.wkb)),
                      np.array([shapely.from_wkb(bytes(r.wkb)) for r in b], dtype=object),
                      np.array([r.households for r in b], dtype=np.int64),
-                     np.array([r.population for r in b], dtype=np.int64), load_rows(session, layout_id, codes))
+                     np.array([r.population for r in b], dtype=np.int64), load_rows(session, layout_id, codes),
+                     np.array([shapely.from_wkb(bytes(w)) for w in roads], dtype=object))
+
+
+def _communities(session: Session, code: str) -> list[str]:
+    """The communities a proposal is for: the one named, or every community of a 9-digit street code."""
+    if len(code) == 12:
+        return [code]
+    found = list(session.execute(text("SELECT code FROM community WHERE street_code = :s ORDER BY code"),
+                                 {"s": code}).scalars())
+    if not found:
+        raise NotFound(f"no street {code} with communities", field="community")
+    return found
 
 
 def _draft_revision(session: Session, layout_id: int) -> int:
@@ -101,35 +118,82 @@ def _features(c: Community, lay: regions.Layout) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def proposals(session: Session, *, layout_id: int, body: ProposalsIn) -> dict[str, Any]:
-    """``body.alternatives`` proposed layouts of the community, each with its grids and scores, and the naive
-    baseline's scores (k-means + clipped Voronoi) for comparison."""
-    rev = _draft_revision(session, layout_id)
-    c = _load(session, layout_id, body.community)
+def _scores_kw(session: Session, c: Community) -> dict[str, Any]:
     old = list(c.old.values())
     cases = _points(session, c.code, f"r.received_at > now() - interval '{HISTORY_MONTHS} months'", {})
     open_pts = _points(session, c.code, "EXISTS (SELECT 1 FROM cases k WHERE k.report_id = r.id "
                                         "AND k.status = ANY(:open))", {"open": list(OPEN_STATUSES)})
-    kw = {"footprints": c.footprints, "households": c.households, "old_codes": [g.code for g in old],
-          "old_polygons": [g.geom for g in old], "case_points": cases, "open_points": open_pts,
-          "months": float(HISTORY_MONTHS)}
+    return {"footprints": c.footprints, "households": c.households, "old_codes": [g.code for g in old],
+            "old_polygons": [g.geom for g in old], "case_points": cases, "open_points": open_pts,
+            "months": float(HISTORY_MONTHS), "roads": c.roads}
+
+
+def _joined(parts: list[tuple[regions.Layout, dict[str, Any]]]) -> tuple[regions.Layout, dict[str, Any]]:
+    """Several communities' layouts and score inputs as one (a street's), so that one score covers them all."""
+    if len(parts) == 1:
+        return parts[0]
+    lays, kws = [p[0] for p in parts], [p[1] for p in parts]
+    offset = np.cumsum([0] + [len(lay.polygons) for lay in lays[:-1]])
+    lay = regions.Layout([g for lay in lays for g in lay.polygons],
+                         np.concatenate([np.where(lay.labels >= 0, lay.labels + o, -1) for lay, o in
+                                         zip(lays, offset, strict=True)]),
+                         np.concatenate([lay.households for lay in lays]),
+                         codes=[c for lay in lays for c in lay.codes], kept=[k for lay in lays for k in lay.kept],
+                         oversize=[o for lay in lays for o in lay.oversize])
+    kw: dict[str, Any] = {"months": kws[0]["months"]}
+    for key in ("footprints", "households", "case_points", "open_points", "roads"):
+        arrays = [np.asarray(k[key], dtype=object if key != "households" else np.int64) for k in kws]
+        kw[key] = np.concatenate(arrays) if arrays else np.array([])
+    kw["old_codes"] = [c for k in kws for c in k["old_codes"]]
+    kw["old_polygons"] = [g for k in kws for g in k["old_polygons"]]
+    return lay, kw
+
+
+def proposals(session: Session, *, layout_id: int, body: ProposalsIn) -> dict[str, Any]:
+    """``body.alternatives`` proposed layouts of the community (or of every community of a street), each with its
+    grids and scores, and the naive baseline's scores (k-means + clipped Voronoi) for comparison."""
+    rev = _draft_revision(session, layout_id)
+    comms = [_load(session, layout_id, code) for code in _communities(session, body.community)]
+    kws = [_scores_kw(session, c) for c in comms]
+    street = len(body.community) == 9
+    alts: list[list[tuple[regions.Layout, dict[str, Any]]]] = [[] for _ in range(body.alternatives)]
+    ns: list[int] = []
+    feats: list[list[dict[str, Any]]] = [[] for _ in range(body.alternatives)]
+    bases, currents = [], []
+    for c, kw in zip(comms, kws, strict=True):
+        params = regions.alternative_params(c.households, body.households_min, body.households_max,
+                                            body.alternatives)
+        ns.append(params[0][0])
+        for k, (n, seed) in enumerate(params):
+            lay = _layout(c, body.households_min, body.households_max, n, seed)
+            alts[k].append((lay, kw))
+            feats[k] += _features(c, lay)["features"]
+        if len(c.footprints):
+            bl = regions.baseline(c.boundary, c.footprints, c.households, params[0][0])
+            bl.codes = [f"{c.code}{i + 1:03d}" for i in range(len(bl.polygons))]
+            bases.append((bl, kw))
+        old = list(c.old.values())
+        if old:
+            currents.append((regions.Layout([g.geom for g in old], np.zeros(0, dtype=np.int64),
+                                            np.array([g.households for g in old]), codes=[g.code for g in old]), kw))
     out = []
-    params = regions.alternative_params(c.households, body.households_min, body.households_max, body.alternatives)
-    for n, seed in params:
-        lay = _layout(c, body.households_min, body.households_max, n, seed)
-        out.append({"id": f"{c.code}-{body.households_min}-{body.households_max}-{n}-{seed}-r{rev}",
-                    "grids": _features(c, lay), "scores": regions.scores(lay, **kw)})
-    base = None
-    if len(c.footprints):
-        bl = regions.baseline(c.boundary, c.footprints, c.households, params[0][0])
-        bl.codes = [f"{c.code}{i + 1:03d}" for i in range(len(bl.polygons))]
-        base = regions.scores(bl, **kw)
-    current = regions.Layout([g.geom for g in old], np.zeros(0, dtype=np.int64),
-                             np.array([g.households for g in old]), codes=[g.code for g in old])
-    return {"layout_id": layout_id, "revision": rev, "community": c.code,
+    for k in range(body.alternatives):
+        n, seed = (0, k) if street else regions.alternative_params(comms[0].households, body.households_min,
+                                                                   body.households_max, body.alternatives)[k]
+        lay, kw = _joined(alts[k])
+        out.append({"id": f"{body.community}-{body.households_min}-{body.households_max}-{n}-{seed}-r{rev}",
+                    "grids": {"type": "FeatureCollection", "features": feats[k]}, "scores": regions.scores(lay, **kw)})
+    return {"layout_id": layout_id, "revision": rev, "community": body.community,
+            "communities": [c.code for c in comms],
             "norm": [body.households_min, body.households_max], "history_months": HISTORY_MONTHS,
-            "proposals": out, "baseline": base,
-            "current": regions.scores(current, **kw) if old else None}
+            "proposals": out, "baseline": _score(bases), "current": _score(currents)}
+
+
+def _score(parts: list[tuple[regions.Layout, dict[str, Any]]]) -> dict[str, Any] | None:
+    if not parts:
+        return None
+    lay, kw = _joined(parts)
+    return regions.scores(lay, **kw)
 
 
 def apply(session: Session, *, layout_id: int, proposal_id: str, actor: str, settings: Settings) -> dict[str, Any]:
@@ -138,12 +202,27 @@ def apply(session: Session, *, layout_id: int, proposal_id: str, actor: str, set
     m = _ID.match(proposal_id)
     if m is None:
         raise InvalidParameter(f"{proposal_id!r} is not a proposal id", field="proposal_id")
-    community, hh_min, hh_max, n, seed, rev = m.group(1), *map(int, m.groups()[1:])
-    if hh_min > hh_max or n < 1:
+    code, hh_min, hh_max, n, seed, rev = m.group(1), *map(int, m.groups()[1:])
+    street = len(code) == 9
+    if hh_min > hh_max or (n < 1 and not street) or (street and (n != 0 or seed > 5)):
         raise InvalidParameter(f"{proposal_id!r} is not a proposal id", field="proposal_id")
     lock_layout(session, layout_id, base_revision=rev)
-    c = _load(session, layout_id, community)
-    lay = _layout(c, hh_min, hh_max, n, seed)
+    before: list[GridRow] = []
+    after: list[GridRow] = []
+    for community in _communities(session, code):
+        c = _load(session, layout_id, community)
+        cn, cs = regions.alternative_params(c.households, hh_min, hh_max, seed + 1)[seed] if street else (n, seed)
+        before += list(c.old.values())
+        after += _rows(c, _layout(c, hh_min, hh_max, cn, cs))
+    check_inside_community(session, after, settings)
+    write_rows(session, layout_id, [r.code for r in before], after)
+    edit = _record(session, layout_id=layout_id, op="apply_proposal", params={"proposal": proposal_id},
+                   before=before, after=after, actor=actor)
+    return _answer(session, layout_id, edit, before, after)
+
+
+def _rows(c: Community, lay: regions.Layout) -> list[GridRow]:
+    """The grid rows of a community's proposed layout: a kept code keeps its name and staff."""
     pop = np.bincount(lay.labels[lay.labels >= 0], weights=c.population[lay.labels >= 0],
                       minlength=len(lay.polygons))
     after = []
@@ -157,9 +236,4 @@ def apply(session: Session, *, layout_id: int, proposal_id: str, actor: str, set
             code, c.old[code].name if lay.kept[i] else f"{c.name}第{seq}网格",
             c.old[code].name_en if lay.kept[i] else (f"{c.name_en} Grid {seq}" if c.name_en else None),
             c.code, int(lay.households[i]), int(pop[i]), props, geom))
-    before = list(c.old.values())
-    check_inside_community(session, after, settings)
-    write_rows(session, layout_id, [r.code for r in before], after)
-    edit = _record(session, layout_id=layout_id, op="apply_proposal", params={"proposal": proposal_id},
-                   before=before, after=after, actor=actor)
-    return _answer(session, layout_id, edit, before, after)
+    return after

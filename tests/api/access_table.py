@@ -78,6 +78,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/grids/{{code}}"): MAP,
     ("GET", f"{V1}/buildings"): MAP,
     ("GET", f"{V1}/facilities"): MAP,
+    ("GET", f"{V1}/roads"): MAP,  # issue 20
     ("GET", f"{V1}/tiles/{{layer}}/{{z}}/{{x}}/{{y}}.mvt"): MAP,
     ("GET", f"{V1}/basemap"): PUBLIC,  # the deployment's intranet basemap URL: the same for everyone
     # routing and intake
@@ -121,6 +122,7 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("GET", f"{V1}/layouts/{{layout_id}}/workload.csv"): COVERAGE,
     ("GET", f"{V1}/layouts/{{layout_id}}/workload"): COVERAGE,
     ("GET", f"{V1}/layouts/{{layout_id}}/catchments"): COVERAGE,
+    ("GET", f"{V1}/layouts/{{layout_id}}/walk-catchments"): COVERAGE,  # issue 20
     # the planner workspace (issue 8); publishing: GRIDMAP_PUBLISH_ROLES, planner and admin by default
     ("POST", f"{V1}/layouts"): PLANNER,
     ("GET", f"{V1}/layouts/compare"): PLANNER,

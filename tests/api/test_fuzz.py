@@ -49,7 +49,7 @@ if PROFILE not in ("short", "long"):
 #: Examples per (operation, role): admin goes deepest (passes every check), the other roles see their scope.
 EXAMPLES = {"short": {"admin": 8, "other": 3, "heavy": 2}, "long": {"admin": 150, "other": 40, "heavy": 15}}[PROFILE]
 #: Whole-layout analyses take seconds per valid call on the sample district: fewer examples.
-HEAVY = ("/coverage", "/workload", "/catchments", "/cases/rates")
+HEAVY = ("/coverage", "/workload", "/catchments", "/cases/rates", "/walk-catchments")
 # the stream takes a ticket, not a key; logout takes a login token only (every role's key is refused)
 EXCLUDED = {("GET", "/api/v1/wall/stream"), ("POST", "/api/v1/auth/logout")}
 

@@ -57,6 +57,15 @@ def test_alternatives_side_by_side_apply_and_undo(new_page, live_server: str, pl
     page.wait_for_timeout(1500)  # the map repaints its labels in the new language (slow on a loaded machine)
     page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     page.screenshot(path=str(out / "alternatives_en.png"), full_page=True)
+    # the 15-minute walk along the roads for the same community: network method, isochrones on the map
+    page.fill("#wk-per", "kindergarten:5")
+    page.click("#wk-run")
+    page.wait_for_function("window.gridmap.walk && window.gridmap.walk.kinds.length > 0", timeout=120_000)
+    assert page.locator("#wk-method").inner_text() == "Method: walking distance along the roads."
+    assert page.locator(".wk-table tbody tr").count() == len(page.evaluate("window.gridmap.walk.kinds"))
+    page.select_option("#wk-kind", "clinic")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out / "walk_en.png"))
 
     page.click(".pp-card [data-apply]")
     page.wait_for_function("window.gridmap.proposalApplied === 1 && window.gridmap.revision === 1", timeout=60_000)

@@ -5,6 +5,7 @@
 import { apiSend, ApiError } from "./api.js";
 import { formatNumber, t } from "./i18n.js";
 import { escapeHtml as esc } from "./ui.js";
+import { initWalk, rerenderWalk } from "./walk.js";
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = ["#2f7ed8", "#e0712b", "#3aa676", "#b04fc4", "#c9a227", "#d9534f", "#5bc0de", "#8a6d3b"];
@@ -49,6 +50,9 @@ function scoreRows(s, base) {
     row("prop.hhMoving", formatNumber(s.households_moving), null),
     row("prop.openMoving", formatNumber(s.open_cases_moving), null),
     row("prop.load", Math.max(0, ...Object.values(s.cases_per_month)).toFixed(1), null),
+    row("prop.roads", s.boundary_on_roads == null ? "–" : `${Math.round(s.boundary_on_roads * 100)}%`,
+      base?.boundary_on_roads == null ? null : `${Math.round(base.boundary_on_roads * 100)}%`,
+      base?.boundary_on_roads != null && s.boundary_on_roads > base.boundary_on_roads),
   ].join("");
 }
 
@@ -123,6 +127,7 @@ async function apply(id) {
 
 export function initProposals(h) {
   hooks = h;
+  initWalk(h); // the 15-minute walk along the roads, for the same community (web/js/walk.js)
   $("pp-form").addEventListener("submit", propose);
   $("pp-out").addEventListener("click", (ev) => {
     const b = ev.target.closest("button");
@@ -134,4 +139,5 @@ export function initProposals(h) {
 
 export function rerenderProposals() {
   render();
+  rerenderWalk();
 }

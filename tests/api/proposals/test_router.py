@@ -51,6 +51,7 @@ def test_propose_apply_validate_undo(draft: Draft) -> None:
         assert s["households"]["max"] <= 500 or any(f["properties"]["oversize"] for f in feats)
         assert set(s["cases_per_month"]) == {f["properties"]["code"] for f in feats}
     assert doc["current"]["households"]["max"] == 921
+    assert 0 <= doc["proposals"][0]["scores"]["boundary_on_roads"] <= 1  # the sample has roads (issue 20)
 
     best = doc["proposals"][0]
     resp = draft.client.post(f"/api/v1/layouts/{draft.id}/proposals/{best['id']}/apply", headers=draft.headers)
@@ -73,6 +74,24 @@ def test_propose_apply_validate_undo(draft: Draft) -> None:
     problem(stale, 409, "revision_conflict")
     assert draft.undo().status_code == 200
     assert draft.checksum() == before
+
+
+def test_a_street_code_proposes_for_all_its_communities(draft: Draft) -> None:
+    street = "110101014"  # 龙潭: ten communities, the fewest buildings of the sample's streets
+    doc = propose(draft, community=street, alternatives=1)
+    comms = draft.db.execute(text("SELECT code FROM community WHERE street_code = :s ORDER BY code"),
+                             {"s": street}).scalars().all()
+    assert doc["communities"] == comms and len(comms) > 1
+    p = doc["proposals"][0]
+    assert {f["properties"]["code"][:12] for f in p["grids"]["features"]} == set(comms)
+    assert p["scores"]["split_buildings"] == 0 and p["scores"]["grids"] == len(p["grids"]["features"])
+    before = draft.checksum()
+    resp = draft.client.post(f"/api/v1/layouts/{draft.id}/proposals/{p['id']}/apply", headers=draft.headers)
+    assert resp.status_code == 200, resp.text
+    codes = draft.db.execute(text("SELECT code FROM grid WHERE layout_id = :l AND left(code, 9) = :s ORDER BY code"),
+                             {"l": draft.id, "s": street}).scalars().all()
+    assert codes == sorted(f["properties"]["code"] for f in p["grids"]["features"])
+    assert draft.undo().status_code == 200 and draft.checksum() == before  # one edit for the whole street
 
 
 def test_bad_requests(draft: Draft) -> None:
