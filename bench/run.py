@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.core.config import get_settings, sqlalchemy_url
-from bench import addresses, coverage, multiscale, network, outbox, planner, proposals, routing, tipg, wall
+from bench import addresses, coverage, evaluation, multiscale, network, outbox, planner, proposals, routing, tipg, wall
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -152,6 +152,7 @@ BENCHES.update(multiscale.BENCHES)  # issue 21
 BENCHES.update(network.BENCHES)  # issue 20: network catchments
 BENCHES.update(tipg.BENCHES)  # issue 23: /ogc beside tipg
 BENCHES.update(outbox.BENCHES)  # issue 19: webhooks
+BENCHES.update(evaluation.BENCHES)  # issue 19
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
