@@ -13,14 +13,14 @@
   its own SQL).
 
 Revision ID: 0026
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-08
 """
 
 from alembic import op
 
 revision = "0026"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
