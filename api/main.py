@@ -33,6 +33,7 @@ from api.core.ratelimit import InflightLimit, TokenBucket
 from api.coverage.router import router as coverage_router
 from api.docs.router import overview as docs_overview
 from api.docs.router import router as docs_router
+from api.evaluation.router import router as evaluation_router
 from api.facilities.router import router as facilities_router
 from api.grids.router import router as grids_router
 from api.locate.fast import LocateFastPath
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(media_router)  # issue 18
     v1.include_router(calendar_router)  # issue 19: the working calendar
     v1.include_router(proposals_router)  # issue 20
+    v1.include_router(evaluation_router)  # issue 19: follow-up and evaluation (考核评价)
     v1.include_router(webhooks_router)  # issue 19: pushing events out
     v1.include_router(roads_router)  # issue 20: roads and network catchments
     app.include_router(v1)

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from api.core.config import get_settings
-from bench import addresses, coverage, multiscale, network, outbox, planner, proposals, routing, tipg, wall
+from bench import addresses, coverage, evaluation, multiscale, network, outbox, planner, proposals, routing, tipg, wall
 from bench.common import bench_database, interleaved, machine
 
 HERE = Path(__file__).resolve().parent
@@ -109,6 +109,7 @@ BENCHES.update(multiscale.BENCHES)  # issue 21
 BENCHES.update(network.BENCHES)  # issue 20: network catchments
 BENCHES.update(tipg.BENCHES)  # issue 23: /ogc beside tipg
 BENCHES.update(outbox.BENCHES)  # issue 19: webhooks
+BENCHES.update(evaluation.BENCHES)  # issue 19
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)

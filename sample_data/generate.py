@@ -1374,7 +1374,8 @@ SLOW_EVERY, SLOW_AT = 13, 5
 SLOW_OPEN = [(3, 7, 0.25), (7, 14, 0.06), (14, 999, 0.01)]
 #: Handling time as a multiple of the category's time limit: lognormal, median 0.38, sigma 0.6 (about 5 % late).
 DURATION_MEDIAN, DURATION_SIGMA = 0.38, 0.6
-#: Follow-up ratings 1..5 (about 93 % rate 4 or 5, near the satisfaction rates Beijing publishes for 12345).
+#: Follow-up ratings 1..5 (about 93 % rate 4 or 5, near the satisfaction rates Beijing publishes for 12345). The
+#: loader turns them into follow-ups (满意 / 基本满意 / 不满意, channel, solved, reopened: api/imports/sample.py).
 RATING_P = [0.01, 0.02, 0.04, 0.24, 0.69]
 TEMPLATES = [
     "{p}{n}",

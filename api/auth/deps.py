@@ -96,6 +96,7 @@ StaffReader = _needs(Can.READ_STAFF)
 StaffManager = _needs(Can.MANAGE_STAFF)
 Planner = _needs(Can.PLAN)
 Admin = _needs(Can.ADMINISTER)
+Evaluator = _needs(Can.READ_EVALUATION)
 
 
 async def intake_guard(request: Request, principal: CurrentUser) -> AsyncIterator[Principal]:

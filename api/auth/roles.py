@@ -54,6 +54,7 @@ class Can(StrEnum):
     SEE_STAFF_PHONE = "see_staff_phone"  # grid staff phone numbers unmasked
     PLAN = "plan"  # the planner workspace (publishing also needs GRIDMAP_PUBLISH_ROLES)
     ADMINISTER = "administer"  # keys, users, audit
+    READ_EVALUATION = "read_evaluation"  # evaluation (考核评价): rates per unit, scoped like cases (workers: own grids)
 
 
 _A, _D, _O, _P, _W, _V, _I = ROLES
@@ -75,6 +76,7 @@ TABLE: dict[Can, frozenset[str]] = {
     Can.SEE_STAFF_PHONE: frozenset({_A, _D, _O, _W}),
     Can.PLAN: frozenset({_A, _P}),
     Can.ADMINISTER: frozenset({_A}),
+    Can.READ_EVALUATION: frozenset({_A, _D, _P, _W}),
 }
 assert set(TABLE) == set(Can), "every capability has a line in the table"
 assert all(_A in roles for roles in TABLE.values()), "admin may do everything"

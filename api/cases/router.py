@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request
 
 from api.auth.deps import CaseActor, CaseReader, Dispatcher
-from api.cases import clock, duplicates, escalation, rates, service, transfer
+from api.cases import clock, duplicates, escalation, followup, rates, service, transfer
 from api.cases.schemas import (
     AckIn,
     AlertList,
@@ -21,6 +21,7 @@ from api.cases.schemas import (
     DepartmentOut,
     DuplicateList,
     ExtensionIn,
+    FollowupIn,
     GridChoiceList,
     MergeIn,
     NoteIn,
@@ -78,7 +79,7 @@ def list_departments(session: SessionDep, _: CaseReader) -> DepartmentList:
     return DepartmentList(items=[DepartmentOut.model_validate(d) for d in service.departments(session)])
 
 
-@router.get("/cases/rates", response_model=RateList)
+@router.get("/cases/rates", response_model=RateList, deprecated=True)
 def case_rates(
     session: SessionDep,
     principal: CaseReader,
@@ -87,7 +88,9 @@ def case_rates(
     until: datetime | None = None,
     code: Annotated[str | None, Query(pattern=r"^[0-9]{1,15}$", description="only units under this code")] = None,
 ) -> RateList:
-    """Response, resolution and satisfaction rates per unit (definitions: api/cases/rates.py)."""
+    """Response, resolution and satisfaction rates per unit (definitions: api/cases/rates.py). Superseded by
+    `GET /api/v1/evaluation/units` (考核评价: follow-up based rates, defined in api/evaluation/definitions.py);
+    kept for one release."""
     items = rates.rates(session, principal=principal, level=level, since=since, until=until, code=code)
     return RateList(level=level, since=since, until=until, items=items)
 
@@ -140,8 +143,15 @@ def add_note(case_id: Id, body: NoteIn, session: SessionDep, principal: CaseActo
 
 @router.post("/cases/{case_id}/rating", response_model=CaseOut)
 def rate_case(case_id: Id, body: RatingIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
-    """The resident's follow-up rating (回访评价) of a closed case."""
-    return service.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
+    """The resident's 1-5 rating of a closed case (superseded by `POST …/followup`; stored as its satisfaction)."""
+    return followup.rate(session, case_id=case_id, principal=principal, rating=body.rating, note=body.note)
+
+
+@router.post("/cases/{case_id}/followup", response_model=CaseOut)
+def follow_up(case_id: Id, body: FollowupIn, session: SessionDep, principal: Dispatcher) -> CaseOut:
+    """Follow-up (回访) of a closed case: satisfaction, solved or not, how the resident was reached; a dissatisfied
+    one may reopen the case (重办, `reopen: true`) with a new deadline on the working calendar."""
+    return followup.record(session, case_id=case_id, principal=principal, body=body)
 
 
 @router.post("/cases/{case_id}/suspension", response_model=CaseOut)

@@ -9,6 +9,12 @@ from api.core.params import Integer, Number
 from api.media.schemas import PhotoRef
 from api.reports.schemas import Point, Reporter
 
+#: A follow-up's satisfaction (回访满意度): 满意, 基本满意, 不满意. Evaluation weighs them (api/evaluation).
+SATISFACTIONS = ("satisfied", "basically_satisfied", "dissatisfied")
+Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+#: How the resident was reached for a follow-up.
+Channel = Literal["phone", "sms", "visit", "wechat", "app", "other"]
+
 #: A row id: positive and within PostgreSQL bigint (a larger number is a 422, not a database error).
 RowId = Annotated[Integer, Field(ge=1, le=2**63 - 1)]
 
@@ -40,6 +46,12 @@ class CaseOut(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     rating: int | None
+    satisfaction: Satisfaction | None = Field(default=None, description="the latest follow-up's (回访) verdict")
+    followup_resolved: bool | None = Field(default=None, description="the resident said the problem was solved")
+    followup_channel: str | None = None
+    followed_up_at: datetime | None = Field(default=None, description="when this closing was followed up: a closed "
+                                            "case without it is due a follow-up (a reopening clears it)")
+    reopen_count: int = Field(default=0, description="times a dissatisfied follow-up reopened it (重办)")
     suspended_at: datetime | None = Field(default=None, description="suspended (挂起) since: the deadline is "
                                           "null meanwhile and moves by the working time suspended on resume")
     point: Point | None
@@ -52,8 +64,9 @@ class CaseOut(BaseModel):
     merged_into: int | None = None
     distance_m: float | None = Field(default=None, description="from `near`, when asked")
     next: list[str] = Field(default_factory=list, description="statuses the caller may move this case to")
-    actions: list[str] = Field(default_factory=list, description="steps the caller may take that keep the status "
-                               "(`transfer`: to another grid, POST /cases/{id}/grid)")
+    actions: list[str] = Field(default_factory=list, description="steps of their own the caller may take "
+                               "(`transfer`: to another grid, POST /cases/{id}/grid; `reopen` (重办): with a "
+                               "dissatisfied follow-up, POST /cases/{id}/followup)")
 
 
 class CaseEventOut(BaseModel):
@@ -138,6 +151,20 @@ class RatingIn(BaseModel):
 
     rating: Integer = Field(ge=1, le=5, description="the resident's follow-up rating (回访评价): 5 very satisfied")
     note: str | None = Field(default=None, max_length=4000)
+
+
+class FollowupIn(BaseModel):
+    """What the resident said when reached after the case was closed (回访)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    satisfaction: Satisfaction = Field(
+        description="满意 satisfied · 基本满意 basically_satisfied · 不满意 dissatisfied")
+    resolved: bool = Field(description="the resident says the problem was solved (the basis of the resolution rate)")
+    channel: Channel = Field(description="how the resident was reached")
+    note: str | None = Field(default=None, max_length=4000)
+    reopen: bool = Field(default=False, description="reopen the case (重办) with a new deadline: only with "
+                                                    "satisfaction=dissatisfied (422 `reopen_needs_dissatisfied`)")
 
 
 class NoteIn(BaseModel):

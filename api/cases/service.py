@@ -1,5 +1,5 @@
-"""Cases: reads scoped to the caller, transitions through the one table in workflow.py, assignment,
-follow-up rating and notes. Every change writes a ``case_event`` (who, when, from, to, note, attachments).
+"""Cases: reads scoped to the caller, transitions through the one table in workflow.py, assignment and
+notes (the follow-up: followup.py). Every change writes a ``case_event`` (who, when, from, to, note, attachments).
 
 Scope: a ``worker`` principal sees and acts on cases of its own grids only (``Principal.grid_codes``: the
 grid of the person it acts for plus any extra grids on its user); a case outside them is a 404, as if it
@@ -40,7 +40,8 @@ CASE_SELECT = f"""
            c.assignee_id, p.name AS assignee_name,
            p.role AS assignee_role, p.phone AS assignee_phone, c.department_code, c.deadline,
            {OVERDUE_SQL} AS overdue,
-           c.created_at, c.updated_at, c.closed_at, c.rating, c.suspended_at,
+           c.created_at, c.updated_at, c.closed_at, c.rating, c.suspended_at, c.satisfaction, c.followup_resolved,
+           c.followup_channel, c.followed_up_at, c.reopen_count,
            ST_X(r.location) AS lon, ST_Y(r.location) AS lat, r.address_text, r.description, r.source,
            r.reported_at, r.reporter_name, r.reporter_phone, r.photos, r.filed_by, l.into_case_id AS merged_into
     FROM cases c
@@ -104,6 +105,8 @@ def _to_out(r: Any, principal: Principal, distance: float | None = None) -> Case
         grid_code=r.grid_code, grid_name=r.grid_name, assignee=assignee,
         department_code=r.department_code, deadline=r.deadline, overdue=bool(r.overdue), created_at=r.created_at,
         updated_at=r.updated_at, closed_at=r.closed_at, rating=r.rating, suspended_at=r.suspended_at,
+        satisfaction=r.satisfaction, followup_resolved=r.followup_resolved, followup_channel=r.followup_channel,
+        followed_up_at=r.followed_up_at, reopen_count=r.reopen_count,
         point=Point(lon=r.lon, lat=r.lat) if r.lon is not None else None, address=r.address_text,
         description=r.description, source=r.source, reported_at=r.reported_at, reporter=reporter,
         photos=list(r.photos or []), merged_into=r.merged_into,
@@ -347,17 +350,6 @@ def assign(session: Session, *, case_id: int, principal: Principal, person_id: i
     record_event(session, case_id=case_id, actor=principal.actor, from_status=case.status, to_status=case.status,
                  **notes.written(note, "reassigned", name=person.name), kind="assign",
                  data={"from_person": case.assignee_id, "to_person": person_id})
-    return get_case(session, case_id=case_id, principal=principal)
-
-
-def rate(session: Session, *, case_id: int, principal: Principal, rating: int, note: str | None) -> CaseOut:
-    case = _lock(session, case_id=case_id, principal=principal)
-    if case.status != "closed":
-        raise CaseNotClosed(f"case {case_id} is {case.status}: only a closed case gets a follow-up rating")
-    session.execute(text("UPDATE cases SET rating = :r, updated_at = now() WHERE id = :id"),
-                    {"r": rating, "id": case_id})
-    record_event(session, case_id=case_id, actor=principal.actor, from_status="closed", to_status="closed",
-                 note=note, kind="rating", data={"rating": rating})
     return get_case(session, case_id=case_id, principal=principal)
 
 

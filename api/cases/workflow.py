@@ -10,8 +10,10 @@ Lifecycle (DESIGN.md §2, after the digital urban management practice 上报 →
     escalated → dispatched (to a department) | in_progress (taken up) | resolved (reported back solved)
 
     open status → the same status, in another grid: a transfer (改派到其他网格, api/cases/transfer.py)
+    closed → dispatched   (重办: reopened by a dissatisfied follow-up, api/cases/followup.py; a new deadline)
 
-``rejected`` (duplicate, invalid) and ``closed`` are terminal. Roles are API roles; ``admin`` may do
+``rejected`` (duplicate, invalid) is terminal; ``closed`` is too, but for a reopening after a follow-up.
+Roles are API roles; ``admin`` may do
 anything the table allows. A ``worker`` may act only on cases of its own grids (checked in service.py).
 """
 
@@ -50,6 +52,8 @@ class Rule:
     roles: tuple[str, ...]
     #: Set when the transition needs more than a note and is made by another endpoint.
     via: str | None = None
+    #: A step of its own on the screens (``actions``: a transfer, a reopening), not a status to move to (``next``).
+    action_only: bool = False
 
 
 C, W = "dispatcher", "worker"
@@ -73,20 +77,25 @@ TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("in_progress", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     ("returned", "escalated"): Rule("escalate", (C, W), via="POST /api/v1/cases/{id}/whistles"),
     # A transfer to another grid (改派到其他网格) keeps the status: a self-edge, offered in ``actions``, not ``next``.
-    **{(s, s): Rule("transfer", (C,), via="POST /api/v1/cases/{id}/grid") for s in OPEN_STATUSES},
+    **{(s, s): Rule("transfer", (C,), via="POST /api/v1/cases/{id}/grid", action_only=True) for s in OPEN_STATUSES},
+    # Reopening (重办) is part of a dissatisfied follow-up: offered in ``actions`` too, not as a status to move to.
+    ("closed", "dispatched"): Rule("reopen", (C,), via="POST /api/v1/cases/{id}/followup", action_only=True),
 }
+#: The action that reopens a closed case (重办): counted in ``cases.reopen_count``.
+REOPEN = "reopen"
 
 
 def next_statuses(status: str, role: str) -> list[str]:
     """Statuses a role may move a case in ``status`` to (through any endpoint)."""
     return [to for (frm, to), rule in TRANSITIONS.items()
-            if frm == status != to and (role == "admin" or role in rule.roles)]
+            if frm == status and not rule.action_only and (role == "admin" or role in rule.roles)]
 
 
 def actions(status: str, role: str) -> list[str]:
-    """Steps a role may take on a case in ``status`` that keep its status (the table's self-edges: a transfer)."""
-    rule = TRANSITIONS.get((status, status))
-    return [rule.action] if rule and (role == "admin" or role in rule.roles) else []
+    """Steps of their own a role may take on a case in ``status`` (``action_only`` rows: a transfer to another
+    grid, which keeps the status; a reopening, made by a dissatisfied follow-up)."""
+    return [rule.action for (frm, _), rule in TRANSITIONS.items()
+            if frm == status and rule.action_only and (role == "admin" or role in rule.roles)]
 
 
 def check(status: str, to: str, role: str) -> Rule:

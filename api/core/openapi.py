@@ -140,6 +140,9 @@ OPERATION_RULES: dict[tuple[str, str], list[str]] = {
         "proposal_id is an id from POST /layouts/{draft_id}/proposals"],
     ("POST", "/api/v1/cases/{case_id}/extension"): ["either a new deadline or an amount with its unit"],
     ("POST", "/api/v1/calendar/exceptions"): ["date is from 1900-01-01 on"],
+    ("POST", "/api/v1/cases/{case_id}/followup"): ["reopen only with satisfaction dissatisfied"],
+    **{("GET", f"/api/v1/evaluation/{tail}"): ["a period, or from and to (from not after to), not both"]
+       for tail in ("units", "trend", "export.xlsx")},
     ("POST", "/api/v1/webhooks/subscriptions"): ["filter codes exist (streets, communities, grids, categories)"],
     ("PATCH", "/api/v1/webhooks/subscriptions/{sub_id}"): ["filter codes exist (streets, communities, grids, "
                                                           "categories)"],

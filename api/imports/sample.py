@@ -97,6 +97,8 @@ def load_sample(session: Session, *, directory: Path = SAMPLE_DIR, now: datetime
     counts.update(_load_reports(session, artefact, shift=shift))
     say(f"reports: {counts['report']} (routed {counts['routed']}, cases {counts['cases']}, "
         f"events {counts['case_event']})")
+    counts["followup"] = _follow_ups(session)
+    say(f"follow-ups: {counts['followup']}")
     session.execute(text("ANALYZE"))
     return counts
 
@@ -124,3 +126,66 @@ def _load_reports(session: Session, artefact: Path, *, shift: timedelta) -> dict
             "%Y-%m-%dT%H:%M:%S%z")
     res = import_reports(session, frame=frame, tolerance_m=NEAREST_TOLERANCE_M, history=True)
     return {"report": res.imported, "routed": res.routed, "cases": res.imported, "case_event": res.events}
+
+
+#: The history's follow-ups (回访, issue 19), drawn per case from a hash of its id (the same on every load): how
+#: the resident was reached, the share whose problem was still unsolved by verdict, the share of dissatisfied
+#: cases that were reopened (重办) and handled again before closing. Satisfaction comes from the generated 1-5
+#: rating (sample_data/generate.py RATING_P, mapped as migration 0026 maps stored ratings).
+FOLLOWUP_CHANNELS = (("phone", 0.86), ("sms", 0.92), ("wechat", 0.97), ("visit", 1.0))  # cumulative shares
+UNSOLVED_P = {"satisfied": 0.01, "basically_satisfied": 0.15, "dissatisfied": 0.55}
+REOPENED_P = 0.5
+#: Which department a category's major class goes to, and the share of those cases dispatched to it (the
+#: rest are handled by the grid's own worker, to whom the history's handled cases are assigned; open ones stay
+#: unassigned as intake would leave a history import, so the worker screens' queues are unchanged).
+DEPARTMENT_OF_MAJOR = {"公用设施": "D09", "市容环境": "D06", "园林绿化": "D07", "街面秩序": "D01", "宣传广告": "D01",
+                       "施工管理": "D01", "道路交通": "D08", "安全隐患": "D04", "突发事件": "D04", "房屋土地": "D05",
+                       "民生服务": "D13", "矛盾纠纷": "D03", "特殊人群": "D12"}
+DEPARTMENT_P = 0.3
+
+
+def _follow_ups(session: Session) -> int:
+    """Assign the history's cases (grid worker, department) and record its follow-ups, set-based."""
+    u = "((hashtext(c.id::text || :salt) & 65535) / 65536.0)"  # a uniform draw per case and salt
+    channel = "CASE " + " ".join(f"WHEN {u} < {p} THEN '{name}'" for name, p in FOLLOWUP_CHANNELS[:-1]) + \
+        f" ELSE '{FOLLOWUP_CHANNELS[-1][0]}' END"
+    session.execute(text("""
+        UPDATE cases c SET assignee_id = w.id
+        FROM (SELECT DISTINCT ON (grid_code) grid_code, id FROM person WHERE role = 'grid_worker' AND active
+              ORDER BY grid_code, on_duty DESC, id) w
+        WHERE w.grid_code = c.grid_code AND c.assignee_id IS NULL
+          AND c.status IN ('resolved', 'verified', 'closed')"""))
+    majors = list(DEPARTMENT_OF_MAJOR.items())
+    session.execute(text(f"""
+        UPDATE cases c SET department_code = m.dept
+        FROM category cat, (SELECT * FROM unnest(CAST(:names AS text[]), CAST(:depts AS text[])) AS x(name, dept)) m
+        WHERE cat.code = c.category_code AND m.name = cat.major_name AND c.status <> 'rejected'
+          AND {u} < :p"""),
+        {"names": [m for m, _ in majors], "depts": [d for _, d in majors], "salt": "dept", "p": DEPARTMENT_P})
+    n = session.execute(text(f"""
+        WITH f AS (
+            SELECT c.id, c.closed_at,
+                   CASE WHEN c.rating >= 4 THEN 'satisfied' WHEN c.rating = 3 THEN 'basically_satisfied'
+                        ELSE 'dissatisfied' END AS satisfaction,
+                   {channel.replace(":salt", "'ch'")} AS channel,
+                   least(c.closed_at + make_interval(hours => 2 + (hashtext(c.id::text) & 47)), now()) AS at,
+                   {u.replace(":salt", "'solved'")} AS draw_solved,
+                   {u.replace(":salt", "'reopen'")} AS draw_reopen
+            FROM cases c WHERE c.status = 'closed' AND c.rating IS NOT NULL
+        ), upd AS (
+            UPDATE cases c SET satisfaction = f.satisfaction, followup_channel = f.channel, followed_up_at = f.at,
+                   followup_resolved = f.draw_solved >= CASE f.satisfaction WHEN 'satisfied' THEN :us
+                                                     WHEN 'basically_satisfied' THEN :ub ELSE :ud END,
+                   reopen_count = CASE WHEN f.satisfaction = 'dissatisfied' AND f.draw_reopen < :reopen THEN 1
+                                       ELSE 0 END
+            FROM f WHERE c.id = f.id
+            RETURNING c.id, f.at, c.satisfaction, c.followup_resolved, c.followup_channel
+        )
+        INSERT INTO case_event (case_id, at, actor, from_status, to_status, kind, data)
+        SELECT id, at, 'import-history', 'closed', 'closed', 'followup',
+               jsonb_build_object('satisfaction', satisfaction, 'resolved', followup_resolved,
+                                  'channel', followup_channel, 'reopen', false)
+        FROM upd"""),
+        {"us": UNSOLVED_P["satisfied"], "ub": UNSOLVED_P["basically_satisfied"], "ud": UNSOLVED_P["dissatisfied"],
+         "reopen": REOPENED_P}).rowcount
+    return n

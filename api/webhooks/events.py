@@ -26,6 +26,8 @@ EVENT_TYPES: dict[str, str] = {
     "case.assign": "a case was reassigned to another worker of its grid",
     "case.merge": "a duplicate report was merged into a case (并单)",
     "case.rating": "a closed case got its follow-up rating",
+    "case.followup": "a closed case was followed up (回访): satisfaction, solved or not, how the resident was "
+                     "reached; a reopening (重办) follows as a case.transitioned closed → dispatched",
     "case.note": "a progress note (and photos) without a status change",
     "case.suspend": "a case was suspended (挂起)",
     "case.resume": "a suspended case was resumed",

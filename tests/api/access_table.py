@@ -182,6 +182,13 @@ EXPECTED: dict[tuple[str, str], Access] = {
     ("POST", f"{V1}/cases/{{case_id}}/suspension"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/resumption"): DISPATCHER,
     ("POST", f"{V1}/cases/{{case_id}}/extension"): DISPATCHER,
+    # follow-up and evaluation (issue 19): evaluation read by the command centre and planners (every grid) and
+    # workers (their own grids); not the hotline seat, the wall's kiosk or machine systems
+    ("POST", f"{V1}/cases/{{case_id}}/followup"): DISPATCHER,
+    ("GET", f"{V1}/evaluation/definitions"): _bearer("dispatcher", "planner", "worker"),
+    ("GET", f"{V1}/evaluation/units"): _bearer("dispatcher", "planner", "worker"),
+    ("GET", f"{V1}/evaluation/trend"): _bearer("dispatcher", "planner", "worker"),
+    ("GET", f"{V1}/evaluation/export.xlsx"): _bearer("dispatcher", "planner", "worker"),
     # webhooks (issue 19): subscriptions, their delivery log and replays are an admin's
     ("GET", f"{V1}/webhooks/event-types"): ADMIN,
     ("GET", f"{V1}/webhooks/subscriptions"): ADMIN,

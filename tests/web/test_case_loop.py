@@ -142,21 +142,25 @@ def test_a_call_is_carried_to_close_through_the_screens(new_page, live_server: s
     shot(cc, output_dir, f"console_resolved_{lang}")
     click_action(cc, "verify", note="核查属实")
     click_action(cc, "close")
-    click_action(cc, "followup", note="回访满意", fill=lambda p: p.check("#a-rating input[value='4']"))
+    assert {"followup", "reopen"} <= set(cc.eval_on_selector_all("#cc-actions [data-action]",
+                                                                  "els => els.map(e => e.dataset.action)"))
+    click_action(cc, "followup", note="回访满意",
+                 fill=lambda p: (p.check("#a-satisfaction input[value='basically_satisfied']"),
+                                 p.select_option("#a-channel", "visit")))
     assert cc.locator("#cc-status").inner_text() == ("已结案" if lang == "zh" else "Closed")
     timeline = cc.locator("#cc-timeline").inner_text()
     assert "王调度" in timeline and "李话务" in timeline, "actors are people's names"
     assert "user:" not in timeline and "key:" not in timeline
-    assert ("回访评价：4" if lang == "zh" else "Follow-up: 4 of 5") in timeline
+    assert ("回访：基本满意（上门）" if lang == "zh" else "Follow-up: Basically satisfied (Visit)") in timeline
     assert ("已核查 → 已结案" if lang == "zh" else "Verified → Closed") in timeline
     assert not cc.locator("#cc-actions [data-action]").count(), "a closed, rated case offers nothing more"
     shot(cc, output_dir, f"console_closed_{lang}")
 
     with Session(engine) as s:
-        row = s.execute(text("SELECT status, rating FROM cases WHERE id = :i"), {"i": case_id}).one()
+        row = s.execute(text("SELECT status, satisfaction AS rating FROM cases WHERE id = :i"), {"i": case_id}).one()
         rep = s.execute(text("SELECT reporter_name, reporter_phone FROM report WHERE id = :i"),
                         {"i": report["id"]}).one()
-    assert (row.status, row.rating) == ("closed", 4)
+    assert (row.status, row.rating) == ("closed", "basically_satisfied")
     assert (rep.reporter_name, rep.reporter_phone) == (f"张先生{tag}", caller_phone)
     assert not op.errors and not cc.errors, op.errors + cc.errors
 

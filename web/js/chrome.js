@@ -19,6 +19,7 @@ const PAGES = [
   { href: "/operator.html", key: "nav.operator" },
   { href: "/planner.html", key: "nav.planner" },
   { href: "/worker.html", key: "nav.worker" },
+  { href: "/evaluation.html", key: "nav.evaluation" },
   { href: "/admin.html", key: "nav.admin" },
 ];
 

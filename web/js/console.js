@@ -34,6 +34,10 @@ const STEPS = {
   escalated: { key: "whistle" },
 };
 
+/** A follow-up's answers (the API's codes; FollowupIn in api/cases/schemas.py). */
+const SATISFACTIONS = ["satisfied", "basically_satisfied", "dissatisfied"];
+const CHANNELS = ["phone", "sms", "visit", "wechat", "app", "other"];
+
 const state = {
   me: null, tab: "reported", offset: 0, items: [], total: 0, counts: {}, active: -1, selected: new Set(),
   current: null, whistles: [], dups: [], departments: [], categories: [], streets: [], map: null, layers: null,
@@ -258,9 +262,14 @@ function renderActions() {
     buttons.push(h("button", { type: "button", class: "btn", "data-action": "merge", text: t("cc.act.merge"),
       onclick: () => openAction("merge") }));
   }
-  if (c.status === "closed" && c.rating === null) {
+  // Follow-up (回访): due once per closing; reopening (重办) is offered when the table allows it (`actions`).
+  if (c.status === "closed" && !c.followed_up_at) {
     buttons.push(h("button", { type: "button", class: "btn btn--primary", "data-action": "followup",
       text: t("cc.act.followup"), onclick: () => openAction("followup") }));
+    if (c.actions.includes("reopen")) {
+      buttons.push(h("button", { type: "button", class: "btn btn--danger", "data-action": "reopen",
+        text: t("cc.act.reopen"), onclick: () => openAction("reopen") }));
+    }
   }
   if (!buttons.length) buttons.push(h("span", { class: "cc-muted", text: t("cc.noActions") }));
   $("cc-actions").replaceChildren(...buttons);
@@ -286,7 +295,10 @@ function renderFacts() {
     ...fact(t("cc.f.department"), departmentName(c.department_code) || "–"),
     ...fact(t("cc.f.source"), tOr(`source.${c.source}`, c.source || "–")),
     ...fact(t("cc.f.reported"), fmtTime(c.reported_at || c.created_at)),
-    ...(c.rating ? fact(t("cc.f.rating"), "★".repeat(c.rating) + "☆".repeat(5 - c.rating)) : []),
+    ...(c.satisfaction ? fact(t("cc.f.rating"), [t(`cc.sat.${c.satisfaction}`),
+      c.followup_resolved === null ? "" : ` · ${t(c.followup_resolved ? "cc.followup.solved" : "cc.followup.unsolved")}`,
+      c.followup_channel ? ` · ${tOr(`cc.channel.${c.followup_channel}`, c.followup_channel)}` : ""]) : []),
+    ...(c.reopen_count ? fact(t("cc.f.reopened"), t("cc.reopenedN", { n: c.reopen_count })) : []),
     ...(c.merged_into ? fact(t("cc.f.merged"), `#${c.merged_into}`) : []),
   );
 }
@@ -493,10 +505,18 @@ async function openAction(key, to = null) {
       label: `#${d.case_id} · ${statusLabel(d.status)} · ${t("cc.dup.near", { m: Math.round(d.distance_m), h: d.hours_apart.toFixed(1) })}` })),
     { required: true })));
   }
-  if (key === "followup") {
-    fields.push(h("fieldset", { class: "cc-stars", id: "a-rating" }, h("legend", { text: t("cc.followup.rating") }),
-      [5, 4, 3, 2, 1].map((n) => h("label", {}, h("input", { type: "radio", name: "rating", value: n, checked: n === 5 ? true : null }),
-        t(`cc.followup.r${n}`)))));
+  if (key === "followup" || key === "reopen") {
+    const reopen = key === "reopen";
+    fields.push(h("fieldset", { class: "cc-stars", id: "a-satisfaction" }, h("legend", { text: t("cc.followup.rating") }),
+      SATISFACTIONS.map((v) => h("label", {}, h("input", { type: "radio", name: "satisfaction", value: v,
+        checked: v === (reopen ? "dissatisfied" : "satisfied") ? true : null, disabled: reopen && v !== "dissatisfied" ? true : null }),
+      t(`cc.sat.${v}`)))));
+    fields.push(h("fieldset", { class: "cc-stars", id: "a-solved" }, h("legend", { text: t("cc.followup.solvedQ") }),
+      [true, false].map((v) => h("label", {}, h("input", { type: "radio", name: "solved", value: String(v),
+        checked: v === !reopen ? true : null }), t(v ? "cc.followup.solved" : "cc.followup.unsolved")))));
+    fields.push(label("cc.followup.channel", select("a-channel", CHANNELS.map((v) => ({ value: v,
+      label: t(`cc.channel.${v}`) })))));
+    needsNote = reopen;
   }
   fields.push(h("label", {}, h("span", { id: "a-note-label", text: t(needsNote ? "cc.reasonRequired" : "cc.note") }),
     h("textarea", { id: "a-note", rows: 3, maxlength: 4000, required: needsNote || null })));
@@ -537,9 +557,10 @@ async function submitAction(ev) {
     path = `cases/${id}/assignee`; json = { person_id: Number($("a-person").value), note };
   }
   if (key === "merge") { path = `cases/${id}/merge`; json = { into: Number($("a-into").value), note }; }
-  if (key === "followup") {
-    path = `cases/${id}/rating`;
-    json = { rating: Number(document.querySelector("#a-rating input:checked")?.value || 5), note };
+  if (key === "followup" || key === "reopen") {
+    path = `cases/${id}/followup`;
+    json = { satisfaction: document.querySelector("#a-satisfaction input:checked")?.value || "satisfied",
+      resolved: document.querySelector("#a-solved input:checked")?.value === "true", channel: $("a-channel").value, note, reopen: key === "reopen" };
   }
   if (key === "whistle") {
     path = `cases/${id}/whistles`;
@@ -639,8 +660,16 @@ async function ready(me) {
   window.gridmap.ready = true;
 }
 
+/** Filters given in the address (the evaluation page drills down to a grid's cases: `?grid=…&tab=done`). */
+function filtersFromLocation() {
+  const q = new URLSearchParams(window.location.search);
+  if (/^[0-9]{15}$/.test(q.get("grid") || "")) $("f-grid").value = q.get("grid");
+  if (TABS.some((tab) => tab.id === q.get("tab"))) state.tab = q.get("tab");
+}
+
 async function main() {
   await setLang(detectLang());
+  filtersFromLocation();
   document.title = `gridmap · ${t("cc.title")}`;
   chrome = mountChrome({ onReady: ready, needs: "cc.needDispatcher" });
   wire();

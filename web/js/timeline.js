@@ -16,6 +16,7 @@ export function actorText(e) {
 
 /** What happened, in words. */
 export function eventText(e) {
+  if (e.kind === "transition" && e.data?.action === "reopen") return t("cc.ev.reopen"); // 重办 (a follow-up's)
   if (e.kind === "transition") {
     return e.from_status ? t("cc.ev.transition", { from: statusLabel(e.from_status), to: statusLabel(e.to_status) })
       : t("cc.ev.created", { to: statusLabel(e.to_status) });
@@ -26,6 +27,8 @@ export function eventText(e) {
     return t("cc.ev.transfer", { from: grid(d.from_grid, d.from_grid_name, d.from_grid_name_en),
       to: grid(d.to_grid, d.to_grid_name, d.to_grid_name_en) });
   }
-  const params = { rating: d.rating ?? "", to: statusLabel(e.to_status) };
+  const params = { rating: d.rating ?? "", to: statusLabel(e.to_status),
+    satisfaction: d.satisfaction ? t(`cc.sat.${d.satisfaction}`) : "",
+    channel: d.channel ? tOr(`cc.channel.${d.channel}`, d.channel) : "" };
   return tOr(`cc.ev.${e.kind}`, e.kind).replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
 }
