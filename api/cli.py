@@ -20,6 +20,7 @@ from api.core.config import get_settings
 from api.core.db import make_engine, make_sessionmaker, session_scope
 from api.core.errors import GridmapError
 from api.coverage.cli import coverage as coverage_cmd
+from api.ops.backup import say_target
 from api.users.cli import users_app
 from api.webhooks.cli import webhooks_app
 
@@ -59,12 +60,6 @@ def _sessions(*, writes: bool = True):
     return engine, make_sessionmaker(engine)
 
 
-def say_target(url: str) -> None:
-    from api.ops.backup import Target
-
-    err.print(f"[dim]database: {Target.from_url(url).describe()}[/]")
-
-
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -83,7 +78,7 @@ def db_upgrade(revision: str = "head") -> None:
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     try:
         command.upgrade(cfg, revision)
-    except Exception as exc:  # noqa: BLE001 - report any connection/migration failure plainly
+    except Exception as exc:  # report any connection/migration failure plainly
         _fail(f"migration failed: {exc}")
     console.print(f"[green]schema at {revision}[/]")
 
@@ -275,8 +270,9 @@ def import_cmd(
                   f"from {res.rows_read} rows in {time.perf_counter() - t0:.1f} s; repaired {len(res.repaired)}[/]")
 
 
-def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:  # noqa: ANN001
-    from api.reports.bulk import import_reports, resolve_prepared_imports
+def _import_reports(factory, file: Path, *, source_layer: str | None, crs: str | None, kind: str | None) -> None:
+    from api.core.pgload import resolve_prepared_imports
+    from api.reports.bulk import import_reports
     from api.wall.heat import advance_hourly_horizon
 
     settings = get_settings()
@@ -329,7 +325,7 @@ def check() -> None:
     try:
         with factory() as s:
             console.print(s.execute(text("SELECT postgis_full_version()")).scalar_one())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _fail(f"database not reachable: {exc}")
 
 

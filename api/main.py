@@ -26,7 +26,7 @@ from api.core.config import Settings, get_settings
 from api.core.db import make_engine, make_sessionmaker
 from api.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from api.core.limits import BodyChecks, BodySizeLimit
-from api.core.notify import Notifier
+from api.core.notify import Listener, Notifier
 from api.core.observe import ObserveMiddleware, configure_logging, metrics_endpoint
 from api.core.openapi import install_openapi
 from api.core.ratelimit import InflightLimit, TokenBucket
@@ -53,7 +53,6 @@ from api.reports.service import write_batch
 from api.roads.router import router as roads_router
 from api.tiles.router import router as tiles_router
 from api.users.router import router as users_router
-from api.wall.listen import Listener
 from api.wall.router import router as wall_router
 from api.webhooks.events import CHANNEL as WEBHOOK_CHANNEL
 from api.webhooks.router import router as webhooks_router
@@ -82,17 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.webhook_worker else None
         if webhooks is not None:
             webhooks.start()
-        auth_listener = None
+        # The process's one LISTEN connection (api/core/notify.py): the routers subscribe their channels too.
+        listener = app.state.listener = Listener(engine)
         if settings.listen:
-            cache.start_listener(engine)
+            cache.listen(listener)
             # Revocations and scope changes from any process (api/auth/service.py AUTH_CHANNEL) empty this
             # process's credential caches and end the revoked principal's open streams at once; the same LISTEN
             # connection wakes the webhook worker when a transaction wrote deliveries.
-            callbacks = {AUTH_CHANNEL: on_auth_notice}
+            listener.subscribe(AUTH_CHANNEL, on_auth_notice)
             if webhooks is not None:
-                callbacks[WEBHOOK_CHANNEL] = webhooks.wake
-            auth_listener = Listener(engine, callbacks, name="gridmap-auth")
-            auth_listener.start()
+                listener.subscribe(WEBHOOK_CHANNEL, webhooks.wake)
         # Everything loaded so far (FastAPI, pydantic, numpy, shapely, the routes) lives as long as the process.
         # Left in the collector's generations, it made each full collection take ~200 ms (measured, 220k
         # objects): a pause that every request in flight waits for, the p99 of GET /locate. Frozen, the
@@ -106,11 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.audit_writer.stop()
             gc.unfreeze()  # a process that creates apps again and again (the tests) must not keep them all
             due.stop()
-            if auth_listener is not None:
-                auth_listener.stop()
+            listener.stop()
             if webhooks is not None:
                 webhooks.stop()
-            cache.stop_listener()
             notifier.stop()
             engine.dispose()
 
@@ -176,7 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with request.app.state.engine.connect() as conn:
                 postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
                 revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+        except Exception as exc:  # any database failure means "not ready"
             log.warning("health check failed: %s", exc)
             return problem_response(ServiceUnavailable("the database is not reachable"), request)
         return JSONResponse({"status": "ok", "database": "ok", "postgis": postgis, "schema": revision})

@@ -417,7 +417,7 @@ if __name__ == "__main__":
     from api.devtools.seeded import create_seeded_database
 
     if "--make-eval" in sys.argv:
-        from bench.run import bench_database
+        from bench.common import bench_database
 
         url = bench_database()
         create_seeded_database(url)
@@ -431,6 +431,6 @@ if __name__ == "__main__":
     else:
         import json
 
-        from bench.run import bench_database
+        from bench.common import bench_database
 
         print(json.dumps(address_resolution(bench_database(), 1), ensure_ascii=False, indent=1, default=str))

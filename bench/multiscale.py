@@ -28,7 +28,7 @@ from geo.multiscale import REGIMES, km2, make_layout, make_points
 from geo.routing import RoutingIndex
 
 
-def _cpu(fn, repeat: int) -> float:  # noqa: ANN001
+def _cpu(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t = time.process_time()

@@ -38,7 +38,7 @@ def _setup(url: str) -> tuple[Callable[[], Session], int, int]:
 def planner_validation(url: str, repeat: int) -> dict:
     from api.coverage.service import load_layout, run
     from api.planner import checks, schemas, service
-    from bench.run import interleaved
+    from bench.common import interleaved
     from geo.coverage import Tolerances
 
     session, _, draft = _setup(url)
@@ -75,7 +75,7 @@ def planner_validation(url: str, repeat: int) -> dict:
 
 def planner_impact(url: str, repeat: int) -> dict:
     from api.planner import checks
-    from bench.run import interleaved
+    from bench.common import interleaved
 
     session, pub, draft = _setup(url)
     probe = """

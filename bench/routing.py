@@ -62,7 +62,7 @@ def make_world(n_grids: int, n_points: int, seed: int = 11) -> tuple[np.ndarray,
     return codes, cells, x[order], y[order]
 
 
-def _best(fn, repeat: int) -> float:  # noqa: ANN001
+def _best(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -148,7 +148,7 @@ def batch_routing_large(url: str, repeat: int) -> list[dict]:
 UNLIMITED = {"GRIDMAP_INTAKE_RATE": "0"}
 
 
-def Server(url: str, workers: int = 1):  # noqa: N802 - reads as the class it returns
+def Server(url: str, workers: int = 1):  # reads as the class it returns
     """uvicorn (one process by default, as a street office would run it) against the bench database."""
     from api.devtools.server import LiveServer
 
@@ -178,7 +178,7 @@ def _cpu_s(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def _server_cpu(server) -> float:  # noqa: ANN001 - a LiveServer
+def _server_cpu(server) -> float:  # a LiveServer
     """The uvicorn process and its workers (``--workers n`` forks them)."""
     pids = [server.proc.pid]
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
@@ -187,7 +187,7 @@ def _server_cpu(server) -> float:  # noqa: ANN001 - a LiveServer
     return sum(_cpu_s(p) for p in pids if Path(f"/proc/{p}").exists())
 
 
-def _drive(server, request: bytes, *, rate: float | None, seconds: float, connections: int = 64) -> dict:  # noqa: ANN001
+def _drive(server, request: bytes, *, rate: float | None, seconds: float, connections: int = 64) -> dict:
     from bench import loadgen
 
     c0 = _server_cpu(server)

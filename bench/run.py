@@ -10,60 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from api.core.config import get_settings, sqlalchemy_url
+from api.core.config import get_settings
 from bench import addresses, coverage, evaluation, multiscale, network, outbox, planner, proposals, routing, tipg, wall
+from bench.common import bench_database, interleaved, machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "platform": platform.platform(),
-        "versions": {p: version(p) for p in ("shapely", "geopandas", "pyogrio", "sqlalchemy", "psycopg", "fastapi")},
-    }
-
-
-def interleaved(ours: Callable[[], object], base: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Median seconds of each, alternating runs so that background load hits both equally."""
-    ours(), base()  # warm caches and connections
-    a, b = [], []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        base()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
-
-
-def bench_database() -> str:
-    from api.devtools.seeded import create_seeded_database
-
-    base = make_url(sqlalchemy_url(get_settings().database_url))
-    url = base.set(database=f"{base.database}_bench").render_as_string(hide_password=False)
-    create_seeded_database(url)
-    return url
 
 
 def grids_geojson(url: str, repeat: int) -> dict:
@@ -71,8 +28,8 @@ def grids_geojson(url: str, repeat: int) -> dict:
     import geopandas as gpd
     from fastapi.testclient import TestClient
 
+    from api.auth.deps import get_principal
     from api.auth.service import Principal
-    from api.core.deps import get_principal
     from api.main import create_app
 
     os.environ["GRIDMAP_DATABASE_URL"] = url

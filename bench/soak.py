@@ -206,7 +206,7 @@ def _p(values: list[float], q: float) -> float | None:
 
 
 async def drive(server: Server, plan: Plan, keys: list[str], commander: str, bodies: list[dict], bbox: str,
-                run_id: str, *, pg_fault: bool, log=print) -> dict:  # noqa: ANN001
+                run_id: str, *, pg_fault: bool, log=print) -> dict:
     rng = random.Random(plan.seed)
     outcomes = [Outcome(key=f"{run_id}-{i:06d}") for i in range(len(bodies))]
     lat: list[float] = []
@@ -336,7 +336,7 @@ def verify(url: str, run_id: str, outcomes: list[Outcome], tolerance_m: float) -
                                                                               + wrong_routing)[:5]}
 
 
-def run(url: str, plan: Plan, *, log_path: Path, log=print) -> dict:  # noqa: ANN001
+def run(url: str, plan: Plan, *, log_path: Path, log=print) -> dict:
     """Run the soak against the (already seeded) database at ``url``; returns the figures."""
     run_id = f"soak{datetime.now(UTC):%H%M%S}{random.randrange(1000):03d}"
     pg_fault = plan.pg_stop and local_cluster(url)
@@ -391,7 +391,7 @@ def soak_database() -> str:
 
 def record(figures: dict, command: str) -> None:
     """The soak's figures into bench/results.json, beside the benchmarks (same shape as bench/run.py)."""
-    from bench.run import machine
+    from bench.common import machine
 
     lost, dup = figures["lost"], figures["duplicated"]
     common = {"command": command, "machine": f"{os.cpu_count()} cores", "baseline": 0, "ratio": None}

@@ -101,7 +101,7 @@ class Tipg:
                "TIPG_MAX_FEATURES_PER_QUERY": str(PAGE),
                "TIPG_TABLE_CONFIG": json.dumps({f"{SCHEMA}_grids": {"pk": "code"},
                                                 f"{SCHEMA}_buildings": {"pk": "id"}})}
-        self.log = open(Path(tempfile.gettempdir()) / "gridmap-bench-tipg.log", "w")  # noqa: SIM115 - closed below
+        self.log = open(Path(tempfile.gettempdir()) / "gridmap-bench-tipg.log", "w")
         self.proc = subprocess.Popen(
             [str(VENV / "bin" / "python"), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port",
              str(port), "--no-access-log", "--log-level", "warning"],
@@ -167,7 +167,7 @@ def _pages(client: httpx.Client, first: str) -> int:
     return pages
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
@@ -178,7 +178,7 @@ def _common(machine_load: str, tipg_version: str) -> str:
             f"{tipg_version} from .venv-tipg on views of schema {SCHEMA}; load average {machine_load}")
 
 
-def _servers(url: str):  # noqa: ANN202
+def _servers(url: str):
     from bench.routing import Server, _key
 
     key = _key(url, "viewer")
@@ -189,8 +189,8 @@ def tipg_side_by_side(url: str, repeat: int) -> list[dict]:
     """Buildings items at 10,000 a page and grid tiles z14-16, gridmap vs tipg on the same tables."""
     import morecantile
 
+    from bench.common import interleaved
     from bench.routing import _load
-    from bench.run import interleaved
 
     reason = tipg_ready()
     if reason is not None:

@@ -147,8 +147,8 @@ def hourly_horizon(url: str) -> str:
 def _client(url: str):
     from fastapi.testclient import TestClient
 
+    from api.auth.deps import get_principal
     from api.auth.service import Principal
-    from api.core.deps import get_principal
     from api.main import create_app
 
     os.environ["GRIDMAP_DATABASE_URL"] = url
@@ -264,7 +264,7 @@ def grid_tile_z14(url: str, repeat: int) -> dict:
                                                      "bbox": f"{b.left},{b.bottom},{b.right},{b.top}"})
             assert r.status_code == 200
 
-        from bench.run import interleaved
+        from bench.common import interleaved
 
         a, c = interleaved(ours, baseline, repeat)
         cold = client.app.state.tile_cache
@@ -367,7 +367,7 @@ def stream_wall(url: str, rate: int, seconds: int, patch_js: str | None = None) 
                         raise RuntimeError(f"{r.status_code} {r.text[:200]}")
                     with lock:
                         posted.append((r.json()["id"], sent, done))
-                except Exception as exc:  # noqa: BLE001 - counted and reported
+                except Exception as exc:  # counted and reported
                     with lock:
                         failures.append(str(exc))
 

@@ -1,0 +1,1 @@
+"""The pure spatial core: numpy, shapely and pyproj only, no web or database code."""

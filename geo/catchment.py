@@ -7,7 +7,7 @@ bound of service; pass a shorter distance per kind (e.g. kindergarten 300 m, the
 be stricter. The data has no road network yet; when it does, a network distance replaces the line.
 
 Distances are in metres: each building and the facilities near it are projected into the
-Gauss-Kruger zone of the building (:func:`geo.coverage.metric_zones`), so a building's answer never
+Gauss-Kruger zone of the building (:func:`geo.crs.metric_zones`), so a building's answer never
 depends on which other buildings are analysed with it.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from geo.coverage import metric_zones, to_metric
+from geo.crs import metric_zones, to_metric
 
 DEFAULT_WALK_M = 1000.0
 
@@ -29,7 +29,8 @@ DEFAULT_WALK_M = 1000.0
 class CatchmentParams:
     """``distance_m``: the reach for every kind, unless ``per_kind`` names one; ``min_share``: a grid
     is under-served for a kind when less than this share of its households is within reach;
-    ``kinds``: the kinds to analyse (default every kind in the data)."""
+    ``kinds``: the kinds to analyse (default every kind in the data).
+    """
 
     distance_m: float = DEFAULT_WALK_M
     per_kind: dict[str, float] = field(default_factory=dict)
@@ -37,10 +38,12 @@ class CatchmentParams:
     kinds: tuple[str, ...] | None = None
 
     def reach(self, kind: str) -> float:
+        """The distance (metres) within which a facility of ``kind`` serves a building."""
         return float(self.per_kind.get(kind, self.distance_m))
 
     @property
     def max_reach(self) -> float:
+        """The longest reach of any kind: how far a search must look."""
         return max([self.distance_m, *self.per_kind.values()])
 
 

@@ -3,7 +3,7 @@
 The client packs the layout into plain arrays (:func:`pack_layout`: coordinates and offsets, or WKB
 where the geometry is not simple; attribute columns as they are) and scatters it **once** to every
 worker. Each task names a group of streets; the worker builds (once per layout, cached) the
-:class:`geo.coverage.ShardPlan` from bounds and the small frames, selects the owned rows and halo of
+:class:`geo.shards.ShardPlan` from bounds and the small frames, selects the owned rows and halo of
 its streets, turns only those rows into geometries, and runs the very same
 :func:`geo.coverage.analyse_shard`. The client merges the small partial results
 (:func:`geo.coverage.merge`). Every per-row answer depends only on the row and its neighbours, never on
@@ -29,17 +29,8 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
-from geo.coverage import (
-    CoverageResult,
-    LayoutData,
-    Partial,
-    ShardPlan,
-    Tolerances,
-    analyse_shard,
-    merge,
-    shard_meta,
-    street_table,
-)
+from geo.coverage import CoverageResult, LayoutData, Partial, Tolerances, analyse_shard, merge, owned_of
+from geo.shards import ShardPlan, shard_meta, street_table
 
 _FRAMES = ("communities", "grids", "buildings", "facilities", "reports")
 
@@ -65,6 +56,7 @@ class PackedGeoms:
 
     @classmethod
     def pack(cls, geoms: Any) -> PackedGeoms:
+        """Pack geometries as the cheapest of the three layouts that holds them."""
         g = np.asarray(geoms, dtype=object)
         n = len(g)
         if n:
@@ -195,7 +187,8 @@ def prepare(packed: PackedLayout, key: str) -> _Prepared:
         plan = ShardPlan.build(
             streets=packed.streets, communities=comms, grids=grids, facilities=fac,
             building_bounds=packed.geoms["buildings"].bounds(),
-            building_owned=_owned(blds), report_xy=packed.geoms["reports"].bounds()[:, :2], report_owned=_owned(reps))
+            building_owned=owned_of(blds), report_xy=packed.geoms["reports"].bounds()[:, :2],
+            report_owned=owned_of(reps))
         prep = _Prepared(packed, plan, comms, grids, fac, shard_meta(packed.meta, comms, fac, ""))
         if packed.keep_geometries:
             prep.kept = {k: packed.geoms[k].take(np.arange(packed.geoms[k].n)) for k in ("buildings", "reports")}
@@ -209,7 +202,8 @@ def prepare(packed: PackedLayout, key: str) -> _Prepared:
 def _on_worker(key: str) -> _Prepared:
     """The prepared layout ``key`` on this worker: kept from an earlier task, else from the worker's
     memory (the broadcast copy), else fetched from the cluster, where :func:`ship_layout` published it
-    under its key (a replica the scheduler's memory manager dropped, a worker that joined later)."""
+    under its key (a replica the scheduler's memory manager dropped, a worker that joined later).
+    """
     with _LOCK:
         if key in _PREPARED:
             _PREPARED.move_to_end(key)
@@ -221,10 +215,6 @@ def _on_worker(key: str) -> _Prepared:
     except KeyError:
         packed = get_client().get_dataset(key).result()
     return prepare(packed, key)
-
-
-def _owned(df: pd.DataFrame) -> NDArray[np.bool_]:
-    return df["owned"].to_numpy(dtype=bool) if "owned" in df.columns else np.ones(len(df), dtype=bool)
 
 
 def _vertices(geoms: PackedGeoms, built: NDArray[np.object_] | None = None) -> NDArray[np.float64]:
@@ -269,7 +259,8 @@ def street_work(packed: PackedLayout, plan: ShardPlan, communities: pd.DataFrame
 class CompactPartial:
     """A :class:`geo.coverage.Partial` as shipped back from a worker: the per-grid counts as a
     position array into the layout's (code-sorted) grids and an int64 matrix, not a frame of codes,
-    so that the client adds the shards up with one ``np.add.at``; plus what the task cost."""
+    so that the client adds the shards up with one ``np.add.at``; plus what the task cost.
+    """
 
     grid_pos: NDArray[np.int64]
     counts: NDArray[np.int64]  # len(grid_pos) × len(COUNT_COLUMNS)
@@ -304,7 +295,8 @@ def compact(part: Partial, grid_codes: NDArray[np.object_]) -> CompactPartial:
 def combine(parts: list[CompactPartial], grid_codes: NDArray[np.object_]) -> Partial:
     """The compact partials of all shards added up into one :class:`geo.coverage.Partial` (counts
     summed vectorised; the rest concatenated), so that :func:`geo.coverage.merge` sees one shard. Sums
-    and concatenations do not depend on how the layout was cut: the answer is the one of any cut."""
+    and concatenations do not depend on how the layout was cut: the answer is the one of any cut.
+    """
     total = np.zeros((len(grid_codes), len(COUNT_COLUMNS)), dtype=np.int64)
     seen = np.zeros(len(grid_codes), dtype=bool)
     for p in parts:
@@ -365,7 +357,8 @@ def run_group(key: str, group: list[int], tol: Tolerances, catchment: Any = None
 def run_compact(key: str, group: list[int], tol: Tolerances, catchment: Any = None,
                 halo_m: float = 0.0) -> CompactPartial:
     """The task :func:`analyse_distributed` sends: :func:`run_group`, its result compacted
-    (:func:`compact`) and timed (wall and CPU time of the thread, to tell starved workers from work)."""
+    (:func:`compact`) and timed (wall and CPU time of the thread, to tell starved workers from work).
+    """
     t, c = time.perf_counter(), time.thread_time()
     prep = _on_worker(key)
     out = compact(run_group(key, group, tol, catchment, halo_m), prep.grids["code"].to_numpy(dtype=object))
@@ -417,7 +410,8 @@ def _weights(data: LayoutData, streets: pd.DataFrame) -> NDArray[np.float64]:
 
 def _prepare_here(key: str, dask_worker: Any = None) -> NDArray[np.float64] | None:
     """Run on every worker by :func:`ship_layout`: build the plan while the layout is being shipped;
-    the street weights (:func:`street_work`) go back to the client."""
+    the street weights (:func:`street_work`) go back to the client.
+    """
     try:
         return prepare(dask_worker.data[key], key).weights
     except KeyError:  # the replica is already gone: the first task fetches it
@@ -433,7 +427,8 @@ def _forget(key: str) -> None:
 class ShippedLayout:
     """A layout packed and held by every worker of a cluster (:func:`ship_layout`), with what the client
     needs to analyse it: the street table (codes), each street's weight and the grids (for the merge).
-    Analyse it as often as needed (other tolerances, catchments): each time only tasks go out."""
+    Analyse it as often as needed (other tolerances, catchments): each time only tasks go out.
+    """
 
     future: Any  # distributed.Future of the PackedLayout
     street_codes: list[str]
@@ -447,6 +442,7 @@ class ShippedLayout:
 
     @property
     def key(self) -> str:
+        """The Dask key of the shard's future."""
         return str(self.future.key)
 
     def drop(self) -> None:
@@ -460,9 +456,10 @@ class ShippedLayout:
 def ship_layout(client: Any, data: LayoutData, *, keep_geometries: bool = True,
                 workers: list[str] | None = None) -> ShippedLayout:
     """Pack the layout, scatter it once to every worker (directly, not through the scheduler; only to
-    ``workers`` when given) and let each worker build its :class:`geo.coverage.ShardPlan` now rather
+    ``workers`` when given) and let each worker build its :class:`geo.shards.ShardPlan` now rather
     than at its first task, and (with ``keep_geometries``) every footprint, so that each analysis of
-    it only cuts and analyses. The workers also weigh the streets (:func:`street_work`)."""
+    it only cuts and analyses. The workers also weigh the streets (:func:`street_work`).
+    """
     packed = pack_layout(data)
     packed.keep_geometries = keep_geometries
     future = client.scatter(packed, broadcast=True, hash=False, direct=True, workers=workers)

@@ -7,7 +7,7 @@ Geometry is handled in WGS84 degrees, **snapped to a precision grid** (``grid_si
 1e-7°, about 1 cm, the precision the sample and the import store): neighbouring grids that share
 their vertices then intersect in lines only, so an exact tiling produces no floating-point
 slivers at all. Every area is measured in metres, in the CGCS2000 Gauss-Kruger zone of the
-geometry's own centroid (:func:`geo.crs.metric_crs`), so the answer for one geometry does not
+geometry's own centroid (:func:`geo.crs.metric_crs`, :func:`geo.crs.area_m2`), so the answer for one geometry does not
 depend on what else is analysed with it (which is what makes the sharded run identical).
 
 Findings (one row each, with a polygon or point to draw):
@@ -42,7 +42,7 @@ that planners need to see (the Gini coefficient, also given, is dominated by the
 distribution and moves little for one outlier).
 
 The analysis of a whole layout is :func:`analyse`. It runs as :func:`analyse_shard` on one shard
-(everything owned) followed by :func:`merge`; :func:`split_shards` cuts a layout into shards by street
+(everything owned) followed by :func:`merge`; :func:`geo.shards.split_shards` cuts a layout into shards by street
 with the halo each needs, so that ``merge([analyse_shard(s) for s in split_shards(data)])`` gives the
 very same tables (see ``geo/cluster.py`` for running the shards on Dask).
 """
@@ -51,20 +51,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from geo.crs import metric_crs
-
-GRID_SIZE = 1e-7
-#: Rows of the numbering rule (the sample's generator and the import use rows of ~300 m).
-ROW_HEIGHT_DEG = 0.0027
+from geo.catchment import CatchmentParams, catchment_counts, finish_catchment
+from geo.crs import area_m2
+from geo.numbering import ROW_HEIGHT_DEG, reading_order, sequence_violations
+from geo.overlay import (
+    GRID_SIZE,
+    BuildingCover,
+    assign_points,
+    building_cover,
+    community_gaps,
+    grid_overlaps,
+    grids_outside_own,
+)
 
 FINDING_KINDS = (
     "gap", "overlap", "grid_crosses_community", "grid_outside_communities", "grid_without_community",
@@ -98,377 +103,9 @@ class Tolerances:
 
     @property
     def finding_band(self) -> tuple[float, float]:
+        """Households below or above this band make a grid a finding (the norm widened by the factors)."""
         lo, hi = self.households_norm
         return lo * self.underload_factor, hi * self.overload_factor
-
-
-# ----------------------------------------------------------------------------------------------
-# Measuring in metres
-
-
-def metric_zones(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.int64]:
-    """EPSG code of :func:`geo.crs.metric_crs` for many points at once.
-
-    >>> metric_zones([116.4, 24.94, 121.47], [39.9, 60.17, 31.23]).tolist()
-    [4548, 32635, 4549]
-    """
-    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    china = (lon >= 73.5) & (lon <= 136.5) & (lat >= 0) & (lat <= 54)
-    gk = 4534 + (np.round(lon / 3.0).astype(np.int64) * 3 - 75) // 3
-    utm = np.where(lat >= 0, 32600, 32700) + ((lon + 180) // 6).astype(np.int64) + 1
-    return np.where(china, gk, utm)
-
-
-@lru_cache(maxsize=128)
-def _to_metric(epsg: int) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_epsg(epsg), always_xy=True)
-
-
-def to_metric(geoms: ArrayLike, zones: ArrayLike | None = None) -> NDArray[np.object_]:
-    """Project WGS84 geometries to metres, each into ``zones`` (default: the zone of its own centroid)."""
-    arr = np.asarray(geoms, dtype=object)
-    out = np.empty(len(arr), dtype=object)
-    if len(arr) == 0:
-        return out
-    if zones is None:
-        c = shapely.centroid(arr)
-        zones = metric_zones(shapely.get_x(c), shapely.get_y(c))
-    zones = np.asarray(zones)
-    for z in np.unique(zones):
-        sel = zones == z
-        tr = _to_metric(int(z))
-        out[sel] = shapely.transform(arr[sel], lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-    return out
-
-
-def area_m2(geoms: ArrayLike) -> NDArray[np.float64]:
-    """Area in m² of WGS84 geometries, each measured in the Gauss-Kruger zone of its centroid.
-
-    >>> from shapely import box
-    >>> a = area_m2([box(116.4, 39.9, 116.401, 39.901), None])
-    >>> round(float(a[0])), float(a[1])
-    (9496, 0.0)
-    >>> round(float(a[0])) == round(float(metric_area_check()))
-    True
-    """
-    arr = np.asarray(geoms, dtype=object)
-    out = np.zeros(len(arr))
-    ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr)) if len(arr) else np.zeros(0, bool)
-    if ok.any():
-        out[ok] = shapely.area(to_metric(arr[ok]))
-    return out
-
-
-def metric_area_check() -> float:
-    """The doctest's reference: the same box measured with geo.crs.metric_crs directly."""
-    tr = pyproj.Transformer.from_crs("EPSG:4326", metric_crs(116.4005, 39.9005), always_xy=True)
-    return shapely.transform(shapely.box(116.4, 39.9, 116.401, 39.901), lambda xy: np.column_stack(
-        tr.transform(xy[:, 0], xy[:, 1]))).area
-
-
-def m2_per_deg2(lat: ArrayLike) -> NDArray[np.float64]:
-    """Approximate m² in one square degree at a latitude (only to pre-filter; findings use :func:`area_m2`)."""
-    phi = np.radians(np.asarray(lat, dtype=float))
-    return (111412.84 * np.cos(phi)) * (111132.92 - 559.82 * np.cos(2 * phi))
-
-
-def polygonal(geoms: ArrayLike) -> NDArray[np.object_]:
-    """Keep only the polygonal parts of overlay results (which may add lines and points).
-
-    >>> from shapely import GeometryCollection, LineString, box
-    >>> [g.wkt for g in polygonal([GeometryCollection([box(0, 0, 1, 1), LineString([(1, 1), (2, 2)])]),
-    ...                            LineString([(0, 0), (1, 1)])])]
-    ['MULTIPOLYGON (((1 0, 1 1, 0 1, 0 0, 1 0)))', 'MULTIPOLYGON EMPTY']
-    """
-    arr = np.asarray(geoms, dtype=object)
-    out = np.empty(len(arr), dtype=object)
-    for i, g in enumerate(arr):
-        if g is None or g.is_empty:
-            out[i] = shapely.MultiPolygon()
-            continue
-        t = shapely.get_type_id(g)
-        if t == 6:
-            out[i] = g
-        elif t == 3:
-            out[i] = shapely.MultiPolygon([g])
-        else:
-            parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
-            polys = [q for p in parts for q in shapely.get_parts(p)]
-            out[i] = shapely.MultiPolygon(polys) if polys else shapely.MultiPolygon()
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Pairwise predicates
-
-
-def assign_points(points: ArrayLike, polygons: ArrayLike) -> NDArray[np.int64]:
-    """Index of the first polygon that covers each point (ST_Covers), or -1.
-
-    Ties (a point on a shared edge, or in an overlap) go to the lowest index: with polygons
-    sorted by code, that is the grid with the smallest code, as routing decides.
-
-    >>> from shapely import box, points
-    >>> assign_points(points([[0.5, 0.5], [1, 0.5], [1.5, 0.5], [9, 9]]), [box(0, 0, 1, 1), box(1, 0, 2, 1)]).tolist()
-    [0, 0, 1, -1]
-    """
-    pts = np.asarray(points, dtype=object)
-    out = np.full(len(pts), np.iinfo(np.int64).max, dtype=np.int64)
-    if len(pts) and len(polygons):
-        tree = shapely.STRtree(pts)
-        poly_idx, pt_idx = tree.query(np.asarray(polygons, dtype=object), predicate="covers")
-        np.minimum.at(out, pt_idx, poly_idx)
-    out[out == np.iinfo(np.int64).max] = -1
-    return out
-
-
-def interiors_intersect(a: ArrayLike, b: ArrayLike) -> NDArray[np.bool_]:
-    """DE-9IM ``T********``: the interiors share an area (touching edges do not count).
-
-    >>> from shapely import box
-    >>> interiors_intersect([box(0, 0, 1, 1), box(0, 0, 1, 1)], [box(1, 0, 2, 1), box(0.5, 0, 2, 1)]).tolist()
-    [False, True]
-    """
-    return shapely.relate_pattern(np.asarray(a, dtype=object), np.asarray(b, dtype=object), "T********")
-
-
-def grid_overlaps(
-    grids: ArrayLike, *, grid_size: float = GRID_SIZE
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.object_], NDArray[np.float64]]:
-    """Pairs ``(i, j)`` (i < j) of polygons whose interiors intersect, their shared polygon and its m².
-
-    >>> from shapely import box
-    >>> i, j, shared, a = grid_overlaps([box(116.0, 39.0, 116.01, 39.01), box(116.01, 39.0, 116.02, 39.01),
-    ...                                  box(116.019, 39.0, 116.03, 39.01)])
-    >>> i.tolist(), j.tolist(), [round(float(x)) for x in a]
-    ([1], [2], [96179])
-    """
-    g = np.asarray(grids, dtype=object)
-    if len(g) < 2:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, np.empty(0, dtype=object), np.zeros(0)
-    tree = shapely.STRtree(g)
-    i, j = tree.query(g, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    inside = interiors_intersect(g[i], g[j])
-    i, j = i[inside], j[inside]
-    shared = polygonal(shapely.intersection(g[i], g[j], grid_size=grid_size))
-    nonempty = ~shapely.is_empty(shared) if len(shared) else np.zeros(0, bool)
-    i, j, shared = i[nonempty], j[nonempty], shared[nonempty]
-    return i, j, shared, area_m2(shared)
-
-
-def covering_pairs(container: ArrayLike, items: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Pairs ``(c, k)`` where ``container[c]`` covers ``items[k]`` (each container prepared once).
-
-    >>> from shapely import box
-    >>> c, k = covering_pairs([box(0, 0, 2, 2)], [box(0, 0, 1, 1), box(1.5, 1.5, 3, 3)])
-    >>> c.tolist(), k.tolist()
-    ([0], [0])
-    """
-    items = np.asarray(items, dtype=object)
-    container = np.asarray(container, dtype=object)
-    if len(items) == 0 or len(container) == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e
-    tree = shapely.STRtree(items)
-    c, k = tree.query(container, predicate="covers")
-    return c.astype(np.int64), k.astype(np.int64)
-
-
-# ----------------------------------------------------------------------------------------------
-# Gaps
-
-
-def community_gaps(
-    communities: ArrayLike,
-    grids: ArrayLike,
-    *,
-    overlap_geoms: ArrayLike = (),
-    grid_size: float = GRID_SIZE,
-    targets: NDArray[np.bool_] | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.float64]]:
-    """Parts of each community that no grid covers: ``(community index, polygon, m²)``, one row a part.
-
-    A community is computed exactly (union of the grids that touch it, then a difference) only when a
-    cheap bound says it may have a gap: the community's area minus the area its grids cover, plus the
-    overlaps among them, is at least the uncovered area (the Bonferroni bound), so a community whose
-    bound is below a square centimetre is tiled and skipped. ``overlap_geoms`` are the layout's
-    overlap polygons (:func:`grid_overlaps`); ``targets`` restricts which communities are analysed.
-
-    >>> from shapely import box
-    >>> comm = [box(116.0, 39.0, 116.02, 39.01)]
-    >>> grids = [box(116.0, 39.0, 116.01, 39.01), box(116.01, 39.0, 116.02, 39.005)]
-    >>> c, parts, a = community_gaps(comm, grids)
-    >>> c.tolist(), parts[0].bounds, round(float(a[0]))
-    ([0], (116.01, 39.005, 116.02, 39.01), 480880)
-    >>> community_gaps(comm, [box(116.0, 39.0, 116.01, 39.01), box(116.01, 39.0, 116.02, 39.01)])[0].tolist()
-    []
-    """
-    cm = np.asarray(communities, dtype=object)
-    g = np.asarray(grids, dtype=object)
-    nc = len(cm)
-    if targets is None:
-        targets = np.ones(nc, dtype=bool)
-    empty = (np.zeros(0, dtype=np.int64), np.empty(0, dtype=object), np.zeros(0))
-    if nc == 0 or not targets.any():
-        return empty
-    covered = np.zeros(nc)
-    if len(g):
-        tree = shapely.STRtree(g)
-        ci, gi = tree.query(cm, predicate="contains")
-        np.add.at(covered, ci, shapely.area(g[gi]))
-        ci2, gi2 = tree.query(cm, predicate="overlaps")
-        if len(ci2):
-            part = shapely.intersection(cm[ci2], g[gi2], grid_size=grid_size)
-            np.add.at(covered, ci2, shapely.area(part))
-        ov = np.asarray(overlap_geoms, dtype=object)
-        if len(ov):
-            oc, oi = shapely.STRtree(ov).query(cm, predicate="intersects")
-            np.add.at(covered, oc, -shapely.area(ov[oi]))  # Bonferroni: subtract, so the bound stays >= gap
-    cen = shapely.centroid(cm)
-    deficit_m2 = (shapely.area(cm) - covered) * m2_per_deg2(shapely.get_y(cen))
-    suspect = np.flatnonzero(targets & (deficit_m2 > 1e-4))
-    out_c, out_g = [], []
-    for c in suspect:
-        near = np.sort(shapely.STRtree(g).query(cm[c], predicate="intersects")) if len(g) else np.zeros(0, int)
-        cover = shapely.union_all(g[near], grid_size=grid_size) if len(near) else shapely.Polygon()
-        rest = polygonal([shapely.difference(cm[c], cover, grid_size=grid_size)])[0]
-        for p in shapely.get_parts(rest):
-            out_c.append(c)
-            out_g.append(p)
-    if not out_c:
-        return empty
-    parts = np.asarray(out_g, dtype=object)
-    return np.asarray(out_c, dtype=np.int64), parts, area_m2(parts)
-
-
-# ----------------------------------------------------------------------------------------------
-# Grids against communities
-
-
-def grids_outside_own(
-    grids: ArrayLike,
-    own: NDArray[np.int64],
-    communities: ArrayLike,
-    *,
-    grid_size: float = GRID_SIZE,
-    targets: NDArray[np.bool_] | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.object_], NDArray[np.float64]]:
-    """For grids not covered by their own community (``own`` index, -1 for none): the part of the grid
-    in other communities and the part in no community.
-
-    Returns ``(grid index, part in other communities, part in no community, share of the grid inside
-    its own community)``; grids wholly inside their community are not listed.
-
-    >>> from shapely import box
-    >>> comms = [box(0, 0, 1, 1), box(1, 0, 2, 1)]
-    >>> gi, other, nowhere, share = grids_outside_own([box(0, 0, 1.2, 1), box(0.2, 0, 0.8, 1)], [0, 0], comms)
-    >>> gi.tolist(), round(other[0].area, 3), nowhere[0].is_empty, [round(float(s), 3) for s in share]
-    ([0], 0.2, True, [0.833])
-    """
-    g = np.asarray(grids, dtype=object)
-    cm = np.asarray(communities, dtype=object)
-    own = np.asarray(own, dtype=np.int64)
-    inside = np.zeros(len(g), dtype=bool)
-    has = own >= 0
-    if has.any():
-        shapely.prepare(cm)
-        inside[has] = shapely.covers(cm[own[has]], g[has])
-    idx = np.flatnonzero(~inside & (True if targets is None else targets))
-    other = np.empty(len(idx), dtype=object)
-    nowhere = np.empty(len(idx), dtype=object)
-    share = np.zeros(len(idx))
-    tree = shapely.STRtree(cm) if len(cm) else None
-    for k, i in enumerate(idx):
-        geom = g[i]
-        if own[i] >= 0:
-            out = shapely.difference(geom, cm[own[i]], grid_size=grid_size)
-            inner = shapely.intersection(geom, cm[own[i]], grid_size=grid_size)
-            share[k] = shapely.area(inner) / geom.area if geom.area else 0.0
-        else:
-            out = geom
-        near = np.sort(tree.query(out, predicate="intersects")) if tree is not None else np.zeros(0, int)
-        near = near[near != own[i]]
-        if len(near):
-            allc = shapely.union_all(cm[near], grid_size=grid_size)
-            other[k] = polygonal([shapely.intersection(out, allc, grid_size=grid_size)])[0]
-            nowhere[k] = polygonal([shapely.difference(out, allc, grid_size=grid_size)])[0]
-        else:
-            other[k] = shapely.MultiPolygon()
-            nowhere[k] = polygonal([out])[0]
-    return idx, other, nowhere, share
-
-
-# ----------------------------------------------------------------------------------------------
-# Buildings against grids
-
-
-@dataclass(slots=True)
-class BuildingCover:
-    """How the grids cover each footprint.
-
-    ``grid``: the grid a building counts for (the one covering its representative point, lowest
-    index on ties; -1 for none); ``n_covering``: how many grids cover it wholly; ``pairs``: for
-    footprints not wholly inside exactly one grid, rows ``(building, grid, share)`` of every grid
-    that has a part of it; ``uncovered_share``: the share of each footprint no grid covers.
-    """
-
-    grid: NDArray[np.int64]
-    n_covering: NDArray[np.int64]
-    pair_building: NDArray[np.int64]
-    pair_grid: NDArray[np.int64]
-    pair_share: NDArray[np.float64]
-    uncovered_share: NDArray[np.float64]
-
-
-def building_cover(buildings: ArrayLike, grids: ArrayLike, *, grid_size: float = GRID_SIZE) -> BuildingCover:
-    """Vectorised footprint-in-grid analysis: whole, split (with shares) or uncovered.
-
-    >>> from shapely import box
-    >>> grids = [box(0, 0, 1, 1), box(1, 0, 2, 1)]
-    >>> bc = building_cover([box(0.1, 0.1, 0.2, 0.2), box(0.9, 0.1, 1.3, 0.2), box(5, 5, 6, 6)], grids)
-    >>> bc.grid.tolist(), bc.n_covering.tolist()
-    ([0, 1, -1], [1, 0, 0])
-    >>> list(zip(bc.pair_building.tolist(), bc.pair_grid.tolist(), [round(float(s), 2) for s in bc.pair_share]))
-    [(1, 0, 0.25), (1, 1, 0.75)]
-    >>> [round(float(s), 2) for s in bc.uncovered_share]
-    [0.0, 0.0, 1.0]
-    """
-    b = np.asarray(buildings, dtype=object)
-    g = np.asarray(grids, dtype=object)
-    n = len(b)
-    big = np.iinfo(np.int64).max
-    first = np.full(n, big, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    gi, bi = covering_pairs(g, b)
-    np.minimum.at(first, bi, gi)
-    np.add.at(count, bi, 1)
-    grid = np.where(count > 0, first, -1)
-    rest = np.flatnonzero(count == 0)
-    pb = np.zeros(0, dtype=np.int64)
-    pg = np.zeros(0, dtype=np.int64)
-    ps = np.zeros(0)
-    uncovered = np.zeros(n)
-    if len(rest):
-        if len(g):
-            tree = shapely.STRtree(g)
-            ri, pgi = tree.query(b[rest], predicate="intersects")
-            pbi = rest[ri]
-            inter = shapely.intersection(b[pbi], g[pgi], grid_size=grid_size)
-            share = shapely.area(inter) / shapely.area(b[pbi])
-            keep = share > 0
-            pb, pg, ps = pbi[keep], pgi[keep].astype(np.int64), share[keep]
-            order = np.lexsort((pg, pb))
-            pb, pg, ps = pb[order], pg[order], ps[order]
-        tot = np.zeros(n)
-        np.add.at(tot, pb, ps)
-        uncovered[rest] = np.clip(1.0 - tot[rest], 0.0, 1.0)
-        # the grid of a building not wholly in one grid: the one covering its representative point
-        pts = shapely.point_on_surface(b[rest])
-        grid[rest] = assign_points(pts, g)
-    return BuildingCover(grid, count, pb, pg, ps, uncovered)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -508,51 +145,6 @@ def norm_deviation(households: ArrayLike, norm: tuple[int, int]) -> tuple[NDArra
 
 
 # ----------------------------------------------------------------------------------------------
-# Grid codes
-
-
-def reading_order(lon: ArrayLike, lat: ArrayLike, *, row_height_deg: float = ROW_HEIGHT_DEG) -> NDArray[np.int64]:
-    """The numbering rule of the sample's generator: rows of ``row_height_deg`` counted south from the
-    northernmost point, then west→east. Returns the order (indices) of the points.
-
-    >>> reading_order([116.40, 116.41, 116.40, 116.41], [39.91, 39.9105, 39.90, 39.90]).tolist()
-    [0, 1, 2, 3]
-    """
-    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    row = np.floor((y.max() - y) / row_height_deg)
-    return np.lexsort((x, row))
-
-
-def sequence_violations(
-    lon: ArrayLike, lat: ArrayLike, seq: ArrayLike, *, row_height_deg: float = ROW_HEIGHT_DEG,
-    tolerance_deg: float = 0.0002,
-) -> NDArray[np.int64]:
-    """Pairs numbered against reading order, beyond a tolerance: rows ``(a, b)`` where ``a`` has the
-    smaller sequence number but ``b`` clearly comes first (a row further north by more than
-    ``tolerance_deg``, or the same row and further west by more than it). A pair whose centroids are
-    within the tolerance of a row boundary or of each other is ambiguous and passes.
-
-    >>> sequence_violations([116.40, 116.41, 116.40], [39.91, 39.91, 39.90], [1, 2, 3]).tolist()
-    []
-    >>> sequence_violations([116.40, 116.41, 116.40], [39.91, 39.91, 39.90], [2, 1, 3]).tolist()
-    [[1, 0]]
-    """
-    x, y, s = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), np.asarray(seq)
-    if len(x) < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    top = y.max()
-    row_lo = np.maximum(np.floor((top - y - tolerance_deg) / row_height_deg), 0)
-    row_hi = np.floor((top - y + tolerance_deg) / row_height_deg)
-    a, b = np.triu_indices(len(x), 1)
-    swap = s[a] > s[b]
-    a, b = np.where(swap, b, a), np.where(swap, a, b)  # now s[a] < s[b]
-    earlier_row = row_hi[b] < row_lo[a]
-    same_row = (row_lo[a] == row_hi[a]) & (row_lo[b] == row_hi[b]) & (row_lo[a] == row_lo[b])
-    bad = earlier_row | (same_row & (x[a] - x[b] > tolerance_deg))
-    return np.column_stack([a[bad], b[bad]]).astype(np.int64)
-
-
-# ----------------------------------------------------------------------------------------------
 # The whole analysis
 
 
@@ -588,15 +180,18 @@ class Partial:
     catchment: pd.DataFrame | None = None
 
 
-def _geoms(df: pd.DataFrame) -> NDArray[np.object_]:
+def geoms_of(df: pd.DataFrame) -> NDArray[np.object_]:
+    """The ``geometry`` column as an object array (what shapely's vectorised functions take)."""
     return np.asarray(df["geometry"].to_numpy(), dtype=object)
 
 
-def _owned(df: pd.DataFrame) -> NDArray[np.bool_]:
+def owned_of(df: pd.DataFrame) -> NDArray[np.bool_]:
+    """Which rows the shard owns (the ``owned`` column; all when there is none)."""
     return df["owned"].to_numpy(dtype=bool) if "owned" in df.columns else np.ones(len(df), dtype=bool)
 
 
-def _sorted(df: pd.DataFrame, key: str = "code") -> pd.DataFrame:
+def sorted_by_code(df: pd.DataFrame, key: str = "code") -> pd.DataFrame:
+    """The frame sorted by ``key`` (stable) and renumbered: every shard sees rows in the same order."""
     return df.sort_values(key, kind="stable").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
 
 
@@ -624,155 +219,208 @@ def period_label(ts: pd.Series, period: str) -> pd.Series:
     raise ValueError(f"period must be month, week or day, not {period!r}")
 
 
-def analyse_shard(data: LayoutData, tol: Tolerances = Tolerances(), *, catchment: Any = None) -> Partial:
-    """Analyse the owned rows of one shard (the whole layout is one shard with everything owned)."""
-    gs = tol.grid_size
-    comms = _sorted(data.communities)
-    grids = _sorted(data.grids)
-    cg, gg = _geoms(comms), _geoms(grids)
-    c_owned, g_owned = _owned(comms), _owned(grids)
-    gcodes = grids["code"].to_numpy(dtype=object)
-    ccodes = comms["code"].to_numpy(dtype=object)
-    findings: list[dict[str, Any]] = []
-    slivers: dict[str, list[float]] = {"gap": [], "overlap": [], "grid_crosses_community": [],
-                                       "grid_outside_communities": [], "building_uncovered": []}
-    small = tol.min_area_m2
+@dataclass
+class _Shard:
+    """One shard's communities and grids sorted by code, as arrays, and what its findings are collected in."""
 
-    # overlaps: the pair belongs to the shard that owns its first grid (smallest code)
-    oi, oj, ogeom, oarea = grid_overlaps(gg, grid_size=gs)
+    data: LayoutData
+    tol: Tolerances
+    comms: pd.DataFrame
+    grids: pd.DataFrame
+    cg: NDArray[np.object_]
+    gg: NDArray[np.object_]
+    c_owned: NDArray[np.bool_]
+    g_owned: NDArray[np.bool_]
+    gcodes: NDArray[np.object_]
+    ccodes: NDArray[np.object_]
+    gcomm: NDArray[np.object_]
+    cindex: dict[str, int]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    slivers: dict[str, list[float]] = field(default_factory=lambda: {
+        "gap": [], "overlap": [], "grid_crosses_community": [], "grid_outside_communities": [],
+        "building_uncovered": []})
+
+    @classmethod
+    def of(cls, data: LayoutData, tol: Tolerances) -> _Shard:
+        comms, grids = sorted_by_code(data.communities), sorted_by_code(data.grids)
+        ccodes = comms["code"].to_numpy(dtype=object)
+        return cls(data, tol, comms, grids, geoms_of(comms), geoms_of(grids), owned_of(comms), owned_of(grids),
+                   grids["code"].to_numpy(dtype=object), ccodes, grids["community_code"].to_numpy(dtype=object),
+                   {c: k for k, c in enumerate(ccodes)})
+
+
+def _overlaps(s: _Shard) -> NDArray[np.object_]:
+    """``overlap``: the pair belongs to the shard that owns its first grid (smallest code). Returns every
+    overlap's geometry (the gaps leave them out).
+    """
+    gg, gcodes, small = s.gg, s.gcodes, s.tol.min_area_m2
+    oi, oj, ogeom, oarea = grid_overlaps(gg, grid_size=s.tol.grid_size)
     for i, j, geom, a in zip(oi, oj, ogeom, oarea, strict=True):
-        if not g_owned[i]:
+        if not s.g_owned[i]:
             continue
         if a < small:
-            slivers["overlap"].append(float(a))
+            s.slivers["overlap"].append(float(a))
             continue
-        findings.append(_finding("overlap", [gcodes[i], gcodes[j]], geom, community=grids.community_code[i],
-                                 area=a, share_of=[round(float(a / area_m2([gg[i]])[0]), 4),
-                                                   round(float(a / area_m2([gg[j]])[0]), 4)]))
+        s.findings.append(_finding("overlap", [gcodes[i], gcodes[j]], geom, community=s.grids.community_code[i],
+                                   area=a, share_of=[round(float(a / area_m2([gg[i]])[0]), 4),
+                                                     round(float(a / area_m2([gg[j]])[0]), 4)]))
+    return ogeom
 
-    # gaps inside owned communities
-    ci, parts, pa = community_gaps(cg, gg, overlap_geoms=ogeom, grid_size=gs, targets=c_owned)
+
+def _gaps(s: _Shard, overlap_geoms: NDArray[np.object_]) -> None:
+    """``gap``: parts of owned communities that no grid covers."""
+    ci, parts, pa = community_gaps(s.cg, s.gg, overlap_geoms=overlap_geoms, grid_size=s.tol.grid_size,
+                                   targets=s.c_owned)
     for c, geom, a in zip(ci, parts, pa, strict=True):
-        if a < small:
-            slivers["gap"].append(float(a))
+        if a < s.tol.min_area_m2:
+            s.slivers["gap"].append(float(a))
             continue
-        findings.append(_finding("gap", [], geom, community=ccodes[c], area=a))
+        s.findings.append(_finding("gap", [], geom, community=s.ccodes[c], area=a))
 
-    # grids against communities
-    cindex = {c: k for k, c in enumerate(ccodes)}
-    gcomm = grids["community_code"].to_numpy(dtype=object)
-    own = np.array([cindex.get(c, -1) if isinstance(c, str) else -1 for c in gcomm], dtype=np.int64)
-    known = set(ccodes) | set(data.meta.get("all_community_codes", ()))
-    gi_out, other, nowhere, share = grids_outside_own(gg, own, cg, grid_size=gs, targets=g_owned)
+
+def _grids_against_communities(s: _Shard) -> None:
+    """``grid_without_community``, ``grid_crosses_community``, ``grid_outside_communities`` and the
+    ``code_hierarchy`` of a grid lying mostly outside the community its code names.
+    """
+    gg, gcodes, gcomm, small = s.gg, s.gcodes, s.gcomm, s.tol.min_area_m2
+    own = np.array([s.cindex.get(c, -1) if isinstance(c, str) else -1 for c in gcomm], dtype=np.int64)
+    known = set(s.ccodes) | set(s.data.meta.get("all_community_codes", ()))
+    gi_out, other, nowhere, share = grids_outside_own(gg, own, s.cg, grid_size=s.tol.grid_size, targets=s.g_owned)
     oa, na = area_m2(other), area_m2(nowhere)
     for k, i in enumerate(gi_out):
-        if not g_owned[i]:
+        if not s.g_owned[i]:
             continue
         code, cc = gcodes[i], gcomm[i]
         if own[i] < 0:
             if isinstance(cc, str) and cc in known:
                 continue  # its community is outside this shard's data: cannot happen with split_shards
-            findings.append(_finding("grid_without_community", [code], gg[i], community=cc,
-                                     area=area_m2([gg[i]])[0], community_code_given=cc))
+            s.findings.append(_finding("grid_without_community", [code], gg[i], community=cc,
+                                       area=area_m2([gg[i]])[0], community_code_given=cc))
         if oa[k] >= small and own[i] >= 0:
-            findings.append(_finding("grid_crosses_community", [code], other[k], community=cc, area=oa[k],
-                                     share_inside=round(float(share[k]), 4)))
+            s.findings.append(_finding("grid_crosses_community", [code], other[k], community=cc, area=oa[k],
+                                       share_inside=round(float(share[k]), 4)))
         elif own[i] >= 0 and oa[k] > 0:
-            slivers["grid_crosses_community"].append(float(oa[k]))
+            s.slivers["grid_crosses_community"].append(float(oa[k]))
         if na[k] >= small:
-            findings.append(_finding("grid_outside_communities", [code], nowhere[k], community=cc, area=na[k]))
+            s.findings.append(_finding("grid_outside_communities", [code], nowhere[k], community=cc, area=na[k]))
         elif na[k] > 0:
-            slivers["grid_outside_communities"].append(float(na[k]))
+            s.slivers["grid_outside_communities"].append(float(na[k]))
         if own[i] >= 0 and share[k] < 0.5:
-            findings.append(_finding("code_hierarchy", [code], gg[i], community=cc,
-                                     reason="the grid lies mostly outside the community its code names",
-                                     share_inside=round(float(share[k]), 4)))
+            s.findings.append(_finding("code_hierarchy", [code], gg[i], community=cc,
+                                       reason="the grid lies mostly outside the community its code names",
+                                       share_inside=round(float(share[k]), 4)))
 
-    # code hierarchy (text) and sequence, per owned community
-    for i in np.flatnonzero(g_owned):
-        code, cc = gcodes[i], gcomm[i]
+
+def _code_text(s: _Shard) -> None:
+    """``code_hierarchy`` by the text of the code: 15 digits, starting with the community's code."""
+    for i in np.flatnonzero(s.g_owned):
+        code, cc = s.gcodes[i], s.gcomm[i]
         if not (isinstance(code, str) and len(code) == 15 and code.isdigit()):
-            findings.append(_finding("code_hierarchy", [str(code)], gg[i], community=cc,
-                                     reason="a grid code has 15 digits"))
+            s.findings.append(_finding("code_hierarchy", [str(code)], s.gg[i], community=cc,
+                                       reason="a grid code has 15 digits"))
         elif isinstance(cc, str) and code[:12] != cc:
-            findings.append(_finding("code_hierarchy", [code], gg[i], community=cc,
-                                     reason=f"the code does not start with its community code {cc}"))
-    cen = shapely.centroid(gg)
-    cx, cy = shapely.get_x(cen), shapely.get_y(cen)
-    if len(grids):
-        by_comm = pd.Series(np.arange(len(grids))).groupby(pd.Series(gcomm).fillna("")).indices
-        for cc, idx in by_comm.items():
-            if not cc or cindex.get(cc, -1) < 0 or not c_owned[cindex[cc]] or len(idx) < 2:
-                continue
-            seq = np.array([int(c[12:]) if isinstance(c, str) and c[12:].isdigit() else -1 for c in gcodes[idx]])
-            bad = sequence_violations(cx[idx], cy[idx], seq, row_height_deg=tol.row_height_deg,
-                                      tolerance_deg=tol.order_tolerance_deg)
-            if len(bad):
-                involved = np.unique(bad.ravel())
-                order = reading_order(cx[idx], cy[idx], row_height_deg=tol.row_height_deg)
-                findings.append(_finding(
-                    "code_sequence", sorted(gcodes[idx[involved]]),
-                    shapely.MultiPoint(np.column_stack([cx[idx[involved]], cy[idx[involved]]])), community=cc,
-                    expected_order=[str(gcodes[idx[k]]) for k in order],
-                    pairs=[[str(gcodes[idx[a]]), str(gcodes[idx[b]])] for a, b in bad]))
+            s.findings.append(_finding("code_hierarchy", [code], s.gg[i], community=cc,
+                                       reason=f"the code does not start with its community code {cc}"))
 
-    # buildings
-    blds = _sorted(data.buildings)
-    b_owned = _owned(blds)
-    bg = _geoms(blds)
-    bc = building_cover(bg, gg, grid_size=gs)
+
+def _code_sequence(s: _Shard) -> None:
+    """``code_sequence``: an owned community's grids not numbered west→east, north→south."""
+    gcodes, tol = s.gcodes, s.tol
+    cen = shapely.centroid(s.gg)
+    cx, cy = shapely.get_x(cen), shapely.get_y(cen)
+    if not len(s.grids):
+        return
+    by_comm = pd.Series(np.arange(len(s.grids))).groupby(pd.Series(s.gcomm).fillna("")).indices
+    for cc, idx in by_comm.items():
+        if not cc or s.cindex.get(cc, -1) < 0 or not s.c_owned[s.cindex[cc]] or len(idx) < 2:
+            continue
+        seq = np.array([int(c[12:]) if isinstance(c, str) and c[12:].isdigit() else -1 for c in gcodes[idx]])
+        bad = sequence_violations(cx[idx], cy[idx], seq, row_height_deg=tol.row_height_deg,
+                                  tolerance_deg=tol.order_tolerance_deg)
+        if len(bad):
+            involved = np.unique(bad.ravel())
+            order = reading_order(cx[idx], cy[idx], row_height_deg=tol.row_height_deg)
+            s.findings.append(_finding(
+                "code_sequence", sorted(gcodes[idx[involved]]),
+                shapely.MultiPoint(np.column_stack([cx[idx[involved]], cy[idx[involved]]])), community=cc,
+                expected_order=[str(gcodes[idx[k]]) for k in order],
+                pairs=[[str(gcodes[idx[a]]), str(gcodes[idx[b]])] for a, b in bad]))
+
+
+@dataclass
+class _Buildings:
+    """The shard's buildings sorted by code, and how the grids cover them."""
+
+    frame: pd.DataFrame
+    owned: NDArray[np.bool_]
+    geoms: NDArray[np.object_]
+    cover: BuildingCover
+    codes: NDArray[np.object_]
+    households: NDArray[np.int64]
+
+
+def _buildings(s: _Shard) -> _Buildings:
+    """``building_split``, ``building_uncovered`` and ``building_double_covered``, for owned buildings."""
+    gg, gcodes, gcomm, tol = s.gg, s.gcodes, s.gcomm, s.tol
+    blds = sorted_by_code(s.data.buildings)
+    b_owned = owned_of(blds)
+    bg = geoms_of(blds)
+    bc = building_cover(bg, gg, grid_size=tol.grid_size)
     bcodes = blds["code"].to_numpy(dtype=object)
     bhh = blds["households"].to_numpy(dtype=np.int64) if len(blds) else np.zeros(0, np.int64)
     if len(bc.pair_building):
-        bareas = {}
-        for b in np.unique(bc.pair_building):
-            bareas[b] = None
         pb = pd.DataFrame({"b": bc.pair_building, "g": bc.pair_grid, "s": bc.pair_share})
         for b, grp in pb.groupby("b", sort=True):
             if not b_owned[b]:
                 continue
             real = grp[grp.s >= tol.min_building_share]
             if len(real) >= 2:
-                parts = [shapely.intersection(bg[b], gg[g], grid_size=gs) for g in real.g]
-                findings.append(_finding(
+                parts = [shapely.intersection(bg[b], gg[g], grid_size=tol.grid_size) for g in real.g]
+                s.findings.append(_finding(
                     "building_split", [bcodes[b], *[gcodes[g] for g in real.g]], bg[b],
                     community=gcomm[bc.grid[b]] if bc.grid[b] >= 0 else None, area=area_m2([bg[b]])[0],
                     households=int(bhh[b]), counted_in=gcodes[bc.grid[b]] if bc.grid[b] >= 0 else None,
-                    shares={gcodes[g]: round(float(s), 4) for g, s in zip(real.g, real.s, strict=True)},
+                    shares={gcodes[g]: round(float(sh), 4) for g, sh in zip(real.g, real.s, strict=True)},
                     parts_m2={gcodes[g]: round(float(a), 2) for g, a in zip(real.g, area_m2(parts), strict=True)}))
     for b in np.flatnonzero(b_owned & (bc.uncovered_share > 0)):
         whole = area_m2([bg[b]])[0]
         a = whole * bc.uncovered_share[b]
-        if a < small or bc.uncovered_share[b] < tol.min_building_share:
-            slivers["building_uncovered"].append(float(a))
+        if a < tol.min_area_m2 or bc.uncovered_share[b] < tol.min_building_share:
+            s.slivers["building_uncovered"].append(float(a))
             continue
-        findings.append(_finding("building_uncovered", [bcodes[b]], bg[b], area=a,
-                                 uncovered_share=round(float(bc.uncovered_share[b]), 4),
-                                 households=int(bhh[b])))
+        s.findings.append(_finding("building_uncovered", [bcodes[b]], bg[b], area=a,
+                                   uncovered_share=round(float(bc.uncovered_share[b]), 4),
+                                   households=int(bhh[b])))
     for b in np.flatnonzero(b_owned & (bc.n_covering >= 2)):
-        findings.append(_finding("building_double_covered", [bcodes[b]], bg[b], area=area_m2([bg[b]])[0],
-                                 households=int(bhh[b]), grids=int(bc.n_covering[b])))
+        s.findings.append(_finding("building_double_covered", [bcodes[b]], bg[b], area=area_m2([bg[b]])[0],
+                                   households=int(bhh[b]), grids=int(bc.n_covering[b])))
+    return _Buildings(blds, b_owned, bg, bc, bcodes, bhh)
 
-    # workload counts per grid (owned buildings/facilities/reports; grids may be halo: merge adds up)
+
+def _workload(s: _Shard, b: _Buildings) -> Partial:
+    """Per grid: owned buildings, households, population, facilities (and by kind), reports and cases (and by
+    period and category). Grids may be halo: :func:`merge` adds the shards up.
+    """
+    grids, gg, gcodes, tol = s.grids, s.gg, s.gcodes, s.tol
     counts = pd.DataFrame({"code": gcodes})
-    bo = b_owned & (bc.grid >= 0)
-    bgrid = bc.grid[bo]
+    bo = b.owned & (b.cover.grid >= 0)
+    bgrid = b.cover.grid[bo]
     counts["buildings"] = np.bincount(bgrid, minlength=len(grids)).astype(np.int64)
-    counts["households"] = np.bincount(bgrid, weights=bhh[bo], minlength=len(grids)).astype(np.int64)
-    bpop = blds["population"].to_numpy(dtype=np.int64) if len(blds) else np.zeros(0, np.int64)
+    counts["households"] = np.bincount(bgrid, weights=b.households[bo], minlength=len(grids)).astype(np.int64)
+    bpop = b.frame["population"].to_numpy(dtype=np.int64) if len(b.frame) else np.zeros(0, np.int64)
     counts["population"] = np.bincount(bgrid, weights=bpop[bo], minlength=len(grids)).astype(np.int64)
 
-    fac = data.facilities.reset_index(drop=True)
-    f_owned = _owned(fac)
-    fgrid = assign_points(_geoms(fac), gg) if len(fac) else np.zeros(0, np.int64)
+    fac = s.data.facilities.reset_index(drop=True)
+    f_owned = owned_of(fac)
+    fgrid = assign_points(geoms_of(fac), gg) if len(fac) else np.zeros(0, np.int64)
     fo = f_owned & (fgrid >= 0)
     counts["facilities"] = np.bincount(fgrid[fo], minlength=len(grids)).astype(np.int64)
     fk = pd.DataFrame({"code": gcodes[fgrid[fo]], "kind": fac["kind"].to_numpy(dtype=object)[fo]})
     facility_kinds = fk.groupby(["code", "kind"]).size().rename("n").reset_index()
 
-    rep = data.reports.reset_index(drop=True)
-    r_owned = _owned(rep)
-    rgrid = assign_points(_geoms(rep), gg) if len(rep) else np.zeros(0, np.int64)
+    rep = s.data.reports.reset_index(drop=True)
+    r_owned = owned_of(rep)
+    rgrid = assign_points(geoms_of(rep), gg) if len(rep) else np.zeros(0, np.int64)
     ro = r_owned & (rgrid >= 0)
     has_case = rep["has_case"].to_numpy(dtype=bool) if len(rep) else np.zeros(0, bool)
     case_open = rep["case_open"].to_numpy(dtype=bool) if len(rep) else np.zeros(0, bool)
@@ -788,21 +436,38 @@ def analyse_shard(data: LayoutData, tol: Tolerances = Tolerances(), *, catchment
             reports=("cases", "size"), cases=("cases", "sum")).reset_index()
     else:
         report_periods = pd.DataFrame(columns=["code", "period", "category", "reports", "cases"])
-    counts = counts[(counts.drop(columns="code").to_numpy().sum(1) > 0) | g_owned]
+    counts = counts[(counts.drop(columns="code").to_numpy().sum(1) > 0) | s.g_owned]
+    return Partial(s.findings, counts, facility_kinds, report_periods, s.slivers)
 
-    part = Partial(findings, counts, facility_kinds, report_periods, slivers)
+
+def _catchment(s: _Shard, b: _Buildings, catchment: CatchmentParams) -> pd.DataFrame:
+    """Per owned building, its households and grid against the nearest facility of each kind."""
+    fac = s.data.facilities.reset_index(drop=True)
+    if catchment.kinds is None:  # every kind of the whole layout, even one this shard has none of
+        kinds = s.data.meta.get("facility_kinds") or (sorted(set(fac["kind"])) if len(fac) else ())
+        catchment = replace(catchment, kinds=tuple(kinds))
+    owned_b = np.flatnonzero(b.owned)
+    grid = b.cover.grid[owned_b]
+    return catchment_counts(
+        shapely.point_on_surface(b.geoms[owned_b]), b.households[owned_b],
+        np.where(grid >= 0, s.gcodes[np.maximum(grid, 0)], None),
+        geoms_of(fac), fac["kind"].to_numpy(dtype=object) if len(fac) else np.zeros(0, object), catchment)
+
+
+def analyse_shard(data: LayoutData, tol: Tolerances = Tolerances(), *,
+                  catchment: CatchmentParams | None = None) -> Partial:
+    """Analyse the owned rows of one shard (the whole layout is one shard with everything owned): one
+    function per kind of finding, in the order the findings are listed, then the workload counts.
+    """
+    s = _Shard.of(data, tol)
+    _gaps(s, _overlaps(s))
+    _grids_against_communities(s)
+    _code_text(s)
+    _code_sequence(s)
+    b = _buildings(s)
+    part = _workload(s, b)
     if catchment is not None:
-        from geo.catchment import catchment_counts
-
-        if catchment.kinds is None:  # every kind of the whole layout, even one this shard has none of
-            kinds = data.meta.get("facility_kinds") or (sorted(set(fac["kind"])) if len(fac) else ())
-            catchment = replace(catchment, kinds=tuple(kinds))
-
-        owned_b = np.flatnonzero(b_owned)
-        part.catchment = catchment_counts(
-            shapely.point_on_surface(bg[owned_b]), bhh[owned_b], np.where(bc.grid[owned_b] >= 0,
-                                                                         gcodes[np.maximum(bc.grid[owned_b], 0)], None),
-            _geoms(fac), fac["kind"].to_numpy(dtype=object) if len(fac) else np.zeros(0, object), catchment)
+        part.catchment = _catchment(s, b, catchment)
     return part
 
 
@@ -835,9 +500,9 @@ def _dicts_by_code(counts: pd.Series, codes: pd.Series) -> list[dict[str, int]]:
 
 
 def merge(parts: Sequence[Partial], data_grids: pd.DataFrame, tol: Tolerances = Tolerances(), *,
-          catchment: Any = None) -> CoverageResult:
+          catchment: CatchmentParams | None = None) -> CoverageResult:
     """Add up shards: findings are concatenated, counts summed, then the layout-wide figures computed."""
-    grids = _sorted(data_grids[_owned(data_grids)] if "owned" in data_grids.columns else data_grids)
+    grids = sorted_by_code(data_grids[owned_of(data_grids)] if "owned" in data_grids.columns else data_grids)
     findings = [f for p in parts for f in p.findings]
     zero = ["buildings", "households", "population", "facilities", "reports", "cases", "cases_open"]
     counts = pd.concat([p.grid_counts for p in parts], ignore_index=True).groupby("code")[zero].sum()
@@ -872,7 +537,7 @@ def merge(parts: Sequence[Partial], data_grids: pd.DataFrame, tol: Tolerances = 
     wl["norm_status"] = status
     wl["deviation"] = dev
     lo, hi = tol.finding_band
-    geoms = _geoms(grids)
+    geoms = geoms_of(grids)
     gpos = {c: k for k, c in enumerate(grids["code"].to_numpy(dtype=object).tolist())}
     hh_all = wl["households"].to_numpy()
     off = np.flatnonzero((hh_all > hi) | (hh_all < lo))
@@ -919,254 +584,14 @@ def merge(parts: Sequence[Partial], data_grids: pd.DataFrame, tol: Tolerances = 
     catch = None
     cparts = [p.catchment for p in parts if p.catchment is not None]
     if cparts:
-        from geo.catchment import finish_catchment
-
         catch = finish_catchment(pd.concat(cparts, ignore_index=True), wl[["code", "community_code"]], catchment)
     return CoverageResult(fdf, wl, rp, summary, catch)
 
 
-def analyse(data: LayoutData, tol: Tolerances = Tolerances(), *, catchment: Any = None) -> CoverageResult:
+def analyse(data: LayoutData, tol: Tolerances = Tolerances(), *,
+            catchment: CatchmentParams | None = None) -> CoverageResult:
     """The whole layout on one machine: one shard that owns everything."""
     return merge([analyse_shard(data, tol, catchment=catchment)], data.grids, tol, catchment=catchment)
-
-
-# ----------------------------------------------------------------------------------------------
-# Shards
-
-
-def _bbox_query(tree: shapely.STRtree, boxes: NDArray[np.float64]) -> NDArray[np.int64]:
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(tree.query(shapely.box(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]))[1])
-
-
-def _compact(boxes: NDArray[np.float64], around: NDArray[np.float64], margin: float = 0.01) -> NDArray[np.float64]:
-    """Boxes near ``around`` merged into their common bounding box (a superset: the halo may only grow),
-    the few far ones kept apart, so that a shard's halo query costs a few boxes, not one a building."""
-    if len(boxes) == 0:
-        return boxes
-    near = ((boxes[:, 0] >= around[0] - margin) & (boxes[:, 1] >= around[1] - margin)
-            & (boxes[:, 2] <= around[2] + margin) & (boxes[:, 3] <= around[3] + margin))
-    out = boxes[~near]
-    if near.any():
-        b = boxes[near]
-        out = np.vstack([out, [[b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]]])
-    return out
-
-
-def street_table(communities: pd.DataFrame, streets: pd.DataFrame | None) -> pd.DataFrame:
-    """The streets that shard a layout, sorted by code: ``streets`` when given, else one per street
-    code of the communities (the union of their boundaries). The shard numbers of
-    :class:`ShardPlan` are positions in this table.
-
-    >>> comms = pd.DataFrame({"code": ["a1", "b1", "a2"], "street_code": ["b", "a", "b"],
-    ...                       "geometry": [shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1), shapely.box(1, 0, 2, 1)]})
-    >>> t = street_table(comms, None)
-    >>> t["code"].tolist(), t.geometry[1].bounds
-    (['a', 'b'], (0.0, 0.0, 2.0, 1.0))
-    """
-    if streets is not None and len(streets):
-        return _sorted(streets)[["code", "geometry"]]
-    codes = sorted(set(communities["street_code"].dropna())) if len(communities) else []
-    sc = communities["street_code"].to_numpy(dtype=object) if len(communities) else np.zeros(0, object)
-    cg = _geoms(communities) if len(communities) else np.zeros(0, object)
-    geoms = [shapely.union_all(cg[sc == s]) for s in codes]
-    return pd.DataFrame({"code": pd.Series(codes, dtype=object), "geometry": pd.Series(geoms, dtype=object)})
-
-
-def street_of_points(x: ArrayLike, y: ArrayLike, streets: ArrayLike) -> NDArray[np.int64]:
-    """The street each point belongs to: the first (lowest index) street polygon that covers it, else
-    the nearest one (ties: the lowest index); a point without coordinates goes to the first street.
-    Deterministic, so every worker computes the same partition.
-
-    >>> from shapely import box
-    >>> street_of_points([0.5, 1.0, 1.5, 5.0], [0.5, 0.5, 0.5, 0.5], [box(0, 0, 1, 1), box(1, 0, 2, 1)]).tolist()
-    [0, 0, 1, 1]
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    sg = np.asarray(streets, dtype=object)
-    out = np.full(len(x), -1, dtype=np.int64)
-    if len(x) == 0 or len(sg) == 0:
-        return out
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    for s, (x0, y0, x1, y1) in enumerate(shapely.bounds(sg)):
-        lo, hi = np.searchsorted(xs, x0, "left"), np.searchsorted(xs, x1, "right")
-        cand = order[lo:hi]
-        cand = cand[(y[cand] >= y0) & (y[cand] <= y1) & (out[cand] < 0)]
-        if len(cand):
-            out[cand[shapely.intersects_xy(sg[s], x[cand], y[cand])]] = s
-    out[~(np.isfinite(x) & np.isfinite(y))] = 0
-    miss = np.flatnonzero(out < 0)
-    if len(miss):
-        pi, si = shapely.STRtree(sg).query_nearest(shapely.points(x[miss], y[miss]), all_matches=True)
-        best = np.full(len(miss), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(best, pi, si)
-        out[miss] = best
-    return out
-
-
-@dataclass
-class ShardPlan:
-    """Which street owns each row of a layout, and what each shard must hold besides (its halo).
-
-    Built once per layout from bounds and a few small geometry arrays (communities, grids, streets,
-    facilities), never from the building footprints, so a Dask worker can build it from the packed
-    arrays (``geo/cluster.py``) and cut its own shards. Ownership: a community by its street code (an
-    unknown street: where its box centre lies), a grid by its community (none known: its box centre),
-    a building, facility or report by the centre of its box (:func:`street_of_points`). Rows whose
-    input ``owned`` flag is False are context: owned by no shard. Any partition gives the same answer;
-    the halo is what makes it so.
-
-    >>> from geo.synthetic import make_world
-    >>> w = make_world(streets=2)
-    >>> b, r = shapely.bounds(np.asarray(w.buildings.geometry)), np.zeros((0, 2))
-    >>> plan = ShardPlan.build(streets=street_table(w.communities, w.streets), communities=w.communities,
-    ...                        grids=w.grids, facilities=w.facilities, building_bounds=b,
-    ...                        building_owned=np.ones(len(b), bool), report_xy=r, report_owned=np.zeros(0, bool))
-    >>> rows = plan.rows([0])
-    >>> int(rows["grids"][1].sum()), len(rows["grids"][0]), len(plan.owned_rows("buildings", 1))
-    (81, 90, 729)
-    """
-
-    street_bounds: NDArray[np.float64]
-    bounds: dict[str, NDArray[np.float64]]  # frame -> (n, 4)
-    owner: dict[str, NDArray[np.int64]]  # frame -> street position, -1 for rows no shard owns
-    grid_community: NDArray[np.int64]  # position of each grid's community, -1 for none known
-    grid_tree: shapely.STRtree
-    comm_tree: shapely.STRtree
-    fac_tree: shapely.STRtree | None
-    by_street: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        # per frame: rows sorted by owner (stable: by position within a street) and where each street starts
-        n = len(self.street_bounds)
-        self.by_street = {k: (np.argsort(v, kind="stable"), np.searchsorted(np.sort(v), np.arange(n + 1)))
-                          for k, v in self.owner.items()}
-
-    def owned_rows(self, frame: str, street: int) -> NDArray[np.int64]:
-        """Positions (ascending) of the rows of ``frame`` that ``street`` owns."""
-        order, start = self.by_street[frame]
-        return order[start[street]:start[street + 1]]
-
-    @classmethod
-    def build(cls, *, streets: pd.DataFrame, communities: pd.DataFrame, grids: pd.DataFrame,
-              facilities: pd.DataFrame, building_bounds: NDArray[np.float64], building_owned: NDArray[np.bool_],
-              report_xy: NDArray[np.float64], report_owned: NDArray[np.bool_]) -> ShardPlan:
-        """``streets``: :func:`street_table`; the frames as in :class:`LayoutData`, sorted by code."""
-        sg = _geoms(streets)
-        spos = {s: k for k, s in enumerate(streets["code"])}
-        cg, gg = _geoms(communities), _geoms(grids)
-        fg = _geoms(facilities) if len(facilities) else np.zeros(0, object)
-        bounds = {"communities": shapely.bounds(cg).reshape(-1, 4), "grids": shapely.bounds(gg).reshape(-1, 4),
-                  "facilities": shapely.bounds(fg).reshape(-1, 4),
-                  "buildings": np.asarray(building_bounds, dtype=float).reshape(-1, 4),
-                  "reports": np.repeat(np.asarray(report_xy, dtype=float).reshape(-1, 2), 2, axis=0).reshape(-1, 4)}
-
-        def centre_street(b: NDArray[np.float64]) -> NDArray[np.int64]:
-            return street_of_points((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, sg)
-
-        def values(col: pd.Series) -> list[Any]:  # plain objects: iterating a pandas string column is slow
-            return col.to_numpy(dtype=object).tolist()
-
-        c_st = np.array([spos.get(s, -1) for s in values(communities["street_code"])], dtype=np.int64)
-        lost = np.flatnonzero(c_st < 0)
-        c_st[lost] = centre_street(bounds["communities"][lost])
-        cpos = {c: k for k, c in enumerate(values(communities["code"]))}
-        g_comm = np.array([cpos.get(c, -1) if isinstance(c, str) else -1 for c in values(grids["community_code"])],
-                          dtype=np.int64)
-        g_st = np.where(g_comm >= 0, c_st[np.maximum(g_comm, 0)] if len(c_st) else -1, -1)
-        lost = np.flatnonzero(g_st < 0)
-        g_st[lost] = centre_street(bounds["grids"][lost])
-        b_st = np.where(building_owned, centre_street(bounds["buildings"]), -1)
-        xy = bounds["reports"]
-        r_st = np.where(report_owned, street_of_points(xy[:, 0], xy[:, 1], sg), -1)
-        owner = {"communities": np.where(_owned(communities), c_st, -1), "grids": np.where(_owned(grids), g_st, -1),
-                 "facilities": np.where(_owned(facilities), centre_street(bounds["facilities"]), -1),
-                 "buildings": b_st, "reports": r_st}
-        return cls(shapely.bounds(sg).reshape(-1, 4), bounds, owner, g_comm, shapely.STRtree(gg), shapely.STRtree(cg),
-                   shapely.STRtree(fg) if len(fg) else None)
-
-    def rows(self, group: Sequence[int], *, halo_m: float = 0.0) -> dict[str, tuple[NDArray[np.int64],
-                                                                                   NDArray[np.bool_]]]:
-        """The rows of the shard of the streets in ``group``: per frame, ``(row positions, owned)``.
-
-        It holds the owned rows and every other row an owned row's analysis looks at: the grids that
-        touch any owned row (overlap partners, the grids of a community's gaps, of a building), the
-        communities an owned grid touches or names, and the facilities within ``halo_m`` (the
-        catchment reach, doubled) of its buildings.
-        """
-        group = np.asarray(sorted(group), dtype=np.int64)
-        b = self.bounds
-        mine = {}
-        for k, v in self.owner.items():
-            mine[k] = np.zeros(len(v), dtype=bool)
-            for s in group:
-                mine[k][self.owned_rows(k, s)] = True
-        boxes = []
-        for s in group:  # compacted street by street: a group's streets need not be neighbours
-            sel = np.concatenate([b[k][self.owned_rows(k, s)] for k in ("communities", "grids", "buildings",
-                                                                         "reports", "facilities")])
-            boxes.append(_compact(sel, self.street_bounds[s]))
-        owned_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4))
-        og, oc = np.flatnonzero(mine["grids"]), np.flatnonzero(mine["communities"])
-        # every grid touching an owned row: overlap partners of the owned grids, the grids of the owned
-        # communities' gaps, the grids a building, facility or report may fall in
-        g_need = np.union1d(_bbox_query(self.grid_tree, owned_boxes), og)
-        # the communities an owned grid may cross, and the one its code names
-        named = self.grid_community[og]
-        c_need = np.union1d(np.union1d(_bbox_query(self.comm_tree, owned_boxes), oc), named[named >= 0])
-        f_need = np.flatnonzero(mine["facilities"])
-        ob = mine["buildings"]
-        if self.fac_tree is not None and halo_m > 0 and ob.any():
-            bb = b["buildings"][ob]
-            lat = np.abs(bb[:, [1, 3]]).max()
-            dy = halo_m / 110_000.0
-            dx = halo_m / (111_000.0 * max(np.cos(np.radians(min(lat, 89.0))), 0.01))
-            box = np.array([[bb[:, 0].min() - dx, bb[:, 1].min() - dy, bb[:, 2].max() + dx, bb[:, 3].max() + dy]])
-            f_need = np.union1d(f_need, _bbox_query(self.fac_tree, box))
-        out = {"communities": c_need, "grids": g_need, "facilities": f_need,
-               "buildings": np.flatnonzero(ob), "reports": np.flatnonzero(mine["reports"])}
-        return {k: (v.astype(np.int64), mine[k][v]) for k, v in out.items()}
-
-
-def shard_meta(data_meta: dict[str, Any], communities: pd.DataFrame, facilities: pd.DataFrame,
-               shard: str) -> dict[str, Any]:
-    """What every shard must know of the whole layout: its community codes and facility kinds."""
-    return {**data_meta, "shard": shard, "all_community_codes": tuple(communities["code"]),
-            "facility_kinds": tuple(sorted(set(facilities["kind"]))) if len(facilities) else ()}
-
-
-def split_shards(data: LayoutData, *, halo_m: float = 0.0) -> list[LayoutData]:
-    """Cut a layout into one shard per street (:func:`street_table`), each with the halo its rows need
-    (:class:`ShardPlan`); ``merge([analyse_shard(s) for s in split_shards(data)])`` is :func:`analyse`.
-
-    >>> from geo.synthetic import make_world
-    >>> w = make_world(streets=2)
-    >>> shards = split_shards(w)
-    >>> [s.meta["shard"] for s in shards], sum(int(s.grids["owned"].sum()) for s in shards) == len(w.grids)
-    (['900001001', '900001002'], True)
-    """
-    comms, grids, blds = _sorted(data.communities), _sorted(data.grids), _sorted(data.buildings)
-    fac, rep = data.facilities.reset_index(drop=True), data.reports.reset_index(drop=True)
-    streets = street_table(comms, data.streets)
-    if len(streets) == 0:
-        return [data]
-    bg, rg = _geoms(blds), _geoms(rep)
-    plan = ShardPlan.build(
-        streets=streets, communities=comms, grids=grids, facilities=fac,
-        building_bounds=shapely.bounds(bg) if len(bg) else np.zeros((0, 4)), building_owned=_owned(blds),
-        report_xy=np.column_stack([shapely.get_x(rg), shapely.get_y(rg)]) if len(rg) else np.zeros((0, 2)),
-        report_owned=_owned(rep))
-    frames = {"communities": comms, "grids": grids, "buildings": blds, "facilities": fac, "reports": rep}
-    out = []
-    for s, code in enumerate(streets["code"]):
-        rows = plan.rows([s], halo_m=halo_m)
-        if not any(owned.any() for _, owned in rows.values()):
-            continue
-        parts = {k: frames[k].iloc[idx].assign(owned=owned) for k, (idx, owned) in rows.items()}
-        out.append(LayoutData(**parts, meta=shard_meta(data.meta, comms, fac, str(code))))
-    return out
 
 
 def with_tolerances(tol: Tolerances, **changes: Any) -> Tolerances:

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyproj
+import shapely
 from numpy.typing import ArrayLike, NDArray
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by the GCJ-02 algorithm
@@ -50,6 +51,7 @@ class CRSName:
 
     @property
     def is_geographic_wgs84(self) -> bool:
+        """Whether coordinates are WGS84 lon/lat as they stand (CGCS2000 is taken as WGS84)."""
         return self.name in (WGS84, CGCS2000)
 
 
@@ -129,7 +131,7 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
     return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
 
 
-def _invert(forward, lon: NDArray, lat: NDArray, tol: float = 1e-10, max_iter: int = 30):  # noqa: ANN001
+def _invert(forward, lon: NDArray, lat: NDArray, tol: float = 1e-10, max_iter: int = 30):
     """Solve forward(w) = g for w by fixed-point iteration w ← w − (forward(w) − g)."""
     wx, wy = lon.copy(), lat.copy()
     for _ in range(max_iter):
@@ -240,7 +242,8 @@ AREA_MARGIN_DEG = 1.0
 @lru_cache(maxsize=64)
 def _area_of_use(name: str) -> tuple[tuple[float, float, float, float] | None, bool]:
     """(west, south, east, north) of a CRS's area of use in degrees (None when pyproj has none), and whether
-    its coordinates are projected (metres, feet) rather than degrees."""
+    its coordinates are projected (metres, feet) rather than degrees.
+    """
     if name in (WGS84, GCJ02, BD09):
         return None, False  # the world; GCJ-02/BD-09 leave points outside China unshifted
     crs = pyproj.CRS.from_user_input("EPSG:4490" if name == CGCS2000 else name)
@@ -289,3 +292,74 @@ def implausible_coordinates(name: str, raw: NDArray[np.float64], wgs84: NDArray[
     i = int(np.flatnonzero(bad)[0])
     return i, (f"row {i + 1} lies at {wgs84[i, 0]:.3f},{wgs84[i, 1]:.3f} (lon,lat), outside the area where {name} "
                f"is used ({w:g},{s:g} to {e:g},{n:g})")
+
+
+# ----------------------------------------------------------------------------------------------
+# Measuring in metres (moved from geo/coverage.py, issue 22)
+
+
+def metric_zones(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.int64]:
+    """EPSG code of :func:`metric_crs` for many points at once.
+
+    >>> metric_zones([116.4, 24.94, 121.47], [39.9, 60.17, 31.23]).tolist()
+    [4548, 32635, 4549]
+    """
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    china = (lon >= 73.5) & (lon <= 136.5) & (lat >= 0) & (lat <= 54)
+    gk = 4534 + (np.round(lon / 3.0).astype(np.int64) * 3 - 75) // 3
+    utm = np.where(lat >= 0, 32600, 32700) + ((lon + 180) // 6).astype(np.int64) + 1
+    return np.where(china, gk, utm)
+
+
+@lru_cache(maxsize=128)
+def metric_transformer(epsg: int) -> pyproj.Transformer:
+    """WGS84 lon/lat to the metric CRS ``EPSG:epsg`` (x = east), one transformer per zone, cached."""
+    return pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_epsg(epsg), always_xy=True)
+
+
+def to_metric(geoms: ArrayLike, zones: ArrayLike | None = None) -> NDArray[np.object_]:
+    """Project WGS84 geometries to metres, each into ``zones`` (default: the zone of its own centroid)."""
+    arr = np.asarray(geoms, dtype=object)
+    out = np.empty(len(arr), dtype=object)
+    if len(arr) == 0:
+        return out
+    if zones is None:
+        c = shapely.centroid(arr)
+        zones = metric_zones(shapely.get_x(c), shapely.get_y(c))
+    zones = np.asarray(zones)
+    for z in np.unique(zones):
+        sel = zones == z
+        tr = metric_transformer(int(z))
+        out[sel] = shapely.transform(arr[sel], lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return out
+
+
+def area_m2(geoms: ArrayLike) -> NDArray[np.float64]:
+    """Area in m² of WGS84 geometries, each measured in the Gauss-Kruger zone of its centroid.
+
+    >>> from shapely import box
+    >>> a = area_m2([box(116.4, 39.9, 116.401, 39.901), None])
+    >>> round(float(a[0])), float(a[1])
+    (9496, 0.0)
+    >>> round(float(a[0])) == round(float(metric_area_check()))
+    True
+    """
+    arr = np.asarray(geoms, dtype=object)
+    out = np.zeros(len(arr))
+    ok = ~(shapely.is_missing(arr) | shapely.is_empty(arr)) if len(arr) else np.zeros(0, bool)
+    if ok.any():
+        out[ok] = shapely.area(to_metric(arr[ok]))
+    return out
+
+
+def metric_area_check() -> float:
+    """The doctest's reference: the same box measured with geo.crs.metric_crs directly."""
+    tr = pyproj.Transformer.from_crs("EPSG:4326", metric_crs(116.4005, 39.9005), always_xy=True)
+    return shapely.transform(shapely.box(116.4, 39.9, 116.401, 39.901), lambda xy: np.column_stack(
+        tr.transform(xy[:, 0], xy[:, 1]))).area
+
+
+def m2_per_deg2(lat: ArrayLike) -> NDArray[np.float64]:
+    """Approximate m² in one square degree at a latitude (only to pre-filter; findings use :func:`area_m2`)."""
+    phi = np.radians(np.asarray(lat, dtype=float))
+    return (111412.84 * np.cos(phi)) * (111132.92 - 559.82 * np.cos(2 * phi))

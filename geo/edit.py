@@ -2,7 +2,7 @@
 
 Everything takes and returns shapely geometries in WGS84 degrees and knows nothing of HTTP or SQL
 (``api/planner`` fetches the neighbours and writes the results). Results are put on the same
-precision grid as the stored data and the coverage analysis (:data:`geo.coverage.GRID_SIZE`, 1e-7°,
+precision grid as the stored data and the coverage analysis (:data:`geo.overlay.GRID_SIZE`, 1e-7°,
 about 1 cm), so that neighbouring grids that share vertices keep meeting in lines, not slivers.
 
 An edit that cannot be made raises :class:`EditError` with a machine-readable ``code`` that the API
@@ -20,7 +20,8 @@ import shapely
 from shapely import LineString, MultiPolygon, Polygon
 from shapely.ops import split as _split
 
-from geo.coverage import GRID_SIZE, area_m2
+from geo.crs import area_m2
+from geo.overlay import GRID_SIZE
 
 #: Metres in one degree of latitude (mean); longitude degrees shrink with cos(latitude).
 M_PER_DEG = 111_320.0

@@ -28,7 +28,8 @@ EPS = 1e-6  # boundaries mark cells within this share of a cell: floating-point 
 
 class AdaptiveCells:
     """The build steps of the adaptive cells; the attributes they read (``polygons``, ``tree``, ``x0``, ``y0``,
-    ``nx``, ``ny``, ``inv``, ``_fine``) are set by :class:`geo.routing.RoutingIndex` before it calls them."""
+    ``nx``, ``ny``, ``inv``, ``_fine``) are set by :class:`geo.routing.RoutingIndex` before it calls them.
+    """
 
     def _corners(self, seg: tuple[NDArray, ...], level: int) -> list[tuple[NDArray, NDArray]]:
         """The (up to four) cells of ``level`` each piece (shorter than half a cell) touches, widened by a hair."""
@@ -87,7 +88,8 @@ class AdaptiveCells:
 
     def _coarse_candidates(self, lut: NDArray, marks_c: NDArray, marks_p: NDArray) -> tuple[NDArray, ...]:
         """(cell, grid, holds-it-wholly) candidates of coarse cells: the crossing grids, plus grids holding a
-        crossed cell wholly (found at its centre), plus the grids of overlap regions."""
+        crossed cell wholly (found at its centre), plus the grids of overlap regions.
+        """
         n = max(len(self.polygons), 1)
         crossed = np.unique(marks_c)
         cy, cx = np.divmod(crossed, self.nx)

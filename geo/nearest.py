@@ -95,13 +95,15 @@ def local_metres(x0: NDArray, y0: NDArray, x1: NDArray, y1: NDArray) -> NDArray[
 
 def oriented_segments(polygons: NDArray) -> tuple[NDArray, ...]:
     """Every ring segment (:func:`geo.segments.ring_segments`) with shells counter-clockwise and holes clockwise,
-    so that two grids sharing an edge run along it in opposite directions."""
+    so that two grids sharing an edge run along it in opposite directions.
+    """
     return ring_segments(shapely.orient_polygons(polygons, exterior_cw=False))
 
 
 def boundary_segments(seg: tuple[NDArray, ...]) -> tuple[NDArray, ...]:
     """Of :func:`oriented_segments`, those that can hold the nearest point of a grid to an outside point (see the
-    module docstring)."""
+    module docstring).
+    """
     ax, ay, bx, by, g = seg
     if not ax.size:
         return seg
@@ -202,7 +204,8 @@ class NearLattice:
 
     def _lists(self) -> None:
         """(cell, segment) pairs: each segment, cut into pieces of a cell, lists itself in the cells its pieces'
-        boxes widened by the reach overlap (at most 3 × 3 a piece)."""
+        boxes widened by the reach overlap (at most 3 × 3 a piece).
+        """
         n = self.ax.size
         self.stride = 1 << 31  # keys: iy * stride + ix, with ix and iy small non-negative integers
         if not n or self.reach <= 0:
@@ -220,7 +223,8 @@ class NearLattice:
     def marks(self, cell: float, most: int = 3) -> tuple[NDArray[np.int64], ...]:
         """(ix, iy, segment) of the cells of size ``cell`` (counted from the origin) that each boundary segment
         lists itself in: cut into pieces of a cell, each piece's box widened by the reach; None when that would
-        mark more than ``most`` x ``most`` cells a piece."""
+        mark more than ``most`` x ``most`` cells a piece.
+        """
         k = math.ceil((2.0 * self.reach + cell) / cell) + 1
         if k > most:
             return None
@@ -244,7 +248,8 @@ class NearLattice:
     def search(self, tree: shapely.STRtree, polygons: NDArray, x: NDArray, y: NDArray, tolerance_m: float
                ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """As :meth:`nearest` for any tolerance (beyond the one the lists answer for): the grids within a degree reach
-        never shorter than the tolerance, found in the tree, then all their segments measured alike."""
+        never shorter than the tolerance, found in the tree, then all their segments measured alike.
+        """
         grid = np.full(x.size, -1, dtype=np.int64)
         metres = np.full(x.size, np.inf)
         idx = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
@@ -287,7 +292,8 @@ class NearLattice:
 
     def nearest(self, x: NDArray, y: NDArray) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """The nearest grid (-1 if none within the tolerance's reach) and metres to it (inf if none) for points
-        that no grid covers; ties go to the smallest grid index."""
+        that no grid covers; ties go to the smallest grid index.
+        """
         grid = np.full(x.size, -1, dtype=np.int64)
         metres = np.full(x.size, np.inf)
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
@@ -313,5 +319,6 @@ class NearLattice:
 
     @property
     def nbytes(self) -> int:
+        """Memory the lists hold, in bytes."""
         return int(sum(a.nbytes for a in (self.keys, self.start, self.seg, self.ax, self.ay, self.bx, self.by,
                                            self.grid)))

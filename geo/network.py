@@ -2,7 +2,7 @@
 along streets instead of as the crow flies (issue 20).
 
 A network is built from road centre lines (WGS84), noded where they cross and projected into the metric zone
-of their centre (:func:`geo.coverage.metric_zones`). A place (a facility, a building's door) joins the network
+of their centre (:func:`geo.crs.metric_zones`). A place (a facility, a building's door) joins the network
 at the nearest point of the nearest road: the straight way there (the *access* leg) plus the way along that
 road to either end. Distances from every facility of a kind at once are one multi-source Dijkstra
 (``scipy.sparse.csgraph.dijkstra`` from a virtual source joined to each facility's road ends, stopped at the
@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from geo.coverage import metric_zones
+from geo.crs import metric_zones
 
 WALK_KMH = 4.0  # 1,000 m in 15 minutes: the outer radius of the 15-minute circle in GB 50180-2018
 MINUTES = 15.0
@@ -45,6 +45,7 @@ class WalkParams:
     per_kind: dict[str, float] = field(default_factory=dict)
 
     def minutes_of(self, kind: str) -> float:
+        """The walking time (minutes) within which a facility of ``kind`` serves a place."""
         return float(self.per_kind.get(kind, self.minutes))
 
     def reach_m(self, kind: str) -> float:
@@ -59,7 +60,8 @@ class WalkParams:
 @dataclass
 class Access:
     """Where places join the network: the road (edge) index, the metres along it from its first node, and the
-    straight access leg; ``edge`` is -1 where no road is within reach of the place."""
+    straight access leg; ``edge`` is -1 where no road is within reach of the place.
+    """
 
     edge: NDArray[np.int64]
     along: NDArray[np.float64]
@@ -116,11 +118,13 @@ class Network:
         return cls(crs, nodes, u, v, length, noded, g)
 
     def to_metric(self, geoms: ArrayLike) -> NDArray[np.object_]:
+        """WGS84 geometries in the network's metric CRS."""
         fwd = pyproj.Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
         return shapely.transform(np.asarray(geoms, dtype=object),
                                  lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
 
     def to_wgs84(self, geom: Any) -> Any:
+        """A geometry of the network's metric CRS back in WGS84."""
         inv = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
         return shapely.transform(geom, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
 
@@ -141,7 +145,8 @@ class Network:
 
     def node_distances(self, src: Access, limit_m: float) -> NDArray[np.float64]:
         """Metres from the nearest source to every node (``inf`` beyond ``limit_m``): one Dijkstra from a
-        virtual node joined to both ends of each source's road by its access leg and the way along."""
+        virtual node joined to both ends of each source's road by its access leg and the way along.
+        """
         ok = src.edge >= 0
         n = len(self.nodes)
         if not ok.any():
@@ -158,7 +163,8 @@ class Network:
 
     def place_distances(self, node_dist: NDArray, src: Access, dst: Access) -> NDArray[np.float64]:
         """Metres from the nearest source to each destination place: through either end of its road, or along
-        the road itself when a source joins the same road."""
+        the road itself when a source joins the same road.
+        """
         out = np.full(len(dst.edge), np.inf)
         ok = dst.edge >= 0
         e, a, off = dst.edge[ok], dst.along[ok], dst.offset[ok]

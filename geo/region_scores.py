@@ -1,5 +1,6 @@
 """Scores of a proposed layout (issue 20), side by side with the current grids and the baseline: balance,
-compactness, what moves, the expected case load, and how much of the new edges run along roads."""
+compactness, what moves, the expected case load, and how much of the new edges run along roads.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from geo.coverage import assign_points, metric_zones
+from geo.crs import metric_zones
+from geo.overlay import assign_points
 
 if TYPE_CHECKING:
     from geo.regions import Layout
@@ -23,7 +25,7 @@ def polsby_popper(polygons: ArrayLike) -> NDArray[np.float64]:
     >>> round(float(polsby_popper([shapely.box(116.4, 39.9, 116.401, 39.901)])[0]), 2)
     0.77
     """
-    from geo.coverage import to_metric
+    from geo.crs import to_metric
 
     m = to_metric(np.asarray(polygons, dtype=object))
     a, p = shapely.area(m), shapely.length(m)
@@ -39,7 +41,7 @@ def boundary_on_roads(polygons: ArrayLike, roads: ArrayLike, *, near_m: float = 
     >>> round(r, 2)
     0.51
     """
-    from geo.coverage import to_metric
+    from geo.crs import to_metric
 
     polys = np.asarray(polygons, dtype=object)
     if len(polys) < 2:

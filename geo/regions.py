@@ -16,7 +16,7 @@ floating point) joins the neighbour it touches most (:func:`whole_buildings`). S
 the regions tile the community (no gap, no overlap, nothing outside). A building with more households than
 the maximum is a region of its own (``oversize``). Codes: a region that overlaps an old grid by ``keep_iou``
 or more keeps its code; the others take free sequence numbers in reading order (north→south rows,
-west→east, as the sample numbers them, :func:`geo.coverage.reading_order`).
+west→east, as the sample numbers them, :func:`geo.numbering.reading_order`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from scipy.cluster.vq import kmeans2
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from geo.coverage import _to_metric, assign_points, metric_zones, reading_order
+from geo.crs import metric_transformer, metric_zones
+from geo.numbering import reading_order
+from geo.overlay import assign_points
 from geo.region_scores import boundary_on_roads, polsby_popper, scores  # noqa: F401 - re-exported
 
 KEEP_IOU = 0.8
@@ -59,7 +61,7 @@ class Layout:
 def _frame(geom: Any) -> tuple[Any, Any]:
     """Forward and inverse point transforms to the metric zone of ``geom``'s centroid."""
     c = shapely.centroid(geom)
-    tr = _to_metric(int(metric_zones([c.x], [c.y])[0]))
+    tr = metric_transformer(int(metric_zones([c.x], [c.y])[0]))
 
     def fwd(xy: NDArray) -> NDArray:
         return np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
@@ -166,7 +168,8 @@ def balance(xy: NDArray, hh: NDArray, n: int, hh_min: int, hh_max: int, *, seed:
 def _repair(xy: NDArray, hh: NDArray, d: Diagram, hh_min: int, hh_max: int, *, rounds: int = 20) -> Diagram:
     """Bring regions still outside the band in by moving single buildings across an edge: each move takes
     the building nearest (in power distance) to the region short of (or over) the norm that leaves both
-    regions no further outside it; the refitted weights then route the edge around it."""
+    regions no further outside it; the refitted weights then route the edge around it.
+    """
     lab = d.labels.copy()
     n = len(d.sites)
     cost = ((xy[:, None, :] - d.sites[None, :, :]) ** 2).sum(-1) - d.weights[None, :]
@@ -209,7 +212,8 @@ class _Context:
 
     def compactness(self, cells: list[Any]) -> float:
         """Mean Polsby–Popper of ``cells``, each perimeter lengthened by half of every footprint its edge
-        crosses (the notch a whole building cuts into it)."""
+        crosses (the notch a whole building cuts into it).
+        """
         out = []
         for c in cells:
             if c.is_empty:
@@ -354,7 +358,8 @@ def _give(out: list[Any], part: Any) -> None:
 
 def _tidy(g: Any, out: list[Any], i: int, own: Any) -> Any:
     """Keep only polygons; give a detached piece holding none of the region's footprints (or a sliver) to the
-    neighbour it shares the longest edge with, so that a region is one piece wherever its buildings allow."""
+    neighbour it shares the longest edge with, so that a region is one piece wherever its buildings allow.
+    """
     parts = [p for p in shapely.get_parts(g) if isinstance(p, shapely.Polygon) and p.area > 0]
     if len(parts) <= 1:
         return parts[0] if parts else g
@@ -440,7 +445,8 @@ def baseline(community: Any, footprints: ArrayLike, households: ArrayLike, n: in
     the cluster centres clipped to the community; a building counts where its centroid falls (so a footprint
     may be split between cells), or, with ``whole``, each building is made whole in the cell holding its
     representative point (:func:`whole_buildings`, the rule the proposals follow), for a like-for-like
-    compactness figure."""
+    compactness figure.
+    """
     fp = np.asarray(footprints, dtype=object)
     fwd, inv = _frame(community)
     xy = fwd(shapely.get_coordinates(shapely.centroid(fp)))

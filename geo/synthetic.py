@@ -28,6 +28,9 @@ def make_world(
     reports: int = 0, defects: bool = True, seed: int = 1, lon0: float = 116.0, lat0: float = 31.0,
     district: str = "900001",
 ) -> LayoutData:
+    """A seeded synthetic layout: ``streets`` streets of ``cx`` x ``cy`` communities of ``gx`` x ``gy`` grids, each
+    with ``per_grid`` buildings (and ``reports`` reports), with the planted defects when ``defects``.
+    """
     rng = np.random.default_rng(seed)
     per_row = max(1, int(np.ceil(np.sqrt(streets))))
     sw, sh = cx * gx * CELL, cy * gy * CELL

@@ -32,6 +32,7 @@ class Checked:
     reason: NDArray[np.object_]
 
     def first_refusal(self) -> tuple[int, str] | None:
+        """The first refused row and its reason, or None when every row passed."""
         idx = np.flatnonzero(self.refused)
         return (int(idx[0]), str(self.reason[idx[0]])) if idx.size else None
 

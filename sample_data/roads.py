@@ -34,7 +34,7 @@ BLOCK = 120.0
 MIN_LANE_M = 40.0
 
 
-def _module(name: str, path: Path):  # noqa: ANN202
+def _module(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
@@ -81,7 +81,7 @@ def build(artefact: Path = ARTEFACT) -> gpd.GeoDataFrame:
 
     rows: list[dict] = []
 
-    def add(name: str, kind: str, geom, street: str | None) -> None:  # noqa: ANN001
+    def add(name: str, kind: str, geom, street: str | None) -> None:
         for part in shapely.get_parts(geom):
             if part.geom_type == "LineString" and part.length >= (MIN_LANE_M if kind == "lane" else 1.0):
                 rows.append({"name": name, "kind": kind, "street_code": street, "geometry": part})
@@ -161,7 +161,7 @@ def by_name(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return res
 
 
-def _box_m(gen, a: float, b: float, c: float, d: float):  # noqa: ANN001, ANN202
+def _box_m(gen, a: float, b: float, c: float, d: float):
     (x0, x1), (y0, y1) = gen.xy_to_m(np.array([a, c]), np.array([b, d]))
     return shapely.box(x0, y0, x1, y1)
 

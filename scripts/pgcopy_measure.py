@@ -14,9 +14,9 @@ import psycopg
 import shapely
 
 sys.path.insert(0, ".")
-from api.core.config import LOCAL_DATABASE_URL  # noqa: E402
-from api.core.pgcopy import binary_copy_chunks  # noqa: E402
-from api.reports.bulk import COPY_CHUNK, _csv, _csv_ready  # noqa: E402
+from api.core.config import LOCAL_DATABASE_URL
+from api.core.pgcopy import binary_copy_chunks
+from api.reports.bulk import COPY_CHUNK, _csv, _csv_ready
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (  # noqa: E402 - the platform must be set first
+from qgis.core import (  # the platform must be set first
     Qgis,
     QgsApplication,
     QgsFeatureRequest,
@@ -31,7 +31,7 @@ def main() -> int:
     app = QgsApplication([], False)
     app.initQgis()
 
-    def add_key(request) -> None:  # noqa: ANN001 - a QNetworkRequest
+    def add_key(request) -> None:  # a QNetworkRequest
         if request.url().toString().startswith(base):
             request.setRawHeader(b"Authorization", f"Bearer {key}".encode())
 

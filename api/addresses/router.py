@@ -7,8 +7,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.addresses import service
+from api.auth.deps import AddressReviewer, AddressSearcher
 from api.auth.roles import grid_scope
-from api.core.deps import AddressReviewer, AddressSearcher, SessionDep, SessionFactory, SettingsDep
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.params import MAX_BIGINT, IdPath, Integer, Offset
 
 router = APIRouter(tags=["addresses"])

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.addresses.normalize import normalize
 from api.core.config import ROOT
-from api.imports.service import _copy_rows
+from api.core.pgload import copy_rows
 
 SEED = 20261122
 CITY = "北京市"
@@ -109,7 +109,7 @@ def copy_registry(session: Session, rows: list[dict]) -> int:
     def ewkt(r: dict) -> str | None:
         return None if r["lon"] is None else f"SRID=4326;POINT({r['lon']:.7f} {r['lat']:.7f})"
 
-    _copy_rows(session, "address", COLUMNS,
+    copy_rows(session, "address", COLUMNS,
                [tuple(r.get(c) for c in COLUMNS[:-1]) + (ewkt(r),) for r in rows], None)
     return len(rows)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.addresses.index import AddressIndex, Resolution, load_index
 from api.addresses.normalize import normalize
-from api.core.errors import Conflict, ImportFailed, InvalidParameter, NotFound, ValidationFailed
+from api.core.errors import Conflict, ImportFailed, InvalidParameter, MalformedBody, NotFound, ValidationFailed
 from api.locate.index import IndexCache
 from api.locate.service import answer, normalise, pick_layout
 
@@ -342,7 +342,7 @@ def import_addresses(session: Session, *, path: Path, source_layer: str | None =
     except UnicodeDecodeError:
         raise ImportFailed(f"{path.name} is not UTF-8 text (a GBK export?); save it as UTF-8 (Excel: \"CSV UTF-8\")",
                            reason="unknown_encoding") from None
-    except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL/GEOS raise many kinds; each means "cannot read this file"
+    except Exception as exc:  # pyogrio/GDAL/GEOS raise many kinds; each means "cannot read this file"
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailed(f"{path.name} cannot be read: {msg}", reason="unreadable") from None
     if "full_text" not in df.columns:
@@ -399,9 +399,9 @@ def import_addresses(session: Session, *, path: Path, source_layer: str | None =
     session.execute(text("DROP TABLE IF EXISTS pg_temp._addr"))
     session.execute(text(f"CREATE TEMP TABLE _addr ON COMMIT DROP AS SELECT {', '.join(cols)} FROM address "
                          "WITH NO DATA"))
-    from api.imports.service import _copy_rows
+    from api.core.pgload import copy_rows
 
-    _copy_rows(session, "_addr", cols, [tuple(r[c] for c in cols[:-1]) + (
+    copy_rows(session, "_addr", cols, [tuple(r[c] for c in cols[:-1]) + (
         None if r["lon"] is None else f"SRID=4326;POINT({r['lon']:.7f} {r['lat']:.7f})",) for r in rows], None)
     session.execute(text("""UPDATE _addr a SET location = ST_PointOnSurface(b.footprint) FROM building b
                             WHERE a.location IS NULL AND b.id = a.building_id"""))
@@ -482,3 +482,40 @@ class ReportAddress:
                 "full_text": best.entry.full_text if best else None,
                 "distance_m": self.distance, "disagrees": self.review_reason == "disagreement",
                 "review_id": review_id}
+
+
+def is_address_body(body: bytes) -> bool:
+    """Whether a ``POST /locate`` body asks for addresses (``{"address": …}`` or ``{"addresses": […]}``) rather
+    than points: told from the raw bytes, before a batch of a million points is parsed for nothing."""
+    return (body.lstrip()[:1] == b"{" and (b'"address"' in body or b'"addresses"' in body)
+            and b'"points"' not in body and b'"FeatureCollection"' not in body)
+
+
+def locate_address_body(session: Session, *, cache: IndexCache, body: bytes, at: datetime,
+                        layout_id: int | None, tolerance_m: float) -> dict:
+    """``{"address": "…", "lon"?, "lat"?, "crs"?}`` → one answer; ``{"addresses": ["…", …]}`` → ``results``."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
+    if "addresses" in doc:
+        items = doc["addresses"]
+        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+            raise ValidationFailed("addresses must be a list of strings", field="addresses")
+        if len(items) > 10_000:
+            raise ValidationFailed("at most 10,000 addresses in one call", field="addresses")
+        results = []
+        for i, a in enumerate(items):
+            try:
+                results.append({"i": i, **locate_address(session, cache=cache, q=a, at=at, layout_id=layout_id,
+                                                         tolerance_m=tolerance_m, limit=3)})
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"addresses[{i}]: {exc.detail}", field="addresses", index=i) from None
+        return {"count": len(results), "results": results}
+    if not isinstance(doc.get("address"), str):
+        raise ValidationFailed("address must be a string", field="address")
+    for name in ("lon", "lat"):
+        if isinstance(doc.get(name), bool):
+            raise ValidationFailed(f"{name} must be a number, not a boolean", field=name)
+    return locate_address(session, cache=cache, q=doc["address"], at=at, layout_id=layout_id,
+                          tolerance_m=tolerance_m, lon=doc.get("lon"), lat=doc.get("lat"), crs=doc.get("crs"))

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.areas import service
-from api.core.deps import MapReader, SessionDep
+from api.auth.deps import MapReader
+from api.core.deps import SessionDep
 from api.core.geojson import GEOJSON, parse_bbox
 
 router = APIRouter(tags=["areas"])

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.audit import service
-from api.core.deps import Admin, SessionDep
+from api.auth.deps import Admin
+from api.core.deps import SessionDep
 
 router = APIRouter(tags=["audit"])
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.auth import service
+from api.auth.deps import Admin
 from api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
-from api.core.deps import Admin, SessionDep
+from api.core.deps import SessionDep
 from api.core.params import IdPath
 
 router = APIRouter(prefix="/keys", tags=["keys"])

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.auth.deps import MapReader
 from api.buildings import service
-from api.core.deps import MapReader, SessionDep, SessionFactory, SettingsDep
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.geojson import LAYER_RESPONSES, LayerLimit, parse_bbox
 from api.core.params import Offset
 

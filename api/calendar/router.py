@@ -5,11 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from api.auth.deps import Admin, CurrentUser
 from api.auth.roles import Can, can, roles_with
 from api.auth.service import Principal
 from api.calendar import service
 from api.calendar.schemas import CalendarYear, ExceptionIn, ExceptionList, ExceptionOut
-from api.core.deps import Admin, CurrentUser, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import Forbidden
 
 router = APIRouter(tags=["calendar"])

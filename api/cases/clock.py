@@ -28,7 +28,7 @@ class CaseNotSuspended(Conflict):
     code, title = "case_not_suspended", "The case is not suspended"
 
 
-def _open_unsuspended(session: Session, *, case_id: int, principal: Principal):  # noqa: ANN202
+def _open_unsuspended(session: Session, *, case_id: int, principal: Principal):
     case = _lock(session, case_id=case_id, principal=principal)
     if case.status not in workflow.OPEN_STATUSES:
         raise CaseNotOpen(f"case {case_id} is {case.status}: only an open case's clock can be changed")

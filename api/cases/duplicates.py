@@ -21,8 +21,6 @@ from api.cases import notes, service, workflow
 from api.cases.schemas import CaseOut, DuplicateOut
 from api.core.errors import Conflict, InvalidParameter
 
-_OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
-
 # Driven from the report's GiST index (a box of ``radius`` around the point, widened for the latitude) and
 # the reported_at index; the exact spheroidal distance then decides. A geography cast alone would make the
 # planner scan every open case of the category (seconds per intake at a million cases).
@@ -39,7 +37,7 @@ MATCH = f"""
       AND ro.reported_at BETWEEN me.reported_at - make_interval(secs => :window_s)
                              AND me.reported_at + make_interval(secs => :window_s)
     JOIN cases o ON o.report_id = ro.id AND o.category_code = me.category_code AND o.id <> me.id
-      AND o.status IN ({_OPEN})
+      AND o.status IN ({workflow.OPEN_SQL})
     WHERE ST_DWithin(me.location::geography, ro.location::geography, :radius)
       AND NOT EXISTS (SELECT 1 FROM case_link l WHERE l.case_id = o.id)
     ORDER BY distance_m, o.id

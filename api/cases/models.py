@@ -14,11 +14,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
 
-CASE_STATUSES = (
-    "reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed",
-    "escalated", "returned", "rejected",
-)
-
 
 class Department(Base):
     __tablename__ = "department"

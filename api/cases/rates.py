@@ -27,11 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
-from api.cases import service, workflow
+from api.cases import service
 from api.cases.schemas import RateRow
+from api.cases.workflow import OPEN_SQL
 
 LEVEL_DIGITS = {"grid": 15, "community": 12, "street": 9}
-_OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 
 
 def _rate(n: int, d: int) -> float | None:
@@ -69,7 +69,7 @@ def rates(session: Session, *, principal: Principal, level: Literal["grid", "com
                    count(*) FILTER (WHERE k.eligible AND k.status IN ('resolved', 'verified', 'closed')) AS resolved,
                    count(*) FILTER (WHERE k.status = 'closed' AND k.rating IS NOT NULL) AS rated,
                    count(*) FILTER (WHERE k.status = 'closed' AND k.rating >= 4) AS satisfied,
-                   count(*) FILTER (WHERE k.eligible AND k.status IN ({_OPEN}) AND k.deadline < now()) AS overdue
+                   count(*) FILTER (WHERE k.eligible AND k.status IN ({OPEN_SQL}) AND k.deadline < now()) AS overdue
             FROM k LEFT JOIN taken t ON t.case_id = k.id
             GROUP BY k.code
         )

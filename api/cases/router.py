@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 
+from api.auth.deps import CaseActor, CaseReader, Dispatcher
 from api.cases import clock, duplicates, escalation, followup, rates, service, transfer
 from api.cases.schemas import (
     AckIn,
@@ -34,7 +35,7 @@ from api.cases.schemas import (
     WhistleList,
     WhistleOut,
 )
-from api.core.deps import CaseActor, CaseReader, Dispatcher, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 
 router = APIRouter(tags=["cases"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -30,9 +30,8 @@ from api.reports.schemas import Point, Reporter
 from geo import crs
 
 STAFF_ROLES = ("grid_worker", "grid_leader")
-_OPEN = ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES)
 #: A case (alias ``c``) is overdue: open and past its deadline. The one SQL form of the rule (lists, /ogc).
-OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.deadline IS NOT NULL AND c.deadline < now())"
+OVERDUE_SQL = f"(c.status IN ({workflow.OPEN_SQL}) AND c.deadline IS NOT NULL AND c.deadline < now())"
 
 CASE_SELECT = f"""
     SELECT c.id, c.report_id, c.status, c.category_code, cat.name AS category_name, cat.name_en AS category_name_en,

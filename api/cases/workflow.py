@@ -28,6 +28,22 @@ STATUSES = ("reported", "registered", "dispatched", "in_progress", "resolved", "
 #: Still someone's work: counted as overdue past the deadline. Resolution stops the clock.
 OPEN_STATUSES = ("reported", "registered", "dispatched", "in_progress", "escalated", "returned")
 TERMINAL = ("closed", "rejected")
+#: :data:`OPEN_STATUSES` as a SQL list, for ``status IN (...)`` in queries.
+OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+#: How each final status is reached along the lifecycle, for the event log of imported history (the bulk
+#: import); every step is an edge of :data:`TRANSITIONS` (tests/api/cases/test_workflow.py).
+PATHS = {
+    "reported": ["reported"],
+    "registered": ["reported", "registered"],
+    "dispatched": ["reported", "registered", "dispatched"],
+    "in_progress": ["reported", "registered", "dispatched", "in_progress"],
+    "resolved": ["reported", "registered", "dispatched", "in_progress", "resolved"],
+    "verified": ["reported", "registered", "dispatched", "in_progress", "resolved", "verified"],
+    "closed": ["reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed"],
+    "escalated": ["reported", "registered", "dispatched", "escalated"],
+    "returned": ["reported", "registered", "dispatched", "in_progress", "resolved", "returned"],
+    "rejected": ["reported", "rejected"],
+}
 
 
 @dataclass(frozen=True, slots=True)

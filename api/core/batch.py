@@ -149,7 +149,7 @@ class BatchWriter:
                 return
             try:
                 self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - every waiting request must get an answer
+            except BaseException as exc:  # every waiting request must get an answer
                 for item in batch:
                     if item.error is None:
                         item.error = exc
@@ -178,7 +178,7 @@ class BatchWriter:
                 for item in batch:
                     if id(item) not in in_bulk:
                         self._one(session, item)
-            except Exception as exc:  # noqa: BLE001 - see the docstring
+            except Exception as exc:  # see the docstring
                 _rollback(session)
                 if not retried and self._drop_connection(exc):
                     # The connection this thread kept died under it (the server restarted, failed over, or
@@ -201,7 +201,7 @@ class BatchWriter:
                 return
             try:
                 session.commit()
-            except Exception as exc:  # noqa: BLE001 - nothing of the batch was written
+            except Exception as exc:  # nothing of the batch was written
                 _rollback(session)
                 for item in batch:
                     if not isinstance(item.error, GridmapError):
@@ -236,7 +236,7 @@ class BatchWriter:
         try:
             conn.invalidate()
             conn.close()
-        except Exception:  # noqa: BLE001 - it is gone either way
+        except Exception:  # it is gone either way
             log.debug("closing a lost connection failed", exc_info=True)
         return True
 
@@ -283,5 +283,5 @@ class BatchWriter:
 def _rollback(session: Session) -> None:
     try:
         session.rollback()
-    except Exception:  # noqa: BLE001 - a lost connection cannot roll back; the pool discards it
+    except Exception:  # a lost connection cannot roll back; the pool discards it
         log.debug("rollback failed", exc_info=True)

@@ -43,7 +43,7 @@ def make_engine(settings: Settings, *, url: str | None = None, pool_size: int | 
     timeout = int(settings.statement_timeout_ms)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+    def _on_connect(dbapi_conn, _record) -> None:  # DBAPI types
         with dbapi_conn.cursor() as cur:
             cur.execute(f"SET statement_timeout = {timeout}")
             cur.execute("SET TIME ZONE 'UTC'")

@@ -1,4 +1,5 @@
-"""Notices (``pg_notify``) sent after the transaction that caused them has committed, off the request path.
+"""Notices (``pg_notify``): sent after the transaction that caused them has committed, off the request path
+(:class:`Notifier`), and received on the process's one LISTEN connection (:class:`Listener`).
 
 Why not ``NOTIFY`` inside the writing transaction, which would be simpler and exactly-once? PostgreSQL
 serialises the commits of every transaction that notified on one global lock, held across the commit's WAL
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("gridmap.notify")
+Callback = Callable[[str | None], None]
 _KEY = "gridmap_after_commit"
 
 
@@ -39,7 +41,7 @@ def _run_after_commit(session: Session) -> None:
     for fn in session.info.pop(_KEY, []):
         try:
             fn()
-        except Exception:  # noqa: BLE001 - the commit has happened; a failed hook must not undo the answer
+        except Exception:  # the commit has happened; a failed hook must not undo the answer
             log.exception("an after-commit hook failed")
 
 
@@ -126,3 +128,80 @@ class Notifier:
                         threading.Event().wait(0.2 * (attempt + 1))
         if conn is not None:
             conn.close()
+
+
+class Listener:
+    """The process's one LISTEN connection: a thread that hands each notice to the callbacks subscribed to its
+    channel (the routing index cache, the tile cache, the wall's live stream, the credential caches), instead of
+    a connection and a thread for each of them.
+
+    A callback is called on the listener's thread with the notice's payload, or with ``None`` ("you may have
+    missed notices") after the connection was lost and made again, so that caches drop everything and streams
+    tell their clients to resynchronise. ``resync_on_listen`` adds that ``None`` right after the channel's
+    first LISTEN too, for a cache that may have been filled before it listened. A channel subscribed while the
+    thread runs is listened to within ``poll_s``. The thread starts with the first subscription."""
+
+    def __init__(self, engine: Engine, *, name: str = "gridmap-listen", poll_s: float = 0.5) -> None:
+        self.url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.name = name
+        self.poll_s = poll_s
+        self._callbacks: dict[str, list[tuple[Callback, bool]]] = {}
+        self._pending: set[str] = set()
+        self._listening: set[str] = set()  # on the current connection
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+
+    def subscribe(self, channel: str, callback: Callback, *, resync_on_listen: bool = False) -> None:
+        with self._lock:
+            self._callbacks.setdefault(channel, []).append((callback, resync_on_listen))
+            if channel not in self._listening:
+                self._pending.add(channel)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+
+    def unsubscribe(self, channel: str, callback: Callback) -> None:
+        """Stop calling ``callback`` (the channel stays listened to: a notice nobody wants costs nothing)."""
+        with self._lock:
+            self._callbacks[channel] = [(cb, r) for cb, r in self._callbacks.get(channel, []) if cb != callback]
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _dispatch(self, channel: str, payload: str | None, *, only_resync: bool = False) -> None:
+        with self._lock:
+            callbacks = [cb for cb, resync in self._callbacks.get(channel, []) if resync or not only_resync]
+        for callback in callbacks:
+            try:
+                callback(payload)
+            except Exception:  # one bad notice or subscriber must not kill the listener
+                log.exception("%s: handling a notice on %s failed", self.name, channel)
+
+    def _run(self) -> None:
+        reconnect = False
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, application_name=self.name) as conn:
+                    with self._lock:
+                        self._pending, self._listening = set(self._callbacks), set()
+                    self.connected.set()
+                    while not self._stop.is_set():
+                        with self._lock:
+                            new, self._pending = sorted(self._pending), set()
+                            self._listening.update(new)
+                        for channel in new:
+                            conn.execute(f"LISTEN {channel}")
+                        for channel in new:
+                            self._dispatch(channel, None, only_resync=not reconnect)
+                        reconnect = False
+                        for note in conn.notifies(timeout=self.poll_s):
+                            self._dispatch(note.channel, note.payload)
+            except psycopg.Error as exc:
+                self.connected.clear()
+                reconnect = True
+                log.warning("%s lost its connection (%s); retrying", self.name, exc)
+                self._stop.wait(1.0)

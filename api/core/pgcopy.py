@@ -1,4 +1,4 @@
-"""PostgreSQL binary ``COPY`` of a pandas DataFrame, encoded vectorised with numpy.
+r"""PostgreSQL binary ``COPY`` of a pandas DataFrame, encoded vectorised with numpy.
 
 Why: the bulk import formatted millions of rows as CSV text (``DataFrame.to_csv``, most of its Python
 time) for PostgreSQL to parse again (most of each COPY). The binary format needs neither: fixed-width
@@ -6,7 +6,7 @@ values are their big-endian bytes, text is its UTF-8, times are integers. This m
 with numpy, a loop per column and per chunk but never per row or per value (the per-value work is done
 in C by ``str.join``, ``str.encode``, ``shapely.to_wkb`` and numpy).
 
-Format (PostgreSQL docs, COPY, "Binary Format"): an 11-byte signature ``PGCOPY\\n\\377\\r\\n\\0``, an int32
+Format (PostgreSQL docs, COPY, "Binary Format"): an 11-byte signature ``PGCOPY\n\377\r\n\0``, an int32
 flags field and an int32 header-extension length (both 0), then per tuple an int16 field count and per
 field an int32 byte length (-1 for NULL) followed by that many bytes, all integers in network byte order;
 an int16 -1 ends the stream. psycopg 3 passes bytes given to ``Copy.write`` through untouched and adds
@@ -50,7 +50,7 @@ Speed (scripts/pgcopy_measure.py, 2 shared cores at load ~2): a million report r
 >>> import numpy as np, pandas as pd
 >>> frame = pd.DataFrame({"id": np.array([1, 2]), "name": ["网格", None]})
 >>> stream = b"".join(binary_copy_chunks(frame, {"id": "bigint", "name": "text"}))
->>> stream[:11] == b"PGCOPY\\n\\xff\\r\\n\\x00"
+>>> stream[:11] == b"PGCOPY\n\xff\r\n\x00"
 True
 >>> stream[19:43].hex(" ")  # row 1: 2 fields, id (length 8, value), name (length 6, UTF-8)
 '00 02 00 00 00 08 00 00 00 00 00 00 00 01 00 00 00 06 e7 bd 91 e6 a0 bc'
@@ -100,7 +100,8 @@ class _Column:
 @dataclass
 class _Field:
     """One column of one chunk: per-row byte lengths (-1 = NULL) and either the non-NULL payloads,
-    concatenated, or (fixed-width types) the values of every row as a big-endian array."""
+    concatenated, or (fixed-width types) the values of every row as a big-endian array.
+    """
 
     lengths: np.ndarray  # int64
     data: np.ndarray  # uint8
@@ -365,7 +366,8 @@ _PREPARERS: dict[str, Callable[[str, pd.Series, str], _Column]] = {
 
 def _nulls(column: _Column, start: int, stop: int) -> np.ndarray:
     """The NULL mask of rows ``start:stop``. Objects' are found a block at a time, just before the block's
-    strings are joined, so that the join finds the objects still in the CPU's caches."""
+    strings are joined, so that the join finds the objects still in the CPU's caches.
+    """
     if column.null is not None:
         return column.null[start:stop]
     return np.asarray(pd.isna(column.values[start:stop]), dtype=bool)
@@ -380,7 +382,8 @@ def _utf8(name: str, values: np.ndarray, null: np.ndarray, prefix: str = "") -> 
     """The UTF-8 of the non-NULL strings (each after ``prefix``) and their byte lengths: the strings are
     joined, each ended by a NUL (which text cannot hold, so that a value containing one is found and
     refused), and encoded in one call each; the NULs' places give the lengths, and they stay in the data
-    (one byte after each value, ``extra``), which the assembly skips, rather than cost a copy here."""
+    (one byte after each value, ``extra``), which the assembly skips, rather than cost a copy here.
+    """
     lengths = np.full(len(values), -1, dtype=np.int64)
     kept = values[~null].tolist()
     if not kept:
@@ -475,7 +478,8 @@ def _assemble(fields: list[_Field], n: int) -> np.ndarray:
     to the chunk's longest (a boolean-mask assignment). A same-shaped byte mask says which bytes are real
     (not those of NULLs, nor the padding), and the rows compacted by it, row-major, are the stream; when
     every row has the same layout, the records are the stream as they are. Padding would blow up with a
-    few very long values among short ones: such a chunk is split in halves until it fits."""
+    few very long values among short ones: such a chunk is split in halves until it fits.
+    """
     sizes = [np.maximum(f.lengths, 0) for f in fields]
     same = [bool((f.lengths == f.lengths[0]).all()) if n else True for f in fields]  # every row one length
     widths = [f.values.dtype.itemsize if f.values is not None else int(s.max()) + (0 if one else f.extra)

@@ -33,7 +33,7 @@ class TokenBucket:
     [0.0, 0.0, 1.0]
     """
 
-    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, *, rate: float, burst: int, max_keys: int = 100_000, clock=time.monotonic) -> None:
         self.rate = float(rate)
         self.burst = max(1, int(burst))
         self.max_keys = max_keys

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Response
 
+from api.auth.deps import CoverageReader
 from api.auth.roles import grid_scope
-from api.core.deps import CoverageReader, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import InvalidParameter
 from api.core.params import MAX_BIGINT
 from api.coverage import service

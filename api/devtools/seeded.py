@@ -24,6 +24,8 @@ def _fingerprint() -> str:
     # it builds on (its cells, its nearest-grid lists).
     paths += [ROOT / "api" / "reports" / "bulk.py", ROOT / "api" / "locate" / "index.py"]
     paths += [ROOT / "geo" / f"{n}.py" for n in ("routing", "lattice", "nearest", "segments")]
+    paths += [ROOT / "api" / "reports" / "archive.py", ROOT / "api" / "core" / "pgload.py",
+              ROOT / "api" / "wall" / "rollups.py", ROOT / "api" / "locate" / "decide.py"]
     paths += [ROOT / "api" / "addresses" / "sample.py", ROOT / "api" / "addresses" / "normalize.py"]
     paths += [ROOT / "sample_data" / n for n in ("dongcheng.gpkg.zip", "people.csv.gz", "categories.csv",
                                                   "departments.csv", "roads.gpkg")]

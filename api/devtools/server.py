@@ -31,7 +31,7 @@ class LiveServer:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(log_path, "a" if append_log else "w")  # noqa: SIM115 - closed in close()
+        self.log = open(log_path, "a" if append_log else "w")  # closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
              "--no-access-log", "--log-level", "warning", *(["--workers", str(workers)] if workers > 1 else [])],

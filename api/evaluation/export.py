@@ -40,7 +40,7 @@ def _row(unit: object, first: tuple[str, ...]) -> list[object]:
     return [getattr(unit, c) for c in (*first, *COUNT_COLUMNS, *RATE_COLUMNS)]
 
 
-def _table(ws, first: tuple[str, ...], rows: list[list[object]]) -> None:  # noqa: ANN001 - an openpyxl sheet
+def _table(ws, first: tuple[str, ...], rows: list[list[object]]) -> None:
     ws.append([HEADINGS[c] for c in (*first, *COUNT_COLUMNS, *RATE_COLUMNS)])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)

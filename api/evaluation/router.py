@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.core.deps import Evaluator, SessionDep
+from api.auth.deps import Evaluator
+from api.core.deps import SessionDep
 from api.evaluation import definitions as d
 from api.evaluation import export, service
 from api.evaluation.schemas import Bucket, DefinitionOut, Definitions, Evaluation, Level, Period, Trend

@@ -22,7 +22,6 @@ from api.evaluation import definitions as d
 from api.evaluation.schemas import Evaluation, Figures, Period, Trend, TrendPoint, UnitRow
 
 TZ = ZoneInfo("Asia/Shanghai")
-_OPEN = ", ".join(f"'{s}'" for s in cases.workflow.OPEN_STATUSES)
 PERIOD_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
 #: The longest custom period: ten years.
 MAX_DAYS = 3660
@@ -106,7 +105,7 @@ def _counts_sql(group: str, where: str) -> str:
         )
         SELECT c.code, count(*) AS cases,
                {counts},
-               count(*) FILTER (WHERE c.status IN ({_OPEN}) AND c.deadline < now()) AS overdue
+               count(*) FILTER (WHERE c.status IN ({cases.workflow.OPEN_SQL}) AND c.deadline < now()) AS overdue
         FROM k c LEFT JOIN ev ON ev.case_id = c.id
         GROUP BY 1"""
 

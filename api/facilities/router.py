@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.core.deps import MapReader, SessionDep
+from api.auth.deps import MapReader
+from api.core.deps import SessionDep
 from api.core.geojson import GEOJSON, bbox_clause, bbox_params, feature_collection, parse_bbox
 
 router = APIRouter(tags=["facilities"])

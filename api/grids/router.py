@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from api.auth.deps import MapReader
 from api.auth.roles import Can, can
-from api.core.deps import MapReader, SessionDep, SessionFactory, SettingsDep
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.geojson import GEOJSON, LAYER_RESPONSES, LayerLimit, parse_bbox
 from api.core.params import MAX_BIGINT, IdPath, Offset
 from api.grids import service

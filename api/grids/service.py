@@ -1,4 +1,5 @@
-"""Layouts and grids: which layout is in force, grids as GeoJSON, a grid's detail."""
+"""Layouts and grids: which layout is in force (the ONE rule: :data:`IN_FORCE`, :func:`layout_in_force`,
+:func:`layout_periods`), a layout's lifecycle (a draft made, published), grids as GeoJSON, a grid's detail."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.config import Settings
-from api.core.errors import NotFound
+from api.core.errors import InvalidParameter, NotFound
 from api.core.geojson import DECIMALS, GEOJSON, BBox, bbox_clause, bbox_params, layer_response
 from api.grids.schemas import LayoutOut
 from api.people.service import mask_phone
 
-IN_FORCE = (
-    "status IN ('published', 'retired') "
-    "AND tstzrange(effective_from, effective_to, '[)') @> CAST(:at AS timestamptz)"
-)
+#: The layouts that are or were in force (a draft never was).
+IN_FORCE_STATUSES = "status IN ('published', 'retired')"
+#: The layout in force at ``:at``: the exclusion constraint on grid_layout guarantees at most one.
+IN_FORCE = f"{IN_FORCE_STATUSES} AND tstzrange(effective_from, effective_to, '[)') @> CAST(:at AS timestamptz)"
 
 
 def layout_in_force(session: Session, *, at: datetime | None = None) -> int | None:
@@ -30,6 +31,48 @@ def layout_in_force(session: Session, *, at: datetime | None = None) -> int | No
     return session.execute(
         text(f"SELECT id FROM grid_layout WHERE {IN_FORCE}"), {"at": at or datetime.now().astimezone()}
     ).scalar()
+
+
+def layout_periods(session: Session) -> list[Any]:
+    """Every layout that is or was in force, with its period (``id, name, effective_from, effective_to``), in
+    time order: what routing by a report's own time reads (the routing index cache, the bulk import)."""
+    return session.execute(text(f"""
+        SELECT id, name, effective_from, effective_to FROM grid_layout
+        WHERE {IN_FORCE_STATUSES} ORDER BY effective_from""")).all()
+
+
+def ensure_layout(session: Session, *, layout: str | None, default_name: str) -> int:
+    """An existing *draft* layout by id, or a new draft named ``layout`` (or ``default_name``).
+
+    Grids are never imported into a published layout: routing would change under running cases
+    without a publish step. Import into a draft, then publish it.
+    """
+    if layout is not None and layout.isdigit():
+        status = session.execute(text("SELECT status FROM grid_layout WHERE id = :id"), {"id": int(layout)}).scalar()
+        if status is None:
+            raise InvalidParameter(f"no grid layout with id {layout}", field="layout")
+        if status != "draft":
+            raise InvalidParameter(
+                f"layout {layout} is {status}; import grids into a draft layout and publish it", field="layout"
+            )
+        return int(layout)
+    return session.execute(
+        text("INSERT INTO grid_layout (name, status) VALUES (:name, 'draft') RETURNING id"),
+        {"name": layout or default_name},
+    ).scalar_one()
+
+
+def publish_layout(session: Session, *, layout_id: int, effective_from: datetime) -> None:
+    """Put a draft layout in force from ``effective_from``; the layout in force then ends there."""
+    session.execute(text("""
+        UPDATE grid_layout SET effective_to = :t,
+               status = CASE WHEN :t <= now() THEN 'retired' ELSE status END
+        WHERE status = 'published' AND id <> :id
+          AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""),
+        {"t": effective_from, "id": layout_id})
+    session.execute(text("""
+        UPDATE grid_layout SET status = 'published', effective_from = :t, effective_to = NULL
+        WHERE id = :id"""), {"t": effective_from, "id": layout_id})
 
 
 def resolve_layout(session: Session, *, layout_id: int | None, at: datetime | None = None) -> int:

@@ -27,7 +27,9 @@ from sqlalchemy.orm import Session
 
 from api.addresses.sample import load_sample_registry
 from api.core.config import ROOT
-from api.imports.service import _copy_rows, import_layer, publish_layout
+from api.core.pgload import copy_rows
+from api.grids.service import publish_layout
+from api.imports.service import import_layer
 from api.reports.bulk import import_reports
 
 SAMPLE_DIR = ROOT / "sample_data"
@@ -51,7 +53,7 @@ def _load_csv(session: Session, table: str, path: Path, columns: list[str]) -> i
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as fh:
         rows = [tuple((r[c] if r[c] != "" else None) for c in columns) for r in csv.DictReader(fh)]
-    _copy_rows(session, table, columns, rows, None)
+    copy_rows(session, table, columns, rows, None)
     return len(rows)
 
 

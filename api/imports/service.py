@@ -12,9 +12,7 @@ import math
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import ImportFailed, InvalidParameter
+from api.core.pgload import Progress, copy_rows
+from api.grids.service import ensure_layout
 from api.imports.files import (  # noqa: F401 - check_shapefile is imported from here by the address import
     Declared,
     FileLimits,
@@ -41,12 +41,9 @@ from api.roads.lines import road_kinds, road_lines, road_records
 from geo.crs import BD09, GCJ02, UnknownCRS, implausible_coordinates, parse_crs, to_wgs84
 from geo.validate import DEFAULT_AREA_TOLERANCE, check_polygons, first_over_vertex_limit
 
-Progress = Callable[[int, int], None]
-
 LAYERS = ("streets", "communities", "grids", "buildings", "facilities", "roads")
 READABLE = (".geojson", ".json", ".gpkg", ".zip", ".shp")
 CODE_PATTERNS = {"streets": r"^[0-9]{9}$", "communities": r"^[0-9]{12}$", "grids": r"^[0-9]{15}$"}
-COPY_CHUNK = 5_000
 
 
 @dataclass
@@ -277,17 +274,6 @@ def _extra_properties(df: pd.DataFrame, used: set[str]) -> list[dict[str, Any]]:
 # Writing
 
 
-def _copy_rows(session: Session, table: str, columns: list[str], rows: list[tuple], progress: Progress | None) -> None:
-    conn = session.connection().connection.driver_connection
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for start in range(0, len(rows), COPY_CHUNK):
-                for row in rows[start:start + COPY_CHUNK]:
-                    copy.write_row(row)
-                if progress:
-                    progress(min(start + COPY_CHUNK, len(rows)), len(rows))
-
-
 def _ewkb(geoms: np.ndarray) -> list[str]:
     return list(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
 
@@ -322,7 +308,7 @@ def _insert(session: Session, layer: str, rows: list[tuple], *, replace: bool, p
                              SELECT {', '.join(cols)}, 0 AS _row FROM {table} WITH NO DATA"""))
     try:
         with session.begin_nested():
-            _copy_rows(session, tmp, [*cols, "_row"],
+            copy_rows(session, tmp, [*cols, "_row"],
                        [(*r, int(n)) for r, n in zip(rows, row_numbers, strict=True)], progress)
     except Exception as exc:  # a value PostgreSQL cannot parse: say which row
         raise _refusal(exc, row_numbers) from None
@@ -357,44 +343,6 @@ def _refusal(exc: Exception, row_numbers: np.ndarray) -> ImportFailed:
     where = f"row {row}: " if row else ""
     return ImportFailed(f"{where}the database refused the file: {detail}" + (f" ({extra})" if extra else ""),
                         row=row, reason="constraint_violation")
-
-
-# --------------------------------------------------------------------------------------------
-# Layouts
-
-
-def ensure_layout(session: Session, *, layout: str | None, default_name: str) -> int:
-    """An existing *draft* layout by id, or a new draft named ``layout`` (or ``default_name``).
-
-    Grids are never imported into a published layout: routing would change under running cases
-    without a publish step. Import into a draft, then publish it.
-    """
-    if layout is not None and layout.isdigit():
-        status = session.execute(text("SELECT status FROM grid_layout WHERE id = :id"), {"id": int(layout)}).scalar()
-        if status is None:
-            raise InvalidParameter(f"no grid layout with id {layout}", field="layout")
-        if status != "draft":
-            raise InvalidParameter(
-                f"layout {layout} is {status}; import grids into a draft layout and publish it", field="layout"
-            )
-        return int(layout)
-    return session.execute(
-        text("INSERT INTO grid_layout (name, status) VALUES (:name, 'draft') RETURNING id"),
-        {"name": layout or default_name},
-    ).scalar_one()
-
-
-def publish_layout(session: Session, *, layout_id: int, effective_from: datetime) -> None:
-    """Put a draft layout in force from ``effective_from``; the layout in force then ends there."""
-    session.execute(text("""
-        UPDATE grid_layout SET effective_to = :t,
-               status = CASE WHEN :t <= now() THEN 'retired' ELSE status END
-        WHERE status = 'published' AND id <> :id
-          AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""),
-        {"t": effective_from, "id": layout_id})
-    session.execute(text("""
-        UPDATE grid_layout SET status = 'published', effective_from = :t, effective_to = NULL
-        WHERE id = :id"""), {"t": effective_from, "id": layout_id})
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class LocateFastPath:
         app = scope.get("app")
         if app is None:
             return None
-        from api.core.deps import get_principal
+        from api.auth.deps import get_principal
 
         if get_principal in app.dependency_overrides:
             return None
@@ -95,7 +95,7 @@ class LocateFastPath:
             found = service.locate_one(app.state.index_cache, None, x=float(lon), y=float(lat),
                                        crs=query.get("crs"), at=when, layout_id=layout_id,
                                        tolerance_m=settings.routing_tolerance_m)
-        except Exception:  # noqa: BLE001 - every error is the regular endpoint's to answer (same problem+json)
+        except Exception:  # every error is the regular endpoint's to answer (same problem+json)
             return None
         if found is None:
             return None

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-import psycopg
 import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from api.core.notify import Listener
+from api.grids.service import layout_periods
 from api.people.service import mask_phone
 from geo.routing import RoutingIndex
 
@@ -56,8 +57,7 @@ class IndexCache:
         self._build_locks: dict[int, threading.Lock] = {}
         self._periods: list[Period] | None = None
         self._generation = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._listener: Listener | None = None
         self.builds = 0
 
     # ------------------------------------------------------------------------------ invalidation
@@ -71,30 +71,23 @@ class IndexCache:
             else:
                 self._indexes.pop(int(payload), None)
 
+    def on_notice(self, payload: str | None) -> None:
+        """A ``gridmap_layout`` notice: drop what it names (``None``, notices may have been missed: all)."""
+        self.invalidate("*" if payload is None else payload)
+
+    def listen(self, listener: Listener) -> None:
+        """Follow committed changes through the process's listener (api/core/notify.py). Anything may have
+        changed while nobody listened: the cache is emptied once LISTEN is in place, and after a reconnect."""
+        listener.subscribe(CHANNEL, self.on_notice, resync_on_listen=True)
+
     def start_listener(self, engine: Engine) -> None:
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._thread = threading.Thread(target=self._listen, args=(url,), name="gridmap-listen", daemon=True)
-        self._thread.start()
+        """A listener of the cache's own (a cache outside the app: tests, tools)."""
+        self._listener = Listener(engine, name="gridmap-listen")
+        self.listen(self._listener)
 
     def stop_listener(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _listen(self, url: str) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True, application_name="gridmap-listen") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    # Anything may have changed while we were not listening.
-                    self.invalidate("*")
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            self.invalidate(note.payload)
-            except psycopg.Error as exc:
-                log.warning("routing index listener lost its connection (%s); retrying", exc)
-                self.invalidate("*")
-                self._stop.wait(2.0)
+        if self._listener is not None:
+            self._listener.stop()
 
     # ---------------------------------------------------------------------------------- lookups
 
@@ -102,9 +95,7 @@ class IndexCache:
         periods = self._periods
         if periods is None:
             generation = self._generation
-            rows = session.execute(text("""
-                SELECT id, name, effective_from, effective_to FROM grid_layout
-                WHERE status IN ('published', 'retired') ORDER BY effective_from""")).all()
+            rows = layout_periods(session)
             periods = [Period(r.id, r.name, r.effective_from, r.effective_to) for r in rows]
             with self._lock:
                 if generation == self._generation:

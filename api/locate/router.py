@@ -7,8 +7,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.core.deps import Locator, SessionDep, SessionFactory, SettingsDep
-from api.core.errors import MalformedBody, ValidationFailed
+from api.addresses import service as addresses
+from api.auth.deps import Locator
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
+from api.core.errors import ValidationFailed
 from api.core.params import MAX_BIGINT, IdQuery
 from api.locate import service
 
@@ -41,8 +43,12 @@ async def locate(
     if address is not None or lon is None or lat is None:
         if address is None:
             raise ValidationFailed("send lon and lat, or an address", field="lon/lat")
-        found = await run_in_threadpool(_by_address, factory, cache, address, lon, lat, crs, when, layout,
-                                        settings.routing_tolerance_m)
+        def by_address() -> dict:
+            with factory() as session:
+                return addresses.locate_address(session, cache=cache, q=address, at=when, layout_id=layout,
+                                                tolerance_m=settings.routing_tolerance_m, lon=lon, lat=lat, crs=crs)
+
+        found = await run_in_threadpool(by_address)
         return Response(orjson.dumps(found), media_type="application/json")
     kwargs = {"x": lon, "y": lat, "crs": crs, "at": when, "layout_id": layout,
               "tolerance_m": settings.routing_tolerance_m}
@@ -76,11 +82,11 @@ async def locate_batch(
     body = await request.body()
     if not body:
         raise ValidationFailed("empty body", field="body")
-    if (body.lstrip()[:1] == b"{" and (b'"address"' in body or b'"addresses"' in body)
-            and b'"points"' not in body and b'"FeatureCollection"' not in body):
-        found = await run_in_threadpool(_addresses_batch, request.app.state.index_cache, session, body,
-                                        service.parse_time(at, tz=settings.timezone), layout,
-                                        settings.routing_tolerance_m)
+    if addresses.is_address_body(body):
+        found = await run_in_threadpool(
+            lambda: addresses.locate_address_body(session, cache=request.app.state.index_cache, body=body,
+                                                  at=service.parse_time(at, tz=settings.timezone), layout_id=layout,
+                                                  tolerance_m=settings.routing_tolerance_m))
         return Response(orjson.dumps(found), media_type="application/json")
     # Parsing and routing a large batch is CPU work: keep it off the event loop.
     x, y, crs = await run_in_threadpool(service.parse_batch, body, max_points=MAX_BATCH)
@@ -89,42 +95,3 @@ async def locate_batch(
         at=service.parse_time(at, tz=settings.timezone), layout_id=layout, tolerance_m=settings.routing_tolerance_m,
     )
     return StreamingResponse(chunks, media_type="application/json")
-
-
-def _by_address(factory, cache, address, lon, lat, crs, when, layout, tolerance_m) -> dict:  # noqa: ANN001
-    from api.addresses.service import locate_address
-
-    with factory() as session:
-        return locate_address(session, cache=cache, q=address, at=when, layout_id=layout, tolerance_m=tolerance_m,
-                              lon=lon, lat=lat, crs=crs)
-
-
-def _addresses_batch(cache, session, body: bytes, when, layout, tolerance_m) -> dict:  # noqa: ANN001
-    """``{"address": "…", "lon"?, "lat"?, "crs"?}`` → one answer; ``{"addresses": ["…", …]}`` → ``results``."""
-    from api.addresses.service import locate_address
-
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc}", field="body") from None
-    if "addresses" in doc:
-        items = doc["addresses"]
-        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
-            raise ValidationFailed("addresses must be a list of strings", field="addresses")
-        if len(items) > 10_000:
-            raise ValidationFailed("at most 10,000 addresses in one call", field="addresses")
-        results = []
-        for i, a in enumerate(items):
-            try:
-                results.append({"i": i, **locate_address(session, cache=cache, q=a, at=when, layout_id=layout,
-                                                         tolerance_m=tolerance_m, limit=3)})
-            except ValidationFailed as exc:
-                raise ValidationFailed(f"addresses[{i}]: {exc.detail}", field="addresses", index=i) from None
-        return {"count": len(results), "results": results}
-    if not isinstance(doc.get("address"), str):
-        raise ValidationFailed("address must be a string", field="address")
-    for name in ("lon", "lat"):
-        if isinstance(doc.get(name), bool):
-            raise ValidationFailed(f"{name} must be a number, not a boolean", field=name)
-    return locate_address(session, cache=cache, q=doc["address"], at=when, layout_id=layout, tolerance_m=tolerance_m,
-                          lon=doc.get("lon"), lat=doc.get("lat"), crs=doc.get("crs"))

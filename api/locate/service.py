@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from api.core.errors import InvalidParameter, MalformedBody, NotFound, ValidationFailed
 from api.core.observe import record_routing
 from api.core.params import has_bool
+from api.grids.service import layout_in_force
+from api.locate.decide import OUTSIDE_COVERAGE, decide
 from api.locate.index import IndexCache, LayoutIndex
 from api.people.service import mask_phone
 from geo.crs import UnknownCRS, parse_crs, to_wgs84
@@ -103,14 +105,13 @@ def grid_summary(li: LayoutIndex, g: int) -> dict:
 
 def answer(li: LayoutIndex, routed: Routed, i: int, *, detail: bool) -> dict:
     g = int(routed.grid[i])
-    method = METHODS[int(routed.method[i])]
     d = routed.distance_m[i]
     out: dict = {
-        "method": method,
+        "method": METHODS[int(routed.method[i])],
         "distance_m": None if np.isnan(d) else round(float(d), 2),
         "grid": None,
         "candidates": [grid_summary(li, c) for c in routed.candidates.get(i, [])],
-        "reason": "outside_coverage" if g < 0 else None,
+        "reason": OUTSIDE_COVERAGE if g < 0 else None,
     }
     if g >= 0:
         grid = dict(li.grids[g]) if detail else grid_summary(li, g)
@@ -153,9 +154,7 @@ def locate_postgis(session: Session, *, x: float, y: float, crs: str | None, at:
     pt = normalise(np.array([x]), np.array([y]), crs, field="lon/lat")
     lon, lat = float(pt.lon[0]), float(pt.lat[0])
     if layout_id is None:
-        layout_id = session.execute(text("""
-            SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
-            AND tstzrange(effective_from, effective_to, '[)') @> CAST(:at AS timestamptz)"""), {"at": at}).scalar()
+        layout_id = layout_in_force(session, at=at)
         if layout_id is None:
             raise NotFound(f"no grid layout was in force at {at.isoformat()}", field="at")
     layout = session.execute(text("SELECT id, name FROM grid_layout WHERE id = :l"), {"l": layout_id}).first()
@@ -207,7 +206,7 @@ def locate_postgis(session: Session, *, x: float, y: float, crs: str | None, at:
         "grid": grid,
         "candidates": [{"code": r.code, "name": r.name, "name_en": r.name_en} for r in rows[1:]] if method == "edge"
         else [],
-        "reason": None if rows else "outside_coverage",
+        "reason": None if rows else OUTSIDE_COVERAGE,
         "engine": "postgis",
     }
 
@@ -274,18 +273,17 @@ def locate_batch(cache: IndexCache, session: Session, *, x: NDArray, y: NDArray,
 
     def gen() -> Iterator[bytes]:
         yield orjson.dumps(head)[:-1] + b',"results":['
-        methods = np.array(METHODS, dtype=object)[routed.method]
-        dist = np.round(routed.distance_m, 2)
+        found = decide(routed, codes)
+        dist = np.round(found.distance_m, 2)
         for start in range(0, len(x), chunk):
             items = []
             for i in range(start, min(start + chunk, len(x))):
-                g = routed.grid[i]
                 d = dist[i]
-                item = {"i": i, "grid": codes[g] if g >= 0 else None, "method": methods[i],
+                item = {"i": i, "grid": found.grid[i], "method": found.method[i],
                         "distance_m": None if d != d else float(d)}
-                cand = routed.candidates.get(i)
+                cand = found.candidates.get(i)
                 if cand:
-                    item["candidates"] = [codes[c] for c in cand]
+                    item["candidates"] = cand
                 items.append(item)
             body = orjson.dumps(items)[1:-1]
             yield (b"," if start else b"") + body

@@ -7,10 +7,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as FormFile
 
+from api.auth.deps import CurrentUser
 from api.auth.roles import Can, can, roles_with
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.deps import CurrentUser, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import Forbidden
 from api.media import service
 from api.media.schemas import MediaOut

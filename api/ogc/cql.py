@@ -52,7 +52,7 @@ def parse(raw: str, lang: str) -> ast.Node:
         raise BadFilter(f"filter-lang must be {TEXT} or {JSON}", field="filter-lang")
     try:
         return parse_json(orjson.loads(raw)) if lang == JSON else parse_text(raw)
-    except Exception as exc:  # noqa: BLE001 - the parsers raise lark, orjson and value errors alike
+    except Exception as exc:  # the parsers raise lark, orjson and value errors alike
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise BadFilter(f"the {lang} filter does not parse: {message}", field="filter") from None
 

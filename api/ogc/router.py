@@ -8,8 +8,9 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
+from api.auth.deps import Planner, _bearer, get_principal
 from api.auth.service import Principal
-from api.core.deps import Planner, SessionDep, SessionFactory, SettingsDep, _bearer, get_principal
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.errors import Forbidden, InvalidQuery
 from api.core.geojson import GEOJSON
 from api.ogc import collections as colls
@@ -116,7 +117,7 @@ def items(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
     datetime: Annotated[str | None, Query(max_length=100, description="an instant or an interval")] = None,
     crs: Annotated[str | None, Query(max_length=200, description="the output CRS (default CRS84)")] = None,
-    filter: Annotated[str | None, Query(max_length=20_000, description="a CQL2 filter")] = None,  # noqa: A002
+    filter: Annotated[str | None, Query(max_length=20_000, description="a CQL2 filter")] = None,
     filter_lang: Annotated[str | None, Query(alias="filter-lang", max_length=20)] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
 ) -> Response:

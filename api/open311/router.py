@@ -20,9 +20,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from api.auth.deps import limit_intake
 from api.auth.roles import Can, can, roles_with, row_scope
 from api.auth.service import Principal, verify_key
-from api.core.deps import SessionDep, SettingsDep, limit_intake
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import Forbidden, InvalidParameter, MalformedBody, Unauthorized
 from api.core.params import MAX_BIGINT, IdPath
 from api.media.router import absolute_media_urls, store_upload

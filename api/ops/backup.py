@@ -200,3 +200,11 @@ def restore(url: str, file: Path, *, force: bool = False, storage: Storage | Non
     media = restore_media(file, storage) if storage is not None else 0
     return {"file": str(file), "tables": len(tables), "database": target.describe(), "replaced": existing,
             "media": media}
+
+
+def say_target(url: str) -> None:
+    """Tell (on stderr, dimmed) which database a command is about to work on: the CLI's commands and ``gridmap
+    users`` say it before they touch anything."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[dim]database: {Target.from_url(url).describe()}[/]")

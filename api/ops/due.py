@@ -8,7 +8,7 @@ catches up too; this thread makes sure it happens at the moment even when nobody
 
 The same round also moves the hourly heat roll-ups' horizon forward once a day and deletes the hour rows
 before it (api/wall/heat.py, migration 0011), and settles the second half of a parallel bulk import that a
-crash left prepared (api/reports/bulk.py, ``resolve_prepared_imports``).
+crash left prepared (api/core/pgload.py, ``resolve_prepared_imports``).
 
 Every worker process runs one; a transaction-level advisory lock taken with ``pg_try_advisory_xact_lock``
 lets one of them do each round and the others skip it, and the rows it works on are taken ``FOR UPDATE
@@ -85,11 +85,11 @@ class DueWork:
                     advance_hourly_horizon(session, days=self.heat_hourly_days)
                     session.commit()
                 if n is not None:
-                    from api.reports.bulk import resolve_prepared_imports
+                    from api.core.pgload import resolve_prepared_imports
 
                     for gid, what in resolve_prepared_imports(session.get_bind()):
                         log.warning("a parallel import's second half left prepared was %s: %s", what, gid)
-        except Exception as exc:  # noqa: BLE001 - a background round must never end the thread
+        except Exception as exc:  # a background round must never end the thread
             self.failures += 1
             log.warning("due work failed (next round in %.0f s): %s", self.interval, exc)
             return None

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from api.core.deps import SessionDep, StaffManager, StaffReader
+from api.auth.deps import StaffManager, StaffReader
+from api.core.deps import SessionDep
 from api.people import service
 from api.people.schemas import PersonIn, PersonList, PersonOut, PersonRole, PersonUpdate
 

@@ -3,7 +3,7 @@ overrides with a recorded reason).
 
 Order of locks: the publish advisory lock first (one publish at a time in the whole database), then the
 layout row (``FOR UPDATE``, the lock edits take too). Inside: the layout in force at ``effective_from``
-ends there and this one starts (``api.imports.service.publish_layout``, under the exclusion constraint
+ends there and this one starts (``api.grids.service.publish_layout``, under the exclusion constraint
 on layout periods), open cases are re-routed when asked and the staff lists of the draft applied (both now,
 or, for a future date, when the layout comes in force: :func:`apply_due`, run by api/ops/due.py), the
 publish is recorded and an audit entry written. Routing reads
@@ -34,7 +34,7 @@ from api.core.errors import (
     PublishConflict,
     UnstaffedGrids,
 )
-from api.imports.service import publish_layout
+from api.grids.service import layout_in_force, publish_layout
 from api.planner.checks import unstaffed_grids, validation
 from api.planner.schemas import CancelPublishIn, PublishIn
 from api.planner.service import lock_layout
@@ -91,9 +91,7 @@ def publish(session: Session, *, layout_id: int, body: PublishIn, principal: Pri
             grids=unstaffed, missing=missing, households=sum(g["households"] for g in unstaffed))
     if not unstaffed:
         staff_reason = None
-    previous = session.execute(text("""
-        SELECT id FROM grid_layout WHERE status IN ('published', 'retired')
-          AND tstzrange(effective_from, effective_to, '[)') @> CAST(:t AS timestamptz)"""), {"t": at}).scalar()
+    previous = layout_in_force(session, at=at)
     publish_layout(session, layout_id=layout_id, effective_from=at)
     apply_due(session)  # layouts whose period has ended are retired, staff moves that are due applied
     applied = at <= now

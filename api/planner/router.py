@@ -11,9 +11,10 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth.deps import CurrentUser, Planner
 from api.auth.service import Principal
 from api.core.config import Settings
-from api.core.deps import CurrentUser, Planner, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import InvalidParameter, UnsupportedMediaType, ValidationFailed, validation_problem
 from api.core.geojson import GEOJSON
 from api.grids import service as grids
@@ -41,7 +42,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS), status_code=status, media_type=JSON)
 
 
-def _layout_body(session, layout_id: int) -> dict[str, Any]:  # noqa: ANN001 - a Session
+def _layout_body(session, layout_id: int) -> dict[str, Any]:  # a Session
     return grids.layout(session, layout_id=layout_id).model_dump(mode="json")
 
 
@@ -58,12 +59,12 @@ _CREATE_DOC = {
 }
 
 
-def _create_copy(session, settings: Settings, body: LayoutCreate) -> dict[str, Any]:  # noqa: ANN001
+def _create_copy(session, settings: Settings, body: LayoutCreate) -> dict[str, Any]:
     new = service.create_copy(session, name=body.name, copy_of=body.copy_of, note=body.note)
     return _layout_body(session, new)
 
 
-def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def _create_import(session, settings: Settings, form: dict[str, Any]) -> dict[str, Any]:
     upload = form["file"]
     new, info = service.import_draft(
         session, content=upload["content"], filename=upload["filename"], name=form["name"], crs=form.get("crs"),

@@ -19,7 +19,6 @@ from typing import IO, Any
 
 import orjson
 import shapely
-from shapely.geometry import shape
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +28,6 @@ from api.core.errors import (
     BadCode,
     DuplicateCode,
     EditRefused,
-    GridmapError,
     ImportFailed,
     InvalidGeometry,
     LayoutNotDraft,
@@ -38,19 +36,25 @@ from api.core.errors import (
     NothingToUndo,
     OutsideCommunity,
     RevisionConflict,
-    SplitFailed,
 )
 from api.core.geojson import DECIMALS
-from api.core.params import has_bool
 from api.grids.service import layout_in_force
 from api.imports.files import FileLimits
 from api.planner import schemas as s
+from api.planner.geometry import (  # check_inside_community is imported from here by the proposals
+    check_code_free,
+    check_inside_community,
+    community_row,
+    next_code,
+    read_geometry,
+    read_polygon,
+    refusal,
+    snap_reference,
+)
 from geo.edit import (
     EditError,
-    area_outside,
     assign_footprint,
     check_line,
-    check_polygon,
     clip_to_free,
     keep_buildings_whole,
     merge_polygons,
@@ -62,16 +66,6 @@ from geo.validate import first_over_vertex_limit
 
 STAFF_ROLES = ("grid_leader", "grid_worker")
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
-_EDIT_ERRORS: dict[str, type[GridmapError]] = {
-    "invalid_geometry": InvalidGeometry, "split_failed": SplitFailed, "merge_failed": MergeFailed,
-    "edit_failed": EditRefused, "outside_community": OutsideCommunity,
-}
-
-
-def _refuse(err: EditError) -> GridmapError:
-    return _EDIT_ERRORS.get(err.code, EditRefused)(err.message, **err.extra)
-
-
 # ----------------------------------------------------------------------------------------------
 # Rows
 
@@ -275,89 +269,6 @@ def grid_features(session: Session, *, layout_id: int, codes: list[str] | None =
 
 
 # ----------------------------------------------------------------------------------------------
-# Geometry helpers that need the database
-
-
-def _geometry(obj: dict[str, Any], *, what: str) -> Any:
-    if isinstance(obj, dict) and has_bool(obj.get("coordinates")):  # shapely would read true as 1.0
-        raise InvalidGeometry(f"the {what} has a boolean among its coordinates", reason="not_geojson")
-    try:
-        return shape(obj)
-    except Exception as exc:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON
-        raise InvalidGeometry(f"the {what} is not GeoJSON geometry ({exc})", reason="not_geojson") from None
-
-
-def _polygon(obj: dict[str, Any], *, what: str = "geometry") -> Any:
-    try:
-        return check_polygon(_geometry(obj, what=what), what=what)
-    except EditError as err:
-        raise _refuse(err) from None
-
-
-def _lines(session: Session, sql: str, params: dict[str, Any]) -> list[Any]:
-    return [shapely.from_wkb(bytes(w)) for (w,) in session.execute(text(sql), params).all()]
-
-
-def snap_reference(session: Session, *, layout_id: int, geom: Any, exclude: list[str], tol_deg: float,
-                   buildings: bool = True) -> Any:
-    """Boundaries near ``geom`` to snap onto: other grids of the layout, communities, and buildings (not for a
-    new grid: it is clipped to the free space, and a drawn edge bent onto a building corner inside that space
-    would leave a sliver gap)."""
-    x0, y0, x1, y1 = geom.bounds
-    p = {"l": layout_id, "ex": list(exclude), "x0": x0 - tol_deg, "y0": y0 - tol_deg, "x1": x1 + tol_deg,
-         "y1": y1 + tol_deg}
-    env = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
-    parts = _lines(session, f"""SELECT ST_AsBinary(ST_Boundary(boundary)) FROM grid
-                                WHERE layout_id = :l AND NOT code = ANY(:ex) AND boundary && {env}""", p)
-    if buildings:
-        parts += _lines(session, f"SELECT ST_AsBinary(ST_Boundary(footprint)) FROM building WHERE footprint && {env}",
-                        p)
-    parts += _lines(session, f"SELECT ST_AsBinary(ST_Boundary(boundary)) FROM community WHERE boundary && {env}", p)
-    lines = [ln for g in parts for ln in shapely.get_parts(g) if not ln.is_empty]
-    return shapely.MultiLineString(lines) if lines else None
-
-
-def _community(session: Session, code: str | None) -> Any:
-    if code is None:
-        return None
-    row = session.execute(text("SELECT code, name, name_en, ST_AsBinary(boundary) AS wkb FROM community "
-                               "WHERE code = :c"), {"c": code}).first()
-    return None if row is None else (row.code, row.name, row.name_en, shapely.from_wkb(bytes(row.wkb)))
-
-
-def check_inside_community(session: Session, rows: list[GridRow], settings: Settings) -> None:
-    for r in rows:
-        comm = _community(session, r.community_code)
-        if comm is None:
-            continue
-        outside = area_outside(r.geom, comm[3])
-        if outside > settings.planner_outside_tolerance_m2:
-            raise OutsideCommunity(
-                f"{outside:.1f} m² of grid {r.code} would lie outside its community {r.community_code} "
-                f"(at most {settings.planner_outside_tolerance_m2:g} m² is tolerated)",
-                area_m2=round(outside, 2), community_code=r.community_code, grid_code=r.code)
-
-
-def next_code(session: Session, *, layout_id: int, community: str, taken: set[str] | None = None) -> str:
-    """The next free code of a community in the layout: its highest sequence number plus one."""
-    top = session.execute(text("""
-        SELECT max(CAST(substr(code, 13, 3) AS int)) FROM grid WHERE layout_id = :l AND left(code, 12) = :c"""),
-        {"l": layout_id, "c": community}).scalar() or 0
-    seq = top + 1
-    while taken and f"{community}{seq:03d}" in taken:
-        seq += 1
-    if seq > 999:
-        raise BadCode(f"community {community} has no free grid code left", community_code=community)
-    return f"{community}{seq:03d}"
-
-
-def _code_free(session: Session, layout_id: int, code: str) -> None:
-    if session.execute(text("SELECT 1 FROM grid WHERE layout_id = :l AND code = :c"),
-                       {"l": layout_id, "c": code}).scalar():
-        raise DuplicateCode(f"grid code {code} is already used in this layout", grid_code=code)
-
-
-# ----------------------------------------------------------------------------------------------
 # The operations: each returns (codes to delete, rows to insert, params to record)
 
 Plan = tuple[list[GridRow], list[GridRow], dict[str, Any]]
@@ -375,7 +286,7 @@ def op_update_geometry(session: Session, layout_id: int, body: s.UpdateGeometry)
     old = _require_rows(session, layout_id, codes)
     after = []
     for code, gj in items:
-        geom = _polygon(gj)
+        geom = read_polygon(gj)
         tol = metres_to_degrees(body.snap_m, _mean_lat(geom))
         if tol > 0:
             ref = snap_reference(session, layout_id=layout_id, geom=geom, exclude=codes, tol_deg=tol)
@@ -387,13 +298,13 @@ def op_update_geometry(session: Session, layout_id: int, body: s.UpdateGeometry)
 def op_split(session: Session, layout_id: int, body: s.Split) -> Plan:
     old = _require_rows(session, layout_id, [body.code])[body.code]
     try:
-        line = check_line(_geometry(body.line, what="line"))
+        line = check_line(read_geometry(body.line, what="line"))
         keep, other = split_polygon(old.geom, line, extend_deg=metres_to_degrees(body.snap_m, _mean_lat(old.geom)))
         moved: list[dict[str, Any]] = []
         if not body.cut_buildings:
             keep, other, moved = keep_buildings_whole(keep, other, _crossed_buildings(session, keep, other))
     except EditError as err:
-        raise _refuse(err) from None
+        raise refusal(err) from None
     community = old.community_code or old.code[:12]
     new_code = next_code(session, layout_id=layout_id, community=community)
     a_keep, a_other = shapely.area(keep), shapely.area(other)
@@ -433,7 +344,7 @@ def op_merge(session: Session, layout_id: int, body: s.Merge) -> Plan:
     try:
         geom = merge_polygons([old[c].geom for c in codes])
     except EditError as err:
-        raise _refuse(err) from None
+        raise refusal(err) from None
     keep = old[body.keep]
     staff: list[int] = []
     for c in [body.keep, *[c for c in codes if c != body.keep]]:
@@ -448,7 +359,7 @@ def op_merge(session: Session, layout_id: int, body: s.Merge) -> Plan:
 
 
 def op_create(session: Session, layout_id: int, body: s.Create) -> Plan:
-    geom = _polygon(body.geometry)
+    geom = read_polygon(body.geometry)
     tol = metres_to_degrees(body.snap_m, _mean_lat(geom))
     if tol > 0:
         ref = snap_reference(session, layout_id=layout_id, geom=geom, exclude=[], tol_deg=tol, buildings=False)
@@ -461,7 +372,7 @@ def op_create(session: Session, layout_id: int, body: s.Create) -> Plan:
     try:
         geom = clip_to_free(geom, shapely.union_all(occupied) if occupied else None)
     except EditError as err:
-        raise _refuse(err) from None
+        raise refusal(err) from None
     comm = session.execute(text("""
         SELECT c.code FROM community c WHERE ST_Intersects(c.boundary, ST_GeomFromWKB(:w, 4326))
         ORDER BY ST_Area(ST_Intersection(c.boundary, ST_GeomFromWKB(:w, 4326))) DESC, c.code LIMIT 1"""),
@@ -471,11 +382,11 @@ def op_create(session: Session, layout_id: int, body: s.Create) -> Plan:
     if body.code is not None:
         if body.code[:12] != comm:
             raise BadCode(f"the code must start with the community code {comm}", community_code=comm)
-        _code_free(session, layout_id, body.code)
+        check_code_free(session, layout_id, body.code)
         code = body.code
     else:
         code = next_code(session, layout_id=layout_id, community=comm)
-    info = _community(session, comm)
+    info = community_row(session, comm)
     seq = int(code[12:])
     name = body.name or f"{info[1]}第{seq}网格"
     name_en = body.name_en or (f"{info[2]} Grid {seq}" if info[2] else None)
@@ -508,7 +419,7 @@ def op_update_attrs(session: Session, layout_id: int, body: s.UpdateAttrs) -> Pl
         if old.community_code and nc[:12] != old.community_code:
             raise BadCode(f"the code must start with the community code {old.community_code}", field="new_code",
                           community_code=old.community_code)
-        _code_free(session, layout_id, nc)
+        check_code_free(session, layout_id, nc)
         new.code = nc
         changes["new_code"] = nc
     if body.staff is not None:
@@ -542,7 +453,7 @@ def op_assign_building(session: Session, layout_id: int, body: s.AssignBuilding)
     try:
         new_target, rest = assign_footprint(target.geom, [others[c].geom for c in other_codes], footprint)
     except EditError as err:
-        raise _refuse(err) from None
+        raise refusal(err) from None
     after = [target.copy(geom=new_target)]
     for c, g in zip(other_codes, rest, strict=True):
         if g is None:

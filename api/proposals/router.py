@@ -7,7 +7,8 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Path, Response
 
-from api.core.deps import Planner, SessionDep, SettingsDep
+from api.auth.deps import Planner
+from api.core.deps import SessionDep, SettingsDep
 from api.proposals import service
 from api.proposals.schemas import ProposalsIn
 

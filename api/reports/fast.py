@@ -11,7 +11,7 @@ path) with a role that may post, and at most one ``Idempotency-Key``. Anything e
 token, another content type, a body that does not validate, a test overriding the principal) goes unchanged to
 the regular endpoint, with the body it has read played back, so that endpoint stays the one place that words
 every refusal of a request. Once the report is handed to the writer the outcome is the writer's, exactly as on
-the regular path: the same :func:`api.reports.router.submit`, the same back-pressure (token bucket, in-flight
+the regular path: the same :func:`api.reports.intake.submit`, the same back-pressure (token bucket, in-flight
 cap), the same headers and body bytes (tests hold them equal), and an error is turned into its problem+json by
 the app's own exception handlers.
 
@@ -73,7 +73,7 @@ class IntakeFastPath:
         """(principal, Idempotency-Key) when the request is one this path takes, else None."""
         if app is None:
             return None
-        from api.core.deps import get_principal
+        from api.auth.deps import get_principal
 
         if get_principal in app.dependency_overrides:
             return None
@@ -95,8 +95,9 @@ class IntakeFastPath:
 
     async def _answer(self, app: Any, scope: Scope, receive: Receive, send: Send, principal: Any,
                       key: str | None, report: ReportIn) -> None:
-        from api.core.deps import get_session_factory, limit_intake
-        from api.reports.router import submit
+        from api.auth.deps import limit_intake
+        from api.core.deps import get_session_factory
+        from api.reports.intake import submit
 
         scope["route"] = self.route
         scope.setdefault("state", {})["principal"] = principal  # for the audit log, as get_principal does
@@ -111,7 +112,7 @@ class IntakeFastPath:
                 out = await submit(state, factory, body=report, idempotency_key=key, principal=principal)
             finally:
                 state.intake_inflight.release()
-        except Exception as exc:  # noqa: BLE001 - answered by the app's own handler, as the endpoint's would be
+        except Exception as exc:  # answered by the app's own handler, as the endpoint's would be
             response = await _handler(app, exc)(request, exc)
             await response(scope, receive, send)
             return

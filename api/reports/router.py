@@ -1,19 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.core.deps import IntakeGuard, Locator, ReportFiler, ReportReader, SessionDep, SessionFactory, SettingsDep
+from api.auth.deps import IntakeGuard, Locator, ReportFiler, ReportReader
+from api.core.deps import SessionDep, SessionFactory, SettingsDep
 from api.core.params import IdPath, Offset
 from api.reports import service
+from api.reports.intake import submit
 from api.reports.models import Category
 from api.reports.schemas import CategoryList, CategoryOut, ReportIn, ReportList, ReportOut
 
@@ -49,26 +47,6 @@ async def create_report(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/reports/{out.id}"
     return out
-
-
-def submit(state: Any, factory: Callable[[], AbstractContextManager[Session]], *, body: ReportIn,
-           idempotency_key: str | None, principal: Principal) -> Awaitable[ReportOut]:
-    """Hand a report to the intake writer (the endpoint above and api/reports/fast.py): answered once the
-    transaction holding it has committed (group commit, api/core/batch.py). Reports that share a batch are
-    written with one statement (service.write_batch); a report with an address goes one by one."""
-    settings = state.settings
-    args = {"cache": state.index_cache, "body": body, "idempotency_key": idempotency_key, "principal": principal,
-            "tolerance_m": settings.routing_tolerance_m, "tz": settings.timezone,
-            "duplicate_radius_m": settings.duplicate_radius_m,
-            "duplicate_window_hours": settings.duplicate_window_hours, "notify": state.notifier.send}
-
-    def write(session: Session) -> ReportOut:
-        return service.create_report(session, **args)
-
-    def prepare(session: Session) -> service.Prepared:
-        return service.prepare_report(session, **args)
-
-    return state.intake_writer.run(factory, write, prepare=None if body.address else prepare)
 
 
 @router.get("/reports/{report_id}", response_model=ReportOut)

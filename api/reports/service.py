@@ -25,16 +25,16 @@ from sqlalchemy.orm import Session
 from api.auth.roles import Can, can, filed_by, row_scope, sees
 from api.auth.service import Principal
 from api.cases import duplicates, notes
-from api.cases.workflow import OPEN_STATUSES
+from api.cases.workflow import OPEN_SQL
 from api.core.errors import Conflict, GridmapError, InvalidParameter, NotFound, ValidationFailed
 from api.core.notify import on_commit
 from api.core.observe import ROUTING_DECISIONS, ROUTING_LATENCY
+from api.locate.decide import NO_LAYOUT, NO_LOCATION, decide
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.media.service import resolve_refs
 from api.people.service import mask_phone
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
-from geo.routing import METHODS
 
 CHANNEL = "gridmap_report"
 
@@ -132,26 +132,22 @@ def prepare_report(
 
     # Routing runs on the in-memory index before anything is written: the write is then one statement.
     layout_id = grid_code = None
-    method, distance, candidates, reason = "unrouted", None, [], "no_location"
+    method, distance, candidates, reason = "unrouted", None, [], NO_LOCATION
     if lon is not None:
         period = cache.layout_at(session, reported_at)
         if period is None:
-            reason = "no_layout_in_force"
+            reason = NO_LAYOUT
         else:
             li = cache.get(session, period.layout_id)
             layout_id = period.layout_id
             t0 = time.perf_counter()
             routed = li.index.route(np.array([lon]), np.array([lat]), tolerance_m=tolerance_m)
             ROUTING_LATENCY.labels("intake").observe(time.perf_counter() - t0)
-            g = int(routed.grid[0])
-            method = METHODS[int(routed.method[0])]
-            d = float(routed.distance_m[0])
+            found = decide(routed, li.index.codes)
+            method, grid_code, reason = str(found.method[0]), found.grid[0], found.reason[0]
+            d = float(found.distance_m[0])
             distance = None if d != d else round(d, 2)
-            candidates = [str(li.index.codes[c]) for c in routed.candidates.get(0, [])]
-            if g >= 0:
-                grid_code, reason = str(li.index.codes[g]), None
-            else:
-                reason = "outside_coverage"
+            candidates = found.candidates.get(0, [])
     if addr is not None:
         method, reason, candidates = addr.routing(method, reason, candidates, grid_code)
 
@@ -341,7 +337,6 @@ _BATCH_TYPES = {
 }
 _BATCH_COLUMNS = tuple(_BATCH_TYPES)
 _BATCH_RECORD = ", ".join(f"{c} {t}" for c, t in _BATCH_TYPES.items())
-_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 
 # :data:`_INTAKE` for a whole batch of reports (without address) in one statement, one row out per report
 # (``ord``, its place in the batch). Ids are drawn in batch order, and each report's duplicate candidates are
@@ -397,7 +392,7 @@ dup_stored AS (
         SELECT o.id AS case_id, ST_Distance(new.location::geography, ro.location::geography) AS distance_m
         FROM report ro
         JOIN cases o ON o.report_id = ro.id AND o.category_code = new.cat_code
-          AND o.status IN ({_OPEN})
+          AND o.status IN ({OPEN_SQL})
         WHERE ro.location && ST_Expand(new.location, :radius * 1.01 / (111320.0 * cos(radians(ST_Y(new.location)))),
                                        :radius * 1.01 / 110540.0)
           -- the window as a filter, not an index condition: a batch's estimates led the planner to AND the

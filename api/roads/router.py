@@ -8,8 +8,9 @@ import orjson
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import StringConstraints
 
+from api.auth.deps import CoverageReader, MapReader
 from api.auth.roles import grid_scope
-from api.core.deps import CoverageReader, MapReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import InvalidParameter
 from api.core.geojson import GEOJSON, bbox_clause, bbox_params, feature_collection, parse_bbox
 from api.core.params import MAX_BIGINT

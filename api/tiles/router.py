@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 
-from api.core.deps import MapReader, SessionDep, SettingsDep
+from api.auth.deps import MapReader
+from api.core.deps import SessionDep, SettingsDep
 from api.core.params import MAX_BIGINT
 from api.tiles.service import TileCache, get_tile
-from api.wall.listen import Listener
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -17,16 +17,16 @@ MVT = "application/vnd.mapbox-vector-tile"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     cache = app.state.tile_cache = TileCache()
-    listener = None
-    if app.state.settings.listen:
-        listener = Listener(app.state.engine, {"gridmap_layout": cache.on_layout_notice,
-                                               "gridmap_tiles": cache.on_tiles_notice}, name="gridmap-tiles")
-        listener.start()
+    listener = app.state.listener if app.state.settings.listen else None
+    if listener is not None:
+        listener.subscribe("gridmap_layout", cache.on_layout_notice)
+        listener.subscribe("gridmap_tiles", cache.on_tiles_notice)
     try:
         yield
     finally:
         if listener is not None:
-            listener.stop()
+            listener.unsubscribe("gridmap_layout", cache.on_layout_notice)
+            listener.unsubscribe("gridmap_tiles", cache.on_tiles_notice)
 
 
 router = APIRouter(tags=["tiles"], lifespan=lifespan)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.core.errors import InvalidParameter, NotFound
+from api.grids import service as grids_service
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 EXTENT = 4096
@@ -106,11 +107,7 @@ class TileCache:
     def layout_in_force(self, session: Session) -> int | None:
         if self._layout is None:
             generation = self._generation
-            found = session.execute(text("""
-                SELECT id FROM grid_layout
-                WHERE status = 'published' AND effective_from <= now()
-                  AND (effective_to IS NULL OR now() < effective_to)
-                ORDER BY effective_from DESC LIMIT 1""")).scalar()
+            found = grids_service.layout_in_force(session)
             with self._lock:
                 if generation == self._generation:
                     self._layout = found

@@ -40,7 +40,7 @@ def users_create(
     except ValidationError as exc:
         console.print(f"[red]{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}[/]")
         raise typer.Exit(1) from None
-    from api.cli import say_target
+    from api.ops.backup import say_target
 
     say_target(get_settings().database_url)
     engine = make_engine(get_settings(), pool_size=1)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.audit.service import client_ip
-from api.core.deps import Admin, CurrentUser, SessionDep, SettingsDep
+from api.auth.deps import Admin, CurrentUser
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import Forbidden
 from api.users import service
 from api.users.schemas import (

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from api.cases import workflow
 from api.core.errors import InvalidParameter
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -14,10 +15,10 @@ WINDOWS = ("1h", "24h", "today", "7d", "30d", "custom")
 #: The wall's window when a request names none, unless GRIDMAP_WALL_DEFAULT_WINDOW says otherwise: the last
 #: 24 hours, because at the start of a morning shift "today" is a few hours old and the wall would look empty.
 DEFAULT_WINDOW = "24h"
-STATUSES = ("reported", "registered", "dispatched", "in_progress", "resolved", "verified", "closed", "escalated",
-            "returned", "rejected")
-#: Statuses that still need work (what "open" means on the wall, and for "overdue").
-CLOSED = ("closed", "rejected")
+#: The case statuses and the final ones (not open: the wall's "open" and "overdue" leave them out), from the
+#: one state machine.
+STATUSES = workflow.STATUSES
+CLOSED = workflow.TERMINAL
 MAX_SPAN = timedelta(days=366)
 _TOKEN = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 

@@ -31,21 +31,11 @@ from sqlalchemy.orm import Session
 
 from api.core.geojson import BBox
 from api.wall.filters import TZ, Filters, where
+from api.wall.rollups import BASE_LEVEL, cell_x, cell_y
 
-BASE_LEVEL = 17
 MAX_CELLS = 20_000
 #: Bins about 16 px wide on screen: z + 4 (a z17 cell at zoom 13 is 16 px).
 LEVEL_OFFSET = 4
-
-
-def cell_x(lon: float, level: int = BASE_LEVEL) -> int:
-    return int(math.floor((lon + 180.0) / 360.0 * (1 << level)))
-
-
-def cell_y(lat: float, level: int = BASE_LEVEL) -> int:
-    lat = max(min(lat, 85.0511287798), -85.0511287798)
-    r = math.radians(lat)
-    return int(math.floor((1.0 - math.log(math.tan(r) + 1.0 / math.cos(r)) / math.pi) / 2.0 * (1 << level)))
 
 
 def choose_level(bbox: BBox, zoom: float, max_cells: int = MAX_CELLS) -> int:

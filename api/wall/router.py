@@ -11,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sse_starlette.sse import EventSourceResponse
 
+from api.auth.deps import WallReader
 from api.auth.service import off_auth_change, on_auth_change
-from api.core.deps import SessionDep, SettingsDep, WallReader
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import InvalidParameter, ServiceUnavailable
 from api.core.geojson import parse_bbox
 from api.core.params import IdPath, IdQuery
@@ -20,7 +21,6 @@ from api.wall import exports, service
 from api.wall.exports import XLSX
 from api.wall.filters import Filters, parse_filters
 from api.wall.heat import MAX_CELLS, heat_bins
-from api.wall.listen import Listener
 from api.wall.stream import CHANNEL, REVOKED, Hub, StreamHolder, check_ticket, issue_ticket, replay_after
 
 
@@ -28,17 +28,15 @@ from api.wall.stream import CHANNEL, REVOKED, Hub, StreamHolder, check_ticket, i
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = app.state.wall_hub = Hub(asyncio.get_running_loop())
     on_auth_change(hub.on_auth)  # a revoked credential's open streams end (api/auth/service.py)
-    listener = None
-    if app.state.settings.listen:
-        listener = app.state.wall_listener = Listener(app.state.engine, {CHANNEL: hub.on_notice},
-                                                      name="gridmap-wall")
-        listener.start()
+    listener = app.state.listener if app.state.settings.listen else None
+    if listener is not None:
+        listener.subscribe(CHANNEL, hub.on_notice)
     try:
         yield
     finally:
         off_auth_change(hub.on_auth)
         if listener is not None:
-            listener.stop()
+            listener.unsubscribe(CHANNEL, hub.on_notice)
 
 
 #: The wall shows every grid's cases (with case details), so it is for the command centre and planners;

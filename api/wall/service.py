@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.core.config import Settings
 from api.core.errors import InvalidParameter, NotFound
+from api.grids.service import layout_in_force
 from api.reports.service import report_out
 from api.wall.filters import CLOSED, TZ, Filters, where
 from api.wall.heat import count_cases, rollup
@@ -21,12 +22,6 @@ REPLAY_LIMIT = 20_000
 
 def _f(f: Filters) -> str:
     return where(f, category="c.category_code", status="c.status", source="r.source")
-
-
-def layout_in_force(session: Session) -> int | None:
-    return session.execute(text("""
-        SELECT id FROM grid_layout WHERE status = 'published' AND effective_from <= now()
-          AND (effective_to IS NULL OR now() < effective_to) ORDER BY effective_from DESC LIMIT 1""")).scalar()
 
 
 def _trend(session: Session, f: Filters) -> dict[str, Any]:

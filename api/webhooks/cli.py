@@ -20,19 +20,19 @@ def run(seconds: Annotated[float | None, typer.Option(help="stop after this long
         ) -> None:
     """Deliver until stopped: woken by NOTIFY gridmap_webhook, polling as well; SIGTERM/SIGINT finish what is in
     flight. Any number of these (and app processes) share the queue."""
-    from api.wall.listen import Listener
+    from api.core.notify import Listener
     from api.webhooks.events import CHANNEL
     from api.webhooks.worker import DeliveryWorker
 
     settings = get_settings()
     engine = make_engine(settings, pool_size=2)
     worker = DeliveryWorker(make_sessionmaker(engine), settings, name="gridmap-webhooks-cli")
-    listener = Listener(engine, {CHANNEL: worker.wake}, name="gridmap-webhooks-listen")
+    listener = Listener(engine, name="gridmap-webhooks-listen")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    listener.start()
+    listener.subscribe(CHANNEL, worker.wake)
     t0 = time.monotonic()
     try:
         while not stop.wait(1.0):

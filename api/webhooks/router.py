@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.core.deps import Admin, SessionDep
+from api.auth.deps import Admin
+from api.core.deps import SessionDep
 from api.core.params import IdPath, Offset
 from api.webhooks import service
 from api.webhooks.schemas import (

@@ -4,7 +4,7 @@ A thread runs an asyncio loop with one aiohttp client (keep-alive connections, `
 flight). It leases due deliveries (api/webhooks/queue.py), sends each as a signed POST, and records the outcomes a
 round at a time, on a connection with ``synchronous_commit = off`` (a lost record only means a repeat, which the
 receiver's de-duplication by event id absorbs: at least once). It is woken by the outbox's NOTIFY (through the
-shared LISTEN thread, api/wall/listen.py) and polls every ``webhook_poll_s`` as well; the overdue sweep and the
+shared LISTEN thread, api/core/notify.py) and polls every ``webhook_poll_s`` as well; the overdue sweep and the
 retention prune run on their own clocks inside the same loop.
 """
 
@@ -79,7 +79,7 @@ class DeliveryWorker:
         ready.set()
         try:
             loop.run_until_complete(self._run())
-        except Exception:  # noqa: BLE001 - logged; the process goes on without webhooks rather than dying
+        except Exception:
             log.exception("%s stopped", self.name)
         finally:
             loop.close()
@@ -129,7 +129,7 @@ class DeliveryWorker:
                 out = fn(ses)
                 ses.commit()
                 return out
-        except Exception:  # noqa: BLE001 - the database may be down for a while: log, wait for the next round
+        except Exception:
             log.exception("%s: a queue statement failed", self.name)
             time.sleep(min(1.0, self.settings.webhook_poll_s))
             return None

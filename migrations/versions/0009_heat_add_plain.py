@@ -16,8 +16,6 @@ Revises: 0008
 Create Date: 2026-11-23
 """
 
-import importlib.util
-from pathlib import Path
 
 from alembic import op
 
@@ -94,13 +92,57 @@ $fn$;
 """
 
 
+#: 0008's function, one statement of upserts: what the downgrade puts back (its text as 0008 created it; each
+#: migration carries the SQL it needs rather than reading another's).
+_0008_FUNCTION = r"""CREATE FUNCTION gridmap_heat_add_cases(case_ids bigint[]) RETURNS void LANGUAGE sql AS $$
+    WITH f AS MATERIALIZED (
+        SELECT gridmap_local_day(r.reported_at) AS day, date_trunc('hour', r.reported_at) AS hour,
+               gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy,
+               coalesce(c.category_code, '') AS category_code, c.status, r.source, count(*)::integer AS n
+        FROM unnest(case_ids) AS u(id)
+        JOIN cases c ON c.id = u.id
+        JOIN report r ON r.id = c.report_id
+        WHERE r.location IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ), dims AS MATERIALIZED (
+        SELECT f.day, f.hour, f.cx, f.cy, v.dim, v.val, sum(f.n)::integer AS n
+        FROM f CROSS JOIN LATERAL (VALUES ('c'::"char", f.category_code), ('s', f.status), ('o', f.source))
+            AS v(dim, val)
+        GROUP BY 1, 2, 3, 4, 5, 6
+    ), full_day AS (
+        INSERT INTO case_heat_day AS h (day, cx, cy, category_code, status, source, n)
+        SELECT day, cx, cy, category_code, status, source, sum(n)
+        FROM f GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), full_hour AS (
+        INSERT INTO case_heat_hour AS h (hour, cx, cy, category_code, status, source, n)
+        SELECT hour, cx, cy, category_code, status, source, sum(n)
+        FROM f GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (hour, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), cell_day AS (
+        INSERT INTO case_heat_cell_day AS h (day, cx, cy, n)
+        SELECT day, cx, cy, sum(n) FROM f GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), cell_hour AS (
+        INSERT INTO case_heat_cell_hour AS h (hour, cx, cy, n)
+        SELECT hour, cx, cy, sum(n) FROM f GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (hour, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), dim_day AS (
+        INSERT INTO case_heat_dim_day AS h (dim, val, day, cx, cy, n)
+        SELECT dim, val, day, cx, cy, sum(n) FROM dims GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (dim, val, day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    )
+    INSERT INTO case_heat_dim_hour AS h (dim, val, hour, cx, cy, n)
+    SELECT dim, val, hour, cx, cy, sum(n) FROM dims GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (dim, val, hour, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+$$;
+COMMENT ON FUNCTION gridmap_heat_add_cases(bigint[]) IS
+    'Add inserted cases to the six heat roll-ups in one statement (after inserting them with gridmap.defer_heat on)';
+"""
+
+
 def downgrade() -> None:
-    # 0008's function: one statement of upserts (its text, read from that migration).
-    spec = importlib.util.spec_from_file_location("m0008", Path(__file__).with_name("0008_heat_defer.py"))
-    m0008 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m0008)
-    body = m0008.UPGRADE[m0008.UPGRADE.index("CREATE FUNCTION gridmap_heat_add_cases"):]
-    op.execute("DROP FUNCTION gridmap_heat_add_cases(bigint[]);\n" + body)
+    op.execute("DROP FUNCTION gridmap_heat_add_cases(bigint[]);\n" + _0008_FUNCTION)
 
 
 def upgrade() -> None:

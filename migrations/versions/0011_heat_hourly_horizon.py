@@ -27,8 +27,6 @@ Revises: 0010
 Create Date: 2026-11-23
 """
 
-import importlib.util
-from pathlib import Path
 
 from alembic import op
 
@@ -218,11 +216,162 @@ $fn$;
 """
 
 
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"m{name[:4]}", Path(__file__).with_name(name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+#: What the downgrade puts back, as the migrations before created it (each migration carries the SQL it needs
+#: rather than cutting it out of another's text): 0006's signed-delta trigger functions and rebuild, and 0009's
+#: catch-up function.
+_0006_DELTAS = r"""-- Signed deltas (rows of report_id, category_code, status, d) into all six roll-ups, one statement.
+CREATE OR REPLACE FUNCTION gridmap_heat_add(deltas jsonb) RETURNS void LANGUAGE sql AS $$
+    WITH d AS (
+        SELECT gridmap_local_day(r.reported_at) AS day, date_trunc('hour', r.reported_at) AS hour,
+               gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy,
+               coalesce(x.category_code, '') AS category_code, x.status, r.source, x.d
+        FROM jsonb_to_recordset(deltas) AS x(report_id bigint, category_code text, status text, d integer)
+        JOIN report r ON r.id = x.report_id
+        WHERE r.location IS NOT NULL
+    ), dims AS (
+        SELECT d.day, d.hour, d.cx, d.cy, v.dim, v.val, d.d
+        FROM d CROSS JOIN LATERAL (VALUES ('c'::"char", d.category_code), ('s', d.status), ('o', d.source))
+            AS v(dim, val)
+    ), full_day AS (
+        INSERT INTO case_heat_day AS h (day, cx, cy, category_code, status, source, n)
+        SELECT day, cx, cy, category_code, status, source, sum(d)
+        FROM d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), full_hour AS (
+        INSERT INTO case_heat_hour AS h (hour, cx, cy, category_code, status, source, n)
+        SELECT hour, cx, cy, category_code, status, source, sum(d)
+        FROM d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (hour, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), cell_day AS (
+        INSERT INTO case_heat_cell_day AS h (day, cx, cy, n)
+        SELECT day, cx, cy, sum(d) FROM d GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), cell_hour AS (
+        INSERT INTO case_heat_cell_hour AS h (hour, cx, cy, n)
+        SELECT hour, cx, cy, sum(d) FROM d GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (hour, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), dim_day AS (
+        INSERT INTO case_heat_dim_day AS h (dim, val, day, cx, cy, n)
+        SELECT dim, val, day, cx, cy, sum(d) FROM dims GROUP BY 1, 2, 3, 4, 5 HAVING sum(d) <> 0
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (dim, val, day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    )
+    INSERT INTO case_heat_dim_hour AS h (dim, val, hour, cx, cy, n)
+    SELECT dim, val, hour, cx, cy, sum(d) FROM dims GROUP BY 1, 2, 3, 4, 5 HAVING sum(d) <> 0
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (dim, val, hour, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+$$;
+
+-- Recompute all six roll-ups: one scan of the cases into the full hourly roll-up, the rest from it.
+CREATE OR REPLACE FUNCTION gridmap_heat_rebuild() RETURNS void LANGUAGE sql AS $$
+    TRUNCATE case_heat_day, case_heat_hour, case_heat_cell_day, case_heat_cell_hour, case_heat_dim_day,
+             case_heat_dim_hour;
+    INSERT INTO case_heat_hour (hour, cx, cy, category_code, status, source, n)
+    SELECT date_trunc('hour', r.reported_at), gridmap_cell_x(ST_X(r.location)), gridmap_cell_y(ST_Y(r.location)),
+           coalesce(c.category_code, ''), c.status, r.source, count(*)
+    FROM cases c JOIN report r ON r.id = c.report_id
+    WHERE r.location IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3;
+    INSERT INTO case_heat_day (day, cx, cy, category_code, status, source, n)
+    SELECT gridmap_local_day(hour), cx, cy, category_code, status, source, sum(n)
+    FROM case_heat_hour GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3;
+    INSERT INTO case_heat_cell_hour (hour, cx, cy, n)
+    SELECT hour, cx, cy, sum(n) FROM case_heat_hour GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+    INSERT INTO case_heat_cell_day (day, cx, cy, n)
+    SELECT gridmap_local_day(hour), cx, cy, sum(n) FROM case_heat_cell_hour GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+    INSERT INTO case_heat_dim_hour (dim, val, hour, cx, cy, n)
+    SELECT v.dim, v.val, h.hour, h.cx, h.cy, sum(h.n)
+    FROM case_heat_hour h
+    CROSS JOIN LATERAL (VALUES ('c'::"char", h.category_code), ('s', h.status), ('o', h.source)) AS v(dim, val)
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5;
+    INSERT INTO case_heat_dim_day (dim, val, day, cx, cy, n)
+    SELECT dim, val, gridmap_local_day(hour), cx, cy, sum(n)
+    FROM case_heat_dim_hour GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5;
+$$;
+"""
+_0009_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION gridmap_heat_add_cases(case_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    DROP TABLE IF EXISTS pg_temp.gridmap_heat_f, pg_temp.gridmap_heat_d, pg_temp.gridmap_heat_s;
+    CREATE TEMP TABLE gridmap_heat_f ON COMMIT DROP AS
+        SELECT gridmap_local_day(r.reported_at) AS day, date_trunc('hour', r.reported_at) AS hour,
+               gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy,
+               coalesce(c.category_code, '') AS category_code, c.status, r.source, count(*)::integer AS n
+        FROM unnest(case_ids) AS u(id)
+        JOIN cases c ON c.id = u.id
+        JOIN report r ON r.id = c.report_id
+        WHERE r.location IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    CREATE TEMP TABLE gridmap_heat_d ON COMMIT DROP AS
+        SELECT f.day, f.hour, f.cx, f.cy, v.dim, v.val, sum(f.n)::integer AS n
+        FROM gridmap_heat_f f
+        CROSS JOIN LATERAL (VALUES ('c'::"char", f.category_code), ('s', f.status), ('o', f.source)) AS v(dim, val)
+        GROUP BY 1, 2, 3, 4, 5, 6;
+    ANALYZE gridmap_heat_f, gridmap_heat_d;
+    BEGIN
+        
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT day, cx, cy, category_code, status, source, sum(n)::integer AS n FROM pg_temp.gridmap_heat_f GROUP BY day, cx, cy, category_code, status, source;
+        UPDATE case_heat_day h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.day = s.day AND h.cx = s.cx AND h.cy = s.cy AND h.category_code = s.category_code AND h.status = s.status AND h.source = s.source;
+        INSERT INTO case_heat_day (day, cx, cy, category_code, status, source, n)
+        SELECT day, cx, cy, category_code, status, source, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_day h WHERE h.day = s.day AND h.cx = s.cx AND h.cy = s.cy AND h.category_code = s.category_code AND h.status = s.status AND h.source = s.source) ORDER BY day, cx, cy, category_code, status, source;
+        DROP TABLE pg_temp.gridmap_heat_s;
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT hour, cx, cy, category_code, status, source, n FROM pg_temp.gridmap_heat_f;
+        UPDATE case_heat_hour h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy AND h.category_code = s.category_code AND h.status = s.status AND h.source = s.source;
+        INSERT INTO case_heat_hour (hour, cx, cy, category_code, status, source, n)
+        SELECT hour, cx, cy, category_code, status, source, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_hour h WHERE h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy AND h.category_code = s.category_code AND h.status = s.status AND h.source = s.source) ORDER BY hour, cx, cy, category_code, status, source;
+        DROP TABLE pg_temp.gridmap_heat_s;
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT day, cx, cy, sum(n)::integer AS n FROM pg_temp.gridmap_heat_f GROUP BY day, cx, cy;
+        UPDATE case_heat_cell_day h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.day = s.day AND h.cx = s.cx AND h.cy = s.cy;
+        INSERT INTO case_heat_cell_day (day, cx, cy, n)
+        SELECT day, cx, cy, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_cell_day h WHERE h.day = s.day AND h.cx = s.cx AND h.cy = s.cy) ORDER BY day, cx, cy;
+        DROP TABLE pg_temp.gridmap_heat_s;
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT hour, cx, cy, sum(n)::integer AS n FROM pg_temp.gridmap_heat_f GROUP BY hour, cx, cy;
+        UPDATE case_heat_cell_hour h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy;
+        INSERT INTO case_heat_cell_hour (hour, cx, cy, n)
+        SELECT hour, cx, cy, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_cell_hour h WHERE h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy) ORDER BY hour, cx, cy;
+        DROP TABLE pg_temp.gridmap_heat_s;
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT dim, val, day, cx, cy, sum(n)::integer AS n FROM pg_temp.gridmap_heat_d GROUP BY dim, val, day, cx, cy;
+        UPDATE case_heat_dim_day h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.dim = s.dim AND h.val = s.val AND h.day = s.day AND h.cx = s.cx AND h.cy = s.cy;
+        INSERT INTO case_heat_dim_day (dim, val, day, cx, cy, n)
+        SELECT dim, val, day, cx, cy, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_dim_day h WHERE h.dim = s.dim AND h.val = s.val AND h.day = s.day AND h.cx = s.cx AND h.cy = s.cy) ORDER BY dim, val, day, cx, cy;
+        DROP TABLE pg_temp.gridmap_heat_s;
+        CREATE TEMP TABLE gridmap_heat_s ON COMMIT DROP AS SELECT dim, val, hour, cx, cy, n FROM pg_temp.gridmap_heat_d;
+        UPDATE case_heat_dim_hour h SET n = h.n + s.n FROM pg_temp.gridmap_heat_s s WHERE h.dim = s.dim AND h.val = s.val AND h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy;
+        INSERT INTO case_heat_dim_hour (dim, val, hour, cx, cy, n)
+        SELECT dim, val, hour, cx, cy, n FROM pg_temp.gridmap_heat_s s
+        WHERE NOT EXISTS (SELECT 1 FROM case_heat_dim_hour h WHERE h.dim = s.dim AND h.val = s.val AND h.hour = s.hour AND h.cx = s.cx AND h.cy = s.cy) ORDER BY dim, val, hour, cx, cy;
+        DROP TABLE pg_temp.gridmap_heat_s;
+    EXCEPTION WHEN unique_violation THEN
+        -- A concurrent transaction counted one of these keys first: add with the upserts instead.
+        
+        INSERT INTO case_heat_day AS h (day, cx, cy, category_code, status, source, n)
+        SELECT day, cx, cy, category_code, status, source, sum(n) FROM pg_temp.gridmap_heat_f GROUP BY day, cx, cy, category_code, status, source ORDER BY day, cx, cy, category_code, status, source
+        ON CONFLICT (day, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n;
+        INSERT INTO case_heat_hour AS h (hour, cx, cy, category_code, status, source, n)
+        SELECT hour, cx, cy, category_code, status, source, sum(n) FROM pg_temp.gridmap_heat_f GROUP BY hour, cx, cy, category_code, status, source ORDER BY hour, cx, cy, category_code, status, source
+        ON CONFLICT (hour, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n;
+        INSERT INTO case_heat_cell_day AS h (day, cx, cy, n)
+        SELECT day, cx, cy, sum(n) FROM pg_temp.gridmap_heat_f GROUP BY day, cx, cy ORDER BY day, cx, cy
+        ON CONFLICT (day, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+        INSERT INTO case_heat_cell_hour AS h (hour, cx, cy, n)
+        SELECT hour, cx, cy, sum(n) FROM pg_temp.gridmap_heat_f GROUP BY hour, cx, cy ORDER BY hour, cx, cy
+        ON CONFLICT (hour, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+        INSERT INTO case_heat_dim_day AS h (dim, val, day, cx, cy, n)
+        SELECT dim, val, day, cx, cy, sum(n) FROM pg_temp.gridmap_heat_d GROUP BY dim, val, day, cx, cy ORDER BY dim, val, day, cx, cy
+        ON CONFLICT (dim, val, day, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+        INSERT INTO case_heat_dim_hour AS h (dim, val, hour, cx, cy, n)
+        SELECT dim, val, hour, cx, cy, sum(n) FROM pg_temp.gridmap_heat_d GROUP BY dim, val, hour, cx, cy ORDER BY dim, val, hour, cx, cy
+        ON CONFLICT (dim, val, hour, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+    END;
+    DROP TABLE pg_temp.gridmap_heat_f, pg_temp.gridmap_heat_d;
+END;
+$fn$;
+"""
 
 
 def upgrade() -> None:
@@ -231,10 +380,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # 0006's trigger function and rebuild, 0009's catch-up; then the hour rows the horizon left out.
-    m0006 = _module("0006_heat_rollups.py")
-    body = m0006.UPGRADE[m0006.UPGRADE.index("-- Signed deltas"):m0006.UPGRADE.index("SELECT gridmap_heat_rebuild();")]
-    op.execute("DROP FUNCTION gridmap_heat_rebuild();\n" + body)
-    op.execute(_module("0009_heat_add_plain.py").UPGRADE)
+    op.execute("DROP FUNCTION gridmap_heat_rebuild();\n" + _0006_DELTAS)
+    op.execute(_0009_FUNCTION)
     op.execute("""
         DROP FUNCTION IF EXISTS gridmap_heat_prune_hours(timestamptz);
         DROP FUNCTION IF EXISTS gridmap_heat_add_agg();

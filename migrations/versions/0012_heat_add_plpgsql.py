@@ -14,8 +14,6 @@ Revises: 0011
 Create Date: 2026-11-23
 """
 
-import importlib.util
-from pathlib import Path
 
 from alembic import op
 
@@ -25,14 +23,54 @@ branch_labels = None
 depends_on = None
 
 
+#: 0011's ``CREATE OR REPLACE FUNCTION gridmap_heat_add`` (LANGUAGE sql), as 0011 created it: the upgrade wraps
+#: its statement in PL/pgSQL, the downgrade puts it back.
+_SQL_FUNCTION = r"""CREATE OR REPLACE FUNCTION gridmap_heat_add(deltas jsonb) RETURNS void LANGUAGE sql AS $$
+    WITH d AS (
+        SELECT gridmap_local_day(r.reported_at) AS day, date_trunc('hour', r.reported_at) AS hour,
+               gridmap_cell_x(ST_X(r.location)) AS cx, gridmap_cell_y(ST_Y(r.location)) AS cy,
+               coalesce(x.category_code, '') AS category_code, x.status, r.source, x.d
+        FROM jsonb_to_recordset(deltas) AS x(report_id bigint, category_code text, status text, d integer)
+        JOIN report r ON r.id = x.report_id
+        WHERE r.location IS NOT NULL
+    ), dims AS (
+        SELECT d.day, d.hour, d.cx, d.cy, v.dim, v.val, d.d
+        FROM d CROSS JOIN LATERAL (VALUES ('c'::"char", d.category_code), ('s', d.status), ('o', d.source))
+            AS v(dim, val)
+    ), full_day AS (
+        INSERT INTO case_heat_day AS h (day, cx, cy, category_code, status, source, n)
+        SELECT day, cx, cy, category_code, status, source, sum(d)
+        FROM d GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), full_hour AS (
+        INSERT INTO case_heat_hour AS h (hour, cx, cy, category_code, status, source, n)
+        SELECT hour, cx, cy, category_code, status, source, sum(d)
+        FROM d WHERE hour >= (SELECT since FROM heat_hourly_horizon) GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (hour, cx, cy, category_code, status, source) DO UPDATE SET n = h.n + excluded.n
+    ), cell_day AS (
+        INSERT INTO case_heat_cell_day AS h (day, cx, cy, n)
+        SELECT day, cx, cy, sum(d) FROM d GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), cell_hour AS (
+        INSERT INTO case_heat_cell_hour AS h (hour, cx, cy, n)
+        SELECT hour, cx, cy, sum(d) FROM d WHERE hour >= (SELECT since FROM heat_hourly_horizon) GROUP BY 1, 2, 3 HAVING sum(d) <> 0
+        ORDER BY 1, 2, 3
+        ON CONFLICT (hour, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    ), dim_day AS (
+        INSERT INTO case_heat_dim_day AS h (dim, val, day, cx, cy, n)
+        SELECT dim, val, day, cx, cy, sum(d) FROM dims GROUP BY 1, 2, 3, 4, 5 HAVING sum(d) <> 0
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (dim, val, day, cx, cy) DO UPDATE SET n = h.n + excluded.n
+    )
+    INSERT INTO case_heat_dim_hour AS h (dim, val, hour, cx, cy, n)
+    SELECT dim, val, hour, cx, cy, sum(d) FROM dims WHERE hour >= (SELECT since FROM heat_hourly_horizon) GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (dim, val, hour, cx, cy) DO UPDATE SET n = h.n + excluded.n;
+$$;"""
+
+
 def _sql_function() -> str:
-    """0011's ``CREATE OR REPLACE FUNCTION gridmap_heat_add`` (LANGUAGE sql), read from that migration."""
-    spec = importlib.util.spec_from_file_location("m0011", Path(__file__).with_name("0011_heat_hourly_horizon.py"))
-    m0011 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m0011)
-    text = m0011.UPGRADE
-    start = text.index("CREATE OR REPLACE FUNCTION gridmap_heat_add(deltas jsonb)")
-    return text[start:text.index("$$;", start) + 3]
+    return _SQL_FUNCTION
 
 
 def upgrade() -> None:

@@ -54,7 +54,7 @@ def test_found_errors_are_client_errors_now(method: str, url: str, status: int, 
 
 
 @pytest.mark.parametrize("query", ["radius_m=5e-324", "window_hours=5e-324", "radius_m=0.001"])
-def test_denormal_duplicate_search_parameters_are_refused(query: str, client: httpx.Client, db,  # noqa: ANN001
+def test_denormal_duplicate_search_parameters_are_refused(query: str, client: httpx.Client, db,
                                                           auth: Callable[[str], dict[str, str]]) -> None:
     """Found by the long fuzz profile: a radius of 5e-324 m passed ``gt=0`` and PostgreSQL's float division
     underflowed (NumericValueOutOfRange, a 500). Now a floor (1 cm, 3.6 s) that means something."""

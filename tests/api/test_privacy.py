@@ -161,7 +161,7 @@ def test_keys_passwords_and_tokens_never_reach_the_logs(client: httpx.Client, db
     assert PHONE_A not in logged
 
 
-def test_a_failed_statement_does_not_carry_its_parameters_into_the_logs(engine) -> None:  # noqa: ANN001
+def test_a_failed_statement_does_not_carry_its_parameters_into_the_logs(engine) -> None:
     """The unhandled-error log prints the exception, and SQLAlchemy's message lists the parameters unless the
     engine hides them: a DB error during intake would otherwise log the reporter's phone."""
     from sqlalchemy.exc import DBAPIError

@@ -93,7 +93,7 @@ def test_streets_weigh_their_vertices() -> None:
     import shapely
 
     from geo.cluster import pack_layout, prepare, street_groups
-    from geo.coverage import split_shards
+    from geo.shards import split_shards
 
     w = make_world(streets=4, reports=300)
     plain = prepare(pack_layout(w), "test-plain").weights

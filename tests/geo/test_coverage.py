@@ -7,7 +7,8 @@ import pandas as pd
 import shapely
 
 from geo.catchment import CatchmentParams
-from geo.coverage import Tolerances, analyse, analyse_shard, merge, split_shards
+from geo.coverage import Tolerances, analyse, analyse_shard, merge
+from geo.shards import split_shards
 from geo.synthetic import make_world
 
 

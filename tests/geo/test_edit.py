@@ -7,7 +7,6 @@ import pytest
 import shapely
 from shapely import LineString, MultiPolygon, Polygon
 
-from geo.coverage import GRID_SIZE
 from geo.edit import (
     EditError,
     area_outside,
@@ -20,6 +19,7 @@ from geo.edit import (
     snap,
     split_polygon,
 )
+from geo.overlay import GRID_SIZE
 
 LON, LAT = 116.40, 39.92
 D = 0.001  # ~85 m east-west, ~111 m north-south

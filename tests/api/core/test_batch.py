@@ -33,7 +33,7 @@ def _rows(engine: Engine, table: str) -> dict[int, int]:
         return dict(c.execute(text(f"SELECT id, txid FROM {table}")).all())
 
 
-def _run(writer: BatchWriter, factory, fns) -> list:  # noqa: ANN001
+def _run(writer: BatchWriter, factory, fns) -> list:
     """Queue a gate (which holds the writer until every function is queued), then ``fns``; results or errors."""
     gate = threading.Event()
 
@@ -52,7 +52,7 @@ def _run(writer: BatchWriter, factory, fns) -> list:  # noqa: ANN001
         writer.stop()
 
 
-def _insert(table: str, i: int, parent: int | None = None):  # noqa: ANN202
+def _insert(table: str, i: int, parent: int | None = None):
     def fn(session: Session) -> int:
         session.execute(text(f"INSERT INTO {table} (id, parent) VALUES (:i, :p)"), {"i": i, "p": parent})
         return i

@@ -67,7 +67,7 @@ def test_ogr2ogr_copies_every_grid_of_the_layout(live_server: str, dispatcher_ke
     assert small["partial"] is True and small["numberReturned"] == min(100, matched - 500)
 
 
-def test_limit_all_is_bounded_and_named_when_refused(client: httpx.Client, auth) -> None:  # noqa: ANN001
+def test_limit_all_is_bounded_and_named_when_refused(client: httpx.Client, auth) -> None:
     head = auth("planner")
     client.app.state.settings = client.app.state.settings.model_copy(update={"max_stream_features": 100})
     body = problem(client.get("/api/v1/buildings", params={"bbox": BBOX, "limit": "all"}, headers=head), 422,

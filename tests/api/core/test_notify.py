@@ -37,3 +37,39 @@ def test_the_notifier_delivers_every_queued_notice_to_a_listener(engine: Engine)
         got = [json.loads(n.payload)["i"] for n in listener.notifies(timeout=3, stop_after=50)]
     assert got == list(range(50))
     assert notifier.sent == 50 and notifier.dropped == 0
+
+
+def test_one_listen_connection_serves_every_subscriber_and_channel(engine: Engine) -> None:
+    """The process's listener: channels subscribed before and while it runs, two callbacks on one channel, one
+    connection for all; a resync subscriber is told ``None`` once its channel is listened to."""
+    import threading
+    import time
+
+    from api.core.notify import Listener
+
+    got: list[tuple[str, str | None]] = []
+    done = threading.Event()
+
+    def on(name: str):
+        def callback(payload: str | None) -> None:
+            got.append((name, payload))
+            if len(got) >= 4:
+                done.set()
+        return callback
+
+    listener = Listener(engine, name="gridmap-listen-test", poll_s=0.1)
+    listener.subscribe("gridmap_test_a", on("a1"), resync_on_listen=True)
+    try:
+        assert listener.connected.wait(5)
+        listener.subscribe("gridmap_test_a", on("a2"))
+        listener.subscribe("gridmap_test_b", on("b"))
+        time.sleep(0.5)  # past a poll: both channels listened to
+        with Session(engine) as s:
+            s.execute(text("SELECT pg_notify('gridmap_test_a', 'x'), pg_notify('gridmap_test_b', 'y')"))
+            s.commit()
+            assert done.wait(5)
+            assert s.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                  "WHERE application_name = 'gridmap-listen-test'")).scalar_one() == 1
+    finally:
+        listener.stop()
+    assert sorted(got, key=str) == sorted([("a1", None), ("a1", "x"), ("a2", "x"), ("b", "y")], key=str)

@@ -98,11 +98,11 @@ def test_the_access_log_keeps_errors_slow_writes_and_traced_requests_and_samples
     from api.core.deps import get_session, get_session_factory
     from api.main import create_app
 
-    def _session():  # noqa: ANN202
+    def _session():
         yield db
         db.flush()
 
-    async def _factory():  # noqa: ANN202
+    async def _factory():
         return lambda: nullcontext(db)
 
     def run(sample: float) -> list[dict]:

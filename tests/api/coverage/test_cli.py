@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 pytest.importorskip("distributed")
 
 
-def test_cli_on_a_scheduler_address_matches_one_machine(tmp_path: Path, engine) -> None:  # noqa: ANN001 - fixture
+def test_cli_on_a_scheduler_address_matches_one_machine(tmp_path: Path, engine) -> None:  # fixture
     from distributed import LocalCluster
 
     from api.cli import app

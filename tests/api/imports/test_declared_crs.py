@@ -21,7 +21,7 @@ from tests.api.planner.test_layouts import community_grids, upload
 
 
 @pytest.fixture
-def planner(auth) -> dict[str, str]:  # noqa: ANN001
+def planner(auth) -> dict[str, str]:
     return auth("planner")
 
 

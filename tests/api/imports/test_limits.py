@@ -34,7 +34,7 @@ def leftovers() -> set[str]:
 
 
 @pytest.fixture
-def planner(auth) -> dict[str, str]:  # noqa: ANN001
+def planner(auth) -> dict[str, str]:
     return auth("planner")
 
 
@@ -93,7 +93,7 @@ def test_ratio_member_count_and_lying_headers_are_refused(client: httpx.Client, 
 
 
 def test_the_uploaded_file_and_its_features_are_capped(client: httpx.Client, db: Session, planner: dict[str, str],
-                                                       limited) -> None:  # noqa: ANN001
+                                                       limited) -> None:
     good = community_grids(db, "wgs84").to_json().encode()
     n = layouts(db)
     limited(upload_max_bytes=len(good) - 1)
@@ -161,7 +161,7 @@ def test_a_drawn_grid_past_the_vertex_limit_is_refused_too(client: httpx.Client,
 
 def test_the_report_import_checks_a_zip_before_gdal_reads_it(tmp_path: Path) -> None:
     from api.imports.files import ArchiveTooLarge
-    from api.reports.bulk import read_reports
+    from api.reports.archive import read_reports
 
     bomb = write_zip(tmp_path / "reports.zip", [("reports.shp", 300), ("reports.shx", b""), ("reports.dbf", b"")])
     t0 = time.perf_counter()

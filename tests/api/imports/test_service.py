@@ -167,7 +167,7 @@ def test_grids_never_go_into_a_published_layout(db: Session) -> None:
                      code_prefix="110101001001")
 
 
-def test_cli_reports_a_refused_file_and_exits_2(tmp_path: Path, engine) -> None:  # noqa: ANN001 - fixture
+def test_cli_reports_a_refused_file_and_exits_2(tmp_path: Path, engine) -> None:  # fixture
     from api.cli import app
 
     bad = tmp_path / "bad.geojson"

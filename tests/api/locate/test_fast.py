@@ -15,7 +15,7 @@ from api.locate.fast import LocateFastPath
 from tests.api.test_read_api import assert_problem
 
 
-def _fast(client) -> LocateFastPath:  # noqa: ANN001
+def _fast(client) -> LocateFastPath:
     node = client.app.middleware_stack
     while node is not None and not isinstance(node, LocateFastPath):
         node = getattr(node, "app", None)

@@ -102,7 +102,7 @@ def independent_moves(db: Session, against: int, layout: int) -> tuple[int, int]
         WHERE before.code IS DISTINCT FROM after.code"""), {"a": against, "d": layout}).one())
 
 
-def test_impact_matches_postgis(draft: Draft, make_case: Callable[..., int], grid_a) -> None:  # noqa: ANN001
+def test_impact_matches_postgis(draft: Draft, make_case: Callable[..., int], grid_a) -> None:
     db = draft.db
     pub = published_id(db)
     a, b = adjacent_pair(db, draft.id, same_community=True)

@@ -225,7 +225,7 @@ def test_every_refused_edit_leaves_the_draft_unchanged(draft: Draft) -> None:
         assert draft.checksum() == before and draft.revision == rev, case
 
 
-def test_revision_conflict_between_two_clients_loses_no_edit(draft: Draft, auth) -> None:  # noqa: ANN001
+def test_revision_conflict_between_two_clients_loses_no_edit(draft: Draft, auth) -> None:
     other = auth("planner")
     code_a, code_b = f"{COMMUNITY}001", f"{COMMUNITY}002"
     base = draft.revision
@@ -283,7 +283,7 @@ def test_edits_of_a_published_layout_and_of_nothing_are_refused(draft: Draft, db
     problem(draft.client.delete(f"/api/v1/layouts/{pub}", headers=draft.headers), 409, "layout_not_draft")
 
 
-def test_roles(draft: Draft, auth, client: httpx.Client) -> None:  # noqa: ANN001
+def test_roles(draft: Draft, auth, client: httpx.Client) -> None:
     for role in ("dispatcher", "operator", "viewer", "worker", "intake"):
         resp = client.post(f"/api/v1/layouts/{draft.id}/edits", headers=auth(role), json={
             "base_revision": 0, "op": "delete", "code": f"{COMMUNITY}001"})

@@ -91,7 +91,7 @@ def test_a_bad_file_is_refused_with_its_row_and_nothing_is_created(client: httpx
     assert layouts(db) == n
 
 
-def test_copy_of_a_given_layout_and_json_refusals(client: httpx.Client, draft, planner: dict[str, str]) -> None:  # noqa: ANN001
+def test_copy_of_a_given_layout_and_json_refusals(client: httpx.Client, draft, planner: dict[str, str]) -> None:
     draft.ok("delete", code=f"{COMMUNITY}001")
     resp = client.post("/api/v1/layouts", headers=planner, json={"name": "copy of the draft", "copy_of": draft.id})
     assert resp.status_code == 201, resp.text
@@ -105,7 +105,7 @@ def test_copy_of_a_given_layout_and_json_refusals(client: httpx.Client, draft, p
     assert mine["revision"] == 0 and mine["parent_id"] == draft.id and mine["created_at"]
 
 
-def test_compare_two_layouts(draft, auth: Callable[[str], dict[str, str]]) -> None:  # noqa: ANN001
+def test_compare_two_layouts(draft, auth: Callable[[str], dict[str, str]]) -> None:
     from tests.api.planner.test_edits import adjacent_pair
 
     a, b = adjacent_pair(draft.db, draft.id, same_community=True)

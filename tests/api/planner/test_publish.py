@@ -21,7 +21,7 @@ def now(db: Session) -> datetime:
     return db.execute(text("SELECT now()")).scalar_one()
 
 
-def publish(draft: Draft, headers: dict[str, str] | None = None, **body) -> httpx.Response:  # noqa: ANN003
+def publish(draft: Draft, headers: dict[str, str] | None = None, **body) -> httpx.Response:
     body.setdefault("base_revision", draft.revision)
     body.setdefault("effective_from", (now(draft.db) + timedelta(days=1)).isoformat())
     return draft.client.post(f"/api/v1/layouts/{draft.id}/publish", json=body, headers=headers or draft.headers)
@@ -99,7 +99,7 @@ def test_a_clean_draft_is_published_and_routing_switches_at_its_moment(draft: Dr
     problem(publish(late, effective_from=t.isoformat()), 409, "publish_conflict")
 
 
-def test_open_cases_keep_their_grid_unless_rerouted(draft: Draft, make_case: Callable[..., int], grid_a,  # noqa: ANN001
+def test_open_cases_keep_their_grid_unless_rerouted(draft: Draft, make_case: Callable[..., int], grid_a,
                                                    auth: Callable[[str], dict[str, str]]) -> None:
     fix_planted_defects(draft)
     pub = published_id(draft.db)
@@ -139,7 +139,7 @@ def test_open_cases_keep_their_grid_unless_rerouted(draft: Draft, make_case: Cal
     assert n >= 1 and pub != draft.id
 
 
-def test_without_reroute_open_cases_stay(draft: Draft, make_case: Callable[..., int], grid_a) -> None:  # noqa: ANN001
+def test_without_reroute_open_cases_stay(draft: Draft, make_case: Callable[..., int], grid_a) -> None:
     fix_planted_defects(draft)
     case = make_case(grid_a, "dispatched")
     b = neighbour(draft, grid_a.code)

@@ -150,7 +150,7 @@ def test_a_split_line_drawn_short_of_both_edges_is_carried_to_the_boundary(draft
     assert abs(a.area + b.area - g.area) / g.area < 1e-4 and a.centroid.x < b.centroid.x
 
 
-def test_people_are_found_by_part_of_their_name(client, auth, db: Session) -> None:  # noqa: ANN001
+def test_people_are_found_by_part_of_their_name(client, auth, db: Session) -> None:
     name = db.execute(text("SELECT name FROM person WHERE active AND role = 'grid_worker' ORDER BY id LIMIT 1")
                       ).scalar_one()
     resp = client.get("/api/v1/people", params={"q": name[1:], "role": "grid_worker"}, headers=auth("planner"))

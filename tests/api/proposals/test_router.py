@@ -14,7 +14,7 @@ COMMUNITY = OVERLOADED[:12]
 BODY = {"community": COMMUNITY, "households_min": 300, "households_max": 500, "alternatives": 3}
 
 
-def propose(draft: Draft, **changes) -> dict:  # noqa: ANN003
+def propose(draft: Draft, **changes) -> dict:
     resp = draft.client.post(f"/api/v1/layouts/{draft.id}/proposals", json={**BODY, **changes}, headers=draft.headers)
     assert resp.status_code == 200, resp.text
     return resp.json()

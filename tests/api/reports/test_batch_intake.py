@@ -88,7 +88,7 @@ def heat(db: Session) -> dict[str, set[tuple]]:
     return {t: set(db.execute(text(f"SELECT * FROM {t}")).all()) for t in HEAT}
 
 
-def test_a_batch_answers_each_report_as_one_by_one_would(db: Session, spot) -> None:  # noqa: ANN001
+def test_a_batch_answers_each_report_as_one_by_one_would(db: Session, spot) -> None:
     cache = IndexCache()
     db.execute(text("INSERT INTO category (code, name, kind, major_code, major_name, time_limit_hours) "
                     "SELECT 'T99001', '测试', kind, major_code, major_name, 12 FROM category LIMIT 1"))
@@ -132,7 +132,7 @@ def test_a_batch_answers_each_report_as_one_by_one_would(db: Session, spot) -> N
     assert events == 4
 
 
-def test_batch_and_one_by_one_write_the_same_rows_and_rollups(db: Session, spot) -> None:  # noqa: ANN001
+def test_batch_and_one_by_one_write_the_same_rows_and_rollups(db: Session, spot) -> None:
     """The same reports written by the batch statement and one after the other (each in a rolled-back savepoint):
     same roll-ups, same routing and case rows, the same duplicates (case ids compared by position)."""
     cache = IndexCache()
@@ -171,7 +171,7 @@ def test_batch_and_one_by_one_write_the_same_rows_and_rollups(db: Session, spot)
     assert by_batch[0] == by_one[0] and by_batch[0] != heat(db)  # the roll-ups moved, and alike
 
 
-def test_a_report_that_breaks_the_statement_fails_alone(db: Session, spot) -> None:  # noqa: ANN001
+def test_a_report_that_breaks_the_statement_fails_alone(db: Session, spot) -> None:
     """A NUL character passes validation but cannot be sent to PostgreSQL: the batch statement fails, the
     writer rolls back and writes each report in its own transaction, so only that one is refused."""
     cache = IndexCache()
@@ -186,7 +186,7 @@ def test_a_report_that_breaks_the_statement_fails_alone(db: Session, spot) -> No
     assert stored.scalars().all() == ["nul-0", "nul-2"]
 
 
-def test_reports_with_an_address_share_the_batch_but_go_one_by_one(db: Session, spot) -> None:  # noqa: ANN001
+def test_reports_with_an_address_share_the_batch_but_go_one_by_one(db: Session, spot) -> None:
     cache = IndexCache()
     sent: list[tuple[str, str]] = []
     postings = [Posting(cache, body(spot, 1.0), None, sent), Posting(cache, body(spot, 2.0), None, sent),

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.cases.workflow import STATUSES
 from api.core.errors import ImportFailed
-from api.reports.bulk import STATUSES, _replica_plan, _set_replica, _verify_foreign_keys, import_reports
+from api.reports.bulk import import_reports
 from tests.api.imports.test_service import fingerprint
 
 
@@ -155,7 +156,7 @@ def test_a_key_counted_meanwhile_sends_the_heat_through_the_upserts(db: Session,
     """The roll-up rows under new days are COPYed straight in; should a live report count one of those keys
     between the import's look and its COPY (a race, played here by the import believing no key exists),
     PostgreSQL refuses the COPY and every row is added with the upserts: the counts stay exact."""
-    import api.reports.bulk as bulk
+    from api.wall import rollups
 
     frame = archive(db, 400)
     calls = []
@@ -171,7 +172,7 @@ def test_a_key_counted_meanwhile_sends_the_heat_through_the_upserts(db: Session,
     sp.rollback()
     rows, merged = map(int, re.search(r"\((\d+) aggregated rows, (\d+) of them", said[-1]).groups())
     assert 0 < merged < rows  # some keys were new and COPYed, some were counted already and added to
-    monkeypatch.setattr(bulk, "_known_prefixes", nothing_known)
+    monkeypatch.setattr(rollups, "known_prefixes", nothing_known)
     sp = db.begin_nested()
     res = import_reports(db, frame=frame.copy(), say=said.append)
     assert calls and res.imported == len(frame)
@@ -294,80 +295,3 @@ def test_the_fast_path_steps_aside_for_a_trigger_it_does_not_know(db: Session) -
                        EXECUTE FUNCTION pg_temp.noop()"""))
     res = import_reports(db, frame=archive(db, 50))
     assert res.imported == 50 and "verify" not in res.phases  # PostgreSQL's own checks ran, and the trigger
-
-
-def test_a_role_that_may_not_skip_triggers_takes_the_checked_path(db: Session) -> None:
-    db.execute(text("CREATE ROLE gridmap_test_plain NOSUPERUSER"))
-    db.execute(text("GRANT gridmap_test_plain TO CURRENT_USER"))
-    db.execute(text("SET LOCAL ROLE gridmap_test_plain"))
-    assert _set_replica(db) is False
-    db.execute(text("RESET ROLE"))
-    assert _set_replica(db) is True
-    db.execute(text("SET LOCAL session_replication_role = origin"))
-
-
-def test_a_missing_referenced_row_refuses_the_import(db: Session) -> None:
-    fks = _replica_plan(db, {"report": pd.DataFrame(columns=["id", "category_code"]),
-                             "routing": pd.DataFrame(columns=["report_id", "layout_id"]),
-                             "cases": pd.DataFrame(columns=["id", "report_id", "layout_id", "category_code"]),
-                             "case_event": pd.DataFrame(columns=["case_id"])})
-    assert fks is not None and {(f.table, f.column) for f in fks} == {
-        ("report", "category_code"), ("routing", "report_id"), ("routing", "layout_id"), ("cases", "report_id"),
-        ("cases", "layout_id"), ("cases", "category_code"), ("case_event", "case_id")}
-    top = db.execute(text("SELECT max(id) FROM grid_layout")).scalar_one()
-    frames = {"report": pd.DataFrame({"id": [10**12, 10**12 + 1], "category_code": ["E01001", "E01001"]}),
-              "routing": pd.DataFrame({"report_id": [10**12, 10**12 + 1], "layout_id": [top, top + 1]}),
-              "cases": pd.DataFrame({"id": [5], "report_id": [10**12], "layout_id": [top],
-                                     "category_code": ["E01001"]}),
-              "case_event": pd.DataFrame({"case_id": [5]})}
-    own = {"report": np.array([10**12, 10**12 + 1]), "cases": np.array([5])}
-    with pytest.raises(ImportFailed) as info:
-        _verify_foreign_keys(db, fks, frames, own=own, phase="before")
-    assert info.value.extra["reason"] == "foreign_key" and str(top + 1) in info.value.detail
-    frames["routing"]["layout_id"] = [top, top]
-    _verify_foreign_keys(db, fks, frames, own=own, phase="before")
-    with pytest.raises(ImportFailed) as info:  # the reports were never written
-        _verify_foreign_keys(db, fks, frames, own=own, phase="after")
-    assert "report" in info.value.detail
-
-
-
-def test_a_copy_refused_midway_stops_the_formatting_thread_and_raises(db: Session, monkeypatch) -> None:
-    """The pipelined COPY: PostgreSQL refusing a row in a later chunk is raised to the caller, and the thread
-    formatting the chunks ends (it would otherwise wait for ever on a full queue)."""
-    import psycopg
-
-    from api.reports import bulk
-
-    monkeypatch.setattr(bulk, "COPY_CHUNK", 10)
-    ok = pd.DataFrame({"code": [f"T{i:04d}" for i in range(200)], "name": "x", "kind": "event", "major_code": "T",
-                       "major_name": "x", "time_limit_hours": 24})
-    bad = ok.copy()
-    bad.loc[150, "code"] = None  # NOT NULL, in the sixteenth chunk
-    before = db.execute(text("SELECT count(*) FROM category")).scalar_one()
-    done: list[str] = []
-    savepoint = db.begin_nested()
-    bulk._copy_frames(db, {"category": ok.iloc[:25]}, done=done.append)  # three chunks
-    assert done == ["category"]
-    assert db.execute(text("SELECT count(*) FROM category")).scalar_one() == before + 25
-    savepoint.rollback()
-    with pytest.raises(psycopg.Error), db.begin_nested():
-        bulk._copy_frames(db, {"category": bad})
-    assert not [t for t in threading.enumerate() if t.name == "gridmap-copy-csv"]
-    assert db.execute(text("SELECT count(*) FROM category")).scalar_one() == before
-
-
-def test_the_offset_check_agrees_with_the_regex() -> None:
-    import re
-
-    from api.reports.bulk import _has_offset
-
-    rng = np.random.default_rng(3)
-    alphabet = list("0123456789+-:Z T.z٣")
-    samples = ["".join(rng.choice(alphabet, int(rng.integers(0, 12)))) for _ in range(20_000)]
-    samples += ["2026-01-02T03:04:05+08:00", "2026-01-02T03:04:05.123Z", "2026-01-02 03:04-0530", "x+08:0"]
-    values = pd.Series(samples + [None], dtype="string")
-    regex = re.compile(r"(?:Z|[+-][0-9]{2}:?[0-9]{2})$")
-    expected = [bool(regex.search(v)) if v is not None else False for v in samples + [None]]
-    assert _has_offset(values).tolist() == expected
-    assert sum(expected) > 100

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-from api.reports.bulk import PREPARED_PREFIX, import_reports, prepared_transactions, resolve_prepared_imports
+from api.core.pgload import PREPARED_PREFIX, prepared_transactions, resolve_prepared_imports
+from api.reports.bulk import import_reports
 from tests.api.reports.test_bulk import archive, heat
 from tests.conftest import TEST_URL
 
@@ -82,12 +83,12 @@ def test_a_rolled_back_import_leaves_nothing_behind(own_engine: Engine) -> None:
 
 
 def test_a_failure_on_the_second_half_fails_the_import_and_leaves_nothing(own_engine: Engine, monkeypatch) -> None:
-    import api.reports.bulk as bulk
+    from api.wall import rollups
 
     def broken(*_a: object, **_k: object) -> None:
         raise RuntimeError("the heat roll-ups could not be written")
 
-    monkeypatch.setattr(bulk, "_add_heat", broken)
+    monkeypatch.setattr(rollups, "add_heat", broken)
     with Session(own_engine) as s:
         frame = archive(s, 50)
         frame["source"] = "par_failed"
@@ -101,16 +102,16 @@ def test_a_failure_on_the_second_half_fails_the_import_and_leaves_nothing(own_en
 def test_a_failure_on_the_callers_half_stops_the_second_half(own_engine: Engine, monkeypatch) -> None:
     """The reports' COPY fails: the second half is cancelled rather than left to write on and be prepared
     for a rollback."""
-    import api.reports.bulk as bulk
+    from api.core import pgload
 
-    copy = bulk._copy_frames
+    copy = pgload.copy_frames
 
     def failing_reports(session: Session, frames: dict, **kw: object) -> None:
         if "report" in frames:
             raise RuntimeError("the reports could not be written")
         copy(session, frames, **kw)
 
-    monkeypatch.setattr(bulk, "_copy_frames", failing_reports)
+    monkeypatch.setattr(pgload, "copy_frames", failing_reports)
     with Session(own_engine) as s:
         frame = archive(s, 1000)
         frame["source"] = "par_main_failed"

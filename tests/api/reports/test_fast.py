@@ -11,7 +11,7 @@ from api.reports.fast import IntakeFastPath
 from tests.api.test_read_api import assert_problem
 
 
-def _fast(client) -> IntakeFastPath:  # noqa: ANN001
+def _fast(client) -> IntakeFastPath:
     node = client.app.middleware_stack
     while node is not None and not isinstance(node, IntakeFastPath):
         node = getattr(node, "app", None)

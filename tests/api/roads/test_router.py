@@ -19,7 +19,7 @@ from tests.api.planner.conftest import published_id
 COMMUNITY = "110101006003"  # 二条社区 of 东四 (the hutong core): lanes every 120 m
 
 
-def test_roads_layer_has_real_names_where_they_are(client, auth) -> None:  # noqa: ANN001
+def test_roads_layer_has_real_names_where_they_are(client, auth) -> None:
     resp = client.get("/api/v1/roads", params={"bbox": "116.405,39.90,116.42,39.94"}, headers=auth("viewer"))
     assert resp.status_code == 200, resp.text
     feats = {f["properties"]["name"]: f for f in resp.json()["features"]}
@@ -30,7 +30,7 @@ def test_roads_layer_has_real_names_where_they_are(client, auth) -> None:  # noq
     assert any(f["properties"]["kind"] == "lane" and f["properties"]["name"].endswith("胡同") for f in feats.values())
 
 
-def test_network_catchment_is_within_the_straight_line_one(client, auth, db) -> None:  # noqa: ANN001
+def test_network_catchment_is_within_the_straight_line_one(client, auth, db) -> None:
     lid = published_id(db)
     h = auth("planner")
     walk = client.get(f"/api/v1/layouts/{lid}/walk-catchments",
@@ -61,7 +61,7 @@ def test_network_catchment_is_within_the_straight_line_one(client, auth, db) -> 
     assert shorter >= 1  # and somewhere it really is shorter
 
 
-def test_without_roads_the_straight_line_and_it_says_so(client, auth, db) -> None:  # noqa: ANN001
+def test_without_roads_the_straight_line_and_it_says_so(client, auth, db) -> None:
     db.execute(text("DELETE FROM road"))
     resp = client.get(f"/api/v1/layouts/{published_id(db)}/walk-catchments",
                       params={"community": COMMUNITY, "kind": "clinic", "isochrones": "false"}, headers=auth("planner"))
@@ -69,13 +69,13 @@ def test_without_roads_the_straight_line_and_it_says_so(client, auth, db) -> Non
     assert resp.json()["method"] == "straight_line" and resp.json()["kinds"][0]["isochrone"] is None
 
 
-def test_bad_minutes_is_422(client, auth, db) -> None:  # noqa: ANN001
+def test_bad_minutes_is_422(client, auth, db) -> None:
     resp = client.get(f"/api/v1/layouts/{published_id(db)}/walk-catchments", params={"per_kind": "clinic"},
                       headers=auth("planner"))
     assert resp.status_code == 422 and resp.json()["code"] in ("invalid_parameter", "validation_error")
 
 
-def test_import_merges_by_name_refuses_polygons_and_exports(db, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_merges_by_name_refuses_polygons_and_exports(db, tmp_path: Path) -> None:
     line = lambda x: {"type": "LineString", "coordinates": [[x, 39.93], [x, 39.94]]}  # noqa: E731
     feats = [{"type": "Feature", "properties": {"code": f"T{i}", "name": "测试路", "highway": "residential"},
               "geometry": line(116.40 + i * 0.001)} for i in range(2)]

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.reports.bulk import heat_cells, import_reports
+from api.reports.bulk import import_reports
 from api.wall.filters import TZ
 from api.wall.heat import advance_hourly_horizon, hourly_since, hourly_target, plan_minutes, split_window
+from api.wall.rollups import heat_cells
 from tests.api.reports.test_bulk import archive, heat
 from tests.api.wall.test_wall import raw_cells, sql_count
 

@@ -40,7 +40,7 @@ class Receiver:
         rec = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 rec.got.append((self.path, self.headers.get(EVENT_HEADER), self.headers.get(SIGNATURE_HEADER), raw))
                 code = 500 if self.path == "/flaky" and rec.failing else 200
