@@ -205,7 +205,8 @@ class RoutingIndex(AdaptiveCells):
 
     def _flatten(self) -> None:
         """The levels down to the deepest one whose whole lattice fits :data:`FLAT_CELLS`, as one array: a point's
-        first lookup then lands at that level, and only points in cells split further walk down the blocks."""
+        first lookup then lands at that level, and only points in cells split further walk down the blocks.
+        """
         flat = self.lut.reshape(self.ny, self.nx)
         level = 0
         while level < self.levels and flat.size * B * B <= FLAT_CELLS:
@@ -227,7 +228,8 @@ class RoutingIndex(AdaptiveCells):
         An uncovered point elsewhere is either in an outside cell far from every grid (unrouted by lookup) or in
         a cell crossed by boundaries deep inside the coverage (a sliver between grids that do not quite meet):
         those few are searched in the tree. So a tiled layout whose neighbours' vertices differ, where every
-        segment looks like a boundary, lists only the segments near its outer edge."""
+        segment looks like a boundary, lists only the segments near its outer edge.
+        """
         cell = self.cell / B**self.flat_level
         outside = (self._flat_ext[:-1] == OUTSIDE).reshape(self.fny, self.fnx)
         k = math.ceil(reach / cell) + 1 if reach > 0 else 0
@@ -249,7 +251,8 @@ class RoutingIndex(AdaptiveCells):
 
     def _near_cells(self) -> NDArray[np.bool_]:
         """Per cell of the flat lattice (and one more, off it: False), whether it is within reach of a listed
-        segment (or, where flat cells are coarser than the lists', overlaps a list)."""
+        segment (or, where flat cells are coarser than the lists', overlaps a list).
+        """
         flag = np.zeros(self.fnx * self.fny + 1, dtype=bool)
         ix, iy = self.near.near_cells()
         if not ix.size:
@@ -286,7 +289,8 @@ class RoutingIndex(AdaptiveCells):
 
     def _cells(self, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
         """Each point's cell value (a grid, outside, or an exact slot) and its cell of the flat lattice
-        (``fnx * fny`` off the lattice, and for NaN or infinite coordinates: that index holds "outside")."""
+        (``fnx * fny`` off the lattice, and for NaN or infinite coordinates: that index holds "outside").
+        """
         inv = self.inv[self.flat_level]
         fx = x - self.x0
         fx *= inv
@@ -403,7 +407,8 @@ class RoutingIndex(AdaptiveCells):
     def _route_one_inside(self, x: float, y: float) -> Routed | None:
         """A point in a cell wholly inside one grid, answered without numpy's per-call overhead (which was most
         of the cost of routing one point); None for everything else, which the vectorised path decides. The
-        arithmetic is :meth:`_cells`', in the same IEEE doubles, so both give the same cell."""
+        arithmetic is :meth:`_cells`', in the same IEEE doubles, so both give the same cell.
+        """
         if not (math.isfinite(x) and math.isfinite(y)):
             return None
         ix = math.floor((x - self.x0) * self.inv[0])

@@ -22,6 +22,7 @@ from api.addresses.normalize import normalize
 from api.core.errors import Conflict, ImportFailed, InvalidParameter, MalformedBody, NotFound, ValidationFailed
 from api.locate.index import IndexCache
 from api.locate.service import answer, normalise, pick_layout
+from api.people.service import DUTY_WORKER_ID_SQL
 
 #: A report's coordinates and its address more than this far apart (metres) are flagged.
 DISAGREEMENT_M = 300.0
@@ -296,9 +297,9 @@ def decide_review(session: Session, *, cache: IndexCache, review_id: int, addres
         # the case follows its report to the confirmed grid (and that grid's worker) unless someone already took it
         session.execute(text("""
             UPDATE cases SET layout_id = :l, grid_code = :g, updated_at = now(),
-                   assignee_id = coalesce(assignee_id, (SELECT id FROM person WHERE grid_code = :g
-                                 AND role = 'grid_worker' AND active ORDER BY on_duty DESC, id LIMIT 1))
-            WHERE report_id = :r AND (grid_code IS NULL OR grid_code <> :g)"""),
+                   assignee_id = coalesce(assignee_id, {duty})
+            WHERE report_id = :r AND (grid_code IS NULL OR grid_code <> :g)""".format(
+                duty=DUTY_WORKER_ID_SQL.format(grid=":g"))),
             {"l": layout_id, "g": grid_code, "r": report.id})
     session.execute(text("""UPDATE address_review SET status = 'confirmed', address_id = :a, decided_by = :who,
                             decided_at = now() WHERE id = :id"""), {"a": address_id, "who": actor, "id": review_id})

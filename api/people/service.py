@@ -53,6 +53,8 @@ BUILDING_ROLES = ("building_chief", "unit_chief")
 #: is the SQL expression of the grid's code (a parameter or a column).
 DUTY_WORKER_SQL = """SELECT id, name FROM person WHERE grid_code = {grid} AND role = 'grid_worker' AND active
                      ORDER BY on_duty DESC, id LIMIT 1"""
+#: The same rule as a scalar: that worker's id, or NULL when the grid has none.
+DUTY_WORKER_ID_SQL = "(SELECT id FROM (" + DUTY_WORKER_SQL + ") duty)"
 
 
 def _person_out(r: Any, *, unmask: bool) -> PersonOut:

@@ -35,6 +35,7 @@ from api.core.errors import (
     UnstaffedGrids,
 )
 from api.grids.service import layout_in_force, publish_layout
+from api.people.service import DUTY_WORKER_ID_SQL
 from api.planner.checks import unstaffed_grids, validation
 from api.planner.schemas import CancelPublishIn, PublishIn
 from api.planner.service import lock_layout
@@ -147,9 +148,9 @@ def reroute_open_cases(session: Session, *, layout_id: int, actor: str) -> int:
     session.execute(text("""
         UPDATE cases k SET layout_id = :l, grid_code = x.new_code, updated_at = now(),
                assignee_id = CASE WHEN x.old_code IS DISTINCT FROM x.new_code THEN coalesce(
-                   (SELECT p.id FROM person p WHERE p.grid_code = x.new_code AND p.active AND p.role = 'grid_worker'
-                    ORDER BY p.on_duty DESC, p.id LIMIT 1), k.assignee_id) ELSE k.assignee_id END
-        FROM _reroute x WHERE k.id = x.id"""), {"l": layout_id})
+                   {duty}, k.assignee_id) ELSE k.assignee_id END
+        FROM _reroute x WHERE k.id = x.id""".format(duty=DUTY_WORKER_ID_SQL.format(grid="x.new_code"))),
+        {"l": layout_id})
     n = session.execute(text("""
         INSERT INTO case_event (case_id, actor, from_status, to_status, note, kind, note_code, note_params)
         SELECT id, :actor, status, status,

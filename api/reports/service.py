@@ -33,7 +33,7 @@ from api.locate.decide import NO_LAYOUT, NO_LOCATION, decide
 from api.locate.index import IndexCache
 from api.locate.service import normalise
 from api.media.service import resolve_refs
-from api.people.service import mask_phone
+from api.people.service import DUTY_WORKER_SQL, mask_phone
 from api.reports.schemas import CaseRef, Point, Reporter, ReportIn, ReportOut, RoutingOut
 
 CHANNEL = "gridmap_report"
@@ -292,9 +292,7 @@ rt AS (
     INSERT INTO routing (report_id, layout_id, grid_code, method, distance_m, candidates, reason)
     SELECT id, :layout, :grid, :method, :distance, CAST(:candidates AS jsonb), :reason FROM ins
     RETURNING *),
-who AS (
-    SELECT id, name FROM person WHERE grid_code = CAST(:grid AS text) AND role = 'grid_worker' AND active
-    ORDER BY on_duty DESC, id LIMIT 1),
+who AS ({DUTY_WORKER_SQL.format(grid='CAST(:grid AS text)')}),
 cs AS (
     INSERT INTO cases (report_id, layout_id, grid_code, category_code, status, deadline, created_at, updated_at,
                        assignee_id)
@@ -377,9 +375,7 @@ cs AS (
                        assignee_id)
     SELECT new.cid, new.id, new.layout, new.grid, new.cat_code, 'reported',
            gridmap_deadline(new.reported_at, new.time_limit_hours, new.time_limit_unit), now(), now(), who.id
-    FROM new LEFT JOIN LATERAL (
-        SELECT id FROM person WHERE grid_code = new.grid AND role = 'grid_worker' AND active
-        ORDER BY on_duty DESC, id LIMIT 1) who ON true
+    FROM new LEFT JOIN LATERAL ({DUTY_WORKER_SQL.format(grid='new.grid')}) who ON true
     ORDER BY new.ord
     RETURNING *),
 ev AS (

@@ -2,23 +2,9 @@
 
 import { classify, getNorm, setNorm } from "./norm.js";
 import { featureName, formatNumber, formatOverdue, isZh, noteText, t, TIME_ZONE } from "./i18n.js";
+import { h } from "./ui.js";
 
 const COUNT_KEYS = ["buildings", "households", "population", "facilities", "reports_30d", "open_cases"];
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 export class DetailPanel {
   /**

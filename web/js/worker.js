@@ -9,6 +9,7 @@ import { ApiError, apiGet, apiSend, getKey } from "./api.js";
 import { mountChrome } from "./chrome.js";
 import { TIME_ZONE, detectLang, getLang, isZh, noteText, onLangChange, setLang, t } from "./i18n.js";
 import { actorText, eventText } from "./timeline.js";
+import { describeError, h, toast } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { me: null, scope: "mine", position: null, cases: [], current: null, map: null, categories: null,
@@ -131,7 +132,7 @@ function photoPicker(inputId, progressId, thumbsId, onHint) {
         toast(t("worker.photoUploaded"));
         if (m.location_hint && onHint) onHint(m.location_hint);
       } catch (e) {
-        toast(errorText(e));
+        toast(errorText(e), { kind: "error" });
       } finally {
         busy -= 1;
         if (!busy) progress.hidden = true;
@@ -185,27 +186,18 @@ function named(zh, en) {
   return (isZh() ? zh || en : en || zh) || "";
 }
 
+/** `el("div", "cls", "text")`: ui.js's `h` in the short form this page's many small elements use. */
 function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = text;
-  return e;
+  return h(tag, { class: cls || null, text });
 }
 
-function toast(msg) {
-  const box = $("toast");
-  box.textContent = msg;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { box.hidden = true; }, 2500);
-}
-
+/** The worker's own wording for the codes a phone meets most (worker.error.*), else the shared description. */
 function errorText(err) {
   if (err instanceof ApiError) {
     const known = t(`worker.error.${err.code}`);
-    return known.startsWith("worker.error.") ? (err.detail || err.title || err.code) : known;
+    if (!known.startsWith("worker.error.")) return known;
   }
-  return String(err?.message || err);
+  return describeError(err);
 }
 
 // ---- views -------------------------------------------------------------------------------------------
@@ -565,7 +557,7 @@ async function init() {
 
 function fail(err) {
   if (err instanceof ApiError && err.status === 401) { state.me = null; show(null); chrome?.unauthorized(); return; }
-  toast(errorText(err));
+  toast(errorText(err), { kind: "error" });
 }
 
 init().catch(fail);

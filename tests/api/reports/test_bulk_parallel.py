@@ -37,7 +37,8 @@ def own_engine() -> Iterator[Engine]:
 
 def prepared(engine: Engine) -> list[str]:
     with engine.connect() as c:
-        return c.execute(text("SELECT gid FROM pg_prepared_xacts WHERE gid LIKE :p"),
+        # pg_prepared_xacts is the cluster's: another pytest worker's import in its own database shows there too
+        return c.execute(text("SELECT gid FROM pg_prepared_xacts WHERE gid LIKE :p AND database = current_database()"),
                          {"p": f"{PREPARED_PREFIX}:%"}).scalars().all()
 
 
