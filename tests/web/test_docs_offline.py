@@ -46,9 +46,10 @@ def swagger_operations(page) -> set[tuple[str, str]]:
     seen: set[tuple[str, str]] = set()
     page.evaluate("window.scrollTo(0, 0)")
     while True:
+        # A deprecated operation's path carries its own class (`opblock-summary-path__deprecated`).
         seen |= {tuple(op) for op in page.evaluate("""() => [...document.querySelectorAll('.swagger-ui .opblock')]
             .map(b => [b.querySelector('.opblock-summary-method').innerText.toLowerCase(),
-                       b.querySelector('.opblock-summary-path').dataset.path])""")}
+                       b.querySelector('.opblock-summary-path, .opblock-summary-path__deprecated').dataset.path])""")}
         if page.evaluate("window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2"):
             return seen
         page.evaluate("window.scrollBy(0, window.innerHeight * 0.75)")
