@@ -9,12 +9,10 @@ so it includes the event aggregate and the rates; the ratio says what the figure
 
 from __future__ import annotations
 
-import statistics
-import time
-
 from sqlalchemy import text
 
 from api.auth.service import Principal
+from bench.common import interleaved
 
 
 def levels(url: str, repeat: int) -> list[dict]:
@@ -40,16 +38,7 @@ def levels(url: str, repeat: int) -> list[dict]:
             def ours(level: str = level) -> object:
                 return service.evaluate(s, principal=admin, level=level, period=period)
 
-            ours(), base()
-            a, b = [], []
-            for _ in range(repeat):
-                t = time.perf_counter()
-                ours()
-                a.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                base()
-                b.append(time.perf_counter() - t)
-            value, baseline = statistics.median(a), statistics.median(b)
+            value, baseline = interleaved(ours, base, repeat)
             out.append({"name": f"evaluation_{level}", "unit": "s", "value": round(value, 3),
                         "baseline": round(baseline, 3), "ratio": round(value / baseline, 1),
                         "note": f"{n:,} cases, {period.start}…{period.end}; baseline: count of the cases joined "

@@ -48,6 +48,22 @@ def encode(method: str, url: str, *, headers: dict[str, str] | None = None, body
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
+def report_requests(base: str, headers: dict[str, str], points: np.ndarray, categories: Sequence[str],
+                    rng: np.random.Generator, n: int) -> list[bytes]:
+    """``n`` encoded ``POST /api/v1/reports`` requests near random sample points (±50 m noise), each with a random
+    category: the body the intake benches send (bench/routing.py's HTTP intake, bench/outbox.py)."""
+    import orjson
+
+    out = []
+    for _ in range(n):
+        i = int(rng.integers(0, len(points)))
+        body = {"source": "bench", "category": categories[int(rng.integers(0, len(categories)))],
+                "description": "bench", "lon": float(points[i, 0] + rng.normal(0, 0.0005)),
+                "lat": float(points[i, 1] + rng.normal(0, 0.0005))}
+        out.append(encode("POST", base + "/api/v1/reports", headers=headers, body=orjson.dumps(body)))
+    return out
+
+
 @dataclass
 class Result:
     """Latencies in seconds (from each request's due time in open loop), statuses and what was achieved."""

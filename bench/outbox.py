@@ -98,7 +98,6 @@ class Receiver:
 
 def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RATE,
            concurrency: int = 16, backlog: int = 5000) -> list[dict]:
-    import orjson
 
     from api.devtools.server import LiveServer
     from bench import loadgen
@@ -119,14 +118,7 @@ def outbox(url: str, repeat: int, seconds: float = 10.0, rate: float = TARGET_RA
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def requests(n: int) -> list[bytes]:
-        out = []
-        for _ in range(n):
-            i = int(rng.integers(0, len(pts)))
-            body = {"source": "bench", "category": cats[int(rng.integers(0, len(cats)))], "description": "bench",
-                    "lon": float(pts[i, 0] + rng.normal(0, 0.0005)), "lat": float(pts[i, 1] + rng.normal(0, 0.0005))}
-            out.append(loadgen.encode("POST", server.base + "/api/v1/reports", headers=headers,
-                                      body=orjson.dumps(body)))
-        return out
+        return loadgen.report_requests(server.base, headers, pts, cats, rng, n)
 
     def sql(q: str, **p: object) -> object:
         with engine.begin() as c:

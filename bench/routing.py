@@ -340,7 +340,6 @@ def http_intake(url: str, repeat: int, seconds: float = 10.0, concurrency: int =
 
 def _intake_measure(url: str, key: str, pts: np.ndarray, cats: list[str], *, workers: int, seconds: float,
                     concurrency: int, load_before: str) -> dict:
-    import orjson
 
     from bench import loadgen
 
@@ -349,14 +348,7 @@ def _intake_measure(url: str, key: str, pts: np.ndarray, cats: list[str], *, wor
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def requests(n: int) -> list[bytes]:
-        out = []
-        for _ in range(n):
-            i = int(rng.integers(0, len(pts)))
-            body = {"source": "bench", "category": cats[int(rng.integers(0, len(cats)))], "description": "bench",
-                    "lon": float(pts[i, 0] + rng.normal(0, 0.0005)), "lat": float(pts[i, 1] + rng.normal(0, 0.0005))}
-            out.append(loadgen.encode("POST", server.base + "/api/v1/reports", headers=headers,
-                                      body=orjson.dumps(body)))
-        return out
+        return loadgen.report_requests(server.base, headers, pts, cats, rng, n)
 
     try:
         loadgen.run(server.base, requests(2000), rate=None, seconds=2.0, connections=concurrency)  # warm-up
