@@ -2,7 +2,7 @@
 // fallback, describing an API error in the page's language, the busy bar and the toast.
 
 import { ApiError } from "./api.js";
-import { t } from "./i18n.js";
+import { onLangChange, t } from "./i18n.js";
 
 /** Text made safe for innerHTML and attribute values. */
 export function escapeHtml(s) {
@@ -63,6 +63,11 @@ export function setBusy(delta) {
 }
 
 let toastTimer = 0;
+// A toast says its words in the language it was raised in: on a switch it goes rather than linger in the other one.
+onLangChange(() => {
+  const el = document.getElementById("ui-toast");
+  if (el) el.hidden = true;
+});
 /** A short confirmation at the top of the screen, read out by screen readers (role=status). */
 export function toast(msg, { kind = "ok", ms = 3500 } = {}) {
   let el = document.getElementById("ui-toast");
