@@ -324,9 +324,19 @@ def run(url: str, requests: Sequence[bytes], *, rate: float | None, seconds: flo
                 poisson=poisson, seed=seed, timeout=timeout)
     try:
         import uvloop
+        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+        runner = asyncio.run
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: the usual case
+        return runner(coro)
+    # Called where an event loop already runs in this thread (Playwright's sync API leaves one in a test process):
+    # drive ours on a thread of its own rather than fail.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(runner, coro).result()
 
 
 def main(argv: list[str] | None = None) -> None:
